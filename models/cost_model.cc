@@ -1,0 +1,186 @@
+#include "models/cost_model.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace servesim {
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
+
+/// The GEMM rate and fitted constants for the weights' format on this GPU.
+struct GemmParams {
+  double peak_flops_per_s;
+  GemmFit fit;
+  double penalty = 1.0;
+};
+
+GemmParams gemm_params(const CostModelConfig& c) {
+  const DType w = c.precision.weights;
+  const bool quantized_native = (w == DType::kFp8 || w == DType::kInt8) && c.gpu.native(w);
+  GemmParams p{c.gpu.peak_flops_per_s(quantized_native ? w : DType::kBf16), {}};
+  if (c.fit) {
+    p.fit = quantized_native ? c.fit->gemm_fp8 : c.fit->gemm_bf16;
+  } else {
+    p.fit = GemmFit{DefaultEfficiency::kGemmOverheadS, DefaultEfficiency::kGemmCompute,
+                    DefaultEfficiency::kGemmMHalf, DefaultEfficiency::kGemmMemory, 0};
+  }
+  if (bytes_per_element(w) < 2 && !quantized_native)
+    p.penalty = DefaultEfficiency::kDequantComputePenalty;
+  return p;
+}
+
+double memory_efficiency(const CostModelConfig& c) {
+  return c.fit ? c.fit->attention_bf16_kv.decode_memory_efficiency
+               : DefaultEfficiency::kDecodeAttentionMemory;
+}
+
+double allreduce_time(const CostModelConfig& c, double bytes) {
+  if (c.tp <= 1) return 0;
+  if (c.fit && c.tp_on_nvlink) {
+    const int index = c.tp == 2 ? 1 : c.tp == 4 ? 2 : c.tp == 8 ? 3 : 0;
+    if (index > 0 && c.fit->allreduce[index].bus_bandwidth_bytes_per_s > 0)
+      return allreduce_time_s(c.fit->allreduce[index], bytes);
+  }
+  // Ring all-reduce: reduce-scatter then all-gather, 2(tp-1) steps of bytes/tp each.
+  const double steps = 2.0 * (c.tp - 1);
+  return steps * c.tp_path.latency_s + steps * (bytes / c.tp) / c.tp_path.bandwidth_bytes_per_s;
+}
+
+}  // namespace
+
+void BatchShape::add_prefill(int64_t prefix_tokens, int64_t new_tokens, bool emits_token) {
+  tokens += new_tokens;
+  if (emits_token) ++logit_rows;
+  // Query i of the chunk attends to the prefix and to the chunk's first i+1 tokens.
+  const double n = static_cast<double>(new_tokens);
+  prefill_attention_pairs += n * static_cast<double>(prefix_tokens) + n * (n + 1) / 2;
+  prefill_prefix_tokens += static_cast<double>(prefix_tokens);
+}
+
+void BatchShape::add_decode(int64_t context_tokens) {
+  tokens += 1;
+  ++logit_rows;
+  ++decode_sequences;
+  decode_context_tokens += static_cast<double>(context_tokens);
+}
+
+double gemm_time(const CostModelConfig& c, double m, double n, double k) {
+  if (m <= 0) return 0;
+  const GemmParams p = gemm_params(c);
+  // The fitted form of models/kernel_fit.h, with weights and activations counted at their own
+  // widths so that weight-only formats (int4 weights, bf16 activations) are priced right.
+  const double compute_s = 2.0 * n * k * (m + p.fit.m_half) * p.penalty /
+                           (p.peak_flops_per_s * p.fit.compute_efficiency);
+  const double bytes = n * k * bytes_per_element(c.precision.weights) +
+                       (m * k + m * n) * bytes_per_element(c.precision.activations);
+  const double memory_s = bytes / (c.gpu.hbm_bandwidth_bytes_per_s * p.fit.memory_efficiency);
+  const double extra_pass_s = p.fit.extra_mk_bytes * m * k / c.gpu.hbm_bandwidth_bytes_per_s;
+  return p.fit.overhead_s + std::max(compute_s, memory_s) + extra_pass_s;
+}
+
+double weight_bytes_per_gpu(const ModelSpec& m, DType weights, int tp, int pp) {
+  const int64_t layers = ceil_div(m.num_layers, pp);
+  // With PP the embedding sits on the first stage and the LM head on the last; with one
+  // stage both (or the tied one) sit on every GPU's shard.
+  const int64_t embeddings =
+      pp == 1 ? m.embedding_params() * (m.tied_embeddings ? 1 : 2) : m.embedding_params();
+  const double params = static_cast<double>(layers * m.params_per_layer() + embeddings) / tp;
+  return params * bytes_per_element(weights);
+}
+
+double kv_bytes_per_token_per_gpu(const ModelSpec& m, DType kv, int tp, int pp) {
+  const int64_t kv_heads = std::max<int64_t>(1, m.num_kv_heads / tp);
+  const int64_t layers = ceil_div(m.num_layers, pp);
+  return 2.0 * static_cast<double>(layers * kv_heads * m.head_dim) * bytes_per_element(kv);
+}
+
+IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
+  IterationCost cost;
+  if (b.tokens <= 0) return cost;
+  const ModelSpec& m = c.model;
+  const double tp = c.tp;
+  const double tokens = static_cast<double>(b.tokens);
+  const double hidden = static_cast<double>(m.hidden_size);
+  const double act_bytes = bytes_per_element(c.precision.activations);
+  const double kv_elem_bytes = bytes_per_element(c.precision.kv);
+  const double heads_per_gpu = static_cast<double>(m.num_heads) / tp;
+  const double kv_heads_per_gpu = std::max(1.0, static_cast<double>(m.num_kv_heads) / tp);
+  const double head_dim = static_cast<double>(m.head_dim);
+  const double layers = static_cast<double>(m.num_layers);
+
+  // Without a KV cache every step runs the whole context through the projections again.
+  const double gemm_rows =
+      c.no_kv_cache ? b.decode_context_tokens + (tokens - static_cast<double>(b.decode_sequences))
+                    : tokens;
+  const double q = static_cast<double>(m.q_size()), kv = static_cast<double>(m.kv_size());
+  const double ffn = static_cast<double>(m.ffn_hidden_size);
+  const double per_layer_gemm = gemm_time(c, gemm_rows, (q + 2 * kv) / tp, hidden) +
+                                gemm_time(c, gemm_rows, hidden, q / tp) +
+                                gemm_time(c, gemm_rows, (m.gated_mlp ? 2 : 1) * ffn / tp, hidden) +
+                                gemm_time(c, gemm_rows, hidden, ffn / tp);
+  cost.gemm_s = layers * per_layer_gemm;
+
+  // Attention. Decode reads each request's cached K and V once per layer.
+  const AttentionFit attention = c.fit
+                                     ? c.fit->attention_bf16_kv
+                                     : AttentionFit{DefaultEfficiency::kDecodeAttentionOverheadS,
+                                                    DefaultEfficiency::kDecodeAttentionPerRequestS,
+                                                    DefaultEfficiency::kDecodeAttentionMemory,
+                                                    DefaultEfficiency::kPrefillAttentionOverheadS,
+                                                    DefaultEfficiency::kPrefillAttentionCompute};
+  const double peak = c.gpu.peak_flops_per_s(DType::kBf16);
+  double per_layer_attention = 0;
+  if (b.decode_sequences > 0) {
+    if (c.no_kv_cache) {
+      // Causal attention over the whole context, recomputed: pairs = ctx (ctx + 1) / 2 per
+      // request, approximated by ctx^2 / 2 summed; the shape keeps it exact for one request.
+      const double flops = 4.0 * head_dim * heads_per_gpu * b.decode_context_tokens *
+                           (b.decode_context_tokens / static_cast<double>(b.decode_sequences) + 1) /
+                           2;
+      per_layer_attention += prefill_attention_time_s(attention, peak, flops);
+    } else {
+      const double kv_bytes =
+          b.decode_context_tokens * 2 * kv_heads_per_gpu * head_dim * kv_elem_bytes;
+      per_layer_attention +=
+          decode_attention_time_s(attention, c.gpu.hbm_bandwidth_bytes_per_s,
+                                  static_cast<double>(b.decode_sequences), kv_bytes);
+    }
+  }
+  if (b.prefill_attention_pairs > 0) {
+    const double flops = 4.0 * head_dim * heads_per_gpu * b.prefill_attention_pairs;
+    const double prefix_bytes =
+        b.prefill_prefix_tokens * 2 * kv_heads_per_gpu * head_dim * kv_elem_bytes;
+    per_layer_attention +=
+        std::max(prefill_attention_time_s(attention, peak, flops),
+                 prefix_bytes / (c.gpu.hbm_bandwidth_bytes_per_s * memory_efficiency(c)));
+  }
+  cost.attention_s = layers * per_layer_attention;
+
+  const double elementwise_bytes =
+      DefaultEfficiency::kElementwisePasses * gemm_rows * hidden * act_bytes;
+  cost.elementwise_s =
+      layers * elementwise_bytes / (c.gpu.hbm_bandwidth_bytes_per_s * memory_efficiency(c));
+
+  cost.lm_head_s = gemm_time(c, static_cast<double>(b.logit_rows),
+                             static_cast<double>(m.vocab_size) / tp, hidden);
+
+  if (c.tp > 1) {
+    const double bytes = gemm_rows * hidden * act_bytes;
+    cost.tp_comm_s = 2 * layers * allreduce_time(c, bytes);
+    cost.tp_bytes_per_gpu = 2 * layers * 2.0 * (tp - 1) / tp * bytes;
+  }
+  if (c.pp > 1) {
+    const double bytes = gemm_rows * hidden * act_bytes;
+    cost.pp_bytes_per_hop = bytes;
+    cost.pp_comm_s = (c.pp - 1) * c.pp_path.transfer_time_s(bytes);
+  }
+  cost.overhead_s = c.iteration_overhead_s;
+  cost.total_s = cost.gemm_s + cost.attention_s + cost.elementwise_s + cost.lm_head_s +
+                 cost.tp_comm_s + cost.pp_comm_s + cost.overhead_s;
+  return cost;
+}
+
+}  // namespace servesim

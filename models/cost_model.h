@@ -1,0 +1,109 @@
+#pragma once
+/// Prices one iteration of a replica: a pure function of (hardware, model, placement, batch
+/// shape), so each term can be checked by hand.
+///
+/// Per transformer layer and GPU (TP shards heads and FFN columns):
+///   GEMMs   qkv, o, gate+up, down: time = overhead + max(flops / rate, bytes / bandwidth)
+///   attention  decode: KV bytes read / bandwidth (linear in context by construction);
+///              prefill: causal (query, key) pairs x 4 x head_dim x heads / rate
+///   elementwise  norms, rotary, activation, residuals: bytes / bandwidth
+///   TP          two all-reduces of tokens x hidden activations
+/// plus the LM head for the rows that emit a token, PP activation sends between stages, and a
+/// fixed per-iteration engine overhead. With a fitted kernel table for the GPU
+/// (models/kernel_fit.h) the efficiencies and overheads are the measured ones.
+
+#include <cstdint>
+
+#include "models/cluster.h"
+#include "models/dtype.h"
+#include "models/gpu.h"
+#include "models/kernel_fit.h"
+#include "models/llm.h"
+
+namespace servesim {
+
+struct Precision {
+  DType weights = DType::kBf16;
+  DType kv = DType::kBf16;
+  DType activations = DType::kBf16;
+};
+
+/// Efficiencies used when no fitted kernel table exists for a GPU: the medians over the
+/// fitted A100, H100 and H200 tables (models/kernel_fit.cc, models/kernel_fit_report.md), so an
+/// uncalibrated GPU is priced like a typical calibrated one rather than at an unreachable peak.
+struct DefaultEfficiency {
+  static constexpr double kGemmCompute = 0.778;
+  static constexpr double kGemmMemory = 0.80;
+  static constexpr double kGemmMHalf = 45.4;
+  static constexpr double kGemmOverheadS = 3.9e-6;
+  static constexpr double kDecodeAttentionMemory = 0.747;
+  static constexpr double kDecodeAttentionOverheadS = 9.4e-6;
+  static constexpr double kDecodeAttentionPerRequestS = 4.2e-8;
+  static constexpr double kPrefillAttentionCompute = 0.506;
+  static constexpr double kPrefillAttentionOverheadS = 1.34e-5;
+  /// Bytes moved by the elementwise kernels of one layer, in units of tokens x hidden x
+  /// activation bytes: two RMSNorms (read + write each), rotary on q and k, SiLU-and-mul over
+  /// the FFN width (counted as 3 x hidden), two residual adds (read 2 + write 1 each).
+  static constexpr double kElementwisePasses = 4 + 2 + 3 + 6;
+  /// Weight-only formats without tensor-core support run the bf16 GEMM after an in-kernel
+  /// dequantization; Marlin-style kernels lose roughly this fraction of the bf16 rate.
+  static constexpr double kDequantComputePenalty = 1.15;
+};
+
+struct CostModelConfig {
+  GpuSpec gpu;
+  const GpuKernelFit* fit = nullptr;  ///< nullptr: roofline with DefaultEfficiency
+  ModelSpec model;
+  Precision precision;
+  int tp = 1;
+  int pp = 1;
+  /// The slowest hop of the TP ring and of the PP chain (empty when tp or pp is 1).
+  Path tp_path;
+  Path pp_path;
+  /// TP peers share one node with NVLink: the fitted all-reduce table applies.
+  bool tp_on_nvlink = false;
+  double iteration_overhead_s = 0;
+  /// Recompute every token's K and V each step instead of reading a cache (seed Q8).
+  bool no_kv_cache = false;
+};
+
+/// What one iteration processes, reduced to the sums the cost depends on.
+struct BatchShape {
+  int64_t tokens = 0;      ///< new tokens through the GEMMs (prefill chunks + one per decode)
+  int64_t logit_rows = 0;  ///< requests that emit a token (LM head rows)
+  int64_t decode_sequences = 0;
+  double decode_context_tokens = 0;    ///< sum of contexts the decoding requests attend over
+  double prefill_attention_pairs = 0;  ///< sum over prefill chunks of causal (query, key) pairs
+  double prefill_prefix_tokens = 0;    ///< cached keys that prefill chunks read back
+
+  /// Adds a prefill chunk of `new_tokens` after `prefix_tokens` already in the cache.
+  void add_prefill(int64_t prefix_tokens, int64_t new_tokens, bool emits_token);
+  /// Adds one decode step attending over `context_tokens` (including the new token).
+  void add_decode(int64_t context_tokens);
+};
+
+struct IterationCost {
+  double total_s = 0;
+  double gemm_s = 0;
+  double attention_s = 0;
+  double elementwise_s = 0;
+  double lm_head_s = 0;
+  double tp_comm_s = 0;
+  double pp_comm_s = 0;
+  double overhead_s = 0;
+  /// Bytes each GPU sends to its TP ring neighbour, and bytes each PP stage sends onward.
+  double tp_bytes_per_gpu = 0;
+  double pp_bytes_per_hop = 0;
+};
+
+/// The cost of one GEMM of shape (m x k) . (k x n) on this configuration.
+double gemm_time(const CostModelConfig& c, double m, double n, double k);
+IterationCost price_iteration(const CostModelConfig& c, const BatchShape& batch);
+
+/// Weight bytes held by the most loaded GPU of a tp x pp replica.
+double weight_bytes_per_gpu(const ModelSpec& m, DType weights, int tp, int pp);
+/// KV bytes one token occupies on each GPU of a tp x pp replica (KV heads are split across TP
+/// and replicated when TP exceeds their number; layers are split across PP).
+double kv_bytes_per_token_per_gpu(const ModelSpec& m, DType kv, int tp, int pp);
+
+}  // namespace servesim

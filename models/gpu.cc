@@ -1,0 +1,62 @@
+#include "models/gpu.h"
+
+namespace servesim {
+
+double GpuSpec::peak_flops_per_s(DType d) const {
+  switch (d) {
+    case DType::kFp8:
+      return fp8_flops_per_s > 0 ? fp8_flops_per_s : bf16_flops_per_s;
+    case DType::kInt8:
+      return int8_ops_per_s > 0 ? int8_ops_per_s : bf16_flops_per_s;
+    default:
+      return bf16_flops_per_s;
+  }
+}
+
+bool GpuSpec::native(DType d) const {
+  switch (d) {
+    case DType::kFp8:
+      return fp8_flops_per_s > 0;
+    case DType::kInt8:
+      return int8_ops_per_s > 0;
+    case DType::kInt4:
+      return false;  // no dense int4 tensor-core GEMM on these parts: dequantized to bf16
+    default:
+      return true;
+  }
+}
+
+namespace {
+
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+constexpr double kGB = 1e9;
+constexpr double kT = 1e12;
+
+}  // namespace
+
+// Source: ../shared/data/hardware/gpus.csv (NVIDIA datasheets; dense, not sparse, figures).
+// Memory is the marketed GB taken as GiB, as nvidia-smi reports it (an "80GB" H100 has
+// 81,559 MiB). Bandwidths are per direction.
+const std::vector<GpuSpec>& gpu_catalogue() {
+  static const std::vector<GpuSpec> catalogue = {
+      // name, memory, HBM bw, bf16, fp8, int8, NVLink/dir, PCIe/dir
+      {"A100-SXM-40", 40 * kGiB, 1555 * kGB, 312 * kT, 0, 624 * kT, 300 * kGB, 32 * kGB},
+      {"A100-SXM-80", 80 * kGiB, 2039 * kGB, 312 * kT, 0, 624 * kT, 300 * kGB, 32 * kGB},
+      {"H100-SXM", 80 * kGiB, 3350 * kGB, 989 * kT, 1979 * kT, 1979 * kT, 450 * kGB, 64 * kGB},
+      {"H200", 141 * kGiB, 4800 * kGB, 989 * kT, 1979 * kT, 1979 * kT, 450 * kGB, 64 * kGB},
+      {"L4", 24 * kGiB, 300 * kGB, 121 * kT, 242 * kT, 242 * kT, 0, 32 * kGB},
+      {"L40S", 48 * kGiB, 864 * kGB, 362 * kT, 733 * kT, 733 * kT, 0, 32 * kGB},
+      {"T4", 16 * kGiB, 320 * kGB, 65 * kT, 0, 130 * kT, 0, 16 * kGB},
+      // fp16 tensor rate with fp32 accumulate, as inference kernels use.
+      {"RTX-4090", 24 * kGiB, 1008 * kGB, 165.2 * kT, 330.3 * kT, 660.6 * kT, 0, 32 * kGB},
+  };
+  return catalogue;
+}
+
+const GpuSpec* find_gpu(std::string_view name) {
+  for (const auto& g : gpu_catalogue())
+    if (g.name == name) return &g;
+  return nullptr;
+}
+
+}  // namespace servesim

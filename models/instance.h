@@ -1,0 +1,134 @@
+#pragma once
+/// A replica: a model placed on tp x pp GPUs, its paged KV cache, its queues and its
+/// iteration loop. The batcher decides each iteration's contents; the cost model prices it;
+/// the instance applies the result (tokens, first-token and finish times, freed KV).
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/batcher.h"
+#include "models/cluster.h"
+#include "models/cost_model.h"
+#include "models/kv_cache.h"
+#include "models/request.h"
+#include "sim/simulator.h"
+
+namespace servesim {
+
+class Instance;
+
+/// Receives what happens to requests and iterations; metrics live here, never in policies.
+class InstanceObserver {
+ public:
+  virtual ~InstanceObserver() = default;
+  virtual void on_first_token(const Request& r) { (void)r; }
+  /// A token after the first; `gap` is the time since the request's previous token.
+  virtual void on_token(const Request& r, Time gap) { (void)r, (void)gap; }
+  virtual void on_finish(Request& r) = 0;
+  virtual void on_drop(Request& r, std::string_view reason) = 0;
+  virtual void on_iteration(const Instance& instance, Time start, Time duration,
+                            const IterationCost& cost) {
+    (void)instance, (void)start, (void)duration, (void)cost;
+  }
+};
+
+/// How a replica's GPU memory is divided; the same on every GPU of the replica.
+struct MemoryPlan {
+  double gpu_memory_bytes = 0;    ///< of the smallest GPU in the replica
+  double weight_bytes = 0;        ///< per GPU
+  double reserve_bytes = 0;       ///< per GPU: activations, CUDA context, allocator slack
+  double kv_bytes = 0;            ///< per GPU, whole blocks only
+  double kv_bytes_per_token = 0;  ///< per GPU
+  int64_t kv_blocks = 0;
+  /// Positive when the weights and reserve do not fit: the bytes missing.
+  double shortfall_bytes = 0;
+};
+
+struct InstanceConfig {
+  std::string name;
+  std::vector<int> gpus;  ///< cluster GPU indices, tp x pp of them, stage-major
+  int tp = 1;
+  int pp = 1;
+  int64_t block_tokens = 16;
+  double reserve_fraction = 0.1;  ///< of GPU memory, as vLLM's gpu_memory_utilization 0.9
+  double reserve_bytes = 0;       ///< added to the fraction
+  /// Longest context a request may reach (0: whatever the KV cache can hold).
+  int64_t max_model_len = 0;
+};
+
+MemoryPlan plan_memory(const InstanceConfig& config, const Cluster& cluster, const ModelSpec& model,
+                       const Precision& precision);
+
+class Instance final : public BatchContext {
+ public:
+  Instance(int index, InstanceConfig config, CostModelConfig cost, const Cluster& cluster,
+           Simulator& sim, std::unique_ptr<Batcher> batcher, InstanceObserver& observer);
+
+  /// A request routed here. Dropped at once if its prompt can never fit.
+  void enqueue(Request* r);
+
+  // What a router may know.
+  int index() const { return index_; }
+  const std::string& name() const { return config_.name; }
+  const InstanceConfig& config() const { return config_; }
+  const MemoryPlan& memory() const { return memory_; }
+  const CostModelConfig& cost_config() const { return cost_; }
+  int64_t kv_capacity_tokens() const { return kv_.capacity_tokens(); }
+  int64_t max_context_tokens() const { return max_context_tokens_; }
+  size_t num_waiting() const { return waiting_.size(); }
+  size_t num_running() const { return running_.size(); }
+  /// Tokens still to process for resident requests, using each request's predicted output.
+  int64_t outstanding_tokens() const;
+
+  // Statistics.
+  const KvBlockPool& kv_pool() const { return kv_; }
+  Time busy_time() const { return busy_time_; }
+  uint64_t iterations() const { return iterations_; }
+  uint64_t requests_seen() const { return requests_seen_; }
+  uint64_t preemptions() const { return preemptions_; }
+  double tp_bytes_per_gpu() const { return tp_bytes_per_gpu_; }
+  double pp_bytes_per_hop() const { return pp_bytes_per_hop_; }
+  bool idle() const { return !busy_ && waiting_.empty() && running_.empty(); }
+
+  // BatchContext.
+  std::deque<Request*>& waiting() override { return waiting_; }
+  std::vector<Request*>& running() override { return running_; }
+  KvBlockPool& kv() override { return kv_; }
+  void preempt(Request* r) override;
+  Time now() const override { return sim_.now(); }
+
+ private:
+  void request_schedule();
+  void start_iteration();
+  void finish_iteration();
+  void emit_token(Request* r);
+
+  int index_;
+  InstanceConfig config_;
+  CostModelConfig cost_;
+  MemoryPlan memory_;
+  Simulator& sim_;
+  std::unique_ptr<Batcher> batcher_;
+  InstanceObserver& observer_;
+  KvBlockPool kv_;
+  int64_t max_context_tokens_ = 0;
+
+  std::deque<Request*> waiting_;
+  std::vector<Request*> running_;
+  IterationPlan plan_;
+  bool busy_ = false;
+  bool schedule_pending_ = false;
+  EventId wakeup_;
+  Time iteration_start_;
+
+  Time busy_time_;
+  uint64_t iterations_ = 0;
+  uint64_t requests_seen_ = 0;
+  uint64_t preemptions_ = 0;
+  double tp_bytes_per_gpu_ = 0;
+  double pp_bytes_per_hop_ = 0;
+};
+
+}  // namespace servesim

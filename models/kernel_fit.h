@@ -1,0 +1,71 @@
+#pragma once
+/// Per-GPU kernel-time models fitted to measured kernel latencies (tools/fit_kernels.py over
+/// ../shared/data/kernels/aiconfigurator). The forms are compact and physically shaped so that
+/// they extrapolate sanely: a roofline with fitted efficiencies plus a fixed launch cost.
+///
+/// Decode attention is linear in the KV bytes read, by construction: between two batch changes
+/// the decode cost is then an arithmetic series in the step count, which the instance sums in
+/// closed form instead of stepping token by token.
+
+#include <string_view>
+
+namespace servesim {
+
+/// GEMM (m x k) . (k x n), m the tokens, with bpe bytes per operand element:
+///   overhead_s + max(2mnk / (peak * compute_efficiency * m / (m + m_half)),
+///                    (mk + kn + mn) * bpe / (hbm * memory_efficiency))
+///              + extra_mk_bytes * m * k / hbm
+/// The last term is a separate pass over the activations outside the GEMM kernel: vLLM's fp8
+/// path quantizes the bf16 activations per call (read 2 B, write 1 B per element plus a launch
+/// and a reduction). It is fitted for fp8 only; bf16 GEMMs have none (0).
+struct GemmFit {
+  double overhead_s = 0;          ///< fixed launch + tail cost per GEMM
+  double compute_efficiency = 1;  ///< achieved fraction of peak dense flops at large m
+  double m_half = 0;              ///< m (tokens) at which compute rate reaches half of that
+  double memory_efficiency = 1;   ///< achieved fraction of HBM bandwidth on weight-bound GEMMs
+  double extra_mk_bytes = 0;      ///< bytes per activation element of a pass outside the GEMM
+};
+
+struct AttentionFit {
+  // decode: overhead_s + batch * per_request_s + kv_bytes_read / (hbm_bw * memory_efficiency)
+  double decode_overhead_s = 0;
+  double decode_per_request_s = 0;
+  double decode_memory_efficiency = 1;
+  // prefill: overhead_s + attention_flops / (peak_flops * compute_efficiency), with causal
+  // attention_flops = batch * 2 * 2 * num_heads * head_dim * isl^2 / 2 (QK^T and PV, 2 flops
+  // per multiply-add, half the (query, key) pairs under the causal mask); peak = dense bf16.
+  double prefill_overhead_s = 0;
+  double prefill_compute_efficiency = 1;
+};
+
+/// All-reduce over `n` GPUs of one node: latency_s + bytes / bus_bandwidth_bytes_per_s, where
+/// bytes is the message each GPU contributes and the bandwidth already folds in the ring factor
+/// 2(n-1)/n (it is the effective, algorithm bandwidth: nccl-tests' busbw = it * 2(n-1)/n). The
+/// fit takes, per message size, the faster of NCCL and vLLM's custom all-reduce.
+struct AllReduceFit {
+  double latency_s = 0;
+  double bus_bandwidth_bytes_per_s = 0;  ///< 0 = not fitted for this n
+};
+
+struct GpuKernelFit {
+  std::string_view gpu;  ///< catalogue name, e.g. "H100-SXM"
+  GemmFit gemm_bf16;
+  GemmFit gemm_fp8;
+  AttentionFit attention_bf16_kv;
+  AllReduceFit allreduce[4];  ///< n = 2, 4, 8 at indices 1, 2, 3 (index 0 unused)
+};
+
+/// Pure evaluation of the forms above (models/kernel_fit_eval.cc). Times in seconds.
+double gemm_time_s(const GemmFit& fit, double peak_flops_per_s, double hbm_bytes_per_s, double m,
+                   double n, double k, double bytes_per_element);
+double decode_attention_time_s(const AttentionFit& fit, double hbm_bytes_per_s, double batch,
+                               double kv_bytes_read);
+double prefill_attention_time_s(const AttentionFit& fit, double peak_flops_per_s, double flops);
+/// latency_s alone when the fit has no bandwidth (not fitted for this n).
+double allreduce_time_s(const AllReduceFit& fit, double bytes);
+
+/// The fitted models for a catalogue GPU, or nullptr when none was fitted (the cost model then
+/// uses the plain roofline with default efficiencies).
+const GpuKernelFit* find_kernel_fit(std::string_view gpu_name);
+
+}  // namespace servesim

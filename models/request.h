@@ -1,0 +1,60 @@
+#pragma once
+/// A request as the workload describes it (RequestSpec) and as it travels through the cluster
+/// (Request: its progress and the times the metrics need).
+
+#include <cstdint>
+#include <vector>
+
+#include "sim/time.h"
+
+namespace servesim {
+
+struct RequestSpec {
+  Time arrival;
+  int64_t prompt_tokens = 0;
+  int64_t output_tokens = 0;
+  /// Prefix blocks (Mooncake `hash_ids`): equal ids are equal token blocks, so a cache can
+  /// reuse them. Empty when the source has none.
+  std::vector<uint64_t> prefix_block_hashes;
+  int64_t prefix_block_tokens = 0;
+  /// Multi-turn session the request belongs to, or -1.
+  int64_t session_id = -1;
+  /// Closed-loop client that sent it, or -1 for open-loop sources.
+  int64_t client_id = -1;
+};
+
+enum class RequestState : uint8_t { kQueued, kRunning, kFinished, kDropped };
+
+struct Request {
+  uint64_t id = 0;
+  RequestSpec spec;
+  /// Output length the router believes (the true one under an oracle, else a prediction).
+  int64_t predicted_output_tokens = 0;
+
+  RequestState state = RequestState::kQueued;
+  int instance = -1;
+  /// Tokens whose KV is in the cache (prompt prefilled so far plus generated tokens kept).
+  int64_t computed_tokens = 0;
+  int64_t generated_tokens = 0;
+  /// KV blocks held on the instance.
+  int64_t kv_blocks = 0;
+  /// Prefill (of the prompt, or of prompt + output after a recompute preemption) is done and
+  /// each iteration now decodes one token.
+  bool in_decode = false;
+  /// Output was cut at the replica's maximum context (as vLLM does at max_model_len).
+  bool truncated = false;
+  int preemptions = 0;
+  Time first_scheduled = Time::max();
+  Time first_token = Time::max();
+  Time last_token = Time::max();
+  Time finished = Time::max();
+
+  /// Context the next decode step attends over: the prompt plus tokens generated so far.
+  int64_t context_tokens() const { return spec.prompt_tokens + generated_tokens; }
+  /// Tokens a prefill must put in the KV cache: the prompt, and after a recompute preemption
+  /// also the tokens generated so far (the prefill then emits the next token).
+  int64_t prefill_target_tokens() const { return spec.prompt_tokens + generated_tokens; }
+  int64_t total_tokens() const { return spec.prompt_tokens + spec.output_tokens; }
+};
+
+}  // namespace servesim

@@ -1,0 +1,54 @@
+#include "policies/continuous_batcher.h"
+
+#include <algorithm>
+
+namespace servesim {
+
+void ContinuousBatcher::plan(BatchContext& ctx, IterationPlan& plan) {
+  KvBlockPool& kv = ctx.kv();
+  std::vector<Request*>& running = ctx.running();
+  std::deque<Request*>& waiting = ctx.waiting();
+  int64_t budget = config_.max_num_batched_tokens;
+  bool preempted = false;
+
+  // Running requests first, oldest first: they already hold KV.
+  for (size_t i = 0; i < running.size() && budget > 0; ++i) {
+    Request* r = running[i];
+    const int64_t n =
+        r->in_decode ? 1 : std::min(budget, r->prefill_target_tokens() - r->computed_tokens);
+    bool scheduled = true;
+    while (!kv.try_grow(r->kv_blocks, r->computed_tokens + n)) {
+      Request* victim = running.back();
+      ctx.preempt(victim);
+      preempted = true;
+      if (victim == r) {
+        scheduled = false;
+        break;
+      }
+    }
+    if (!scheduled) break;  // r was the newest; everything after it is gone too
+    plan.items.push_back({r, n});
+    budget -= n;
+  }
+
+  // Then new requests, first come first served. After a preemption vLLM admits nothing new in
+  // the same step: memory is short.
+  if (preempted) return;
+  while (!waiting.empty() && budget > 0 &&
+         static_cast<int64_t>(running.size()) < config_.max_num_seqs) {
+    Request* r = waiting.front();
+    const int64_t remaining = r->prefill_target_tokens() - r->computed_tokens;
+    if (!config_.chunked_prefill && remaining > budget && budget < config_.max_num_batched_tokens)
+      break;  // unchunked: a long prompt waits for an iteration of its own
+    const int64_t n = config_.chunked_prefill ? std::min(budget, remaining) : remaining;
+    if (!kv.try_grow(r->kv_blocks, r->computed_tokens + n)) break;
+    waiting.pop_front();
+    running.push_back(r);
+    r->state = RequestState::kRunning;
+    if (r->first_scheduled == Time::max()) r->first_scheduled = ctx.now();
+    plan.items.push_back({r, n});
+    budget -= n;
+  }
+}
+
+}  // namespace servesim

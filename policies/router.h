@@ -1,0 +1,69 @@
+#pragma once
+/// Routers place each arriving request on a replica, from what a real router could know:
+/// queue lengths, outstanding work, KV capacity, the prompt length and a *predicted* output
+/// length (the true one only under an oracle predictor).
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "models/instance.h"
+#include "models/request.h"
+#include "sim/json_reader.h"
+#include "sim/registry.h"
+
+namespace servesim {
+
+class Router {
+ public:
+  virtual ~Router() = default;
+  virtual std::string_view name() const = 0;
+  /// Index into `instances` (all replicas of the cluster, in scenario order).
+  virtual int route(const Request& r, const std::vector<Instance*>& instances) = 0;
+};
+
+/// Cycles through the replicas in order, blind to load and size.
+class RoundRobinRouter final : public Router {
+ public:
+  std::string_view name() const override { return "round_robin"; }
+  int route(const Request& r, const std::vector<Instance*>& instances) override;
+
+ private:
+  size_t next_ = 0;
+};
+
+/// The replica with the fewest outstanding tokens (prefill left plus predicted decode left);
+/// ties go to the lowest index.
+class LeastLoadedRouter final : public Router {
+ public:
+  std::string_view name() const override { return "least_loaded"; }
+  int route(const Request& r, const std::vector<Instance*>& instances) override;
+};
+
+/// Seed Q11: a request's class (short, medium, large, ...) follows from its prompt plus
+/// predicted output length; each class owns a pool of replicas, least loaded within the pool.
+struct SizeClass {
+  std::string name;
+  int64_t max_total_tokens = 0;  ///< inclusive upper bound; the last class is unbounded
+  std::vector<int> instances;
+};
+
+class SizeClassRouter final : public Router {
+ public:
+  explicit SizeClassRouter(std::vector<SizeClass> classes) : classes_(std::move(classes)) {}
+  std::string_view name() const override { return "size_class"; }
+  int route(const Request& r, const std::vector<Instance*>& instances) override;
+  /// The class index a request of this predicted total length falls into.
+  size_t classify(int64_t predicted_total_tokens) const;
+  const std::vector<SizeClass>& classes() const { return classes_; }
+
+ private:
+  std::vector<SizeClass> classes_;
+};
+
+using RouterRegistry =
+    Registry<Router, JsonObject&, const std::vector<std::string>& /*instance names*/>;
+void register_builtin_routers(RouterRegistry& registry);
+
+}  // namespace servesim

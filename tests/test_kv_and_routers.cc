@@ -1,0 +1,148 @@
+// KV block accounting, the continuous batcher's preemption, and each router's choice.
+
+#include <catch2/catch.hpp>
+
+#include "models/instance.h"
+#include "policies/continuous_batcher.h"
+#include "policies/router.h"
+#include "sim/error.h"
+#include "sim/simulator.h"
+
+using namespace servesim;
+
+TEST_CASE("KV blocks: ceil accounting, refusal when full, loud failure on misuse", "[kv]") {
+  KvBlockPool pool(10, 16);
+  int64_t a = 0, b = 0;
+  CHECK(pool.blocks_for(1) == 1);
+  CHECK(pool.blocks_for(16) == 1);
+  CHECK(pool.blocks_for(17) == 2);
+  REQUIRE(pool.try_grow(a, 100));  // 7 blocks
+  CHECK(a == 7);
+  CHECK(pool.used_blocks() == 7);
+  CHECK(pool.try_grow(a, 112));  // still 7 blocks
+  CHECK(pool.used_blocks() == 7);
+  CHECK_FALSE(pool.try_grow(b, 64));  // 4 blocks, only 3 free: refused, nothing changes
+  CHECK(b == 0);
+  CHECK(pool.used_blocks() == 7);
+  REQUIRE(pool.try_grow(b, 48));
+  CHECK(pool.free_blocks() == 0);
+  CHECK(pool.peak_blocks() == 10);
+  pool.release(a);
+  CHECK(a == 0);
+  CHECK(pool.used_blocks() == 3);
+  int64_t bogus = 5;  // more than is in use
+  CHECK_THROWS_AS(pool.release(bogus), InvariantError);
+}
+
+namespace {
+
+struct NullObserver : InstanceObserver {
+  void on_finish(Request&) override {}
+  void on_drop(Request&, std::string_view) override {}
+};
+
+struct Fixture {
+  Simulator sim;
+  NullObserver observer;
+  std::unique_ptr<Cluster> cluster;
+  std::vector<std::unique_ptr<Instance>> owned;
+  std::vector<Instance*> instances;
+  std::vector<std::unique_ptr<Request>> requests;
+
+  explicit Fixture(int n, double memory_bytes = 80e9) {
+    std::vector<NodeSpec> nodes(1);
+    nodes[0].name = "n";
+    GpuSpec g = *find_gpu("H100-SXM");
+    g.memory_bytes = memory_bytes;
+    nodes[0].gpus.assign(static_cast<size_t>(n), g);
+    nodes[0].pcie = {64e9, 2e-6};
+    cluster = std::make_unique<Cluster>(nodes, LinkSpec{12.5e9, 5e-6});
+    for (int i = 0; i < n; ++i) {
+      InstanceConfig config;
+      config.name = "i" + std::to_string(i);
+      config.gpus = {i};
+      CostModelConfig cost;
+      cost.gpu = g;
+      cost.model = *find_model("Llama-3.1-8B");
+      owned.push_back(std::make_unique<Instance>(
+          i, config, cost, *cluster, sim,
+          std::make_unique<ContinuousBatcher>(ContinuousBatcherConfig{}), observer));
+      instances.push_back(owned.back().get());
+    }
+  }
+  Request* make(int64_t prompt, int64_t output, int64_t predicted) {
+    requests.push_back(std::make_unique<Request>());
+    Request* r = requests.back().get();
+    r->id = requests.size() - 1;
+    r->spec.prompt_tokens = prompt;
+    r->spec.output_tokens = output;
+    r->predicted_output_tokens = predicted;
+    return r;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("round robin cycles; least loaded picks the fewest outstanding tokens", "[router]") {
+  Fixture f(3);
+  RoundRobinRouter rr;
+  Request* probe = f.make(10, 10, 10);
+  CHECK(rr.route(*probe, f.instances) == 0);
+  CHECK(rr.route(*probe, f.instances) == 1);
+  CHECK(rr.route(*probe, f.instances) == 2);
+  CHECK(rr.route(*probe, f.instances) == 0);
+
+  // Loads: i0 = 1000 + 500, i1 = 100 + 50, i2 = 300 + 300 outstanding tokens.
+  f.instances[0]->enqueue(f.make(1000, 500, 500));
+  f.instances[1]->enqueue(f.make(100, 50, 50));
+  f.instances[2]->enqueue(f.make(300, 300, 300));
+  CHECK(f.instances[0]->outstanding_tokens() == 1500);
+  CHECK(f.instances[1]->outstanding_tokens() == 150);
+  LeastLoadedRouter ll;
+  CHECK(ll.route(*probe, f.instances) == 1);
+  // The router sees predicted output, not the truth: predicting 0 makes i2 look lightest.
+  f.instances[1]->enqueue(f.make(500, 10, 10));
+  f.instances[2]->enqueue(f.make(10, 5000, 0));
+  CHECK(f.instances[2]->outstanding_tokens() == 610);
+  CHECK(ll.route(*probe, f.instances) == 2);
+}
+
+TEST_CASE("size-class router: class by prompt + predicted output, least loaded in the pool",
+          "[router]") {
+  Fixture f(4);
+  SizeClassRouter router({{"short", 1024, {0, 1}}, {"medium", 4096, {2}}, {"large", 0, {3}}});
+  CHECK(router.classify(1024) == 0);
+  CHECK(router.classify(1025) == 1);
+  CHECK(router.classify(4096) == 1);
+  CHECK(router.classify(1'000'000) == 2);
+  f.instances[0]->enqueue(f.make(500, 100, 100));
+  CHECK(router.route(*f.make(500, 400, 400), f.instances) == 1);     // short, i1 idle
+  CHECK(router.route(*f.make(3000, 500, 500), f.instances) == 2);    // medium
+  CHECK(router.route(*f.make(3000, 5000, 5000), f.instances) == 3);  // large
+  // With the output unknown (predicted 0) a long generation looks short: a misroute.
+  CHECK(router.route(*f.make(600, 8000, 0), f.instances) == 1);
+}
+
+TEST_CASE("continuous batching preempts the newest request when KV runs out", "[kv]") {
+  // One GPU whose memory leaves room for few blocks: 16.5 GB weights + 10% reserve of 20 GB.
+  Fixture f(1, 20e9);
+  Instance& inst = *f.instances[0];
+  const int64_t capacity = inst.kv_capacity_tokens();
+  REQUIRE(capacity > 2000);
+  REQUIRE(capacity < 20000);
+  // Two requests that each fit alone but not together once they grow.
+  Request* a = f.make(capacity / 2, capacity, capacity);
+  Request* b = f.make(capacity / 2 - 64, capacity, capacity);
+  inst.enqueue(a);
+  inst.enqueue(b);
+  f.sim.run();
+  CHECK(a->state == RequestState::kFinished);
+  CHECK(b->state == RequestState::kFinished);
+  CHECK(b->preemptions >= 1);  // the newer one yields
+  CHECK(a->preemptions == 0);
+  CHECK(inst.kv_pool().used_blocks() == 0);
+  CHECK(inst.kv_pool().peak_blocks() <= inst.kv_pool().total_blocks());
+  // Each stops at the replica's maximum context: prompt + generated = capacity.
+  CHECK(a->truncated);
+  CHECK(a->context_tokens() == capacity);
+}

@@ -1,0 +1,563 @@
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "sim/error.h"
+#include "sim/json_reader.h"
+#include "sim/simulator.h"
+#include "traces/closed_loop.h"
+#include "traces/length_dist.h"
+#include "traces/open_loop.h"
+#include "traces/synthetic_streams.h"
+#include "traces/trace_streams.h"
+#include "traces/workload.h"
+
+using namespace servesim;
+
+namespace {
+
+const std::string kTraceDir =
+    std::filesystem::path(SERVESIM_SHARED_DIR "/data/traces").lexically_normal().string();
+const std::string kAzureConv = kTraceDir + "/azure2023/AzureLLMInferenceTrace_conv.csv";
+const std::string kMooncakeConv = kTraceDir + "/mooncake/conversation_trace.jsonl";
+const std::string kShareGpt =
+    kTraceDir + "/lengths/sharegpt_8k_filtered_stats_llama2_tokenizer.csv";
+
+/// Builds the workload of {"workload": <text>} as a scenario named scenario.json would.
+std::unique_ptr<Workload> build(const std::string& text, uint64_t seed = 1,
+                                const std::string& base_dir = kTraceDir) {
+  nlohmann::json doc;
+  doc["workload"] = nlohmann::json::parse(text);
+  JsonObject root = JsonValue::root(doc, "scenario.json").object();
+  JsonObject w = root.at("workload").object();
+  return make_workload(w, base_dir, seed);
+}
+
+/// Runs an open-loop workload to the end and returns what it submitted, checking each
+/// request is submitted exactly at its arrival time.
+std::vector<RequestSpec> run_open(Workload& workload) {
+  Simulator sim;
+  std::vector<RequestSpec> out;
+  int64_t late = 0;
+  workload.start(sim, [&](const RequestSpec& spec) {
+    if (spec.arrival != sim.now()) ++late;
+    out.push_back(spec);
+  });
+  sim.run();
+  CHECK(late == 0);
+  return out;
+}
+
+std::vector<RequestSpec> drain(ArrivalStream& stream) {
+  std::vector<RequestSpec> out;
+  while (auto spec = stream.next()) out.push_back(std::move(*spec));
+  return out;
+}
+
+bool non_decreasing(const std::vector<RequestSpec>& specs) {
+  return std::is_sorted(specs.begin(), specs.end(), [](const RequestSpec& a, const RequestSpec& b) {
+    return a.arrival < b.arrival;
+  });
+}
+
+std::string tmp_file(const std::string& name, const std::string& content) {
+  const std::filesystem::path dir = std::filesystem::path(SERVESIM_TEST_TMP_DIR) / "traces";
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / name).string();
+  std::ofstream(path, std::ios::binary) << content;
+  return path;
+}
+
+template <typename Stream>
+std::string first_error(const std::string& path) {
+  try {
+    Stream stream(path, TraceReplay{});
+    drain(stream);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+std::string build_error(const std::string& text) {
+  try {
+    build(text);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+double mean_of(const std::vector<double>& xs) {
+  double sum = 0;
+  for (double x : xs) sum += x;
+  return sum / static_cast<double>(xs.size());
+}
+
+}  // namespace
+
+TEST_CASE("azure timestamps parse to exact nanoseconds", "[traces]") {
+  CHECK(parse_azure_timestamp_ns("2023-11-16 18:15:46.6805900") == 1700158546680590000);
+  CHECK(parse_azure_timestamp_ns("2023-11-16 18:15:46") == 1700158546000000000);
+  CHECK(parse_azure_timestamp_ns("2023-11-16 18:15:46.5") == 1700158546500000000);
+  CHECK(parse_azure_timestamp_ns("2023-11-16T18:15:46.000000001Z") == 1700158546000000001);
+  CHECK(parse_azure_timestamp_ns("2024-05-10 00:00:00.5+01:00") ==
+        parse_azure_timestamp_ns("2024-05-09 23:00:00.5"));
+  CHECK_FALSE(parse_azure_timestamp_ns("2023-13-16 18:15:46"));
+  CHECK_FALSE(parse_azure_timestamp_ns("2023-02-30 18:15:46"));
+  CHECK_FALSE(parse_azure_timestamp_ns("2023-11-16 18:15"));
+  CHECK_FALSE(parse_azure_timestamp_ns("2023-11-16 18:15:46."));
+  CHECK_FALSE(parse_azure_timestamp_ns("2023-11-16 18:15:46.1234567891"));
+  CHECK_FALSE(parse_azure_timestamp_ns("2023-11-16 18:15:46 "));
+}
+
+TEST_CASE("the azure conversation trace replays all rows from t = 0", "[traces]") {
+  AzureCsvStream stream(kAzureConv, TraceReplay{});
+  const auto specs = drain(stream);
+  REQUIRE(specs.size() == 19366);
+  CHECK(specs[0].arrival == Time{});
+  CHECK(specs[0].prompt_tokens == 374);
+  CHECK(specs[0].output_tokens == 44);
+  // 18:15:50.9951690 - 18:15:46.6805900, exactly.
+  CHECK(specs[1].arrival == Time::from_ns(4'314'579'000));
+  CHECK(specs[1].prompt_tokens == 396);
+  CHECK(specs[1].output_tokens == 109);
+  CHECK(non_decreasing(specs));
+  CHECK(std::all_of(specs.begin(), specs.end(), [](const RequestSpec& s) {
+    return s.prompt_tokens >= 1 && s.output_tokens >= 1 && s.prefix_block_hashes.empty() &&
+           s.session_id == -1 && s.client_id == -1;
+  }));
+}
+
+TEST_CASE("a trace workload resolves paths from the scenario folder and applies options",
+          "[traces]") {
+  const auto all = build(R"({"kind": "trace", "format": "azure_csv",
+      "path": "../../shared/data/traces/azure2023/AzureLLMInferenceTrace_conv.csv"})",
+                         1, SERVESIM_SOURCE_DIR "/scenarios");
+  const auto specs = run_open(*all);
+  CHECK(specs.size() == 19366);
+  CHECK(specs[1].arrival == Time::from_ns(4'314'579'000));
+
+  const auto scaled = build(R"({"kind": "trace", "format": "azure_csv", "time_scale": 0.5,
+      "start_s": 10, "max_requests": 5, "path": "azure2023/AzureLLMInferenceTrace_conv.csv"})");
+  const auto few = run_open(*scaled);
+  REQUIRE(few.size() == 5);
+  CHECK(few[0].arrival == Time::from_s(10));
+  CHECK(few[1].arrival == Time::from_s(10) + Time::from_ns(2'157'289'500));
+}
+
+TEST_CASE("the mooncake conversation trace carries its prefix hashes", "[traces]") {
+  const auto workload = build(R"({"kind": "trace", "format": "mooncake_jsonl",
+                "path": "mooncake/conversation_trace.jsonl"})");
+  const auto specs = run_open(*workload);
+  REQUIRE(specs.size() == 12031);
+  CHECK(specs[0].arrival == Time{});
+  CHECK(specs[0].prompt_tokens == 6758);
+  CHECK(specs[0].output_tokens == 500);
+  CHECK(specs[0].prefix_block_tokens == 512);
+  std::vector<uint64_t> first_ids(14);
+  for (uint64_t i = 0; i < 14; ++i) first_ids[i] = i;
+  CHECK(specs[0].prefix_block_hashes == first_ids);
+  CHECK(specs[1].prefix_block_hashes.size() == 15);
+  CHECK(specs[1].prefix_block_hashes.front() == 0);  // shares block 0 with the first request
+  CHECK(specs[1].prefix_block_hashes[1] == 14);
+  CHECK(non_decreasing(specs));
+  CHECK(specs.back().arrival > Time::from_s(3000));  // about an hour of ms timestamps
+  // Every prompt is covered by its blocks: ceil(prompt / 512) ids.
+  CHECK(std::all_of(specs.begin(), specs.end(), [](const RequestSpec& s) {
+    return static_cast<int64_t>(s.prefix_block_hashes.size()) == (s.prompt_tokens + 511) / 512;
+  }));
+}
+
+TEST_CASE("an open-loop workload pulls exactly one arrival ahead", "[traces]") {
+  struct CountingStream : ArrivalStream {
+    int64_t pulled = 0;
+    std::optional<RequestSpec> next() override {
+      if (pulled == 1000) return std::nullopt;
+      RequestSpec spec;
+      spec.arrival = Time::from_ns(pulled / 3);  // ties too
+      ++pulled;
+      return spec;
+    }
+  };
+  auto owned = std::make_unique<CountingStream>();
+  CountingStream& stream = *owned;
+  OpenLoopWorkload workload(std::move(owned));
+  Simulator sim;
+  int64_t submitted = 0;
+  int64_t ahead_mismatch = 0;
+  workload.start(sim, [&](const RequestSpec&) {
+    ++submitted;
+    // The one being submitted was pulled; the next one is not yet.
+    if (stream.pulled != submitted) ++ahead_mismatch;
+  });
+  CHECK(stream.pulled == 1);
+  sim.run();
+  CHECK(submitted == 1000);
+  CHECK(ahead_mismatch == 0);
+  CHECK(sim.events_processed() == 1000);
+}
+
+TEST_CASE("malformed azure rows name the file and line", "[traces]") {
+  const std::string header = "TIMESTAMP,ContextTokens,GeneratedTokens\r\n";
+  const std::string row1 = "2023-11-16 18:15:46.6805900,374,44\r\n";
+  std::string path = tmp_file("bad_int.csv", header + row1 + "2023-11-16 18:15:47.0,abc,3\r\n");
+  CHECK(first_error<AzureCsvStream>(path) ==
+        path + ":3: ContextTokens: expected a non-negative integer, got 'abc'");
+  path = tmp_file("negative.csv", header + row1 + "2023-11-16 18:15:47.0,3,-2\n");
+  CHECK(first_error<AzureCsvStream>(path) ==
+        path + ":3: GeneratedTokens: expected a non-negative integer, got '-2'");
+  path = tmp_file("backwards.csv", header + row1 + "2023-11-16 18:15:46.6805899,3,2\n");
+  CHECK(first_error<AzureCsvStream>(path) ==
+        path +
+            ":3: TIMESTAMP: '2023-11-16 18:15:46.6805899' is earlier than the previous "
+            "row's time");
+  path = tmp_file("bad_time.csv", header + "16/11/2023 18:15,3,2\n");
+  CHECK(first_error<AzureCsvStream>(path) ==
+        path +
+            ":2: TIMESTAMP: expected a time 'YYYY-MM-DD HH:MM:SS[.fraction]', got "
+            "'16/11/2023 18:15'");
+  path = tmp_file("fields.csv", header + row1 + "\n" + "2023-11-16 18:15:47.0,3\n");
+  CHECK(first_error<AzureCsvStream>(path) == path + ":4: expected 3 comma-separated fields, got 2");
+  path = tmp_file("header.csv", "TIMESTAMP,Context,GeneratedTokens\n" + row1);
+  CHECK(first_error<AzureCsvStream>(path) ==
+        path +
+            ":1: missing column 'ContextTokens'; header has: TIMESTAMP, Context, "
+            "GeneratedTokens");
+  const std::string missing = std::string(SERVESIM_TEST_TMP_DIR) + "/traces/none.csv";
+  CHECK(first_error<AzureCsvStream>(missing) == missing + ": cannot open");
+}
+
+TEST_CASE("a zero-token output becomes one token", "[traces]") {
+  const std::string path =
+      tmp_file("zero.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46,0,0\n");
+  AzureCsvStream stream(path, TraceReplay{});
+  const auto specs = drain(stream);
+  REQUIRE(specs.size() == 1);
+  CHECK(specs[0].prompt_tokens == 1);
+  CHECK(specs[0].output_tokens == 1);
+}
+
+TEST_CASE("malformed mooncake rows name the file and line", "[traces]") {
+  const std::string row1 =
+      R"({"timestamp": 5, "input_length": 600, "output_length": 0, "hash_ids": [0, 1]})"
+      "\n";
+  std::string path = tmp_file("ok.jsonl", row1);
+  {
+    MooncakeJsonlStream stream(path, TraceReplay{});
+    const auto specs = drain(stream);
+    REQUIRE(specs.size() == 1);
+    CHECK(specs[0].output_tokens == 1);
+    CHECK(specs[0].prefix_block_hashes == std::vector<uint64_t>{0, 1});
+  }
+  path = tmp_file("type.jsonl", row1 + R"({"timestamp": 6, "input_length": "6", )"
+                                       R"("output_length": 1, "hash_ids": []})");
+  CHECK(first_error<MooncakeJsonlStream>(path) ==
+        path + ":2: /input_length: expected an integer, got a string");
+  path = tmp_file("key.jsonl", R"({"timestamp": 6, "input_length": 6, "output_length": 1, )"
+                               R"("hash_ids": [], "extra": 1})");
+  CHECK(first_error<MooncakeJsonlStream>(path) ==
+        path +
+            ":1: /extra: unknown key; valid here: hash_ids, input_length, output_length, "
+            "timestamp");
+  path = tmp_file("back.jsonl", row1 + R"({"timestamp": 4, "input_length": 6, )"
+                                       R"("output_length": 1, "hash_ids": []})");
+  CHECK(first_error<MooncakeJsonlStream>(path) ==
+        path + ":2: /timestamp: 4 ms is earlier than the previous row's 5 ms");
+  path = tmp_file("syntax.jsonl", row1 + "{\"timestamp\": 6,\n");
+  CHECK_THAT(first_error<MooncakeJsonlStream>(path),
+             Catch::StartsWith(path + ":2: invalid JSON: "));
+  path = tmp_file("hash.jsonl", R"({"timestamp": 6, "input_length": 6, "output_length": 1, )"
+                                R"("hash_ids": [1, -2]})");
+  CHECK(first_error<MooncakeJsonlStream>(path) == path + ":1: /hash_ids/1: must be >= 0, got -2");
+}
+
+TEST_CASE("poisson arrivals have the stated mean gap", "[traces]") {
+  const int64_t n = 20000;
+  const auto workload = build(R"({"kind": "poisson", "rate_per_s": 5, "requests": 20000,
+                                  "input_tokens": 100, "output_tokens": {"fixed": 10}})");
+  const auto specs = run_open(*workload);
+  REQUIRE(specs.size() == static_cast<size_t>(n));
+  CHECK(specs[0].arrival == Time{});
+  CHECK(non_decreasing(specs));
+  std::vector<double> gaps;
+  for (size_t i = 1; i < specs.size(); ++i)
+    gaps.push_back((specs[i].arrival - specs[i - 1].arrival).to_s());
+  // Exponential gaps: the mean of n has standard error (1 / rate) / sqrt(n) = 0.0014 s; allow
+  // 4 standard errors.
+  const double tolerance = 4 * 0.2 / std::sqrt(static_cast<double>(n - 1));
+  CHECK(mean_of(gaps) == Approx(0.2).margin(tolerance));
+  CHECK(std::all_of(specs.begin(), specs.end(), [](const RequestSpec& s) {
+    return s.prompt_tokens == 100 && s.output_tokens == 10;
+  }));
+
+  // duration_s alone ends the stream; the count is Poisson(rate * duration) = 1000 +- 32.
+  const auto timed = build(R"({"kind": "poisson", "rate_per_s": 10, "duration_s": 100,
+                               "input_tokens": 1, "output_tokens": 1})");
+  const auto in_window = run_open(*timed);
+  CHECK(std::abs(static_cast<double>(in_window.size()) - 1000.0) < 4 * std::sqrt(1000.0));
+  CHECK(in_window.back().arrival < Time::from_s(100));
+}
+
+TEST_CASE("length distributions draw what they promise", "[traces]") {
+  auto sampler = [](const std::string& input, const std::string& output, uint64_t seed = 7) {
+    nlohmann::json doc = {{"in", nlohmann::json::parse(input)},
+                          {"out", nlohmann::json::parse(output)}};
+    JsonObject o = JsonValue::root(doc, "d.json").object();
+    return LengthSampler(parse_length_dist(o.at("in"), kTraceDir),
+                         parse_length_dist(o.at("out"), kTraceDir), seed);
+  };
+  const int n = 20000;
+
+  SECTION("fixed and uniform") {
+    auto s = sampler(R"({"fixed": 128})", R"({"uniform": [10, 20]})");
+    std::vector<double> outs;
+    int64_t lo = 100, hi = 0;
+    bool all_fixed = true;
+    for (int i = 0; i < n; ++i) {
+      const auto d = s.draw();
+      all_fixed = all_fixed && d.prompt_tokens == 128;
+      lo = std::min(lo, d.output_tokens);
+      hi = std::max(hi, d.output_tokens);
+      outs.push_back(static_cast<double>(d.output_tokens));
+    }
+    CHECK(all_fixed);
+    CHECK(lo == 10);  // both ends included
+    CHECK(hi == 20);
+    // Uniform on 11 values: sd = sqrt((11^2 - 1) / 12) = 3.16; 4 standard errors.
+    CHECK(mean_of(outs) == Approx(15.0).margin(4 * 3.16 / std::sqrt(n)));
+  }
+
+  SECTION("lognormal, with and without clamps") {
+    auto s =
+        sampler(R"({"lognormal": [5, 0.5]})", R"({"lognormal": [5, 1], "min": 100, "max": 200})");
+    std::vector<double> logs;
+    int64_t lo = 1000, hi = 0;
+    for (int i = 0; i < n; ++i) {
+      const auto d = s.draw();
+      logs.push_back(std::log(static_cast<double>(d.prompt_tokens)));
+      lo = std::min(lo, d.output_tokens);
+      hi = std::max(hi, d.output_tokens);
+    }
+    // log of the draw is N(5, 0.5) up to rounding to whole tokens (< 0.005 here).
+    CHECK(mean_of(logs) == Approx(5.0).margin(4 * 0.5 / std::sqrt(n) + 0.005));
+    CHECK(lo == 100);  // clamped at both ends: sigma 1 reaches far past both
+    CHECK(hi == 200);
+  }
+
+  SECTION("empirical, paired when both use the same file") {
+    const auto columns = read_csv_columns(kShareGpt, {"num_prefill_tokens", "num_decode_tokens"});
+    REQUIRE(columns[0].size() == 30731);
+    std::set<std::pair<int64_t, int64_t>> rows;
+    std::set<int64_t> prompts(columns[0].begin(), columns[0].end());
+    for (size_t i = 0; i < columns[0].size(); ++i) rows.emplace(columns[0][i], columns[1][i]);
+
+    const std::string path = "lengths/sharegpt_8k_filtered_stats_llama2_tokenizer.csv";
+    auto paired = sampler(R"({"empirical": ")" + path + R"(", "column": "num_prefill_tokens"})",
+                          R"({"empirical": ")" + path + R"(", "column": "num_decode_tokens"})");
+    CHECK(paired.paired());
+    int64_t not_a_row = 0;
+    std::vector<double> drawn;
+    for (int i = 0; i < n; ++i) {
+      const auto d = paired.draw();
+      if (!rows.count({d.prompt_tokens, d.output_tokens})) ++not_a_row;
+      drawn.push_back(static_cast<double>(d.prompt_tokens));
+    }
+    CHECK(not_a_row == 0);
+    double sum = 0, sum_sq = 0;
+    for (int64_t v : columns[0]) {
+      sum += static_cast<double>(v);
+      sum_sq += static_cast<double>(v) * static_cast<double>(v);
+    }
+    const double mean = sum / static_cast<double>(columns[0].size());
+    const double sd = std::sqrt(sum_sq / static_cast<double>(columns[0].size()) - mean * mean);
+    CHECK(mean_of(drawn) == Approx(mean).margin(4 * sd / std::sqrt(n)));
+
+    auto single =
+        sampler(R"({"empirical": ")" + path + R"(", "column": "num_prefill_tokens"})", "64");
+    CHECK_FALSE(single.paired());
+    int64_t not_a_prompt = 0;
+    for (int i = 0; i < 1000; ++i) {
+      const auto d = single.draw();
+      if (!prompts.count(d.prompt_tokens) || d.output_tokens != 64) ++not_a_prompt;
+    }
+    CHECK(not_a_prompt == 0);
+  }
+
+  SECTION("bad distributions are rejected with their pointer") {
+    auto error = [&](const std::string& dist) {
+      try {
+        sampler(dist, "1");
+      } catch (const InputError& e) {
+        return std::string(e.what());
+      }
+      return std::string("no error");
+    };
+    CHECK(error("0") == "d.json: /in: must be > 0, got 0");
+    CHECK(error(R"({"uniform": [5, 2]})") == "d.json: /in/uniform: hi (2) must be >= lo (5)");
+    CHECK(error(R"({"uniform": [5, 9], "max": 3})") ==
+          "d.json: /in/max: unknown key; valid here: uniform");
+    CHECK(error(R"({"fixed": 1, "uniform": [1, 2]})") ==
+          "d.json: /in: expected exactly one distribution kind of fixed, uniform, lognormal, "
+          "empirical; got fixed, uniform");
+    CHECK(error(R"({"lognormal": [5, 1], "min": 10, "max": 5})") ==
+          "d.json: /in/max: must be >= min (10), got 5");
+    CHECK(error(R"({"empirical": "lengths/sharegpt_8k_filtered_stats_llama2_tokenizer.csv",
+                    "column": "prompt"})") ==
+          kShareGpt +
+              ":1: missing column 'prompt'; header has: num_prefill_tokens, "
+              "num_decode_tokens, num_total_tokens, pd_ratio");
+  }
+}
+
+TEST_CASE("closed-loop clients keep at most N outstanding and send exactly `requests`",
+          "[traces]") {
+  auto workload = build(R"({"kind": "closed_loop", "concurrency": 4, "requests": 30,
+                            "input_tokens": 2048, "output_tokens": 256,
+                            "warmup_requests": 3, "think_time_s": 0.5})");
+  CHECK(workload->warmup_requests() == 3);
+  Simulator sim;
+  std::vector<RequestSpec> sent;
+  std::map<int64_t, Time> done_at;  // client -> when its last request finished
+  int64_t outstanding = 0, max_outstanding = 0, think_violations = 0;
+  workload->start(sim, [&](const RequestSpec& spec) {
+    sent.push_back(spec);
+    ++outstanding;
+    max_outstanding = std::max(max_outstanding, outstanding);
+    if (done_at.count(spec.client_id) &&
+        spec.arrival != done_at[spec.client_id] + Time::from_s(0.5))
+      ++think_violations;
+    // Service time varies by client so that completions interleave.
+    sim.schedule_in(Time::from_s(1.0 + 0.3 * static_cast<double>(spec.client_id)),
+                    Phase::kIterationDone, [&, client = spec.client_id] {
+                      --outstanding;
+                      done_at[client] = sim.now();
+                      workload->on_request_done(sim, client);
+                    });
+  });
+  sim.run();
+  REQUIRE(sent.size() == 30);
+  CHECK(max_outstanding == 4);
+  CHECK(outstanding == 0);
+  CHECK(think_violations == 0);
+  for (int64_t c = 0; c < 4; ++c) {
+    CHECK(sent[static_cast<size_t>(c)].client_id == c);  // all at t = 0, in client order
+    CHECK(sent[static_cast<size_t>(c)].arrival == Time{});
+  }
+  CHECK(std::all_of(sent.begin(), sent.end(), [](const RequestSpec& s) {
+    return s.prompt_tokens == 2048 && s.output_tokens == 256;
+  }));
+
+  // requests defaults to 10 per client; the client count caps the first wave.
+  auto defaulted = build(R"({"kind": "closed_loop", "concurrency": 3,
+                             "input_tokens": {"uniform": [1, 9]}, "output_tokens": 1})");
+  CHECK(defaulted->warmup_requests() == 0);
+  Simulator sim2;
+  int64_t count = 0;
+  defaulted->start(sim2, [&](const RequestSpec& spec) {
+    ++count;
+    sim2.schedule_in(Time::from_s(1), Phase::kIterationDone,
+                     [&, client = spec.client_id] { defaulted->on_request_done(sim2, client); });
+  });
+  sim2.run();
+  CHECK(count == 30);
+}
+
+TEST_CASE("sessions carry their context and share prefixes turn to turn", "[traces]") {
+  const auto workload = build(R"({"kind": "sessions", "sessions": 50, "turns": 4,
+      "rate_per_s": 2, "think_time_s": 30, "input_tokens": 100, "output_tokens": 50})");
+  const auto specs = run_open(*workload);
+  REQUIRE(specs.size() == 200);
+  CHECK(non_decreasing(specs));
+  std::map<int64_t, std::vector<RequestSpec>> by_session;
+  for (const auto& s : specs) by_session[s.session_id].push_back(s);
+  REQUIRE(by_session.size() == 50);
+  std::set<uint64_t> seen_hashes;
+  int64_t bad = 0;
+  for (const auto& [id, turns] : by_session) {
+    REQUIRE(turns.size() == 4);
+    for (size_t k = 0; k < turns.size(); ++k) {
+      const auto& t = turns[k];
+      if (t.prompt_tokens != 100 + 150 * static_cast<int64_t>(k)) ++bad;
+      if (t.prefix_block_tokens != 16) ++bad;
+      if (static_cast<int64_t>(t.prefix_block_hashes.size()) != t.prompt_tokens / 16) ++bad;
+      if (k > 0) {
+        const auto& prev = turns[k - 1].prefix_block_hashes;
+        if (!std::equal(prev.begin(), prev.end(), t.prefix_block_hashes.begin())) ++bad;
+        if (t.arrival != turns[k - 1].arrival + Time::from_s(30)) ++bad;
+      }
+    }
+    // No block id is shared with another session.
+    for (uint64_t h : turns.back().prefix_block_hashes)
+      if (!seen_hashes.insert(h).second) ++bad;
+  }
+  CHECK(bad == 0);
+  CHECK(by_session.at(0).front().arrival == Time{});
+}
+
+TEST_CASE("the same seed gives the same workload, another seed another", "[traces]") {
+  const std::string text = R"({"kind": "poisson", "rate_per_s": 3, "requests": 500,
+      "input_tokens": {"lognormal": [6, 1]}, "output_tokens": {"uniform": [1, 500]}})";
+  auto key = [](const std::vector<RequestSpec>& specs) {
+    std::vector<std::tuple<int64_t, int64_t, int64_t>> out;
+    for (const auto& s : specs) out.emplace_back(s.arrival.ns, s.prompt_tokens, s.output_tokens);
+    return out;
+  };
+  const auto a = key(run_open(*build(text, 42)));
+  const auto b = key(run_open(*build(text, 42)));
+  const auto c = key(run_open(*build(text, 43)));
+  CHECK(a == b);
+  CHECK(a != c);
+
+  const std::string sessions = R"({"kind": "sessions", "sessions": 20, "turns": 3,
+      "rate_per_s": 1, "think_time_s": 5, "input_tokens": {"uniform": [10, 90]},
+      "output_tokens": {"lognormal": [4, 1]}})";
+  CHECK(key(run_open(*build(sessions, 5))) == key(run_open(*build(sessions, 5))));
+}
+
+TEST_CASE("workload errors name the key and list the choices", "[traces]") {
+  CHECK(build_error(R"({"kind": "replay"})") ==
+        "scenario.json: /workload/kind: unknown workload kind 'replay'; valid: closed_loop, "
+        "poisson, sessions, trace");
+  CHECK(build_error(R"({"kind": "poisson", "rate_per_s": 1, "requests": 5, "input_tokens": 1,
+                        "output_tokens": 1, "burst": 2})") ==
+        "scenario.json: /workload/burst: unknown key; valid here: duration_s, input_tokens, kind, "
+        "output_tokens, rate_per_s, requests");
+  CHECK(build_error(R"({"kind": "trace", "format": "azure_csv", "path": "x.csv",
+                        "timescale": 2})") ==
+        "scenario.json: /workload/timescale: unknown key; valid here: format, kind, "
+        "max_requests, path, start_s, time_scale");
+  CHECK(build_error(R"({"kind": "trace", "format": "azure", "path": "x.csv"})") ==
+        "scenario.json: /workload/format: unknown value 'azure'; valid: azure_csv, "
+        "mooncake_jsonl");
+  CHECK(build_error(R"({"kind": "trace", "format": "azure_csv", "path": "nowhere/x.csv"})") ==
+        kTraceDir + "/nowhere/x.csv: cannot open");
+  CHECK(build_error(R"({"kind": "poisson", "rate_per_s": 1, "input_tokens": 1,
+                        "output_tokens": 1})") ==
+        "scenario.json: /workload: needs 'requests' or 'duration_s' (or both) to end");
+  CHECK(build_error(R"({"kind": "closed_loop", "concurrency": 2, "requests": 4,
+                        "warmup_requests": 4, "input_tokens": 1, "output_tokens": 1})") ==
+        "scenario.json: /workload/warmup_requests: must be < requests (4), got 4");
+  CHECK(build_error(R"({"kind": "sessions", "sessions": 2, "turns": 2, "rate_per_s": 1,
+                        "input_tokens": 1, "output_tokens": 1})") ==
+        "scenario.json: /workload: missing required key 'think_time_s'");
+}
+
+TEST_CASE("the other shipped traces parse end to end", "[traces]") {
+  AzureCsvStream code(kTraceDir + "/azure2023/AzureLLMInferenceTrace_code.csv", TraceReplay{});
+  const auto code_specs = drain(code);
+  CHECK(code_specs.size() == 8819);
+  CHECK(non_decreasing(code_specs));
+  MooncakeJsonlStream synthetic(kTraceDir + "/mooncake/synthetic_trace.jsonl", TraceReplay{});
+  const auto synthetic_specs = drain(synthetic);
+  CHECK(synthetic_specs.size() == 3993);
+  CHECK(non_decreasing(synthetic_specs));
+}

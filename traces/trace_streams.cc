@@ -1,0 +1,268 @@
+#include "traces/trace_streams.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "sim/error.h"
+#include "sim/json_reader.h"
+
+namespace servesim {
+namespace {
+
+constexpr int64_t kNsPerS = 1'000'000'000;
+constexpr int64_t kNsPerMs = 1'000'000;
+
+/// Reads exactly `width` decimal digits at `pos`, advancing it.
+std::optional<int> fixed_digits(std::string_view text, size_t& pos, size_t width) {
+  if (pos + width > text.size()) return std::nullopt;
+  int value = 0;
+  for (size_t i = 0; i < width; ++i) {
+    const char c = text[pos + i];
+    if (c < '0' || c > '9') return std::nullopt;
+    value = value * 10 + (c - '0');
+  }
+  pos += width;
+  return value;
+}
+
+bool expect_char(std::string_view text, size_t& pos, char c) {
+  if (pos >= text.size() || text[pos] != c) return false;
+  ++pos;
+  return true;
+}
+
+/// A non-negative decimal integer with nothing around it.
+std::optional<int64_t> parse_count(std::string_view text) {
+  if (text.empty() || text.front() < '0' || text.front() > '9') return std::nullopt;
+  int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+int64_t at_least_one(int64_t tokens) {
+  return std::max<int64_t>(tokens, 1);
+}
+
+}  // namespace
+
+std::optional<int64_t> parse_azure_timestamp_ns(std::string_view text) {
+  size_t pos = 0;
+  const auto year = fixed_digits(text, pos, 4);
+  if (!year || !expect_char(text, pos, '-')) return std::nullopt;
+  const auto month = fixed_digits(text, pos, 2);
+  if (!month || !expect_char(text, pos, '-')) return std::nullopt;
+  const auto day = fixed_digits(text, pos, 2);
+  if (!day) return std::nullopt;
+  if (!expect_char(text, pos, ' ') && !expect_char(text, pos, 'T')) return std::nullopt;
+  const auto hour = fixed_digits(text, pos, 2);
+  if (!hour || !expect_char(text, pos, ':')) return std::nullopt;
+  const auto minute = fixed_digits(text, pos, 2);
+  if (!minute || !expect_char(text, pos, ':')) return std::nullopt;
+  const auto second = fixed_digits(text, pos, 2);
+  if (!second) return std::nullopt;
+  int64_t fraction_ns = 0;
+  if (expect_char(text, pos, '.')) {
+    int64_t scale = kNsPerS;
+    size_t digits = 0;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      if (++digits > 9) return std::nullopt;  // finer than a nanosecond: not representable
+      scale /= 10;
+      fraction_ns += (text[pos] - '0') * scale;
+      ++pos;
+    }
+    if (digits == 0) return std::nullopt;
+  }
+  // An optional UTC offset, as the 2024 trace writes it ("+00:00"), or "Z".
+  int64_t offset_s = 0;
+  if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
+    const int64_t sign = text[pos] == '+' ? 1 : -1;
+    ++pos;
+    const auto offset_h = fixed_digits(text, pos, 2);
+    if (!offset_h || !expect_char(text, pos, ':')) return std::nullopt;
+    const auto offset_m = fixed_digits(text, pos, 2);
+    if (!offset_m || *offset_h > 23 || *offset_m > 59) return std::nullopt;
+    offset_s = sign * (*offset_h * 3600 + *offset_m * 60);
+  } else if (pos < text.size() && text[pos] == 'Z') {
+    ++pos;
+  }
+  if (pos != text.size()) return std::nullopt;
+
+  const std::chrono::year_month_day date{std::chrono::year{*year},
+                                         std::chrono::month{static_cast<unsigned>(*month)},
+                                         std::chrono::day{static_cast<unsigned>(*day)}};
+  if (!date.ok() || *hour > 23 || *minute > 59 || *second > 60) return std::nullopt;
+  const int64_t days = std::chrono::sys_days{date}.time_since_epoch().count();
+  const int64_t seconds = days * 86400 + *hour * 3600 + *minute * 60 + *second - offset_s;
+  return seconds * kNsPerS + fraction_ns;
+}
+
+std::string resolve_input_path(const std::string& base_dir, const std::string& path) {
+  std::filesystem::path p(path);
+  if (p.is_relative() && !base_dir.empty()) p = std::filesystem::path(base_dir) / p;
+  return p.lexically_normal().string();
+}
+
+namespace detail {
+
+std::vector<std::string_view> split_commas(std::string_view line) {
+  std::vector<std::string_view> fields;
+  size_t begin = 0;
+  while (true) {
+    const size_t comma = line.find(',', begin);
+    if (comma == std::string_view::npos) {
+      fields.push_back(line.substr(begin));
+      return fields;
+    }
+    fields.push_back(line.substr(begin, comma - begin));
+    begin = comma + 1;
+  }
+}
+
+LineReader::LineReader(std::string path) : path_(std::move(path)), in_(path_) {
+  if (!in_) throw InputError(fmt::format("{}: cannot open", path_));
+}
+
+std::optional<std::string_view> LineReader::next_line() {
+  while (std::getline(in_, line_)) {
+    ++line_number_;
+    if (!line_.empty() && line_.back() == '\r') line_.pop_back();
+    if (!line_.empty()) return std::string_view(line_);
+  }
+  return std::nullopt;
+}
+
+void LineReader::fail(std::string_view message) const {
+  throw InputError(fmt::format("{}:{}: {}", path_, line_number_, message));
+}
+
+std::optional<Time> ReplayClock::arrival(int64_t recorded_ns) {
+  if (!first_ns_) {
+    first_ns_ = recorded_ns;
+  } else if (recorded_ns < previous_ns_) {
+    return std::nullopt;
+  }
+  previous_ns_ = recorded_ns;
+  const int64_t delta_ns = recorded_ns - *first_ns_;
+  const int64_t scaled_ns =
+      replay_.time_scale == 1.0
+          ? delta_ns
+          : static_cast<int64_t>(std::llround(static_cast<double>(delta_ns) * replay_.time_scale));
+  return replay_.start + Time::from_ns(scaled_ns);
+}
+
+}  // namespace detail
+
+AzureCsvStream::AzureCsvStream(std::string path, TraceReplay replay)
+    : reader_(std::move(path)), clock_(replay) {
+  auto header = reader_.next_line();
+  if (!header)
+    throw InputError(fmt::format("{}: empty file, expected a CSV header", reader_.path()));
+  std::string_view text = *header;
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // UTF-8 byte order mark
+  const auto names = detail::split_commas(text);
+  field_count_ = names.size();
+  auto column = [&](std::string_view name) {
+    const auto it = std::find(names.begin(), names.end(), name);
+    if (it == names.end())
+      reader_.fail(
+          fmt::format("missing column '{}'; header has: {}", name, fmt::join(names, ", ")));
+    return static_cast<size_t>(it - names.begin());
+  };
+  timestamp_column_ = column("TIMESTAMP");
+  context_column_ = column("ContextTokens");
+  generated_column_ = column("GeneratedTokens");
+}
+
+std::optional<RequestSpec> AzureCsvStream::next() {
+  if (clock_.exhausted()) return std::nullopt;
+  const auto line = reader_.next_line();
+  if (!line) return std::nullopt;
+  const auto fields = detail::split_commas(*line);
+  if (fields.size() != field_count_)
+    reader_.fail(
+        fmt::format("expected {} comma-separated fields, got {}", field_count_, fields.size()));
+
+  const std::string_view stamp = fields[timestamp_column_];
+  const auto recorded_ns = parse_azure_timestamp_ns(stamp);
+  if (!recorded_ns)
+    reader_.fail(fmt::format(
+        "TIMESTAMP: expected a time 'YYYY-MM-DD HH:MM:SS[.fraction]', got '{}'", stamp));
+  auto count = [&](size_t column, std::string_view name) {
+    const auto value = parse_count(fields[column]);
+    if (!value)
+      reader_.fail(
+          fmt::format("{}: expected a non-negative integer, got '{}'", name, fields[column]));
+    return *value;
+  };
+  RequestSpec spec;
+  spec.prompt_tokens = at_least_one(count(context_column_, "ContextTokens"));
+  spec.output_tokens = at_least_one(count(generated_column_, "GeneratedTokens"));
+  const auto arrival = clock_.arrival(*recorded_ns);
+  if (!arrival)
+    reader_.fail(fmt::format("TIMESTAMP: '{}' is earlier than the previous row's time", stamp));
+  spec.arrival = *arrival;
+  clock_.count_emitted();
+  return spec;
+}
+
+MooncakeJsonlStream::MooncakeJsonlStream(std::string path, TraceReplay replay)
+    : reader_(std::move(path)), clock_(replay) {}
+
+std::optional<RequestSpec> MooncakeJsonlStream::next() {
+  if (clock_.exhausted()) return std::nullopt;
+  const auto line = reader_.next_line();
+  if (!line) return std::nullopt;
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(*line);
+  } catch (const nlohmann::json::parse_error& e) {
+    reader_.fail(fmt::format("invalid JSON: {}", e.what()));
+  }
+  const JsonValue root =
+      JsonValue::root(doc, fmt::format("{}:{}", reader_.path(), reader_.line_number()));
+  JsonObject row = root.object();
+
+  const JsonValue stamp = row.at("timestamp");
+  int64_t recorded_ns = 0;
+  if (stamp.raw().is_number_integer()) {
+    const int64_t ms = stamp.nonnegative_int();
+    if (ms > std::numeric_limits<int64_t>::max() / kNsPerMs)
+      stamp.fail(fmt::format("{} ms is too large", ms));
+    recorded_ns = ms * kNsPerMs;
+  } else {
+    const double ms = stamp.nonnegative_double();
+    if (ms > 9e12) stamp.fail(fmt::format("{} ms is too large", ms));
+    recorded_ns = static_cast<int64_t>(std::llround(ms * static_cast<double>(kNsPerMs)));
+  }
+
+  RequestSpec spec;
+  spec.prompt_tokens = at_least_one(row.at("input_length").nonnegative_int());
+  spec.output_tokens = at_least_one(row.at("output_length").nonnegative_int());
+  const auto hashes = row.at("hash_ids").array();
+  spec.prefix_block_hashes.reserve(hashes.size());
+  for (const JsonValue& h : hashes)
+    spec.prefix_block_hashes.push_back(static_cast<uint64_t>(h.nonnegative_int()));
+  spec.prefix_block_tokens = kBlockTokens;
+  row.finish();
+
+  const auto arrival = clock_.arrival(recorded_ns);
+  if (!arrival)
+    stamp.fail(
+        fmt::format("{} ms is earlier than the previous row's {} ms",
+                    static_cast<double>(recorded_ns) / static_cast<double>(kNsPerMs),
+                    static_cast<double>(clock_.previous_ns()) / static_cast<double>(kNsPerMs)));
+  spec.arrival = *arrival;
+  clock_.count_emitted();
+  return spec;
+}
+
+}  // namespace servesim
