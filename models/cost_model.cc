@@ -39,6 +39,8 @@ double memory_efficiency(const CostModelConfig& c) {
 
 double allreduce_time(const CostModelConfig& c, double bytes) {
   if (c.tp <= 1) return 0;
+  if (c.kernel_db && c.tp_on_nvlink && c.kernel_db->has_allreduce(c.tp))
+    return c.kernel_db->allreduce_time_s(c.tp, bytes);
   if (c.fit && c.tp_on_nvlink) {
     const int index = c.tp == 2 ? 1 : c.tp == 4 ? 2 : c.tp == 8 ? 3 : 0;
     if (index > 0 && c.fit->allreduce[index].bus_bandwidth_bytes_per_s > 0)
@@ -65,10 +67,14 @@ void BatchShape::add_decode(int64_t context_tokens) {
   ++logit_rows;
   ++decode_sequences;
   decode_context_tokens += static_cast<double>(context_tokens);
+  decode_context_sq_tokens +=
+      static_cast<double>(context_tokens) * static_cast<double>(context_tokens);
 }
 
 double gemm_time(const CostModelConfig& c, double m, double n, double k) {
   if (m <= 0) return 0;
+  if (c.kernel_db && c.kernel_db->supports_gemm(c.precision.weights, c.precision.activations))
+    return c.kernel_db->gemm_time_s(m, n, k, c.precision.weights);
   const GemmParams p = gemm_params(c);
   // The fitted form of models/kernel_fit.h, with weights and activations counted at their own
   // widths so that weight-only formats (int4 weights, bf16 activations) are priced right.
@@ -135,12 +141,19 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
   double per_layer_attention = 0;
   if (b.decode_sequences > 0) {
     if (c.no_kv_cache) {
-      // Causal attention over the whole context, recomputed: pairs = ctx (ctx + 1) / 2 per
-      // request, approximated by ctx^2 / 2 summed; the shape keeps it exact for one request.
-      const double flops = 4.0 * head_dim * heads_per_gpu * b.decode_context_tokens *
-                           (b.decode_context_tokens / static_cast<double>(b.decode_sequences) + 1) /
-                           2;
+      // Causal attention over the whole context, recomputed: ctx (ctx + 1) / 2 (query, key)
+      // pairs per request, summed exactly over requests of different contexts.
+      const double pairs = (b.decode_context_sq_tokens + b.decode_context_tokens) / 2;
+      const double flops = 4.0 * head_dim * heads_per_gpu * pairs;
       per_layer_attention += prefill_attention_time_s(attention, peak, flops);
+    } else if (c.kernel_db && c.kernel_db->supports_kv(c.precision.kv)) {
+      // Measured per (batch, context): the mean context stands for each request's (decode
+      // attention is close to linear in batch x context).
+      const double batch = static_cast<double>(b.decode_sequences);
+      per_layer_attention += c.kernel_db->decode_attention_time_s(
+          batch, b.decode_context_tokens / batch, static_cast<int>(std::lround(heads_per_gpu)),
+          static_cast<int>(std::lround(kv_heads_per_gpu)), static_cast<int>(m.head_dim),
+          c.precision.kv);
     } else {
       const double kv_bytes =
           b.decode_context_tokens * 2 * kv_heads_per_gpu * head_dim * kv_elem_bytes;
@@ -153,8 +166,16 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
     const double flops = 4.0 * head_dim * heads_per_gpu * b.prefill_attention_pairs;
     const double prefix_bytes =
         b.prefill_prefix_tokens * 2 * kv_heads_per_gpu * head_dim * kv_elem_bytes;
+    // Measured: one causal prompt with as many (query, key) pairs, isl (isl + 1) / 2.
+    const double compute_s =
+        c.kernel_db ? c.kernel_db->prefill_attention_time_s(
+                          1, (std::sqrt(8 * b.prefill_attention_pairs + 1) - 1) / 2,
+                          static_cast<int>(std::lround(heads_per_gpu)),
+                          static_cast<int>(std::lround(kv_heads_per_gpu)),
+                          static_cast<int>(m.head_dim))
+                    : prefill_attention_time_s(attention, peak, flops);
     per_layer_attention +=
-        std::max(prefill_attention_time_s(attention, peak, flops),
+        std::max(compute_s,
                  prefix_bytes / (c.gpu.hbm_bandwidth_bytes_per_s * memory_efficiency(c)));
   }
   cost.attention_s = layers * per_layer_attention;
@@ -178,8 +199,30 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
     cost.pp_comm_s = (c.pp - 1) * c.pp_path.transfer_time_s(bytes);
   }
   cost.overhead_s = c.iteration_overhead_s;
+
+  // Offloaded KV crosses each GPU's own PCIe link (its shard: KV heads over TP, layers over
+  // PP); PP stages run one after another, so their transfers add up.
+  if (b.host_kv_tokens > 0 || b.offload_tokens > 0) {
+    const double token_bytes = kv_bytes_per_token_per_gpu(m, c.precision.kv, c.tp, c.pp);
+    cost.host_to_gpu_bytes_per_gpu = b.host_kv_tokens * token_bytes;
+    cost.gpu_to_host_bytes_per_gpu = b.offload_tokens * token_bytes;
+    const double fetch_s = c.pp * c.host_path.transfer_time_s(cost.host_to_gpu_bytes_per_gpu);
+    cost.kv_offload_s = c.pp * c.host_path.transfer_time_s(cost.gpu_to_host_bytes_per_gpu);
+    const double layer_compute_s = cost.gemm_s + cost.attention_s + cost.elementwise_s;
+    if (c.offload_fetch == OffloadFetch::kNaive) {
+      cost.kv_fetch_s = fetch_s;  // copy everything back, then compute
+    } else {
+      // Layer pipeline: fetch layer 0, then fetch layer l+1 while layer l computes. With f and
+      // g the per-layer fetch and compute: f + g + (L - 1) max(f, g), i.e.
+      // max(F, G) + min(F, G) / L; the part beyond G is what the step waits.
+      const double pipelined_s =
+          std::max(fetch_s, layer_compute_s) + std::min(fetch_s, layer_compute_s) / layers;
+      cost.kv_fetch_s = pipelined_s - layer_compute_s;
+    }
+  }
   cost.total_s = cost.gemm_s + cost.attention_s + cost.elementwise_s + cost.lm_head_s +
-                 cost.tp_comm_s + cost.pp_comm_s + cost.overhead_s;
+                 cost.tp_comm_s + cost.pp_comm_s + cost.overhead_s + cost.kv_fetch_s +
+                 cost.kv_offload_s;
   return cost;
 }
 

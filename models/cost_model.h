@@ -18,6 +18,8 @@
 #include "models/dtype.h"
 #include "models/gpu.h"
 #include "models/kernel_fit.h"
+#include "models/kernel_db.h"
+#include "models/kv_cache.h"
 #include "models/llm.h"
 
 namespace servesim {
@@ -53,6 +55,9 @@ struct DefaultEfficiency {
 struct CostModelConfig {
   GpuSpec gpu;
   const GpuKernelFit* fit = nullptr;  ///< nullptr: roofline with DefaultEfficiency
+  /// Measured kernel tables (`--kernel-db`): when set, GEMM (bf16/fp8 weights), attention and
+  /// NVLink all-reduce times are interpolated from them instead; the rest keeps `fit`.
+  const KernelDb* kernel_db = nullptr;
   ModelSpec model;
   Precision precision;
   int tp = 1;
@@ -63,8 +68,13 @@ struct CostModelConfig {
   /// TP peers share one node with NVLink: the fitted all-reduce table applies.
   bool tp_on_nvlink = false;
   double iteration_overhead_s = 0;
-  /// Recompute every token's K and V each step instead of reading a cache (seed Q8).
+  /// Recompute every token's K and V each step instead of reading a cache (seed Q8): each
+  /// decode step runs the whole context through every projection and causal attention, as a
+  /// prefill of the context would (Atharva's model in Q8).
   bool no_kv_cache = false;
+  /// The GPU's PCIe path to host memory and how offloaded KV comes back (seed Q10).
+  Path host_path;
+  OffloadFetch offload_fetch = OffloadFetch::kNaive;
 };
 
 /// What one iteration processes, reduced to the sums the cost depends on.
@@ -72,9 +82,14 @@ struct BatchShape {
   int64_t tokens = 0;      ///< new tokens through the GEMMs (prefill chunks + one per decode)
   int64_t logit_rows = 0;  ///< requests that emit a token (LM head rows)
   int64_t decode_sequences = 0;
-  double decode_context_tokens = 0;    ///< sum of contexts the decoding requests attend over
-  double prefill_attention_pairs = 0;  ///< sum over prefill chunks of causal (query, key) pairs
-  double prefill_prefix_tokens = 0;    ///< cached keys that prefill chunks read back
+  double decode_context_tokens = 0;     ///< sum of contexts the decoding requests attend over
+  double prefill_attention_pairs = 0;   ///< sum over prefill chunks of causal (query, key) pairs
+  double prefill_prefix_tokens = 0;     ///< cached keys that prefill chunks read back
+  double decode_context_sq_tokens = 0;  ///< sum of squared decode contexts (no-KV-cache attention)
+  /// KV tokens that live in host memory and must cross PCIe for this step's attention, and KV
+  /// tokens moved GPU -> host before it (offload).
+  double host_kv_tokens = 0;
+  double offload_tokens = 0;
 
   /// Adds a prefill chunk of `new_tokens` after `prefix_tokens` already in the cache.
   void add_prefill(int64_t prefix_tokens, int64_t new_tokens, bool emits_token);
@@ -91,6 +106,13 @@ struct IterationCost {
   double tp_comm_s = 0;
   double pp_comm_s = 0;
   double overhead_s = 0;
+  /// Time the step waits on PCIe beyond its compute: the fetch of offloaded KV not hidden behind
+  /// compute, and the offload writes.
+  double kv_fetch_s = 0;
+  double kv_offload_s = 0;
+  /// Bytes each GPU reads from and writes to host memory over its PCIe link.
+  double host_to_gpu_bytes_per_gpu = 0;
+  double gpu_to_host_bytes_per_gpu = 0;
   /// Bytes each GPU sends to its TP ring neighbour, and bytes each PP stage sends onward.
   double tp_bytes_per_gpu = 0;
   double pp_bytes_per_hop = 0;

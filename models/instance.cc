@@ -16,6 +16,10 @@ MemoryPlan plan_memory(const InstanceConfig& config, const Cluster& cluster, con
   plan.weight_bytes = weight_bytes_per_gpu(model, precision.weights, config.tp, config.pp);
   plan.reserve_bytes = plan.gpu_memory_bytes * config.reserve_fraction + config.reserve_bytes;
   plan.kv_bytes_per_token = kv_bytes_per_token_per_gpu(model, precision.kv, config.tp, config.pp);
+  // Without a KV cache nothing outlives a step: the step's working set is one layer's K and V
+  // over the context, recomputed layer after layer, so a token costs 1/layers of a cached one.
+  if (config.kv_policy.mode == KvMode::kNoCache)
+    plan.kv_bytes_per_token /= static_cast<double>((model.num_layers + config.pp - 1) / config.pp);
   const double free_bytes = plan.gpu_memory_bytes - plan.weight_bytes - plan.reserve_bytes;
   if (free_bytes <= 0) {
     plan.shortfall_bytes = -free_bytes;
@@ -36,10 +40,18 @@ Instance::Instance(int index, InstanceConfig config, CostModelConfig cost, const
       sim_(sim),
       batcher_(std::move(batcher)),
       observer_(observer),
-      kv_(memory_.kv_blocks, config_.block_tokens) {
+      kv_(memory_.kv_blocks, config_.block_tokens),
+      host_kv_(config_.kv_policy.mode == KvMode::kHostOffload
+                   ? static_cast<int64_t>(std::floor(
+                         config_.host_kv_bytes /
+                         (block_bytes_per_gpu() * static_cast<double>(config_.gpus.size()))))
+                   : 0,
+               config_.block_tokens) {
   SERVESIM_CHECK(memory_.shortfall_bytes <= 0, "instance {} does not fit (loader must reject)",
                  config_.name);
-  max_context_tokens_ = kv_.capacity_tokens();
+  kv_.set_reclaimer([this](int64_t missing) { return reclaim(missing); });
+  // With offload a request's KV may spill to host: its context is bounded by both tiers.
+  max_context_tokens_ = kv_.capacity_tokens() + host_kv_.capacity_tokens();
   if (config_.max_model_len > 0)
     max_context_tokens_ = std::min(max_context_tokens_, config_.max_model_len);
 }
@@ -79,11 +91,114 @@ void Instance::request_schedule() {
   });
 }
 
+double Instance::block_bytes_per_gpu() const {
+  return memory_.kv_bytes_per_token * static_cast<double>(config_.block_tokens);
+}
+
+int64_t Instance::blocks_per_hash(const Request& r) const {
+  const int64_t bt = kv_.block_tokens();
+  if (!config_.kv_policy.prefix_caching || r.spec.prefix_block_hashes.empty() ||
+      r.spec.prefix_block_tokens <= 0 || r.spec.prefix_block_tokens % bt != 0)
+    return 0;
+  return r.spec.prefix_block_tokens / bt;
+}
+
+void Instance::lookup_prefix(Request* r) {
+  if (r->prefix_looked_up) return;
+  r->prefix_looked_up = true;
+  const int64_t per_hash = blocks_per_hash(*r);
+  if (per_hash == 0 || r->computed_tokens > 0) return;
+  const auto& hashes = r->spec.prefix_block_hashes;
+  // At least one prompt token must run, to produce the logits of the next token.
+  const int64_t usable = (r->prefill_target_tokens() - 1) / r->spec.prefix_block_tokens;
+  const int64_t n = std::min(prefix_cache_.match(hashes), usable);
+  if (n <= 0) return;
+  prefix_cache_.pin(hashes, n);
+  r->shared_prefix_blocks = n * per_hash;
+  r->kv_blocks = r->shared_prefix_blocks;
+  r->computed_tokens = n * r->spec.prefix_block_tokens;
+  prefix_hit_tokens_ += r->computed_tokens;
+}
+
+void Instance::release_kv(Request* r) {
+  const int64_t per_hash = blocks_per_hash(*r);
+  int64_t adopted = 0;
+  if (per_hash > 0) {
+    const auto& hashes = r->spec.prefix_block_hashes;
+    const int64_t shared_hashes = r->shared_prefix_blocks / per_hash;
+    prefix_cache_.unpin(hashes, shared_hashes);
+    // Full hashed blocks this request computed in VRAM join the cache (host blocks do not).
+    const int64_t bt = kv_.block_tokens();
+    const int64_t full_hashes = std::min<int64_t>(static_cast<int64_t>(hashes.size()),
+                                                  r->computed_tokens / (per_hash * bt));
+    for (int64_t i = shared_hashes; i < full_hashes; ++i) {
+      if (i * per_hash < r->shared_prefix_blocks + r->host_blocks) continue;
+      if (prefix_cache_.insert(hashes[static_cast<size_t>(i)], per_hash)) adopted += per_hash;
+    }
+  }
+  const int64_t private_blocks = r->kv_blocks - r->shared_prefix_blocks - r->host_blocks;
+  kv_.give_back(private_blocks - adopted);
+  host_kv_.give_back(r->host_blocks);
+  host_freed_bytes_per_gpu_ += static_cast<double>(r->host_blocks) * block_bytes_per_gpu();
+  r->kv_blocks = r->shared_prefix_blocks = r->host_blocks = 0;
+}
+
+bool Instance::reclaim(int64_t missing_blocks) {
+  int64_t freed = 0;
+  while (freed < missing_blocks) {
+    const int64_t blocks = prefix_cache_.evict_one();
+    if (blocks == 0) break;
+    kv_.give_back(blocks);
+    freed += blocks;
+  }
+  if (freed > 0) return true;
+  // Cached prefixes pinned by requests still waiting (not the head, which is being admitted)
+  // give way: they are looked up again when those requests come up. Without this, waiting
+  // requests could pin the whole pool and nothing could run.
+  for (size_t i = waiting_.size(); i-- > 1;) {
+    Request* w = waiting_[i];
+    if (w->shared_prefix_blocks == 0) continue;
+    prefix_cache_.unpin(w->spec.prefix_block_hashes,
+                        w->shared_prefix_blocks / blocks_per_hash(*w));
+    prefix_hit_tokens_ -= w->computed_tokens;
+    w->computed_tokens = w->kv_blocks = w->shared_prefix_blocks = 0;
+    w->prefix_looked_up = false;
+    return true;  // now evictable: the caller asks again
+  }
+  return config_.kv_policy.mode == KvMode::kHostOffload && offload(missing_blocks);
+}
+
+bool Instance::offload(int64_t missing_blocks) {
+  (void)missing_blocks;  // a whole request's cold KV moves at once, as a vLLM swap does
+  const int64_t bt = kv_.block_tokens();
+  const int64_t window_blocks = config_.kv_policy.fetch == OffloadFetch::kHotWindow
+                                    ? kv_.blocks_for(config_.kv_policy.hot_window_tokens)
+                                    : 0;
+  // Cold blocks: full, private, in VRAM, older than the hot window.
+  auto cold = [&](const Request* q) {
+    const int64_t full_private = q->computed_tokens / bt - q->shared_prefix_blocks - q->host_blocks;
+    return std::max<int64_t>(0, full_private - window_blocks);
+  };
+  Request* victim = nullptr;
+  for (Request* q : running_)
+    if (cold(q) > 0 && (!victim || cold(q) > cold(victim))) victim = q;
+  if (!victim) return false;
+  const int64_t n = std::min(cold(victim), host_kv_.free_blocks());
+  if (n <= 0) return false;
+  host_kv_.take(n);
+  kv_.give_back(n);
+  victim->host_blocks += n;
+  pending_offload_blocks_ += n;
+  offloaded_bytes_per_gpu_ += static_cast<double>(n) * block_bytes_per_gpu();
+  return true;
+}
+
 void Instance::preempt(Request* r) {
   auto it = std::find(running_.begin(), running_.end(), r);
   SERVESIM_CHECK(it != running_.end(), "preempting request {} that is not running", r->id);
   running_.erase(it);
-  kv_.release(r->kv_blocks);
+  release_kv(r);
+  r->prefix_looked_up = false;
   r->computed_tokens = 0;
   r->in_decode = false;
   ++r->preemptions;
@@ -98,6 +213,7 @@ void Instance::start_iteration() {
     wakeup_ = EventId{};
   }
   plan_.clear();
+  for (Request* r : waiting_) lookup_prefix(r);
   batcher_->plan(*this, plan_);
   if (plan_.empty()) {
     const Time wake = batcher_->next_wakeup(*this);
@@ -108,9 +224,16 @@ void Instance::start_iteration() {
       });
     return;
   }
+  peak_running_ = std::max(peak_running_, running_.size());
   BatchShape shape;
+  const int64_t bt = kv_.block_tokens();
+  shape.offload_tokens = static_cast<double>(pending_offload_blocks_ * bt);
+  pending_offload_blocks_ = 0;
   for (const ScheduledItem& item : plan_.items) {
     const Request* r = item.request;
+    // Attention reads all earlier KV; what lives on the host crosses PCIe first.
+    shape.host_kv_tokens += static_cast<double>(r->host_blocks * bt);
+    if (!r->in_decode) prefill_tokens_ += item.new_tokens;
     if (r->in_decode) {
       shape.add_decode(r->computed_tokens + 1);
     } else {
@@ -124,6 +247,8 @@ void Instance::start_iteration() {
   busy_ = true;
   iteration_start_ = sim_.now();
   tp_bytes_per_gpu_ += cost.tp_bytes_per_gpu;
+  priced_gpu_to_host_bytes_ += cost.gpu_to_host_bytes_per_gpu;
+  priced_host_to_gpu_bytes_ += cost.host_to_gpu_bytes_per_gpu;
   pp_bytes_per_hop_ += cost.pp_bytes_per_hop;
   observer_.on_iteration(*this, iteration_start_, duration, cost);
   sim_.schedule_in(duration, Phase::kIterationDone, [this] { finish_iteration(); });
@@ -159,7 +284,7 @@ void Instance::finish_iteration() {
       r->truncated = r->generated_tokens < r->spec.output_tokens;
       r->state = RequestState::kFinished;
       r->finished = sim_.now();
-      kv_.release(r->kv_blocks);
+      release_kv(r);
       any_finished = true;
     }
   }

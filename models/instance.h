@@ -12,6 +12,7 @@
 #include "models/cluster.h"
 #include "models/cost_model.h"
 #include "models/kv_cache.h"
+#include "models/prefix_cache.h"
 #include "models/request.h"
 #include "sim/simulator.h"
 
@@ -56,6 +57,9 @@ struct InstanceConfig {
   double reserve_bytes = 0;       ///< added to the fraction
   /// Longest context a request may reach (0: whatever the KV cache can hold).
   int64_t max_model_len = 0;
+  KvPolicyConfig kv_policy;
+  /// Host memory this replica may fill with offloaded KV, summed over its GPUs (host_offload).
+  double host_kv_bytes = 0;
 };
 
 MemoryPlan plan_memory(const InstanceConfig& config, const Cluster& cluster, const ModelSpec& model,
@@ -88,6 +92,20 @@ class Instance final : public BatchContext {
   uint64_t iterations() const { return iterations_; }
   uint64_t requests_seen() const { return requests_seen_; }
   uint64_t preemptions() const { return preemptions_; }
+  size_t peak_running() const { return peak_running_; }
+  /// Prompt (and recompute) tokens actually run through prefill, and those the prefix cache
+  /// supplied instead.
+  int64_t prefill_tokens() const { return prefill_tokens_; }
+  int64_t prefix_hit_tokens() const { return prefix_hit_tokens_; }
+  /// KV blocks the prefix cache holds (counted in kv_pool().used_blocks()).
+  int64_t cached_prefix_blocks() const { return prefix_cache_.blocks(); }
+  const KvBlockPool& host_kv_pool() const { return host_kv_; }
+  /// Offload traffic per GPU, as the replica moved blocks (to host) and as the iterations
+  /// priced it (the cost model's bytes): two independent counts of the same bytes.
+  double offloaded_bytes_per_gpu() const { return offloaded_bytes_per_gpu_; }
+  double host_freed_bytes_per_gpu() const { return host_freed_bytes_per_gpu_; }
+  double priced_gpu_to_host_bytes_per_gpu() const { return priced_gpu_to_host_bytes_; }
+  double priced_host_to_gpu_bytes_per_gpu() const { return priced_host_to_gpu_bytes_; }
   double tp_bytes_per_gpu() const { return tp_bytes_per_gpu_; }
   double pp_bytes_per_hop() const { return pp_bytes_per_hop_; }
   bool idle() const { return !busy_ && waiting_.empty() && running_.empty(); }
@@ -104,6 +122,17 @@ class Instance final : public BatchContext {
   void start_iteration();
   void finish_iteration();
   void emit_token(Request* r);
+  /// Pins the cached prefix of a request that is (again) waiting to start.
+  void lookup_prefix(Request* r);
+  /// Returns all of a request's KV: shared blocks unpinned, its full prompt blocks handed to
+  /// the prefix cache (when enabled), host blocks freed, the rest back to the pool.
+  void release_kv(Request* r);
+  /// The pool's reclaimer: evict cached prefixes, then offload cold KV to host.
+  bool reclaim(int64_t missing_blocks);
+  bool offload(int64_t missing_blocks);
+  /// KV blocks per prefix hash for this request (0: its hashes cannot be cached here).
+  int64_t blocks_per_hash(const Request& r) const;
+  double block_bytes_per_gpu() const;
 
   int index_;
   InstanceConfig config_;
@@ -113,6 +142,9 @@ class Instance final : public BatchContext {
   std::unique_ptr<Batcher> batcher_;
   InstanceObserver& observer_;
   KvBlockPool kv_;
+  KvBlockPool host_kv_;
+  PrefixCache prefix_cache_;
+  int64_t pending_offload_blocks_ = 0;
   int64_t max_context_tokens_ = 0;
 
   std::deque<Request*> waiting_;
@@ -127,6 +159,13 @@ class Instance final : public BatchContext {
   uint64_t iterations_ = 0;
   uint64_t requests_seen_ = 0;
   uint64_t preemptions_ = 0;
+  size_t peak_running_ = 0;
+  int64_t prefill_tokens_ = 0;
+  int64_t prefix_hit_tokens_ = 0;
+  double offloaded_bytes_per_gpu_ = 0;
+  double host_freed_bytes_per_gpu_ = 0;
+  double priced_gpu_to_host_bytes_ = 0;
+  double priced_host_to_gpu_bytes_ = 0;
   double tp_bytes_per_gpu_ = 0;
   double pp_bytes_per_hop_ = 0;
 };

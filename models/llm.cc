@@ -32,6 +32,10 @@ const std::vector<ModelSpec>& model_catalogue() {
       {"Llama-2-70B", 80, 8192, 64, 8, 128, 28672, 32000, false},
       {"Llama-3-70B", 80, 8192, 64, 8, 128, 28672, 128256, false},
       {"Llama-3.1-70B", 80, 8192, 64, 8, 128, 28672, 128256, false},
+      // Non-gated (GELU) MLPs: two FFN matrices.
+      {"GPT-J-6B", 28, 4096, 16, 16, 256, 16384, 50400, false, false},
+      {"Falcon-180B", 80, 14848, 232, 8, 64, 59392, 65024, false, false},
+      {"BLOOM-176B", 70, 14336, 112, 112, 128, 57344, 250880, true, false},
   };
   return catalogue;
 }

@@ -36,8 +36,15 @@ struct Request {
   /// Tokens whose KV is in the cache (prompt prefilled so far plus generated tokens kept).
   int64_t computed_tokens = 0;
   int64_t generated_tokens = 0;
-  /// KV blocks held on the instance.
+  /// KV blocks covering the request's tokens, wherever they live: shared prefix blocks owned
+  /// by the prefix cache, blocks offloaded to host memory, and private VRAM blocks (the rest).
   int64_t kv_blocks = 0;
+  int64_t shared_prefix_blocks = 0;  ///< leading blocks pinned in the prefix cache
+  int64_t host_blocks = 0;           ///< blocks after the shared prefix that live in host DRAM
+  /// The prefix cache was consulted since the request last (re)joined the waiting queue.
+  bool prefix_looked_up = false;
+  /// The size-class router put it in a class its true length does not belong to.
+  bool misrouted = false;
   /// Prefill (of the prompt, or of prompt + output after a recompute preemption) is done and
   /// each iteration now decodes one token.
   bool in_decode = false;

@@ -1,25 +1,38 @@
 #include "policies/batchers.h"
 
 #include "policies/continuous_batcher.h"
+#include "policies/static_batcher.h"
 
 namespace servesim {
 
 void register_builtin_batchers(BatcherRegistry& registry) {
   registry.add("continuous",
                "iteration-level batching with chunked prefill and recompute preemption "
-               "(keys: max_num_seqs, max_num_batched_tokens, chunked_prefill)",
+               "(keys: max_num_seqs, max_num_batched_tokens, chunked_prefill, prefill_priority)",
                [](JsonObject& config) {
                  ContinuousBatcherConfig c;
                  c.max_num_seqs = config.get_or("max_num_seqs", c.max_num_seqs);
                  c.max_num_batched_tokens =
                      config.get_or("max_num_batched_tokens", c.max_num_batched_tokens);
                  c.chunked_prefill = config.get_or("chunked_prefill", c.chunked_prefill);
+                 c.prefill_priority = config.get_or("prefill_priority", c.prefill_priority);
                  if (c.max_num_seqs <= 0) config.at("max_num_seqs").fail("must be > 0");
                  if (c.max_num_batched_tokens <= 0)
                    config.at("max_num_batched_tokens").fail("must be > 0");
                  return std::make_unique<ContinuousBatcher>(c);
                },
-               {"max_num_seqs", "max_num_batched_tokens", "chunked_prefill"});
+               {"max_num_seqs", "max_num_batched_tokens", "chunked_prefill", "prefill_priority"});
+  registry.add("static",
+               "request-level batching: wait for batch_size requests or fill_timeout_s, run the "
+               "batch to completion with no joins (keys: batch_size, fill_timeout_s)",
+               [](JsonObject& config) {
+                 StaticBatcherConfig c;
+                 if (auto b = config.maybe("batch_size")) c.batch_size = b->positive_int();
+                 if (auto t = config.maybe("fill_timeout_s"))
+                   c.fill_timeout = Time::from_s(t->nonnegative_double());
+                 return std::make_unique<StaticBatcher>(c);
+               },
+               {"batch_size", "fill_timeout_s"});
 }
 
 }  // namespace servesim

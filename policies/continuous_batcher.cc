@@ -5,9 +5,9 @@
 namespace servesim {
 
 void ContinuousBatcher::plan(BatchContext& ctx, IterationPlan& plan) {
+  if (config_.prefill_priority && plan_prefill_only(ctx, plan)) return;
   KvBlockPool& kv = ctx.kv();
   std::vector<Request*>& running = ctx.running();
-  std::deque<Request*>& waiting = ctx.waiting();
   int64_t budget = config_.max_num_batched_tokens;
   bool preempted = false;
 
@@ -33,7 +33,14 @@ void ContinuousBatcher::plan(BatchContext& ctx, IterationPlan& plan) {
 
   // Then new requests, first come first served. After a preemption vLLM admits nothing new in
   // the same step: memory is short.
-  if (preempted) return;
+  if (!preempted) admit_waiting(ctx, plan, budget);
+}
+
+int64_t ContinuousBatcher::admit_waiting(BatchContext& ctx, IterationPlan& plan,
+                                         int64_t budget) const {
+  KvBlockPool& kv = ctx.kv();
+  std::vector<Request*>& running = ctx.running();
+  std::deque<Request*>& waiting = ctx.waiting();
   while (!waiting.empty() && budget > 0 &&
          static_cast<int64_t>(running.size()) < config_.max_num_seqs) {
     Request* r = waiting.front();
@@ -49,6 +56,29 @@ void ContinuousBatcher::plan(BatchContext& ctx, IterationPlan& plan) {
     plan.items.push_back({r, n});
     budget -= n;
   }
+  return budget;
+}
+
+bool ContinuousBatcher::plan_prefill_only(BatchContext& ctx, IterationPlan& plan) const {
+  std::vector<Request*>& running = ctx.running();
+  if (ctx.waiting().empty() || static_cast<int64_t>(running.size()) >= config_.max_num_seqs)
+    return false;
+  int64_t budget = config_.max_num_batched_tokens;
+  // Unfinished chunked prefills continue first; they already hold their earlier chunks' KV.
+  for (Request* r : running) {
+    if (r->in_decode || budget <= 0) continue;
+    const int64_t n = std::min(budget, r->prefill_target_tokens() - r->computed_tokens);
+    if (!ctx.kv().try_grow(r->kv_blocks, r->computed_tokens + n)) continue;
+    plan.items.push_back({r, n});
+    budget -= n;
+  }
+  const size_t continued = plan.items.size();
+  admit_waiting(ctx, plan, budget);
+  if (plan.items.size() > continued) return true;
+  // Nothing new could start (KV is short): fall back to a mixed iteration so decodes finish
+  // and free memory. Undo nothing: growth kept is growth the mixed plan would make too.
+  plan.clear();
+  return false;
 }
 
 }  // namespace servesim

@@ -16,6 +16,10 @@ struct ContinuousBatcherConfig {
   /// Split long prompts into chunks that fit the token budget (vLLM V1 default). Without it a
   /// prompt longer than the budget runs alone in one iteration.
   bool chunked_prefill = true;
+  /// Prefill first: when waiting requests can be admitted, the iteration prefills only and the
+  /// running decodes sit it out (SGLang's default, and vLLM before V1). Otherwise prefill
+  /// chunks ride along with the decodes in one iteration (vLLM V1, TensorRT-LLM).
+  bool prefill_priority = false;
 };
 
 class ContinuousBatcher final : public Batcher {
@@ -25,6 +29,12 @@ class ContinuousBatcher final : public Batcher {
   void plan(BatchContext& ctx, IterationPlan& plan) override;
 
  private:
+  /// Admits waiting requests first come first served while budget, sequences and KV allow;
+  /// returns the budget left.
+  int64_t admit_waiting(BatchContext& ctx, IterationPlan& plan, int64_t budget) const;
+  /// A prefill-only iteration; false (plan untouched) when no new request can start.
+  bool plan_prefill_only(BatchContext& ctx, IterationPlan& plan) const;
+
   ContinuousBatcherConfig config_;
 };
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <unistd.h>
 
 #include "tools/runner.h"
 #include "tools/scenario_file.h"
@@ -42,7 +43,8 @@ inline std::string read_text(const std::string& path) {
 
 /// Runs the servesim binary with `args`; returns the exit status, stderr in `err`.
 inline int run_cli(const std::string& args, std::string* err = nullptr) {
-  const std::string err_file = tmp_path("cli_stderr.txt");
+  // One file per process: ctest -j runs test cases in parallel processes.
+  const std::string err_file = tmp_path("cli_stderr_" + std::to_string(getpid()) + ".txt");
   const std::string cmd = std::string(SERVESIM_BINARY) + " " + args + " >/dev/null 2>" + err_file;
   const int status = std::system(cmd.c_str());
   if (err) *err = read_text(err_file);

@@ -4,6 +4,7 @@
 #include <fmt/ostream.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -12,7 +13,13 @@
 #include "models/gpu.h"
 #include "models/llm.h"
 #include "sim/error.h"
+#include "tools/capacity.h"
+#include "tools/compare.h"
+#include "tools/process_stats.h"
+#include "tools/progress.h"
 #include "tools/runner.h"
+#include "tools/sweep.h"
+#include "tools/validate.h"
 
 namespace {
 
@@ -29,6 +36,13 @@ void write_atomically(const std::string& path, const std::string& text) {
     if (!out) throw InputError(fmt::format("{}: write failed", path));
   }
   std::filesystem::rename(tmp, path);
+}
+
+/// A failed run leaves no partial streamed file behind.
+void remove_partial(const std::string& path) {
+  if (path.empty()) return;
+  std::error_code ignored;
+  std::filesystem::remove(path + ".tmp", ignored);
 }
 
 std::string joined_command_line(int argc, char** argv) {
@@ -92,7 +106,20 @@ int main(int argc, char** argv) {
          "Override any scenario value by JSON pointer: --set /policies/router/name=round_robin "
          "(VALUE is parsed as JSON when it parses, else taken as a string); repeatable")
       ->take_all();
-  run->add_flag("-q,--quiet", quiet, "Do not print the summary table");
+  run->add_flag("-q,--quiet", quiet,
+                "Do not print the summary table or the progress bar (drawn on a terminal only)");
+  std::string requests_out_path;
+  run->add_option("--requests-out", requests_out_path,
+                  "Stream one JSON line per request (completion order) to this file instead of "
+                  "keeping a \"requests\" array in the result; memory stays flat");
+  std::string kernel_db;
+  run->add_option("--kernel-db", kernel_db,
+                  "Interpolate kernel times from this measured-kernel folder (e.g. "
+                  "../shared/data/kernels/aiconfigurator/h100_sxm) instead of the fitted model");
+  bool stats = false;
+  run->add_flag("--stats", stats,
+                "Print wall time, simulated/wall ratio, events, events/s and peak RSS to "
+                "standard error (one 'stats:' line)");
 
   auto* list_cmd = app.add_subcommand("list", "List the built-in catalogues");
   std::string what;
@@ -100,27 +127,84 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::IsMember({"gpus", "models", "policies"}));
 
+  auto* validate_cmd = app.add_subcommand(
+      "validate",
+      "Reproduce the open published tables (TensorRT-LLM, vLLM, Splitwise) and print predicted vs "
+      "measured with the MAPE per table");
+  std::string data_dir = SERVESIM_DEFAULT_DATA_DIR;
+  std::string validate_output;
+  bool validate_rows = false;
+  validate_cmd->add_option("--data", data_dir, "Folder with validation-open/ and profiles/")
+      ->capture_default_str();
+  validate_cmd->add_option("-o,--output", validate_output, "Write every row and MAPE as JSON");
+  validate_cmd->add_flag("--rows", validate_rows, "Print every row, not only the MAPE table");
+
+  CompareCommand compare_cmd(app);
+  SweepCommand sweep_cmd(app);
+  CapacityCommand capacity_cmd(app);
+
   CLI11_PARSE(app, argc, argv);
 
   try {
     if (list_cmd->parsed()) return list(what);
+    if (validate_cmd->parsed()) {
+      const auto tables = run_validation(data_dir);
+      if (!validate_output.empty())
+        write_atomically(validate_output, validation_json(tables).dump(1) + "\n");
+      fmt::print("{}", validation_report(tables, validate_rows));
+      return 0;
+    }
+    if (compare_cmd.parsed()) return compare_cmd.run(joined_command_line(argc, argv));
+    if (sweep_cmd.parsed()) return sweep_cmd.run(joined_command_line(argc, argv));
+    if (capacity_cmd.parsed()) return capacity_cmd.run(joined_command_line(argc, argv));
     RunOptions options;
     options.seed = seed;
     options.overrides = overrides;
     options.command_line = joined_command_line(argc, argv);
+    options.kernel_db = kernel_db;
+    const auto start = std::chrono::steady_clock::now();
+    // Written to PATH.tmp and renamed on success, as the result is.
+    std::ofstream requests_out;
+    if (!requests_out_path.empty()) {
+      requests_out.open(requests_out_path + ".tmp", std::ios::binary);
+      if (!requests_out) throw InputError(fmt::format("{}: cannot write", requests_out_path));
+      options.requests_out = &requests_out;
+    }
+    ProgressBar progress(progress_wanted(quiet), "servesim run");
+    if (progress.enabled()) {
+      const RunSizeHint hint = estimate_run_size_file(scenario_path, overrides);
+      options.on_progress = [&progress, hint](const RunProgress& p) { progress.update(p, hint); };
+    }
     const RunOutput out = run_scenario_file(scenario_path, options);
+    progress.finish();
+    if (!requests_out_path.empty()) {
+      requests_out.close();
+      if (!requests_out) throw InputError(fmt::format("{}: write failed", requests_out_path));
+      std::filesystem::rename(requests_out_path + ".tmp", requests_out_path);
+    }
     const std::string text = out.result.dump(1) + "\n";
     if (output_path == "-")
       std::fwrite(text.data(), 1, text.size(), stdout);
     else if (!output_path.empty())
       write_atomically(output_path, text);
+    if (stats) {
+      RunCost cost;
+      cost.wall_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      cost.simulated_s = out.simulated_s;
+      cost.events = out.events;
+      cost.peak_rss_bytes = peak_rss_bytes();
+      fmt::print(stderr, "{}\n", format_run_cost(cost));
+    }
     if (!quiet) fmt::print(output_path == "-" ? stderr : stdout, "{}", out.summary_table);
     return 0;
   } catch (const InputError& e) {
     fmt::print(stderr, "error: {}\n", e.what());
+    remove_partial(requests_out_path);
     return 2;
   } catch (const InvariantError& e) {
     fmt::print(stderr, "internal error: {}\n", e.what());
+    remove_partial(requests_out_path);
     return 3;
   }
 }

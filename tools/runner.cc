@@ -7,21 +7,27 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <ostream>
 #include <unordered_map>
 
 #include "models/cluster.h"
 #include "models/cost_model.h"
 #include "models/gpu.h"
 #include "models/instance.h"
+#include "models/kernel_db.h"
 #include "models/kernel_fit.h"
 #include "models/llm.h"
 #include "policies/batchers.h"
+#include "policies/kv_policies.h"
 #include "policies/predictor.h"
 #include "policies/router.h"
 #include "sim/error.h"
 #include "sim/json_reader.h"
 #include "sim/simulator.h"
+#include "tools/engine.h"
 #include "tools/scenario_file.h"
+#include "tools/scenario_hash.h"
+#include "tools/latency_samples.h"
 #include "tools/stats.h"
 #include "traces/workload.h"
 
@@ -170,13 +176,15 @@ struct InstanceLoad {
 
 std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& cluster,
                                          const ModelSpec& model, const Precision& precision,
-                                         JsonObject& kv_policy) {
+                                         JsonObject& kv_policy, const EnginePreset& engine) {
   const int64_t block_tokens = kv_policy.get_or("block_tokens", int64_t{16});
   if (block_tokens <= 0) kv_policy.at("block_tokens").fail("must be > 0");
-  const double reserve_fraction =
-      kv_policy.maybe("reserve_fraction") ? kv_policy.at("reserve_fraction").fraction() : 0.1;
-  const double reserve_bytes =
-      kv_policy.maybe("reserve_bytes") ? kv_policy.at("reserve_bytes").nonnegative_double() : 0.0;
+  const double reserve_fraction = kv_policy.maybe("reserve_fraction")
+                                      ? kv_policy.at("reserve_fraction").fraction()
+                                      : engine.reserve_fraction;
+  const double reserve_bytes = kv_policy.maybe("reserve_bytes")
+                                   ? kv_policy.at("reserve_bytes").nonnegative_double()
+                                   : engine.reserve_bytes;
   std::vector<InstanceLoad> out;
   std::vector<bool> gpu_used(cluster.gpus().size(), false);
   for (const JsonValue& iv : v.nonempty_array()) {
@@ -241,34 +249,6 @@ std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& clus
   return out;
 }
 
-/// Engine presets: per-iteration CPU/launch overhead and batcher defaults. A scenario can
-/// override each through /policies/batcher and /engine_overrides.
-struct EnginePreset {
-  std::string_view name;
-  double iteration_overhead_s;
-  int64_t max_num_seqs;
-  int64_t max_num_batched_tokens;
-};
-constexpr EnginePreset kEnginePresets[] = {
-    // vLLM V1 defaults: max_num_seqs 256 (EngineArgs), max_num_batched_tokens 8192 with chunked
-    // prefill on (online serving default); ~1 ms of scheduler and sampler CPU per step.
-    {"vllm", 1.0e-3, 256, 8192},
-    // SGLang: max_running_requests is derived from memory; chunked_prefill_size 8192.
-    {"sglang", 0.7e-3, 256, 8192},
-    // TensorRT-LLM: C++ runtime, max_batch_size 256, max_num_tokens 8192.
-    {"trtllm", 0.4e-3, 256, 8192},
-    // An idealised engine with no host overhead.
-    {"none", 0.0, 256, 8192},
-};
-
-const EnginePreset& load_engine(const std::optional<JsonValue>& v) {
-  if (!v) return kEnginePresets[0];
-  const std::string name = v->one_of({"vllm", "sglang", "trtllm", "none"});
-  for (const auto& p : kEnginePresets)
-    if (p.name == name) return p;
-  return kEnginePresets[0];
-}
-
 // ---------------------------------------------------------------------------------------
 // The run.
 
@@ -290,7 +270,7 @@ class ScenarioRun final : public InstanceObserver {
     if (counted(r)) ttft_ms_.push_back((r.first_token - r.spec.arrival).to_ms());
   }
   void on_token(const Request& r, Time gap) override {
-    if (counted(r)) itl_ms_.push_back(gap.to_ms());
+    if (counted(r)) itl_.add(gap);
   }
   void on_finish(Request& r) override;
   void on_drop(Request& r, std::string_view reason) override;
@@ -315,6 +295,9 @@ class ScenarioRun final : public InstanceObserver {
   ModelSpec model_;
   Precision precision_;
   std::string engine_name_;
+  /// Measured kernel tables (/kernel_db, --kernel-db), shared by every replica's cost model;
+  /// declared before instances_ so it outlives them.
+  std::shared_ptr<const KernelDb> kernel_db_;
   std::unique_ptr<Cluster> cluster_;
   Simulator sim_;
   std::vector<std::unique_ptr<Instance>> instances_;
@@ -332,14 +315,23 @@ class ScenarioRun final : public InstanceObserver {
   uint64_t arrived_ = 0, completed_ = 0, dropped_ = 0, truncated_ = 0, good_ = 0;
   int64_t input_tokens_ = 0, output_tokens_ = 0;
   Time first_arrival_ = Time::max(), last_finish_;
-  std::vector<double> ttft_ms_, tpot_ms_, itl_ms_, e2el_ms_, queue_ms_;
+  // One double per counted request each (8 MB per million requests per metric): exact
+  // percentiles. Inter-token gaps are per token, so they are stored run-length encoded
+  // (tools/latency_samples.h): one pair per decode iteration, still exact.
+  std::vector<double> ttft_ms_, tpot_ms_, e2el_ms_, queue_ms_;
+  RunLengthSamples itl_;
   nlohmann::ordered_json requests_ = nlohmann::ordered_json::array();
   std::map<std::string, uint64_t> drop_reasons_;
 
   struct Series {
     std::vector<double> kv_used_fraction;
     std::vector<int64_t> waiting, running;
+    std::vector<uint64_t> preemptions;  ///< cumulative
   };
+  /// E2E latencies of requests finished since the last sample (windowed p99 over time).
+  std::vector<double> window_e2el_ms_, p99_e2el_ms_by_window_;
+  std::vector<double> misrouted_e2el_ms_;
+  uint64_t misrouted_preemptions_ = 0;
   std::vector<double> sample_times_s_;
   std::vector<Series> series_;
 };
@@ -351,6 +343,21 @@ void ScenarioRun::load(const RunOptions& options) {
   root.get_or("description", std::string());
   if (auto s = root.maybe("seed")) seed_ = static_cast<uint64_t>(s->nonnegative_int());
   if (options.seed) seed_ = *options.seed;
+  // Measured kernel tables instead of the fitted forms; --kernel-db wins over /kernel_db.
+  if (auto k = root.maybe("kernel_db"); k && options.kernel_db.empty()) {
+    try {
+      kernel_db_ = KernelDb::load_shared(std::filesystem::path(base_dir_) / k->as_string());
+    } catch (const InputError& e) {
+      k->fail(e.what());
+    }
+  }
+  if (!options.kernel_db.empty()) {
+    try {
+      kernel_db_ = KernelDb::load_shared(options.kernel_db);
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("--kernel-db: {}", e.what()));
+    }
+  }
 
   model_ = load_model(root.at("model"));
   if (auto p = root.maybe("precision")) {
@@ -377,17 +384,24 @@ void ScenarioRun::load(const RunOptions& options) {
                                   : JsonValue(&kEmptyObject, "/policies/kv",
                                               std::make_shared<const std::string>(file_))
                                         .object();
-  if (auto n = kv_policy.maybe("name")) n->one_of({"gpu_only"});
+  KvPolicyRegistry kv_policies("KV policy");
+  register_builtin_kv_policies(kv_policies);
+  KvPolicyConfig kv_config;
+  if (auto n = kv_policy.maybe("name"))
+    kv_config = *kv_policies.create(n->as_string(), *n, kv_policy);
+  kv_policies.allow_all_keys(kv_policy);
 
   const auto instance_loads =
-      load_instances(root.at("instances"), *cluster_, model_, precision_, kv_policy);
+      load_instances(root.at("instances"), *cluster_, model_, precision_, kv_policy, engine);
   kv_policy.finish();
 
   BatcherRegistry batchers("batcher");
   register_builtin_batchers(batchers);
   nlohmann::json batcher_default = {{"name", "continuous"},
                                     {"max_num_seqs", engine.max_num_seqs},
-                                    {"max_num_batched_tokens", engine.max_num_batched_tokens}};
+                                    {"max_num_batched_tokens", engine.max_num_batched_tokens},
+                                    {"chunked_prefill", engine.chunked_prefill},
+                                    {"prefill_priority", engine.prefill_priority}};
   std::optional<JsonValue> batcher_value = policies.maybe("batcher");
   nlohmann::json batcher_doc = batcher_default;
   if (batcher_value) {
@@ -400,13 +414,22 @@ void ScenarioRun::load(const RunOptions& options) {
   std::vector<std::string> names;
   for (const auto& l : instance_loads) names.push_back(l.config.name);
   for (size_t i = 0; i < instance_loads.size(); ++i) {
-    const InstanceConfig& config = instance_loads[i].config;
+    InstanceConfig config = instance_loads[i].config;
+    config.kv_policy = kv_config;
+    // Offloaded KV goes to the host of the replica's first GPU, over that GPU's PCIe link.
+    const int host_node = cluster_->gpus()[config.gpus.front()].node;
+    config.host_kv_bytes =
+        kv_config.host_memory_fraction * cluster_->nodes()[host_node].host_memory_bytes;
     CostModelConfig cost;
+    cost.no_kv_cache = kv_config.mode == KvMode::kNoCache;
+    cost.offload_fetch = kv_config.fetch;
+    cost.host_path = cluster_->host_path(config.gpus.front());
     cost.gpu = cluster_->gpus()[config.gpus.front()].spec;
     for (int g : config.gpus)  // a mixed replica runs at its slowest GPU's pace
       if (cluster_->gpus()[g].spec.bf16_flops_per_s < cost.gpu.bf16_flops_per_s)
         cost.gpu = cluster_->gpus()[g].spec;
     cost.fit = find_kernel_fit(cost.gpu.name);
+    cost.kernel_db = kernel_db_.get();
     cost.model = model_;
     cost.precision = precision_;
     cost.tp = config.tp;
@@ -492,6 +515,9 @@ void ScenarioRun::submit(const RequestSpec& spec) {
   ++arrived_;
   if (first_arrival_ == Time::max()) first_arrival_ = spec.arrival;
   const int target = router_->route(*r, instance_ptrs_);
+  if (const auto* sc = dynamic_cast<const SizeClassRouter*>(router_.get()))
+    r->misrouted = sc->classify(r->spec.prompt_tokens + r->predicted_output_tokens) !=
+                   sc->classify(r->spec.prompt_tokens + r->spec.output_tokens);
   SERVESIM_CHECK(target >= 0 && target < static_cast<int>(instances_.size()),
                  "router chose instance {}", target);
   instances_[target]->enqueue(r);
@@ -499,7 +525,7 @@ void ScenarioRun::submit(const RequestSpec& spec) {
 
 void ScenarioRun::record_request(const Request& r, std::string_view status,
                                  std::string_view reason) {
-  if (!record_requests_) return;
+  if (!record_requests_ && !options_.requests_out) return;
   nlohmann::ordered_json j;
   j["id"] = r.id;
   j["status"] = status;
@@ -521,6 +547,10 @@ void ScenarioRun::record_request(const Request& r, std::string_view status,
   if (r.truncated) j["truncated"] = true;
   if (r.spec.session_id >= 0) j["session"] = r.spec.session_id;
   if (!reason.empty()) j["reason"] = reason;
+  if (options_.requests_out) {
+    *options_.requests_out << j.dump() << '\n';  // streamed: nothing kept per request
+    return;
+  }
   requests_.push_back(std::move(j));
 }
 
@@ -541,6 +571,11 @@ void ScenarioRun::on_finish(Request& r) {
     const double ttft = (r.first_token - r.spec.arrival).to_ms();
     e2el_ms_.push_back(e2el);
     queue_ms_.push_back((r.first_scheduled - r.spec.arrival).to_ms());
+    window_e2el_ms_.push_back(e2el);
+    if (r.misrouted) {
+      misrouted_e2el_ms_.push_back(e2el);
+      misrouted_preemptions_ += static_cast<uint64_t>(r.preemptions);
+    }
     double tpot = 0;
     if (r.generated_tokens > 1) {
       tpot = (e2el - ttft) / static_cast<double>(r.generated_tokens - 1);
@@ -564,6 +599,8 @@ void ScenarioRun::on_drop(Request& r, std::string_view reason) {
 
 void ScenarioRun::sample() {
   sample_times_s_.push_back(sim_.now().to_s());
+  if (options_.on_progress)
+    options_.on_progress({sim_.now().to_s(), arrived_, completed_, dropped_});
   for (size_t i = 0; i < instances_.size(); ++i) {
     const Instance& inst = *instances_[i];
     const auto& pool = inst.kv_pool();
@@ -571,7 +608,12 @@ void ScenarioRun::sample() {
                                           static_cast<double>(pool.total_blocks()));
     series_[i].waiting.push_back(static_cast<int64_t>(inst.num_waiting()));
     series_[i].running.push_back(static_cast<int64_t>(inst.num_running()));
+    series_[i].preemptions.push_back(inst.preemptions());
   }
+  std::sort(window_e2el_ms_.begin(), window_e2el_ms_.end());
+  p99_e2el_ms_by_window_.push_back(
+      window_e2el_ms_.empty() ? 0.0 : percentile_sorted(window_e2el_ms_, 99));
+  window_e2el_ms_.clear();
   // Keep sampling while anything else is still to happen.
   if (sim_.pending_events() > 0)
     sim_.schedule_in(Time::from_s(sample_interval_s_), Phase::kSample, [this] { sample(); });
@@ -585,8 +627,21 @@ void ScenarioRun::check_conservation() {
   for (const auto& inst : instances_) {
     const auto& pool = inst->kv_pool();
     SERVESIM_CHECK(inst->idle(), "instance {} still has work at the end", inst->name());
-    SERVESIM_CHECK(pool.used_blocks() == 0, "instance {} leaks {} KV blocks", inst->name(),
-                   pool.used_blocks());
+    // Only the prefix cache may still hold blocks, and offloaded KV must all have come home.
+    SERVESIM_CHECK(pool.used_blocks() == inst->cached_prefix_blocks(),
+                   "instance {} leaks {} KV blocks", inst->name(),
+                   pool.used_blocks() - inst->cached_prefix_blocks());
+    SERVESIM_CHECK(inst->host_kv_pool().used_blocks() == 0, "instance {} leaks {} host KV blocks",
+                   inst->name(), inst->host_kv_pool().used_blocks());
+    // Bytes the GPUs sent to host (priced per iteration) = bytes the host tier received (block
+    // moves) = bytes the host tier gave up when requests ended.
+    const double sent = inst->priced_gpu_to_host_bytes_per_gpu();
+    const double received = inst->offloaded_bytes_per_gpu();
+    SERVESIM_CHECK(std::abs(sent - received) <= 1e-9 * std::max(1.0, received) &&
+                       std::abs(received - inst->host_freed_bytes_per_gpu()) <=
+                           1e-9 * std::max(1.0, received),
+                   "instance {}: offload bytes not conserved: {} sent, {} received, {} freed",
+                   inst->name(), sent, received, inst->host_freed_bytes_per_gpu());
     SERVESIM_CHECK(pool.peak_blocks() <= pool.total_blocks(),
                    "instance {} peaked at {} KV blocks of {}", inst->name(), pool.peak_blocks(),
                    pool.total_blocks());
@@ -607,6 +662,7 @@ nlohmann::ordered_json ScenarioRun::build_result(const RunOptions& options) {
   meta["command_line"] = options.command_line;
   meta["engine"] = engine_name_;
   meta["model"] = model_.name;
+  meta["scenario_hash"] = scenario_hash(doc_);  // doc_ holds the scenario after --set
 
   auto& s = result["summary"];
   s["completed"] = completed_;
@@ -625,12 +681,32 @@ nlohmann::ordered_json ScenarioRun::build_result(const RunOptions& options) {
     s["request_goodput"] = duration_s > 0 ? static_cast<double>(good_) / duration_s : 0.0;
   add_latency_summary(s, "ttft_ms", ttft_ms_);
   add_latency_summary(s, "tpot_ms", tpot_ms_);
-  add_latency_summary(s, "itl_ms", itl_ms_);
+  add_latency_summary(s, "itl_ms", itl_);
   add_latency_summary(s, "e2el_ms", e2el_ms_);
   add_latency_summary(s, "queue_ms", queue_ms_);
   uint64_t preemptions = 0;
   for (const auto& inst : instances_) preemptions += inst->preemptions();
   s["preemptions"] = preemptions;
+  int64_t prefill_tokens = 0, prefix_hit_tokens = 0;
+  for (const auto& inst : instances_) {
+    prefill_tokens += inst->prefill_tokens();
+    prefix_hit_tokens += inst->prefix_hit_tokens();
+  }
+  // Tokens prefilled (prompts, and contexts again after preemption) and those a prefix cache
+  // supplied instead; reuse fraction = hits / (hits + prefilled).
+  s["prefill_tokens"] = prefill_tokens;
+  s["prefix_hit_tokens"] = prefix_hit_tokens;
+  s["prefix_reuse_fraction"] =
+      prefill_tokens + prefix_hit_tokens > 0
+          ? static_cast<double>(prefix_hit_tokens) /
+                static_cast<double>(prefill_tokens + prefix_hit_tokens)
+          : 0.0;
+  if (dynamic_cast<const SizeClassRouter*>(router_.get())) {
+    // Requests whose predicted class differs from their true class, and what they cost.
+    s["misroutes"] = misrouted_e2el_ms_.size();
+    s["misrouted_preemptions"] = misrouted_preemptions_;
+    add_latency_summary(s, "e2el_ms_misrouted", misrouted_e2el_ms_);
+  }
   s["warmup_requests_discarded"] = std::min<int64_t>(warmup_, static_cast<int64_t>(arrived_));
 
   const double makespan_s = end.to_s();
@@ -647,6 +723,9 @@ nlohmann::ordered_json ScenarioRun::build_result(const RunOptions& options) {
     j["name"] = c.name;
     j["gpu_type"] = inst->cost_config().gpu.name;
     j["calibrated"] = inst->cost_config().fit != nullptr;
+    j["cost_source"] = inst->cost_config().kernel_db ? "kernel_db"
+                       : inst->cost_config().fit      ? "fit"
+                                                      : "roofline";
     j["tp"] = c.tp;
     j["pp"] = c.pp;
     std::vector<std::string> gpu_names;
@@ -660,6 +739,12 @@ nlohmann::ordered_json ScenarioRun::build_result(const RunOptions& options) {
     j["kv_capacity_blocks"] = inst->kv_pool().total_blocks();
     j["kv_peak_blocks"] = inst->kv_pool().peak_blocks();
     j["max_context_tokens"] = inst->max_context_tokens();
+    j["peak_running"] = inst->peak_running();
+    j["prefix_cached_blocks_at_end"] = inst->cached_prefix_blocks();
+    if (inst->host_kv_pool().total_blocks() > 0) {
+      j["host_kv_capacity_tokens"] = inst->host_kv_pool().capacity_tokens();
+      j["host_kv_peak_blocks"] = inst->host_kv_pool().peak_blocks();
+    }
     j["memory_per_gpu"] = {{"total_bytes", m.gpu_memory_bytes},
                            {"weights_bytes", m.weight_bytes},
                            {"reserve_bytes", m.reserve_bytes},
@@ -690,6 +775,11 @@ nlohmann::ordered_json ScenarioRun::build_result(const RunOptions& options) {
           for (int l : p.link_ids) link_bytes[l] += inst->pp_bytes_per_hop() / c.tp;
         }
     }
+    // KV offload: each GPU's writes to and reads from host memory cross its own PCIe link.
+    for (int g : c.gpus)
+      for (int l : cluster_->host_path(g).link_ids)
+        link_bytes[l] +=
+            inst->priced_gpu_to_host_bytes_per_gpu() + inst->priced_host_to_gpu_bytes_per_gpu();
   }
   auto& links = result["links"] = nlohmann::ordered_json::array();
   for (const Link& l : cluster_->links()) {
@@ -711,9 +801,11 @@ nlohmann::ordered_json ScenarioRun::build_result(const RunOptions& options) {
     per.push_back({{"name", instances_[i]->name()},
                    {"kv_used_fraction", series_[i].kv_used_fraction},
                    {"waiting", series_[i].waiting},
-                   {"running", series_[i].running}});
+                   {"running", series_[i].running},
+                   {"preemptions", series_[i].preemptions}});
+  ts["p99_e2el_ms"] = p99_e2el_ms_by_window_;
   if (!drop_reasons_.empty()) result["drops_by_instance"] = drop_reasons_;
-  if (record_requests_) result["requests"] = std::move(requests_);
+  if (record_requests_ && !options_.requests_out) result["requests"] = std::move(requests_);
   return result;
 }
 
@@ -790,12 +882,13 @@ std::string describe_policies() {
   section(routers, "/policies/router/name");
   section(batchers, "/policies/batcher/name");
   section(predictors, "/policies/router/output_length");
+  KvPolicyRegistry kv_policies("KV policy");
+  register_builtin_kv_policies(kv_policies);
+  section(kv_policies, "/policies/kv/name");
   out += "engines (/engine):\n";
-  for (const auto& e : kEnginePresets)
-    out += fmt::format(
-        "  {:<14} {:.1f} ms per-iteration overhead, max_num_seqs {}, "
-        "max_num_batched_tokens {}\n",
-        e.name, e.iteration_overhead_s * 1e3, e.max_num_seqs, e.max_num_batched_tokens);
+  for (const auto& e : engine_presets())
+    out += fmt::format("  {:<14} {:.2f} ms per-iteration overhead; {}\n", e.name,
+                       e.iteration_overhead_s * 1e3, e.source);
   return out;
 }
 

@@ -3,6 +3,8 @@
 /// check conservation laws, and build the result JSON. Nothing here writes files.
 
 #include <cstdint>
+#include <functional>
+#include <iosfwd>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -10,10 +12,27 @@
 
 namespace servesim {
 
+/// A snapshot of a run in progress, for progress bars (tools/progress.h).
+struct RunProgress {
+  double simulated_s = 0;
+  uint64_t arrived = 0, completed = 0, dropped = 0;
+};
+
 struct RunOptions {
   std::optional<uint64_t> seed;        ///< overrides /seed
   std::vector<std::string> overrides;  ///< --set POINTER=VALUE, in order
   std::string command_line;            ///< recorded in the result's metadata
+  /// When set, each request's record (the fields of the result's "requests" array) is written
+  /// here as one JSON line as the request completes or is dropped, in completion order, and the
+  /// result holds no "requests" array: memory then does not grow with the trace. The caller owns
+  /// the stream (and the file behind it), so the runner still never opens files.
+  std::ostream* requests_out = nullptr;
+  /// --kernel-db DIR: price kernels from these measured tables (models/kernel_db.h); overrides
+  /// the scenario's /kernel_db. Relative to the working directory.
+  std::string kernel_db;
+  /// Called at each timeseries sample (every sample_interval_s of simulated time), so it costs
+  /// nothing per event; it only reads, so the result is the same with or without it.
+  std::function<void(const RunProgress&)> on_progress;
 };
 
 struct RunOutput {

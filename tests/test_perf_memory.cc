@@ -1,0 +1,118 @@
+// Memory that does not grow with the trace: run-length encoded inter-token latencies give
+// exactly the statistics of the expanded samples, and streamed request records are the records
+// the result would have held.
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <sstream>
+
+#include "test_support.h"
+#include "tools/latency_samples.h"
+#include "tools/stats.h"
+
+using namespace servesim;
+using namespace servesim::testing;
+using nlohmann::json;
+
+namespace {
+
+/// Feeds `samples` and the expanded list the same values; checks every statistic.
+void check_against_expanded(RunLengthSamples& samples, std::vector<double> expanded_ms) {
+  nlohmann::ordered_json want, got;
+  add_latency_summary(want, "x", expanded_ms);  // the plain-vector reference (sorts in place)
+  add_latency_summary(got, "x", samples);
+  REQUIRE(samples.count() == expanded_ms.size());
+  // Percentiles pick and interpolate the same order statistics: bit for bit equal.
+  for (const char* key : {"median_x", "p90_x", "p95_x", "p99_x"})
+    CHECK(got[key].get<double>() == want[key].get<double>());
+  for (double p : {0.0, 1.0, 33.3, 50.0, 99.9, 100.0})
+    CHECK(samples.percentile_ms(p) == percentile_sorted(expanded_ms, p));
+  // Mean and std differ only by floating-point summation: the reference adds millions of
+  // doubles one by one (relative error ~1e-11 here), the store sums integer nanoseconds exactly.
+  CHECK(got["mean_x"].get<double>() ==
+        Approx(want["mean_x"].get<double>()).epsilon(1e-9).margin(1e-300));
+  CHECK(got["std_x"].get<double>() ==
+        Approx(want["std_x"].get<double>()).epsilon(1e-9).margin(1e-12));
+}
+
+}  // namespace
+
+TEST_CASE("run-length samples: exact statistics of the expanded list", "[perf][stats]") {
+  SECTION("empty reports zeros like the vector version") {
+    RunLengthSamples s;
+    nlohmann::ordered_json got;
+    add_latency_summary(got, "x", s);
+    for (const char* key : {"mean_x", "median_x", "std_x", "p90_x", "p95_x", "p99_x"})
+      CHECK(got[key].get<double>() == 0.0);
+  }
+  SECTION("decode-like runs, with compaction forced many times") {
+    // 300,000 runs of 1..64 equal gaps (a decode batch), gaps from a few hundred distinct
+    // values: far more pairs than the first compaction point, so sort + merge runs repeatedly.
+    std::mt19937_64 rng(7);
+    RunLengthSamples s;
+    std::vector<double> expanded;
+    for (int i = 0; i < 300'000; ++i) {
+      const int64_t gap_ns = 5'000'000 + static_cast<int64_t>(rng() % 400) * 12'345;
+      const uint64_t n = 1 + rng() % 64;
+      if (i % 2)
+        s.add(Time{gap_ns}, n);
+      else
+        for (uint64_t k = 0; k < n; ++k) s.add(Time{gap_ns});
+      expanded.insert(expanded.end(), n, Time{gap_ns}.to_ms());
+    }
+    CHECK(s.stored_runs() <= 2 * 400 + (1 << 16));  // bounded by distinct values, not samples
+    check_against_expanded(s, expanded);
+  }
+  SECTION("every value distinct, and merge of two stores") {
+    std::mt19937_64 rng(11);
+    RunLengthSamples a, b;
+    std::vector<double> expanded;
+    for (int i = 0; i < 1001; ++i) {
+      const int64_t v = static_cast<int64_t>(rng() % 1'000'000'000);
+      (i % 3 ? a : b).add(Time{v});
+      expanded.push_back(Time{v}.to_ms());
+    }
+    a.merge(b);
+    check_against_expanded(a, expanded);
+  }
+  SECTION("a single value") {
+    RunLengthSamples s;
+    s.add(Time{1'500'000}, 3);
+    check_against_expanded(s, {1.5, 1.5, 1.5});
+  }
+}
+
+TEST_CASE("streamed request records equal the in-result array, and nothing is kept",
+          "[perf][output]") {
+  json doc = load_scenario("seed_q11_four_node.json");
+  doc["workload"]["requests"] = 120;
+  const RunOutput kept = run_doc(doc);
+  std::ostringstream lines;
+  RunOptions options;
+  options.requests_out = &lines;
+  const RunOutput streamed = run_doc(doc, "q11.json", options);
+  CHECK_FALSE(streamed.result.contains("requests"));
+  CHECK(streamed.result["summary"] == kept.result["summary"]);
+
+  std::istringstream in(lines.str());
+  std::string line;
+  size_t i = 0;
+  double last_done_s = 0;
+  while (std::getline(in, line)) {
+    const json record = json::parse(line);
+    // Completion order: a record is written when its request finishes or is dropped.
+    const double done_s = record.value("finish_s", record["arrival_s"].get<double>());
+    CHECK(done_s >= last_done_s);
+    last_done_s = done_s;
+    REQUIRE(i < kept.result["requests"].size());
+    CHECK(record == kept.result["requests"][i]);
+    ++i;
+  }
+  CHECK(i == kept.result["requests"].size());
+
+  // /output/requests false: no array and no stream.
+  doc["output"]["requests"] = false;
+  CHECK_FALSE(run_doc(doc).result.contains("requests"));
+}

@@ -1,0 +1,78 @@
+// servesim capacity: the highest arrival rate meeting SLOs, by bisection over runs.
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "sim/error.h"
+#include "test_support.h"
+#include "tools/capacity.h"
+
+using namespace servesim;
+using namespace servesim::testing;
+
+TEST_CASE("SLOs parse with explicit or implied bounds", "[tools][capacity]") {
+  const Slo a = parse_slo("p99_ttft_ms=2000");
+  CHECK(a.metric == "p99_ttft_ms");
+  CHECK(a.upper);
+  CHECK(a.limit == 2000);
+  CHECK(a.met_by(1999));
+  CHECK_FALSE(a.met_by(2001));
+  const Slo b = parse_slo("request_throughput=1.5");
+  CHECK_FALSE(b.upper);
+  const Slo c = parse_slo("total_output_tokens>=10");
+  CHECK_FALSE(c.upper);
+  CHECK(parse_slo("p99_tpot_ms<=100").upper);
+  CHECK_THROWS_AS(parse_slo("total_output_tokens=10"), InputError);  // no direction
+  CHECK_THROWS_AS(parse_slo("p99_ttft_ms<2000"), InputError);
+  CHECK_THROWS_AS(parse_slo("p99_ttft_ms=fast"), InputError);
+}
+
+TEST_CASE("capacity finds the highest rate meeting the SLOs", "[tools][capacity]") {
+  const std::string q11 = source_path("scenarios/seed_q11_four_node.json");
+  const std::string report_path = tmp_path("capacity_q11.json");
+  REQUIRE(run_cli("capacity " + q11 +
+                  " --set /workload/requests=200 --slo p99_ttft_ms=2000 --slo p99_tpot_ms=100"
+                  " --lo 0.25 --hi 16 --tolerance 10% -q -o " +
+                  report_path) == 0);
+  const auto report = nlohmann::json::parse(read_text(report_path));
+  CHECK(report["status"] == "found");
+  CHECK(report["param"] == "/workload/rate_per_s");
+  const double capacity = report["capacity"].get<double>();
+  const double fails = report["bracket"]["fails"].get<double>();
+  CHECK(capacity > 0.25);
+  CHECK(capacity < 16);
+  CHECK(fails > capacity);
+  CHECK(fails - capacity <= 0.1 * fails);
+  // The report holds every run; the capacity was measured to meet the SLOs, the bound above
+  // measured to miss them.
+  bool met_at_capacity = false, missed_above = false;
+  for (const auto& run : report["runs"]) {
+    const double v = run["value"].get<double>();
+    if (v == capacity) met_at_capacity = run["meets_slos"];
+    if (v == fails) missed_above = !run["meets_slos"].get<bool>();
+    const bool meets = run["metrics"]["p99_ttft_ms"].get<double>() <= 2000 &&
+                       run["metrics"]["p99_tpot_ms"].get<double>() <= 100;
+    CHECK(run["meets_slos"] == meets);
+    CHECK(run["command_line"].get<std::string>().find("--set /workload/rate_per_s=") !=
+          std::string::npos);
+  }
+  CHECK(met_at_capacity);
+  CHECK(missed_above);
+  CHECK(report["runs"].size() <= 12);
+}
+
+TEST_CASE("capacity reports no value when even the lowest misses", "[tools][capacity]") {
+  const std::string q11 = source_path("scenarios/seed_q11_four_node.json");
+  const std::string report_path = tmp_path("capacity_none.json");
+  CHECK(run_cli("capacity " + q11 +
+                " --set /workload/requests=100 --slo p99_ttft_ms=1 --lo 1 "
+                "--hi 2 -q -o " +
+                report_path) == 1);
+  const auto report = nlohmann::json::parse(read_text(report_path));
+  CHECK(report["capacity"].is_null());
+  CHECK(report["status"] == "below_range");
+  std::string err;
+  CHECK(run_cli("capacity " + q11 + " --slo p99_tft_ms=1 --lo 1 --hi 2 -q", &err) == 2);
+  CHECK(err.find("p99_tft_ms") != std::string::npos);
+  CHECK(run_cli("capacity " + q11 + " --slo p99_ttft_ms=1 --param /workload/kind -q", &err) == 2);
+}

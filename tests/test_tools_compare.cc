@@ -1,0 +1,130 @@
+// servesim compare: direction-aware regression checks on result files and on paired
+// replications of a scenario.
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "sim/error.h"
+#include "test_support.h"
+#include "tools/compare.h"
+
+using namespace servesim;
+using namespace servesim::testing;
+
+namespace {
+
+const std::string kQ11 = source_path("scenarios/seed_q11_four_node.json");
+
+/// Q11 under `router`, in a file of its own per test (ctest -j runs tests side by side).
+std::string q11_result(const std::string& router, const std::string& test) {
+  const std::string path = tmp_path("compare_" + test + "_" + router + ".json");
+  REQUIRE(run_cli("run " + kQ11 + " -q --set /policies/router/name=" + router + " -o " + path) ==
+          0);
+  return path;
+}
+
+nlohmann::json read_json(const std::string& path) {
+  return nlohmann::json::parse(read_text(path));
+}
+
+}  // namespace
+
+TEST_CASE("metric directions: latencies lower, throughputs higher, the rest neutral",
+          "[tools][compare]") {
+  CHECK(metric_direction("p99_ttft_ms") == MetricDirection::kLowerIsBetter);
+  CHECK(metric_direction("mean_queue_ms") == MetricDirection::kLowerIsBetter);
+  CHECK(metric_direction("dropped") == MetricDirection::kLowerIsBetter);
+  CHECK(metric_direction("request_throughput") == MetricDirection::kHigherIsBetter);
+  CHECK(metric_direction("request_goodput") == MetricDirection::kHigherIsBetter);
+  CHECK(metric_direction("std_ttft_ms") == MetricDirection::kNeutral);
+  CHECK(metric_direction("total_input_tokens") == MetricDirection::kNeutral);
+}
+
+TEST_CASE("tolerances: relative with %, absolute without", "[tools][compare]") {
+  const Tolerance rel = parse_tolerance("5%", "t");
+  CHECK(rel.relative);
+  CHECK(rel.allowed(200) == Approx(10));
+  CHECK(rel.allowed(-200) == Approx(10));
+  const Tolerance abs = parse_tolerance("20", "t");
+  CHECK_FALSE(abs.relative);
+  CHECK(abs.allowed(1e6) == Approx(20));
+  CHECK_THROWS_AS(parse_tolerance("five", "t"), InputError);
+  CHECK_THROWS_AS(parse_tolerance("-1%", "t"), InputError);
+  CHECK(t_quantile_975(1) == Approx(12.706));
+  CHECK(t_quantile_975(4) == Approx(2.776));
+  CHECK(t_quantile_975(100) == Approx(1.984).epsilon(1e-3));
+}
+
+TEST_CASE("compare catches a worse policy and passes an equal one", "[tools][compare]") {
+  const std::string good = q11_result("size_class", "catch");
+  const std::string bad = q11_result("round_robin", "catch");
+  const std::string verdict = tmp_path("compare_verdict.json");  // this test only
+
+  // Round robin against size-class routing on Q11: p99 TTFT regresses far beyond 5%.
+  CHECK(run_cli("compare " + good + " " + bad + " --tolerance p99_ttft_ms=5% --verdict " +
+                verdict) == 1);
+  nlohmann::json v = read_json(verdict);
+  CHECK(v["regressed"] == true);
+  bool ttft_regressed = false, throughput_regressed = false;
+  for (const auto& m : v["metrics"]) {
+    if (m["metric"] == "p99_ttft_ms") {
+      ttft_regressed = m["regressed"];
+      CHECK(m["tolerance"] == "5%");
+      CHECK(m["change"].get<double>() > 0);
+    }
+    if (m["metric"] == "request_throughput") throughput_regressed = m["regressed"];
+    if (m["direction"] == "neutral") CHECK(m["regressed"] == false);
+  }
+  CHECK(ttft_regressed);
+  CHECK(throughput_regressed);
+  CHECK(v["base"]["file"] == good);
+
+  // The same result, and an improvement, pass.
+  CHECK(run_cli("compare " + good + " " + good + " --verdict " + verdict) == 0);
+  CHECK(read_json(verdict)["regressed"] == false);
+  CHECK(run_cli("compare " + bad + " " + good +
+                " --metric p99_ttft_ms --metric "
+                "request_throughput") == 0);
+  // A generous absolute tolerance on the gated metric passes too.
+  CHECK(run_cli("compare " + good + " " + bad +
+                " --metric p99_ttft_ms --tolerance "
+                "p99_ttft_ms=1e9") == 0);
+}
+
+TEST_CASE("compare with paired replications reports confidence intervals", "[tools][compare]") {
+  const std::string verdict = tmp_path("compare_replications.json");
+  const std::string common = "compare --scenario " + kQ11 +
+                             " --set /workload/requests=300 --replications 5 -j 2 -q --verdict " +
+                             verdict + " --metric p99_e2el_ms --metric request_throughput";
+  CHECK(run_cli(common + " --base-set /policies/router/name=size_class --new-set "
+                         "/policies/router/name=round_robin") == 1);
+  nlohmann::json v = read_json(verdict);
+  CHECK(v["servesim_compare"]["mode"] == "replications");
+  CHECK(v["runs"].size() == 10);
+  // Replication r uses the same seed on both sides.
+  CHECK(v["runs"][0]["seed"] == v["runs"][5]["seed"]);
+  CHECK(v["runs"][0]["seed"] != v["runs"][1]["seed"]);
+  for (const auto& m : v["metrics"]) {
+    CHECK(m["base_values"].size() == 5);
+    CHECK(m["ci95_low"].get<double>() <= m["change"].get<double>());
+    CHECK(m["change"].get<double>() <= m["ci95_high"].get<double>());
+    if (m["metric"] == "p99_e2el_ms") CHECK(m["regressed"] == true);
+  }
+
+  // Identical sides: every paired difference is zero, so nothing regresses.
+  CHECK(run_cli(common + " --base-set /policies/router/name=size_class --new-set "
+                         "/policies/router/name=size_class") == 0);
+  for (const auto& m : read_json(verdict)["metrics"]) {
+    CHECK(m["ci95_low"].get<double>() == 0);
+    CHECK(m["ci95_high"].get<double>() == 0);
+  }
+}
+
+TEST_CASE("compare rejects bad input with exit status 2", "[tools][compare]") {
+  const std::string good = q11_result("size_class", "bad_input");
+  std::string err;
+  CHECK(run_cli("compare " + good + " " + good + " --tolerance p99_tft_ms=5%", &err) == 2);
+  CHECK(err.find("p99_tft_ms") != std::string::npos);
+  CHECK(run_cli("compare " + good + " " + good + " --tolerance p99_ttft_ms=lots", &err) == 2);
+  CHECK(run_cli("compare " + good, &err) == 2);
+}

@@ -1,0 +1,93 @@
+// `servesim validate` against the open published tables. The ceilings sit a few points above
+// today's MAPE (given per table below) so that a change that makes the model less faithful
+// fails, and they should be tightened as the model improves.
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "test_support.h"
+#include "tools/validate.h"
+
+using namespace servesim;
+using namespace servesim::testing;
+
+namespace {
+
+const ValidationTable& table(const std::vector<ValidationTable>& tables, const std::string& name) {
+  for (const auto& t : tables)
+    if (t.name == name) return t;
+  FAIL("no table " << name);
+  return tables.front();
+}
+
+}  // namespace
+
+TEST_CASE("validate reproduces the open tables within justified MAPE ceilings", "[validate]") {
+  const auto tables = run_validation(std::string(SERVESIM_SHARED_DIR) + "/data");
+  REQUIRE(tables.size() == 6);
+
+  // TensorRT-LLM v0.5 batch-1 first-token latency, 20 rows: 13.3% today. Single prefills are
+  // GEMM-bound and the GEMM fits are within ~10% on the kernels themselves.
+  const auto& first_token = table(tables, "trtllm_first_token");
+  CHECK(first_token.rows.size() == 20);
+  CHECK(first_token.mape_pct() < 16.0);
+
+  // TensorRT-LLM v0.6.1 static-batch throughput, 37 rows: 17.5% today. Single-GPU rows are
+  // within 17%; multi-GPU H100 rows with 2,048 output tokens are predicted up to 2x faster than
+  // published (the v0.6.1 stack scaled worse with TP than today's kernels and all-reduce).
+  const auto& throughput = table(tables, "trtllm_static_throughput");
+  CHECK(throughput.rows.size() == 37);
+  CHECK(throughput.mape_pct() < 21.0);
+  int single_gpu_rows = 0;
+  for (const auto& r : throughput.rows)
+    if (r.label.find(" tp1 ") != std::string::npos) {
+      ++single_gpu_rows;
+      CHECK(r.abs_pct_error() < 17.5);
+    }
+  CHECK(single_gpu_rows == 21);
+
+  // The vLLM benchmark_serving run, simulated end to end: TPOT within 5% (3% today); E2E and
+  // duration within 25%. TTFT is under-predicted by ~60% under that burst of 80 prompts at
+  // t=0 (vLLM 0.6 ran prefills in eager mode with large host overheads not modelled here).
+  const auto& vllm = table(tables, "vllm_llama3_8b_h100");
+  for (const auto& r : vllm.rows) {
+    if (r.label.find("tpot") != std::string::npos) CHECK(r.abs_pct_error() < 5.0);
+    if (r.label.find("e2el") != std::string::npos || r.label == "duration_s" ||
+        r.label == "output_throughput")
+      CHECK(r.abs_pct_error() < 25.0);
+  }
+
+  // Splitwise (2023) prefill and decode-step times for Llama-2-70B and BLOOM-176B at TP 2-8:
+  // 45% and 41% today, always predicted faster; TP 2 rows are within ~30%. That stack reached
+  // far lower utilisation than the kernels measured with vLLM 0.14/0.19 that the model is
+  // fitted on, and lost more with each doubling of TP.
+  const auto& prompt = table(tables, "splitwise_prompt");
+  const auto& token = table(tables, "splitwise_token");
+  CHECK(prompt.rows.size() == 152);
+  CHECK(prompt.mape_pct() < 50.0);
+  CHECK(token.mape_pct() < 45.0);
+  for (const auto& r : token.rows)
+    if (r.label.find("llama2-70b a100-80gb tp2") != std::string::npos)
+      CHECK(r.abs_pct_error() < 30.0);
+
+  // Vidur's measured projection GEMMs (four per layer) for Llama-2/3 7-8B and 70B on A100 and
+  // H100 at TP 1-8, 7,824 rows: 10.0% today, independent of the kernels the fit was made on.
+  const auto& vidur = table(tables, "vidur_linear");
+  CHECK(vidur.rows.size() == 7824);
+  CHECK(vidur.mape_pct() < 12.0);
+}
+
+TEST_CASE("validate writes its rows as JSON and fails cleanly on a missing data folder",
+          "[validate][cli]") {
+  const std::string out = tmp_path("validate.json");
+  std::filesystem::remove(out);
+  REQUIRE(run_cli("validate --data " + std::string(SERVESIM_SHARED_DIR) + "/data -o " + out) == 0);
+  const auto j = nlohmann::json::parse(read_text(out));
+  CHECK(j["tables"].size() == 6);
+  CHECK(j["tables"][0]["predictions"].size() == 20);
+  std::string err;
+  CHECK(run_cli("validate --data /nonexistent", &err) == 2);
+  CHECK(err == "error: /nonexistent/validation-open/trtllm_v0.5_first_token_latency_bs1.csv: "
+               "cannot open\n");
+}

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The standard performance workloads of issue 5, each run RUNS times (default 5); prints the
+# median wall time, simulated/wall time ratio, events/s and peak RSS of each as a table.
+#   (a)    Azure conversation trace (19,366 requests) on 16 H100 replicas
+#   (b)    1,000,000 Poisson requests at 80% of capacity on 64 H100 replicas
+#   (b100k) the first 100,000 requests of (b)
+#   (c)    the same 100,000 requests with every output length x10 (same arrivals and prompts:
+#          the output lengths come from their own RNG stream)
+# Figures come from `servesim run --stats` (measured inside the process: wall time from load to
+# written result, VmHWM for peak RSS). Usage: tools/bench.sh [servesim binary] [workload...]
+# e.g. RUNS=1 tools/bench.sh build/servesim a b100k
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${1:-build/servesim}
+shift || true
+runs=${RUNS:-5}
+workloads=("$@")
+[ ${#workloads[@]} -gt 0 ] || workloads=(a b b100k c)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+poisson=scenarios/bench_poisson_1m_64x.json
+# x10 output: lognormal mu + ln(10), min and max x10; arrivals and prompts are unchanged.
+x10='{"lognormal":[7.321585,0.859],"min":10,"max":10000}'
+args_for() {
+  case "$1" in
+    a) echo "scenarios/bench_azure_16xh100.json" ;;
+    b) echo "$poisson" ;;
+    b100k) echo "$poisson --set /workload/requests=100000" ;;
+    c) echo "$poisson --set /workload/requests=100000 --set /workload/output_tokens=$x10" ;;
+    *) echo "unknown workload '$1' (a, b, b100k, c)" >&2; exit 2 ;;
+  esac
+}
+describe() {
+  case "$1" in
+    a) echo "(a) Azure conv 19,366 req, 16xH100" ;;
+    b) echo "(b) Poisson 1M req, 64xH100" ;;
+    b100k) echo "(b) first 100k req" ;;
+    c) echo "(c) first 100k req, output x10" ;;
+  esac
+}
+
+printf '%-36s %9s %12s %12s %13s %10s\n' workload "wall_s" "sim/wall" "events" "events/s" "RSS_MiB"
+for w in "${workloads[@]}"; do
+  read -r -a args <<<"$(args_for "$w")"
+  : >"$tmp/$w.stats"
+  for ((i = 0; i < runs; i++)); do
+    "$bin" run "${args[@]}" -q -o "$tmp/result.json" --stats 2>&1 >/dev/null |
+      grep '^stats:' >>"$tmp/$w.stats"
+  done
+  # Median of each column over the runs (odd RUNS gives the middle run's figure).
+  awk -v label="$(describe "$w")" '
+    function med(col,   n, i, j, t, v) {
+      n = 0
+      for (i = 1; i <= NR; i++) { v[++n] = val[i, col] }
+      for (i = 2; i <= n; i++) { t = v[i]; for (j = i - 1; j >= 1 && v[j] > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
+      return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    { for (f = 2; f <= NF; f++) { split($f, kv, "="); val[NR, kv[1]] = kv[2] } }
+    END {
+      printf "%-36s %9.3f %12.0f %12d %13.0f %10.1f\n", label, med("wall_s"), med("sim_per_wall"),
+             med("events"), med("events_per_s"), med("peak_rss_mib")
+    }' "$tmp/$w.stats"
+done
+if [ -s "$tmp/c.stats" ] && [ -s "$tmp/b100k.stats" ]; then
+  # The issue's target for (c): at most 1.5x the time of the same 100k requests without x10.
+  awk '{ split($2, kv, "="); print kv[2] }' "$tmp/b100k.stats" | sort -g >"$tmp/b.w"
+  awk '{ split($2, kv, "="); print kv[2] }' "$tmp/c.stats" | sort -g >"$tmp/c.w"
+  awk 'NR == FNR { b[FNR] = $1; nb = FNR; next } { c[FNR] = $1; nc = FNR }
+       END { printf "(c) / (b) first 100k, median wall: %.2fx\n", c[int((nc + 1) / 2)] / b[int((nb + 1) / 2)] }' \
+    "$tmp/b.w" "$tmp/c.w"
+fi
+echo "medians of $runs runs; $(nproc) CPUs; $bin"

@@ -1,0 +1,49 @@
+#pragma once
+/// `servesim validate`: reproduces the open published figures in ../shared/data and reports
+/// predicted against measured, row by row, with the mean absolute percentage error per table.
+///
+/// Tables (all under DATA_DIR):
+///  - trtllm_first_token: TensorRT-LLM v0.5 batch-1 first-token latency
+///    (validation-open/trtllm_v0.5_first_token_latency_bs1.csv), priced as one prefill.
+///  - trtllm_static_throughput: TensorRT-LLM v0.6.1 static-batch maximum throughput
+///    (validation-open/trtllm_v0.6.1_static_batch_max_throughput.csv): one prefill of the
+///    batch, then every decode step to the output length, output tokens over the time.
+///  - vllm_llama3_8b_h100: a vLLM benchmark_serving run of Llama-3-8B on one H100, 80 prompts
+///    at t=0 (validation-open/H100-SXM_Meta-Llama-3-8B-Instruct_tp1_len2048_prompt80
+///    .summary.json), simulated end to end with its per-request lengths.
+///  - splitwise_prompt, splitwise_token: Splitwise's measured prefill time and mean decode
+///    step time for Llama-2-70B and BLOOM-176B on A100/H100 at TP 2/4/8
+///    (profiles/splitwise/perf_model.csv; power-capped rows left out).
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace servesim {
+
+struct ValidationRow {
+  std::string table;
+  std::string label;  ///< what the row is: gpu, model, shape
+  double measured = 0;
+  double predicted = 0;
+  double abs_pct_error() const;
+};
+
+struct ValidationTable {
+  std::string name;
+  std::string source;  ///< file under DATA_DIR
+  std::string unit;
+  std::vector<ValidationRow> rows;
+  double mape_pct() const;
+};
+
+/// Runs every table against the data in `data_dir` (the folder holding validation-open/ and
+/// profiles/). Throws InputError naming the file when one is missing or malformed.
+std::vector<ValidationTable> run_validation(const std::string& data_dir);
+
+nlohmann::ordered_json validation_json(const std::vector<ValidationTable>& tables);
+/// Per-table summary lines, and with `rows` every row.
+std::string validation_report(const std::vector<ValidationTable>& tables, bool rows);
+
+}  // namespace servesim
