@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace servesim {
 
@@ -63,8 +64,21 @@ int64_t Instance::outstanding_tokens() const {
     total += prefill_left + std::max<int64_t>(0, r->predicted_output_tokens - r->generated_tokens);
   };
   for (const Request* r : waiting_) add(r);
-  for (const Request* r : running_) add(r);
+  // Mid-stretch, the steps already past count as done, as they would have in step mode.
+  const int64_t done = stretch_steps_done();
+  for (const Request* r : running_) {
+    add(r);
+    if (done > 0)
+      total -= std::max<int64_t>(0, r->predicted_output_tokens - r->generated_tokens) -
+               std::max<int64_t>(0, r->predicted_output_tokens - r->generated_tokens - done);
+  }
   return total;
+}
+
+int64_t Instance::stretch_steps_done() const {
+  if (!busy_ || step_end_ns_.size() <= 1) return 0;
+  return std::lower_bound(step_end_ns_.begin(), step_end_ns_.end(), sim_.now().ns) -
+         step_end_ns_.begin();
 }
 
 void Instance::enqueue(Request* r) {
@@ -78,7 +92,87 @@ void Instance::enqueue(Request* r) {
     return;
   }
   waiting_.push_back(r);
+  if (busy_ && step_end_ns_.size() > 1) truncate_stretch();
   request_schedule();
+}
+
+void Instance::truncate_stretch() {
+  // In step mode the arrival would be planned at the end of the step in flight: an arrival at
+  // exactly a step's end (Phase::kArrival) is seen by the plan made then.
+  const auto it = std::lower_bound(step_end_ns_.begin(), step_end_ns_.end(), sim_.now().ns);
+  const int64_t keep = (it - step_end_ns_.begin()) + 1;
+  if (keep >= static_cast<int64_t>(step_end_ns_.size())) return;
+  step_end_ns_.resize(static_cast<size_t>(keep));
+  sim_.cancel(done_event_);
+  done_event_ = sim_.schedule_at(Time::from_ns(step_end_ns_.back()), Phase::kIterationDone,
+                                 [this] { finish_iteration(); });
+  for (const ScheduledItem& item : plan_.items) {
+    Request* r = item.request;
+    const int64_t need = kv_.blocks_for(r->computed_tokens + keep);
+    if (r->kv_blocks > need) {
+      kv_.give_back(r->kv_blocks - need);
+      r->kv_blocks = need;
+    }
+  }
+}
+
+int64_t Instance::plan_stretch(const BatchShape& shape, Time first_step) {
+  const auto n = static_cast<int64_t>(plan_.items.size());
+  // The next plan repeats this one only if nothing waits to join, every running request
+  // decodes, and no KV moves between tiers; costs that are not affine in context (no KV cache,
+  // host-resident KV, interpolated kernel tables) run step by step.
+  if (!config_.closed_form_decode || !waiting_.empty() || shape.decode_sequences != n ||
+      n != static_cast<int64_t>(running_.size()) || shape.host_kv_tokens > 0 ||
+      shape.offload_tokens > 0 || cost_.no_kv_cache || cost_.kernel_db != nullptr)
+    return 1;
+  // Until the first request finishes or reaches the maximum context.
+  int64_t steps = std::numeric_limits<int64_t>::max();
+  for (const ScheduledItem& item : plan_.items) {
+    const Request* r = item.request;
+    steps = std::min({steps, r->spec.output_tokens - r->generated_tokens,
+                      max_context_tokens_ - r->context_tokens()});
+  }
+  if (steps <= 1) return 1;
+  // Until the KV blocks the stretch needs exceed the free ones (a reclaim changes state).
+  auto blocks_needed = [&](int64_t k) {
+    int64_t extra = 0;
+    for (const ScheduledItem& item : plan_.items)
+      extra += kv_.blocks_for(item.request->computed_tokens + k) - item.request->kv_blocks;
+    return extra;
+  };
+  if (blocks_needed(steps) > kv_.free_blocks()) {
+    int64_t lo = 1, hi = steps;  // blocks_needed(lo) fits, blocks_needed(hi) does not
+    while (hi - lo > 1) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      (blocks_needed(mid) <= kv_.free_blocks() ? lo : hi) = mid;
+    }
+    steps = lo;
+  }
+  if (steps <= 1) return 1;
+  // Step j attends over n more tokens per step: d_j = d_0 + j * slope. Verify the cost model
+  // is affine here rather than assume it.
+  auto price_at = [&](int64_t j) {
+    BatchShape s = shape;
+    s.decode_context_tokens += static_cast<double>(n * j);
+    return price_iteration(cost_, s).total_s;
+  };
+  const double d0 = step_cost_.total_s;
+  const double slope = price_at(1) - d0;
+  const double last = price_at(steps - 1);
+  if (std::fabs(d0 + slope * static_cast<double>(steps - 1) - last) > 1e-9 * last) return 1;
+  // Each step rounds to whole nanoseconds as a step-mode iteration does.
+  step_end_ns_.resize(static_cast<size_t>(steps));
+  int64_t t = sim_.now().ns + first_step.ns;
+  step_end_ns_[0] = t;
+  for (int64_t j = 1; j < steps; ++j) {
+    t += std::max(Time::from_s(d0 + slope * static_cast<double>(j)), Time::from_ns(1)).ns;
+    step_end_ns_[static_cast<size_t>(j)] = t;
+  }
+  for (const ScheduledItem& item : plan_.items) {
+    const bool grown = kv_.try_grow(item.request->kv_blocks, item.request->computed_tokens + steps);
+    SERVESIM_CHECK(grown, "stretch KV reservation failed for request {}", item.request->id);
+  }
+  return steps;
 }
 
 void Instance::request_schedule() {
@@ -158,8 +252,7 @@ bool Instance::reclaim(int64_t missing_blocks) {
   for (size_t i = waiting_.size(); i-- > 1;) {
     Request* w = waiting_[i];
     if (w->shared_prefix_blocks == 0) continue;
-    prefix_cache_.unpin(w->spec.prefix_block_hashes,
-                        w->shared_prefix_blocks / blocks_per_hash(*w));
+    prefix_cache_.unpin(w->spec.prefix_block_hashes, w->shared_prefix_blocks / blocks_per_hash(*w));
     prefix_hit_tokens_ -= w->computed_tokens;
     w->computed_tokens = w->kv_blocks = w->shared_prefix_blocks = 0;
     w->prefix_looked_up = false;
@@ -241,17 +334,17 @@ void Instance::start_iteration() {
       shape.add_prefill(r->computed_tokens, item.new_tokens, emits);
     }
   }
-  const IterationCost cost = price_iteration(cost_, shape);
+  step_cost_ = price_iteration(cost_, shape);
   // At least one nanosecond, so that a loop of empty-cost iterations still advances time.
-  const Time duration = std::max(Time::from_s(cost.total_s), Time::from_ns(1));
+  const Time first_step = std::max(Time::from_s(step_cost_.total_s), Time::from_ns(1));
   busy_ = true;
   iteration_start_ = sim_.now();
-  tp_bytes_per_gpu_ += cost.tp_bytes_per_gpu;
-  priced_gpu_to_host_bytes_ += cost.gpu_to_host_bytes_per_gpu;
-  priced_host_to_gpu_bytes_ += cost.host_to_gpu_bytes_per_gpu;
-  pp_bytes_per_hop_ += cost.pp_bytes_per_hop;
-  observer_.on_iteration(*this, iteration_start_, duration, cost);
-  sim_.schedule_in(duration, Phase::kIterationDone, [this] { finish_iteration(); });
+  step_end_ns_.clear();
+  if (plan_stretch(shape, first_step) == 1)
+    step_end_ns_.assign(1, (iteration_start_ + first_step).ns);
+  const Time end = Time::from_ns(step_end_ns_.back());
+  observer_.on_iteration(*this, iteration_start_, end - iteration_start_, step_cost_);
+  done_event_ = sim_.schedule_at(end, Phase::kIterationDone, [this] { finish_iteration(); });
 }
 
 void Instance::emit_token(Request* r) {
@@ -268,17 +361,34 @@ void Instance::emit_token(Request* r) {
 
 void Instance::finish_iteration() {
   busy_ = false;
-  ++iterations_;
+  const auto steps = static_cast<int64_t>(step_end_ns_.size());
+  iterations_ += static_cast<uint64_t>(steps);
   busy_time_ += sim_.now() - iteration_start_;
+  // Per-step traffic is the same at every step of a stretch (host traffic never is in one).
+  tp_bytes_per_gpu_ += step_cost_.tp_bytes_per_gpu * static_cast<double>(steps);
+  pp_bytes_per_hop_ += step_cost_.pp_bytes_per_hop * static_cast<double>(steps);
+  priced_gpu_to_host_bytes_ += step_cost_.gpu_to_host_bytes_per_gpu;
+  priced_host_to_gpu_bytes_ += step_cost_.host_to_gpu_bytes_per_gpu;
+  if (steps > 1) {
+    observer_.on_decode_stretch(plan_.items, step_end_ns_);
+    for (const ScheduledItem& item : plan_.items) {
+      Request* r = item.request;
+      r->computed_tokens += steps;
+      r->generated_tokens += steps;
+      r->last_token = sim_.now();
+    }
+  }
   bool any_finished = false;
   for (const ScheduledItem& item : plan_.items) {
     Request* r = item.request;
-    r->computed_tokens += item.new_tokens;
-    if (!r->in_decode) {
-      if (r->computed_tokens < r->prefill_target_tokens()) continue;  // more chunks to go
-      r->in_decode = true;
+    if (steps == 1) {
+      r->computed_tokens += item.new_tokens;
+      if (!r->in_decode) {
+        if (r->computed_tokens < r->prefill_target_tokens()) continue;  // more chunks to go
+        r->in_decode = true;
+      }
+      emit_token(r);
     }
-    emit_token(r);
     const bool at_max_context = r->context_tokens() >= max_context_tokens_;
     if (r->generated_tokens >= r->spec.output_tokens || at_max_context) {
       r->truncated = r->generated_tokens < r->spec.output_tokens;

@@ -29,6 +29,20 @@ class InstanceObserver {
   virtual void on_token(const Request& r, Time gap) { (void)r, (void)gap; }
   virtual void on_finish(Request& r) = 0;
   virtual void on_drop(Request& r, std::string_view reason) = 0;
+  /// A stretch of identical decode steps computed in closed form: every request of `items`
+  /// emitted one token at each of `step_end_ns` (absolute times). Called before the requests'
+  /// counters move, so `last_token` is still the time of their previous token. The default
+  /// replays it as on_token calls; observers may take it whole (cost O(requests + steps)).
+  virtual void on_decode_stretch(const std::vector<ScheduledItem>& items,
+                                 const std::vector<int64_t>& step_end_ns) {
+    for (size_t j = 0; j < step_end_ns.size(); ++j)
+      for (const ScheduledItem& item : items) {
+        const int64_t previous = j == 0 ? item.request->last_token.ns : step_end_ns[j - 1];
+        on_token(*item.request, Time::from_ns(step_end_ns[j] - previous));
+      }
+  }
+  /// Once per iteration, or once per closed-form stretch of decode steps (`duration` then
+  /// covers the whole stretch).
   virtual void on_iteration(const Instance& instance, Time start, Time duration,
                             const IterationCost& cost) {
     (void)instance, (void)start, (void)duration, (void)cost;
@@ -55,6 +69,10 @@ struct InstanceConfig {
   int64_t block_tokens = 16;
   double reserve_fraction = 0.1;  ///< of GPU memory, as vLLM's gpu_memory_utilization 0.9
   double reserve_bytes = 0;       ///< added to the fraction
+  /// Between two changes of the batch, decode steps follow a known formula of the growing
+  /// context: compute the stretch up to the next change at once instead of one event per
+  /// token. Off (`--exact-steps`) runs every step as its own event, the reference.
+  bool closed_form_decode = true;
   /// Longest context a request may reach (0: whatever the KV cache can hold).
   int64_t max_model_len = 0;
   KvPolicyConfig kv_policy;
@@ -122,6 +140,13 @@ class Instance final : public BatchContext {
   void start_iteration();
   void finish_iteration();
   void emit_token(Request* r);
+  /// Decode steps the current plan can repeat unchanged (filling step_end_ns_ and reserving
+  /// their KV), or 1 when the next step may differ or the cost is not affine in context.
+  int64_t plan_stretch(const BatchShape& shape, Time first_step);
+  /// An arrival ends the stretch at the first step boundary at or after now.
+  void truncate_stretch();
+  /// Steps of the current stretch completed before now (strictly).
+  int64_t stretch_steps_done() const;
   /// Pins the cached prefix of a request that is (again) waiting to start.
   void lookup_prefix(Request* r);
   /// Returns all of a request's KV: shared blocks unpinned, its full prompt blocks handed to
@@ -154,6 +179,10 @@ class Instance final : public BatchContext {
   bool schedule_pending_ = false;
   EventId wakeup_;
   Time iteration_start_;
+  /// End time of each step of the iteration in flight: one entry, or a closed-form stretch.
+  std::vector<int64_t> step_end_ns_;
+  EventId done_event_;
+  IterationCost step_cost_;
 
   Time busy_time_;
   uint64_t iterations_ = 0;

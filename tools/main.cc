@@ -116,6 +116,10 @@ int main(int argc, char** argv) {
   run->add_option("--kernel-db", kernel_db,
                   "Interpolate kernel times from this measured-kernel folder (e.g. "
                   "../shared/data/kernels/aiconfigurator/h100_sxm) instead of the fitted model");
+  bool exact_steps = false;
+  run->add_flag("--exact-steps", exact_steps,
+                "Run every decode step as its own event instead of closed-form stretches between "
+                "batch changes (slower; the reference the fast mode is tested against)");
   bool stats = false;
   run->add_flag("--stats", stats,
                 "Print wall time, simulated/wall ratio, events, events/s and peak RSS to "
@@ -162,6 +166,7 @@ int main(int argc, char** argv) {
     options.overrides = overrides;
     options.command_line = joined_command_line(argc, argv);
     options.kernel_db = kernel_db;
+    options.exact_steps = exact_steps;
     const auto start = std::chrono::steady_clock::now();
     // Written to PATH.tmp and renamed on success, as the result is.
     std::ofstream requests_out;

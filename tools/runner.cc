@@ -269,6 +269,19 @@ class ScenarioRun final : public InstanceObserver {
   void on_first_token(const Request& r) override {
     if (counted(r)) ttft_ms_.push_back((r.first_token - r.spec.arrival).to_ms());
   }
+  /// A closed-form stretch: the first gap is each request's own, the later ones are shared by
+  /// every request of the batch, so they are added once with a count (exact, O(n + steps)).
+  void on_decode_stretch(const std::vector<ScheduledItem>& items,
+                         const std::vector<int64_t>& step_end_ns) override {
+    uint64_t counted_requests = 0;
+    for (const ScheduledItem& item : items) {
+      if (!counted(*item.request)) continue;
+      ++counted_requests;
+      itl_.add(Time::from_ns(step_end_ns[0] - item.request->last_token.ns));
+    }
+    for (size_t j = 1; j < step_end_ns.size(); ++j)
+      itl_.add(Time::from_ns(step_end_ns[j] - step_end_ns[j - 1]), counted_requests);
+  }
   void on_token(const Request& r, Time gap) override {
     if (counted(r)) itl_.add(gap);
   }
@@ -391,8 +404,9 @@ void ScenarioRun::load(const RunOptions& options) {
     kv_config = *kv_policies.create(n->as_string(), *n, kv_policy);
   kv_policies.allow_all_keys(kv_policy);
 
-  const auto instance_loads =
+  auto instance_loads =
       load_instances(root.at("instances"), *cluster_, model_, precision_, kv_policy, engine);
+  for (auto& l : instance_loads) l.config.closed_form_decode = !options.exact_steps;
   kv_policy.finish();
 
   BatcherRegistry batchers("batcher");

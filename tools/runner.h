@@ -30,6 +30,9 @@ struct RunOptions {
   /// --kernel-db DIR: price kernels from these measured tables (models/kernel_db.h); overrides
   /// the scenario's /kernel_db. Relative to the working directory.
   std::string kernel_db;
+  /// --exact-steps: run every decode step as its own event (the reference for the closed-form
+  /// stretches, which must agree with it).
+  bool exact_steps = false;
   /// Called at each timeseries sample (every sample_interval_s of simulated time), so it costs
   /// nothing per event; it only reads, so the result is the same with or without it.
   std::function<void(const RunProgress&)> on_progress;

@@ -1,0 +1,68 @@
+// Closed-form decode stretches against the step-by-step reference (--exact-steps) on every
+// shipped scenario: per-request metrics and every summary figure within 1e-9 relative.
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include "test_support.h"
+
+using namespace servesim;
+using namespace servesim::testing;
+using nlohmann::json;
+
+namespace {
+
+double rel_diff(double a, double b) {
+  if (a == b) return 0;
+  return std::fabs(a - b) / std::max(std::fabs(a), std::fabs(b));
+}
+
+}  // namespace
+
+TEST_CASE("closed-form decode matches the step-by-step reference on every shipped scenario",
+          "[closed_form]") {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(source_path("scenarios")))
+    if (entry.path().extension() == ".json") names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  REQUIRE(names.size() >= 10);
+  uint64_t fast_events_total = 0, exact_events_total = 0;
+  for (const std::string& name : names) {
+    INFO(name);
+    json doc = load_scenario(name);
+    doc["output"]["requests"] = true;
+    // The million-request benchmark workloads are cut to their first 20,000 requests: the
+    // step-by-step reference would take minutes, and what is compared is per request.
+    if (doc["workload"].contains("requests") && doc["workload"]["requests"].get<int64_t>() > 20000)
+      doc["workload"]["requests"] = 20000;
+    RunOptions exact;
+    exact.exact_steps = true;
+    const RunOutput fast_out = run_doc(doc, name);
+    const RunOutput exact_out = run_doc(doc, name, exact);
+    fast_events_total += fast_out.events;
+    exact_events_total += exact_out.events;
+
+    const auto& fs = fast_out.result["summary"];
+    const auto& es = exact_out.result["summary"];
+    for (auto it = es.begin(); it != es.end(); ++it) {
+      if (!it.value().is_number()) continue;
+      INFO(it.key());
+      CHECK(rel_diff(fs[it.key()].get<double>(), it.value().get<double>()) <= 1e-9);
+    }
+    std::map<uint64_t, const nlohmann::ordered_json*> fast_requests;
+    for (const auto& r : fast_out.result["requests"]) fast_requests[r["id"].get<uint64_t>()] = &r;
+    REQUIRE(fast_requests.size() == exact_out.result["requests"].size());
+    for (const auto& r : exact_out.result["requests"]) {
+      const nlohmann::ordered_json& f = *fast_requests.at(r["id"].get<uint64_t>());
+      CHECK(f["instance"] == r["instance"]);
+      CHECK(f["generated_tokens"] == r["generated_tokens"]);
+      CHECK(f["preemptions"] == r["preemptions"]);
+      for (const char* key : {"first_token_s", "finish_s", "ttft_ms", "e2el_ms"})
+        if (r.contains(key)) CHECK(rel_diff(f[key].get<double>(), r[key].get<double>()) <= 1e-9);
+    }
+  }
+  // The point of the closed form: far fewer events than one per decode step.
+  CHECK(fast_events_total * 5 < exact_events_total);
+}
