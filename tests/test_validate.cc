@@ -3,7 +3,6 @@
 // fails, and they should be tightened as the model improves.
 
 #include <catch2/catch.hpp>
-
 #include <filesystem>
 
 #include "test_support.h"
@@ -88,6 +87,7 @@ TEST_CASE("validate writes its rows as JSON and fails cleanly on a missing data 
   CHECK(j["tables"][0]["predictions"].size() == 20);
   std::string err;
   CHECK(run_cli("validate --data /nonexistent", &err) == 2);
-  CHECK(err == "error: /nonexistent/validation-open/trtllm_v0.5_first_token_latency_bs1.csv: "
-               "cannot open\n");
+  CHECK(err ==
+        "error: /nonexistent/validation-open/trtllm_v0.5_first_token_latency_bs1.csv: "
+        "cannot open\n");
 }

@@ -8,7 +8,6 @@
 namespace servesim {
 namespace {
 
-
 // Scheduling defaults are each engine's own defaults for an online server on an 80 GB-class GPU.
 // Iteration overheads: vLLM's is fitted to the open benchmark_serving run in
 // ../shared/data/validation-open (Llama-3-8B on one H100; `servesim validate`, table
@@ -32,7 +31,9 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
 
 }  // namespace
 
-std::span<const EnginePreset> engine_presets() { return kPresets; }
+std::span<const EnginePreset> engine_presets() {
+  return kPresets;
+}
 
 const EnginePreset& load_engine(const std::optional<JsonValue>& value) {
   if (!value) return kPresets[0];

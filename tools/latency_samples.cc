@@ -42,6 +42,20 @@ void radix_sort_by_value(Run* first, Run* last, std::vector<Run>& scratch) {
 
 }  // namespace
 
+void RunLengthSamples::add_new_run(int64_t value_ns, uint64_t count) {
+  if (recent_.empty()) recent_.assign(size_t{1} << kRecentBits, 0);
+  // Fibonacci hashing: the top bits of value x 2^64 / golden ratio.
+  const size_t h = (static_cast<uint64_t>(value_ns) * 0x9E3779B97F4A7C15ULL) >> (64 - kRecentBits);
+  uint32_t& slot = recent_[h];
+  if (slot != 0 && runs_[slot - 1].value_ns == value_ns) {
+    runs_[slot - 1].count += count;
+    return;
+  }
+  runs_.push_back(Run{value_ns, count});
+  slot = static_cast<uint32_t>(runs_.size());
+  if (runs_.size() >= compact_at_) compact();
+}
+
 void RunLengthSamples::merge(const RunLengthSamples& other) {
   for (const Run& r : other.runs_) add(Time{r.value_ns}, r.count);
 }
@@ -62,6 +76,7 @@ void RunLengthSamples::compact() {
   }
   runs_.resize(out);
   sorted_end_ = out;
+  std::fill(recent_.begin(), recent_.end(), 0);  // indices moved
   compact_at_ = std::max(compact_at_, 2 * runs_.size());
 }
 

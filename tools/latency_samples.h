@@ -34,8 +34,7 @@ class RunLengthSamples {
       runs_.back().count += count;
       return;
     }
-    runs_.push_back(Run{value.ns, count});
-    if (runs_.size() >= compact_at_) compact();
+    add_new_run(value.ns, count);
   }
   /// Adds every sample of `other`.
   void merge(const RunLengthSamples& other);
@@ -61,7 +60,14 @@ class RunLengthSamples {
   /// linear, and the next compaction waits until the store has doubled, so the total cost is
   /// O(n log n) however often statistics are asked for.
   void compact();
+  /// A value unlike the last one: counted on a recent equal pair when the direct-mapped table of
+  /// recent values finds one, else appended. With several replicas the tokens of different
+  /// iterations interleave, so the last pair alone misses most repeats; the table catches them
+  /// in O(1) and keeps the store (and the sorting) near the number of distinct values.
+  void add_new_run(int64_t value_ns, uint64_t count);
 
+  static constexpr int kRecentBits = 14;
+  std::vector<uint32_t> recent_;  ///< hash of value -> 1 + index into runs_ (0: empty)
   std::vector<Run> runs_;
   size_t sorted_end_ = 0;  ///< runs_[0, sorted_end_) is sorted by value, values distinct
   uint64_t total_count_ = 0;

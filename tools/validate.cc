@@ -82,8 +82,7 @@ CostModelConfig replica(const std::string& gpu_name, const std::string& model_na
                         int tp, double overhead_s) {
   const GpuSpec* gpu = find_gpu(gpu_name);
   const ModelSpec* model = find_model(model_name);
-  SERVESIM_CHECK(gpu && model, "validation names unknown gpu {} or model {}", gpu_name,
-                 model_name);
+  SERVESIM_CHECK(gpu && model, "validation names unknown gpu {} or model {}", gpu_name, model_name);
   CostModelConfig c;
   c.gpu = *gpu;
   c.fit = find_kernel_fit(gpu_name);
@@ -94,8 +93,8 @@ CostModelConfig replica(const std::string& gpu_name, const std::string& model_na
   if (tp > 1) {
     c.tp_on_nvlink = gpu->nvlink_bandwidth_bytes_per_s > 0;
     c.tp_path.link_ids = {0};
-    c.tp_path.bandwidth_bytes_per_s = c.tp_on_nvlink ? gpu->nvlink_bandwidth_bytes_per_s
-                                                     : gpu->pcie_bandwidth_bytes_per_s;
+    c.tp_path.bandwidth_bytes_per_s =
+        c.tp_on_nvlink ? gpu->nvlink_bandwidth_bytes_per_s : gpu->pcie_bandwidth_bytes_per_s;
     c.tp_path.latency_s = 2e-6;
   }
   return c;
@@ -132,8 +131,8 @@ DType trt_dtype(const std::string& precision) {
 }
 
 ValidationTable trtllm_first_token(const std::string& data_dir) {
-  ValidationTable t{"trtllm_first_token", "validation-open/trtllm_v0.5_first_token_latency_bs1.csv",
-                    "ms", {}};
+  ValidationTable t{
+      "trtllm_first_token", "validation-open/trtllm_v0.5_first_token_latency_bs1.csv", "ms", {}};
   const CsvTable csv(data_dir + "/" + t.source);
   for (size_t i = 0; i < csv.size(); ++i) {
     const std::string& gpu = kTrtGpus.at(csv.text(i, "gpu"));
@@ -143,8 +142,8 @@ ValidationTable trtllm_first_token(const std::string& data_dir) {
     const CostModelConfig c = replica(gpu, model, trt_dtype(csv.text(i, "precision")), tp,
                                       engine("trtllm").iteration_overhead_s);
     t.rows.push_back({t.name,
-                      fmt::format("{} {} {} tp{} isl{}", csv.text(i, "gpu"), csv.text(i, "precision"),
-                                  csv.text(i, "model"), tp, isl),
+                      fmt::format("{} {} {} tp{} isl{}", csv.text(i, "gpu"),
+                                  csv.text(i, "precision"), csv.text(i, "model"), tp, isl),
                       csv.number(i, "first_token_latency_ms"), prefill_time_s(c, 1, isl) * 1e3});
   }
   return t;
@@ -153,7 +152,8 @@ ValidationTable trtllm_first_token(const std::string& data_dir) {
 ValidationTable trtllm_static_throughput(const std::string& data_dir) {
   ValidationTable t{"trtllm_static_throughput",
                     "validation-open/trtllm_v0.6.1_static_batch_max_throughput.csv",
-                    "output tokens/s per GPU", {}};
+                    "output tokens/s per GPU",
+                    {}};
   const CsvTable csv(data_dir + "/" + t.source);
   for (size_t i = 0; i < csv.size(); ++i) {
     const std::string& gpu = kTrtGpus.at(csv.text(i, "gpu"));
@@ -165,17 +165,18 @@ ValidationTable trtllm_static_throughput(const std::string& data_dir) {
     const CostModelConfig c = replica(gpu, model, trt_dtype(csv.text(i, "precision")), tp,
                                       engine("trtllm").iteration_overhead_s);
     // The prefill emits the first token; osl - 1 decode steps follow.
-    const double total_s = prefill_time_s(c, batch, isl) + decode_time_s(c, batch, isl + 1, osl - 1);
+    const double total_s =
+        prefill_time_s(c, batch, isl) + decode_time_s(c, batch, isl + 1, osl - 1);
     // Every row is read per GPU, although the A100 rows are labelled "out tok/s": read as
     // totals, their TP 4 and 8 figures would mean one decode step of Falcon-180B on eight A100s
     // takes half a second; read per GPU they agree with the cost model within 5% (LLaMA 70B
     // TP4: 680 predicted against 670; Falcon 180B TP8: 242 against 232).
     const double predicted = static_cast<double>(batch * osl) / total_s / tp;
-    t.rows.push_back({t.name,
-                      fmt::format("{} {} {} tp{} bs{} {}/{}", csv.text(i, "gpu"),
-                                  csv.text(i, "precision"), csv.text(i, "model"), tp, batch, isl,
-                                  osl),
-                      csv.number(i, "throughput_out_tok_s"), predicted});
+    t.rows.push_back(
+        {t.name,
+         fmt::format("{} {} {} tp{} bs{} {}/{}", csv.text(i, "gpu"), csv.text(i, "precision"),
+                     csv.text(i, "model"), tp, batch, isl, osl),
+         csv.number(i, "throughput_out_tok_s"), predicted});
   }
   return t;
 }
@@ -184,9 +185,11 @@ ValidationTable trtllm_static_throughput(const std::string& data_dir) {
 /// with their own prompt and output lengths, on vLLM 0.6 (September 2024) defaults: no chunked
 /// prefill, prefills scheduled first, max_num_batched_tokens = max(max_model_len, 2048).
 ValidationTable vllm_llama3_8b(const std::string& data_dir) {
-  ValidationTable t{"vllm_llama3_8b_h100",
-                    "validation-open/H100-SXM_Meta-Llama-3-8B-Instruct_tp1_len2048_prompt80.summary.json",
-                    "ms, s, tokens/s", {}};
+  ValidationTable t{
+      "vllm_llama3_8b_h100",
+      "validation-open/H100-SXM_Meta-Llama-3-8B-Instruct_tp1_len2048_prompt80.summary.json",
+      "ms, s, tokens/s",
+      {}};
   const nlohmann::json run = read_json_file(data_dir + "/" + t.source);
   const auto& inputs = run.at("input_lens");
   const auto& outputs = run.at("output_lens");
@@ -226,10 +229,10 @@ ValidationTable vllm_llama3_8b(const std::string& data_dir) {
   std::filesystem::remove(trace);
   const auto& s = result.result["summary"];
   const std::pair<const char*, const char*> metrics[] = {
-      {"mean_ttft_ms", "mean_ttft_ms"},     {"median_ttft_ms", "median_ttft_ms"},
-      {"mean_tpot_ms", "mean_tpot_ms"},     {"median_tpot_ms", "median_tpot_ms"},
-      {"mean_e2el_ms", "mean_latency_ms"},  {"median_e2el_ms", "median_latency_ms"},
-      {"duration_s", "duration"},           {"output_throughput", "output_throughput"}};
+      {"mean_ttft_ms", "mean_ttft_ms"},    {"median_ttft_ms", "median_ttft_ms"},
+      {"mean_tpot_ms", "mean_tpot_ms"},    {"median_tpot_ms", "median_tpot_ms"},
+      {"mean_e2el_ms", "mean_latency_ms"}, {"median_e2el_ms", "median_latency_ms"},
+      {"duration_s", "duration"},          {"output_throughput", "output_throughput"}};
   for (const auto& [ours, theirs] : metrics)
     t.rows.push_back({t.name, ours, run.at(theirs).get<double>(), s.at(ours).get<double>()});
   return t;
@@ -262,12 +265,14 @@ void splitwise(const std::string& data_dir, ValidationTable& prompt, ValidationT
     const auto& [model, hw, tp, prompt_size, batch, tokens] = key;
     const CostModelConfig c = replica(gpus.at(hw), models.at(model), DType::kFp16, tp,
                                       engine("vllm").iteration_overhead_s);
-    const std::string label = fmt::format("{} {} tp{} bs{} prompt{}", model, hw, tp, batch, prompt_size);
-    prompt.rows.push_back({prompt.name, label, sum.prompt_ms / sum.n,
-                           prefill_time_s(c, batch, prompt_size) * 1e3});
+    const std::string label =
+        fmt::format("{} {} tp{} bs{} prompt{}", model, hw, tp, batch, prompt_size);
+    prompt.rows.push_back(
+        {prompt.name, label, sum.prompt_ms / sum.n, prefill_time_s(c, batch, prompt_size) * 1e3});
     const int64_t steps = std::max<int64_t>(1, tokens - 1);
-    token.rows.push_back({token.name, label, sum.token_ms / sum.n,
-                          decode_time_s(c, batch, prompt_size + 1, steps) / static_cast<double>(steps) * 1e3});
+    token.rows.push_back(
+        {token.name, label, sum.token_ms / sum.n,
+         decode_time_s(c, batch, prompt_size + 1, steps) / static_cast<double>(steps) * 1e3});
   }
 }
 
@@ -276,9 +281,12 @@ void splitwise(const std::string& data_dir, ValidationTable& prompt, ValidationT
 /// model's GEMM pricing, by token count and TP. An independent cross-check of the fitted GEMM
 /// model: different kernels (PyTorch/cuBLAS of 2023-24), same shapes.
 ValidationTable vidur_linear(const std::string& data_dir) {
-  ValidationTable t{"vidur_linear", "profiles/vidur/compute/{a100,h100}/*/*/mlp.csv",
-                    "ms per layer (4 projections)", {}};
-  const std::pair<const char*, const char*> gpus[] = {{"h100", "H100-SXM"}, {"a100", "A100-SXM-80"}};
+  ValidationTable t{"vidur_linear",
+                    "profiles/vidur/compute/{a100,h100}/*/*/mlp.csv",
+                    "ms per layer (4 projections)",
+                    {}};
+  const std::pair<const char*, const char*> gpus[] = {{"h100", "H100-SXM"},
+                                                      {"a100", "A100-SXM-80"}};
   const std::pair<const char*, const char*> models[] = {
       {"meta-llama/Llama-2-7b-hf", "Llama-2-7B"},
       {"meta-llama/Llama-2-70b-hf", "Llama-2-70B"},
@@ -298,10 +306,9 @@ ValidationTable vidur_linear(const std::string& data_dir) {
         const double hidden = static_cast<double>(s.hidden_size);
         const double q = static_cast<double>(s.q_size()), kv = static_cast<double>(s.kv_size());
         const double ffn = static_cast<double>(s.ffn_hidden_size);
-        const double predicted = gemm_time(c, m, (q + 2 * kv) / tp, hidden) +
-                                 gemm_time(c, m, hidden, q / tp) +
-                                 gemm_time(c, m, 2 * ffn / tp, hidden) +
-                                 gemm_time(c, m, hidden, ffn / tp);
+        const double predicted =
+            gemm_time(c, m, (q + 2 * kv) / tp, hidden) + gemm_time(c, m, hidden, q / tp) +
+            gemm_time(c, m, 2 * ffn / tp, hidden) + gemm_time(c, m, hidden, ffn / tp);
         const double measured = csv.number(i, "time_stats.attn_pre_proj.median") +
                                 csv.number(i, "time_stats.attn_post_proj.median") +
                                 csv.number(i, "time_stats.mlp_up_proj.median") +
@@ -368,9 +375,9 @@ std::string validation_report(const std::vector<ValidationTable>& tables, bool r
     if (rows) {
       out += fmt::format("{} ({})\n", t.name, t.source);
       for (const auto& r : t.rows)
-        out += fmt::format("  {:<52} measured {:>10.3f} predicted {:>10.3f} {:>+7.1f}%\n", r.label,
-                           r.measured, r.predicted,
-                           (r.predicted - r.measured) / r.measured * 100.0);
+        out +=
+            fmt::format("  {:<52} measured {:>10.3f} predicted {:>10.3f} {:>+7.1f}%\n", r.label,
+                        r.measured, r.predicted, (r.predicted - r.measured) / r.measured * 100.0);
     }
   }
   out += fmt::format("{:<28}{:>6}{:>10}  {}\n", "table", "rows", "MAPE %", "unit");

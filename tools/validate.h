@@ -16,7 +16,6 @@
 ///    (profiles/splitwise/perf_model.csv; power-capped rows left out).
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 #include <vector>
 
