@@ -2,6 +2,8 @@
 // today's MAPE (given per table below) so that a change that makes the model less faithful
 // fails, and they should be tightened as the model improves.
 
+#include <fmt/format.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 
@@ -90,4 +92,41 @@ TEST_CASE("validate writes its rows as JSON and fails cleanly on a missing data 
   CHECK(err ==
         "error: /nonexistent/validation-open/trtllm_v0.5_first_token_latency_bs1.csv: "
         "cannot open\n");
+}
+
+TEST_CASE("the closed-loop H100 benchmark runs in the documented command form", "[validate][cli]") {
+  // The exact form of the accuracy check: model, engine, TP, concurrency and lengths by --set.
+  auto run = [](const std::string& model, const std::string& engine, int tp, int concurrency) {
+    const std::string out = tmp_path("closed_loop.json");
+    std::filesystem::remove(out);
+    const std::string args = fmt::format(
+        "run {} -q -o {} --set /model={} --set /engine={} --set /instances/0/tp={} "
+        "--set /workload/concurrency={} --set /workload/input_tokens=2048 "
+        "--set /workload/output_tokens=256",
+        source_path("scenarios/closed_loop_h100.json"), out, model, engine, tp, concurrency);
+    REQUIRE(run_cli(args) == 0);
+    return nlohmann::json::parse(read_text(out));
+  };
+  const auto base = run("Qwen3-32B", "vllm", 4, 32);
+  const auto& s = base["summary"];
+  REQUIRE(s.contains("mean_ttft_ms"));
+  REQUIRE(s.contains("mean_tpot_ms"));
+  CHECK(s["completed"].get<int>() == 320);  // 10 x concurrency requests
+  CHECK(base["instances"][0]["tp"] == 4);
+  CHECK(base["instances"][0]["gpus"].size() == 4);
+  CHECK(base["instances"][0]["cost_source"] == "fit");
+  // Decode of a 65 GB model at TP 4 reads ~16 GB of weights per step per GPU (~6 ms at the
+  // fitted HBM efficiency) plus KV and all-reduces: TPOT must land between 8 and 40 ms.
+  CHECK(s["mean_tpot_ms"].get<double>() > 8.0);
+  CHECK(s["mean_tpot_ms"].get<double>() < 40.0);
+  // More GPUs per replica cut TPOT; more clients raise it.
+  const auto tp8 = run("Qwen3-32B", "vllm", 8, 32);
+  CHECK(tp8["summary"]["mean_tpot_ms"].get<double>() < s["mean_tpot_ms"].get<double>());
+  const auto c128 = run("Qwen3-32B", "vllm", 4, 128);
+  CHECK(c128["summary"]["mean_tpot_ms"].get<double>() > s["mean_tpot_ms"].get<double>());
+  for (const char* engine : {"sglang", "trtllm"}) {
+    const auto e = run("Llama-3.1-8B", engine, 1, 8);
+    CHECK(e["servesim"]["engine"] == engine);
+    CHECK(e["summary"]["mean_ttft_ms"].get<double>() > 0);
+  }
 }

@@ -8,6 +8,7 @@
 #include "sim/error.h"
 #include "tools/compare.h"
 #include "tools/progress.h"
+#include "tools/scenario_file.h"
 #include "tools/sweep.h"
 
 namespace servesim {

@@ -18,25 +18,13 @@
 #include "tools/process_stats.h"
 #include "tools/progress.h"
 #include "tools/runner.h"
+#include "tools/scenario_file.h"
 #include "tools/sweep.h"
 #include "tools/validate.h"
 
 namespace {
 
 using namespace servesim;
-
-/// Writes through a temporary file and renames, so a failed run never leaves a partial file
-/// that looks whole.
-void write_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out) throw InputError(fmt::format("{}: cannot write", path));
-    out << text;
-    if (!out) throw InputError(fmt::format("{}: write failed", path));
-  }
-  std::filesystem::rename(tmp, path);
-}
 
 /// A failed run leaves no partial streamed file behind.
 void remove_partial(const std::string& path) {
@@ -154,7 +142,7 @@ int main(int argc, char** argv) {
     if (validate_cmd->parsed()) {
       const auto tables = run_validation(data_dir);
       if (!validate_output.empty())
-        write_atomically(validate_output, validation_json(tables).dump(1) + "\n");
+        write_file_atomically(validate_output, validation_json(tables).dump(1) + "\n");
       fmt::print("{}", validation_report(tables, validate_rows));
       return 0;
     }
@@ -191,11 +179,10 @@ int main(int argc, char** argv) {
     if (output_path == "-")
       std::fwrite(text.data(), 1, text.size(), stdout);
     else if (!output_path.empty())
-      write_atomically(output_path, text);
+      write_file_atomically(output_path, text);
     if (stats) {
       RunCost cost;
-      cost.wall_s =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      cost.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       cost.simulated_s = out.simulated_s;
       cost.events = out.events;
       cost.peak_rss_bytes = peak_rss_bytes();

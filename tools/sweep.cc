@@ -162,17 +162,6 @@ SweepAxis parse_grid(const std::string& text) {
   return axis;
 }
 
-void write_file_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out) throw InputError(fmt::format("{}: cannot write", path));
-    out << text;
-    if (!out) throw InputError(fmt::format("{}: write failed", path));
-  }
-  std::filesystem::rename(tmp, path);
-}
-
 nlohmann::ordered_json run_sweep(const SweepOptions& options, ProgressBar* progress) {
   if (options.axes.empty()) throw InputError("sweep: give at least one --grid /pointer=V1,V2");
   if (options.output_dir.empty()) throw InputError("sweep: give an output folder with -o DIR");

@@ -87,7 +87,6 @@ std::string sweep_csv(const nlohmann::ordered_json& table);
 std::string sweep_text_table(const nlohmann::ordered_json& table);
 
 /// Writes through a temporary file and renames, so a failed run never leaves a partial file.
-void write_file_atomically(const std::string& path, const std::string& text);
 
 /// `servesim sweep` on the command line: registered on the app, run when chosen.
 struct SweepCommand {
