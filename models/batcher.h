@@ -43,6 +43,12 @@ class Batcher {
   virtual std::string_view name() const = 0;
   /// Fills `plan` for the next iteration (empty: nothing to run now).
   virtual void plan(BatchContext& ctx, IterationPlan& plan) = 0;
+  /// True when, with every running request decoding and none finishing, no waiting request
+  /// could join the batch (sequence limit, token budget, or KV blocks short while decode only
+  /// takes more of them). The plan then repeats step after step, and requests arriving at the
+  /// back of the queue change nothing, so the replica may compute the steps in closed form.
+  /// Only asked when the KV cache cannot reclaim blocks (no prefix cache, no host tier).
+  virtual bool admits_none_while_decoding(BatchContext& ctx) { return ctx.waiting().empty(); }
   /// When an idle replica must look again even if nothing arrives (a fill timeout).
   virtual Time next_wakeup(BatchContext& ctx) {
     (void)ctx;

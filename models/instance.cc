@@ -57,20 +57,40 @@ Instance::Instance(int index, InstanceConfig config, CostModelConfig cost, const
     max_context_tokens_ = std::min(max_context_tokens_, config_.max_model_len);
 }
 
+int64_t Instance::outstanding_of(const Request& r) {
+  const int64_t prefill_left = r.in_decode ? 0 : r.prefill_target_tokens() - r.computed_tokens;
+  return prefill_left + std::max<int64_t>(0, r.predicted_output_tokens - r.generated_tokens);
+}
+
 int64_t Instance::outstanding_tokens() const {
+  // Mid-stretch, the steps already past count as done, as they would have in step mode: each
+  // request's decode left shrinks by min(its decode left, steps done).
+  const int64_t done = stretch_steps_done();
+  if (done == 0) return outstanding_tokens_;
+  if (stretch_left_sorted_.empty())
+    return outstanding_tokens_ - done * static_cast<int64_t>(plan_.items.size());
+  if (stretch_left_prefix_.empty()) {
+    std::sort(stretch_left_sorted_.begin(), stretch_left_sorted_.end());
+    stretch_left_prefix_.assign(1, 0);
+    for (int64_t v : stretch_left_sorted_)
+      stretch_left_prefix_.push_back(stretch_left_prefix_.back() + v);
+  }
+  const auto first_not_below =
+      std::lower_bound(stretch_left_sorted_.begin(), stretch_left_sorted_.end(), done);
+  const auto below = first_not_below - stretch_left_sorted_.begin();
+  const int64_t credit = stretch_left_prefix_[static_cast<size_t>(below)] +
+                         done * static_cast<int64_t>(stretch_left_sorted_.end() - first_not_below);
+  return outstanding_tokens_ - credit;
+}
+
+int64_t Instance::outstanding_tokens_scan() const {
   int64_t total = 0;
-  auto add = [&](const Request* r) {
-    const int64_t prefill_left = r->in_decode ? 0 : r->prefill_target_tokens() - r->computed_tokens;
-    total += prefill_left + std::max<int64_t>(0, r->predicted_output_tokens - r->generated_tokens);
-  };
-  for (const Request* r : waiting_) add(r);
-  // Mid-stretch, the steps already past count as done, as they would have in step mode.
+  for (const Request* r : waiting_) total += outstanding_of(*r);
   const int64_t done = stretch_steps_done();
   for (const Request* r : running_) {
-    add(r);
-    if (done > 0)
-      total -= std::max<int64_t>(0, r->predicted_output_tokens - r->generated_tokens) -
-               std::max<int64_t>(0, r->predicted_output_tokens - r->generated_tokens - done);
+    Request advanced = *r;
+    advanced.generated_tokens += done;
+    total += outstanding_of(advanced);
   }
   return total;
 }
@@ -92,7 +112,8 @@ void Instance::enqueue(Request* r) {
     return;
   }
   waiting_.push_back(r);
-  if (busy_ && step_end_ns_.size() > 1) truncate_stretch();
+  outstanding_tokens_ += outstanding_of(*r);
+  if (busy_ && step_end_ns_.size() > 1 && !stretch_ignores_arrivals_) truncate_stretch();
   request_schedule();
 }
 
@@ -121,9 +142,16 @@ int64_t Instance::plan_stretch(const BatchShape& shape, Time first_step) {
   // The next plan repeats this one only if nothing waits to join, every running request
   // decodes, and no KV moves between tiers; costs that are not affine in context (no KV cache,
   // host-resident KV, interpolated kernel tables) run step by step.
-  if (!config_.closed_form_decode || !waiting_.empty() || shape.decode_sequences != n ||
-      n != static_cast<int64_t>(running_.size()) || shape.host_kv_tokens > 0 ||
-      shape.offload_tokens > 0 || cost_.no_kv_cache || cost_.kernel_db != nullptr)
+  // With requests waiting, the batcher must certify that none can join until one finishes,
+  // and no reclaim (prefix eviction, host offload) may change the pool behind its back.
+  const bool reclaimable =
+      config_.kv_policy.prefix_caching || config_.kv_policy.mode == KvMode::kHostOffload;
+  const bool waiting_stays =
+      !waiting_.empty() && !reclaimable && batcher_->admits_none_while_decoding(*this);
+  if (!config_.closed_form_decode || (!waiting_.empty() && !waiting_stays) ||
+      shape.decode_sequences != n || n != static_cast<int64_t>(running_.size()) ||
+      shape.host_kv_tokens > 0 || shape.offload_tokens > 0 || cost_.no_kv_cache ||
+      cost_.kernel_db != nullptr)
     return 1;
   // Until the first request finishes or reaches the maximum context.
   int64_t steps = std::numeric_limits<int64_t>::max();
@@ -168,6 +196,21 @@ int64_t Instance::plan_stretch(const BatchShape& shape, Time first_step) {
     t += std::max(Time::from_s(d0 + slope * static_cast<double>(j)), Time::from_ns(1)).ns;
     step_end_ns_[static_cast<size_t>(j)] = t;
   }
+  stretch_ignores_arrivals_ = waiting_stays;
+  // When every request's predicted decode outlasts the stretch (the common case), each step
+  // done credits one token per request; otherwise the per-request values are kept, and sorted
+  // only if a router asks mid-stretch.
+  stretch_left_sorted_.clear();
+  stretch_left_prefix_.clear();
+  for (const ScheduledItem& item : plan_.items) {
+    const int64_t left = item.request->predicted_output_tokens - item.request->generated_tokens;
+    if (left < steps) {
+      for (const ScheduledItem& it : plan_.items)
+        stretch_left_sorted_.push_back(std::max<int64_t>(
+            0, it.request->predicted_output_tokens - it.request->generated_tokens));
+      break;
+    }
+  }
   for (const ScheduledItem& item : plan_.items) {
     const bool grown = kv_.try_grow(item.request->kv_blocks, item.request->computed_tokens + steps);
     SERVESIM_CHECK(grown, "stretch KV reservation failed for request {}", item.request->id);
@@ -210,7 +253,9 @@ void Instance::lookup_prefix(Request* r) {
   prefix_cache_.pin(hashes, n);
   r->shared_prefix_blocks = n * per_hash;
   r->kv_blocks = r->shared_prefix_blocks;
+  outstanding_tokens_ -= outstanding_of(*r);
   r->computed_tokens = n * r->spec.prefix_block_tokens;
+  outstanding_tokens_ += outstanding_of(*r);
   prefix_hit_tokens_ += r->computed_tokens;
 }
 
@@ -246,6 +291,8 @@ bool Instance::reclaim(int64_t missing_blocks) {
     freed += blocks;
   }
   if (freed > 0) return true;
+  if (!config_.kv_policy.prefix_caching)  // nothing is pinned: skip the scan of the queue
+    return config_.kv_policy.mode == KvMode::kHostOffload && offload(missing_blocks);
   // Cached prefixes pinned by requests still waiting (not the head, which is being admitted)
   // give way: they are looked up again when those requests come up. Without this, waiting
   // requests could pin the whole pool and nothing could run.
@@ -254,7 +301,9 @@ bool Instance::reclaim(int64_t missing_blocks) {
     if (w->shared_prefix_blocks == 0) continue;
     prefix_cache_.unpin(w->spec.prefix_block_hashes, w->shared_prefix_blocks / blocks_per_hash(*w));
     prefix_hit_tokens_ -= w->computed_tokens;
+    outstanding_tokens_ -= outstanding_of(*w);
     w->computed_tokens = w->kv_blocks = w->shared_prefix_blocks = 0;
+    outstanding_tokens_ += outstanding_of(*w);
     w->prefix_looked_up = false;
     return true;  // now evictable: the caller asks again
   }
@@ -292,8 +341,10 @@ void Instance::preempt(Request* r) {
   running_.erase(it);
   release_kv(r);
   r->prefix_looked_up = false;
+  outstanding_tokens_ -= outstanding_of(*r);
   r->computed_tokens = 0;
   r->in_decode = false;
+  outstanding_tokens_ += outstanding_of(*r);
   ++r->preemptions;
   ++preemptions_;
   waiting_.push_front(r);
@@ -306,7 +357,8 @@ void Instance::start_iteration() {
     wakeup_ = EventId{};
   }
   plan_.clear();
-  for (Request* r : waiting_) lookup_prefix(r);
+  if (config_.kv_policy.prefix_caching)
+    for (Request* r : waiting_) lookup_prefix(r);
   batcher_->plan(*this, plan_);
   if (plan_.empty()) {
     const Time wake = batcher_->next_wakeup(*this);
@@ -373,26 +425,32 @@ void Instance::finish_iteration() {
     observer_.on_decode_stretch(plan_.items, step_end_ns_);
     for (const ScheduledItem& item : plan_.items) {
       Request* r = item.request;
+      outstanding_tokens_ -= outstanding_of(*r);
       r->computed_tokens += steps;
       r->generated_tokens += steps;
       r->last_token = sim_.now();
+      outstanding_tokens_ += outstanding_of(*r);
     }
   }
   bool any_finished = false;
   for (const ScheduledItem& item : plan_.items) {
     Request* r = item.request;
     if (steps == 1) {
+      outstanding_tokens_ -= outstanding_of(*r);
       r->computed_tokens += item.new_tokens;
-      if (!r->in_decode) {
-        if (r->computed_tokens < r->prefill_target_tokens()) continue;  // more chunks to go
+      const bool chunk_only = !r->in_decode && r->computed_tokens < r->prefill_target_tokens();
+      if (!chunk_only) {
         r->in_decode = true;
+        emit_token(r);
       }
-      emit_token(r);
+      outstanding_tokens_ += outstanding_of(*r);
+      if (chunk_only) continue;  // more chunks to go
     }
     const bool at_max_context = r->context_tokens() >= max_context_tokens_;
     if (r->generated_tokens >= r->spec.output_tokens || at_max_context) {
       r->truncated = r->generated_tokens < r->spec.output_tokens;
       r->state = RequestState::kFinished;
+      outstanding_tokens_ -= outstanding_of(*r);
       r->finished = sim_.now();
       release_kv(r);
       any_finished = true;

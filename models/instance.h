@@ -102,7 +102,10 @@ class Instance final : public BatchContext {
   size_t num_waiting() const { return waiting_.size(); }
   size_t num_running() const { return running_.size(); }
   /// Tokens still to process for resident requests, using each request's predicted output.
+  /// Kept as a running count (routers ask on every arrival); O(log batch) mid-stretch.
   int64_t outstanding_tokens() const;
+  /// The same by scanning the queues: the reference the running count is tested against.
+  int64_t outstanding_tokens_scan() const;
 
   // Statistics.
   const KvBlockPool& kv_pool() const { return kv_; }
@@ -147,6 +150,8 @@ class Instance final : public BatchContext {
   void truncate_stretch();
   /// Steps of the current stretch completed before now (strictly).
   int64_t stretch_steps_done() const;
+  /// One request's share of outstanding_tokens(): prefill left plus predicted decode left.
+  static int64_t outstanding_of(const Request& r);
   /// Pins the cached prefix of a request that is (again) waiting to start.
   void lookup_prefix(Request* r);
   /// Returns all of a request's KV: shared blocks unpinned, its full prompt blocks handed to
@@ -181,8 +186,18 @@ class Instance final : public BatchContext {
   Time iteration_start_;
   /// End time of each step of the iteration in flight: one entry, or a closed-form stretch.
   std::vector<int64_t> step_end_ns_;
+  /// The stretch in flight was planned with requests waiting that the batcher cannot admit:
+  /// later arrivals queue behind them and leave the stretch alone.
+  bool stretch_ignores_arrivals_ = false;
   EventId done_event_;
   IterationCost step_cost_;
+  /// Running count behind outstanding_tokens(), as of the last applied step.
+  int64_t outstanding_tokens_ = 0;
+  /// For a stretch in flight: each request's predicted decode left at its start, sorted, with
+  /// prefix sums, so the steps already past can be credited without a scan.
+  /// Empty when every request's predicted decode outlasts the stretch; sorted lazily.
+  mutable std::vector<int64_t> stretch_left_sorted_;
+  mutable std::vector<int64_t> stretch_left_prefix_;
 
   Time busy_time_;
   uint64_t iterations_ = 0;

@@ -81,4 +81,20 @@ bool ContinuousBatcher::plan_prefill_only(BatchContext& ctx, IterationPlan& plan
   return false;
 }
 
+bool ContinuousBatcher::admits_none_while_decoding(BatchContext& ctx) {
+  const std::deque<Request*>& waiting = ctx.waiting();
+  const auto running = static_cast<int64_t>(ctx.running().size());
+  if (waiting.empty() || running >= config_.max_num_seqs) return true;
+  // Every running request decodes one token; what is left of the budget goes to the head.
+  const int64_t budget = config_.max_num_batched_tokens - running;
+  if (budget <= 0) return true;
+  const Request* head = waiting.front();
+  const int64_t remaining = head->prefill_target_tokens() - head->computed_tokens;
+  if (!config_.chunked_prefill && remaining > budget) return true;  // waits for a batch alone
+  const int64_t chunk = config_.chunked_prefill ? std::min(budget, remaining) : remaining;
+  // Free blocks only shrink while the batch decodes, so a head that does not fit now will not.
+  return ctx.kv().blocks_for(head->computed_tokens + chunk) - head->kv_blocks >
+         ctx.kv().free_blocks();
+}
+
 }  // namespace servesim

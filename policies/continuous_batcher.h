@@ -27,6 +27,7 @@ class ContinuousBatcher final : public Batcher {
   explicit ContinuousBatcher(ContinuousBatcherConfig config) : config_(config) {}
   std::string_view name() const override { return "continuous"; }
   void plan(BatchContext& ctx, IterationPlan& plan) override;
+  bool admits_none_while_decoding(BatchContext& ctx) override;
 
  private:
   /// Admits waiting requests first come first served while budget, sequences and KV allow;

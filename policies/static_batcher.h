@@ -21,6 +21,8 @@ class StaticBatcher final : public Batcher {
   std::string_view name() const override { return "static"; }
   void plan(BatchContext& ctx, IterationPlan& plan) override;
   Time next_wakeup(BatchContext& ctx) override;
+  /// A batch in flight takes no one until it is done.
+  bool admits_none_while_decoding(BatchContext& ctx) override { return !ctx.running().empty(); }
 
  private:
   StaticBatcherConfig config_;

@@ -6,6 +6,7 @@
 #include "policies/continuous_batcher.h"
 #include "policies/router.h"
 #include "sim/error.h"
+#include "sim/rng.h"
 #include "sim/simulator.h"
 
 using namespace servesim;
@@ -145,4 +146,83 @@ TEST_CASE("continuous batching preempts the newest request when KV runs out", "[
   // Each stops at the replica's maximum context: prompt + generated = capacity.
   CHECK(a->truncated);
   CHECK(a->context_tokens() == capacity);
+}
+
+namespace {
+
+/// Checks every instance's running outstanding-token count against a scan of its queues.
+struct AccountingObserver : InstanceObserver {
+  std::vector<Instance*>* instances = nullptr;
+  int64_t checks = 0, mismatches = 0;
+  void check() {
+    for (Instance* inst : *instances) {
+      ++checks;
+      if (inst->outstanding_tokens() != inst->outstanding_tokens_scan()) ++mismatches;
+    }
+  }
+  void on_finish(Request&) override { check(); }
+  void on_drop(Request&, std::string_view) override {}
+  void on_iteration(const Instance&, Time, Time, const IterationCost&) override { check(); }
+};
+
+}  // namespace
+
+TEST_CASE("the running outstanding-token count equals a scan of the queues at all times",
+          "[router][kv]") {
+  // Tight memory (preemptions), predictions that miss in both directions, arrivals landing
+  // inside closed-form decode stretches, and checks at arbitrary instants in between.
+  Simulator sim;
+  AccountingObserver observer;
+  std::vector<NodeSpec> nodes(1);
+  nodes[0].name = "n";
+  GpuSpec g = *find_gpu("H100-SXM");
+  g.memory_bytes = 20e9;  // leaves room for ~11k tokens of Llama-3.1-8B KV
+  nodes[0].gpus.assign(2, g);
+  nodes[0].pcie = {64e9, 2e-6};
+  Cluster cluster(nodes, LinkSpec{12.5e9, 5e-6});
+  std::vector<std::unique_ptr<Instance>> owned;
+  std::vector<Instance*> instances;
+  for (int i = 0; i < 2; ++i) {
+    InstanceConfig config;
+    config.name = "i" + std::to_string(i);
+    config.gpus = {i};
+    CostModelConfig cost;
+    cost.gpu = g;
+    cost.model = *find_model("Llama-3.1-8B");
+    owned.push_back(std::make_unique<Instance>(
+        i, config, cost, cluster, sim,
+        std::make_unique<ContinuousBatcher>(ContinuousBatcherConfig{}), observer));
+    instances.push_back(owned.back().get());
+  }
+  observer.instances = &instances;
+  Rng rng(5, "accounting");
+  std::vector<std::unique_ptr<Request>> requests;
+  LeastLoadedRouter router;
+  for (int i = 0; i < 400; ++i) {
+    auto r = std::make_unique<Request>();
+    r->id = static_cast<uint64_t>(i);
+    r->spec.prompt_tokens = rng.uniform_int(16, 3000);
+    r->spec.output_tokens = rng.uniform_int(1, 600);
+    r->predicted_output_tokens = rng.uniform_int(0, 800);  // wrong either way
+    r->spec.arrival = Time::from_s(rng.uniform() * 60.0);
+    Request* raw = r.get();
+    requests.push_back(std::move(r));
+    sim.schedule_at(raw->spec.arrival, Phase::kArrival, [&, raw] {
+      observer.check();
+      instances[static_cast<size_t>(router.route(*raw, instances))]->enqueue(raw);
+      observer.check();
+    });
+  }
+  for (int i = 0; i < 2000; ++i)
+    sim.schedule_at(Time::from_s(rng.uniform() * 120.0), Phase::kArrival,
+                    [&] { observer.check(); });
+  sim.run();
+  CHECK(observer.checks > 5000);
+  CHECK(observer.mismatches == 0);
+  uint64_t preemptions = 0;
+  for (Instance* inst : instances) {
+    preemptions += inst->preemptions();
+    CHECK(inst->outstanding_tokens() == 0);
+  }
+  CHECK(preemptions > 0);  // the recompute path was exercised
 }
