@@ -44,13 +44,14 @@ struct NullObserver : InstanceObserver {
 
 struct Fixture {
   Simulator sim;
-  NullObserver observer;
+  NullObserver null_observer;
   std::unique_ptr<Cluster> cluster;
   std::vector<std::unique_ptr<Instance>> owned;
   std::vector<Instance*> instances;
   std::vector<std::unique_ptr<Request>> requests;
 
-  explicit Fixture(int n, double memory_bytes = 80e9) {
+  /// `n` Llama-3.1-8B replicas, one per H100 of `memory_bytes`, reporting to `observer`.
+  explicit Fixture(int n, double memory_bytes = 80e9, InstanceObserver* observer = nullptr) {
     std::vector<NodeSpec> nodes(1);
     nodes[0].name = "n";
     GpuSpec g = *find_gpu("H100-SXM");
@@ -65,9 +66,10 @@ struct Fixture {
       CostModelConfig cost;
       cost.gpu = g;
       cost.model = *find_model("Llama-3.1-8B");
-      owned.push_back(std::make_unique<Instance>(
-          i, config, cost, *cluster, sim,
-          std::make_unique<ContinuousBatcher>(ContinuousBatcherConfig{}), observer));
+      owned.push_back(
+          std::make_unique<Instance>(i, config, cost, *cluster, sim,
+                                     std::make_unique<ContinuousBatcher>(ContinuousBatcherConfig{}),
+                                     observer ? *observer : null_observer));
       instances.push_back(owned.back().get());
     }
   }
@@ -170,30 +172,12 @@ struct AccountingObserver : InstanceObserver {
 TEST_CASE("the running outstanding-token count equals a scan of the queues at all times",
           "[router][kv]") {
   // Tight memory (preemptions), predictions that miss in both directions, arrivals landing
-  // inside closed-form decode stretches, and checks at arbitrary instants in between.
-  Simulator sim;
+  // inside closed-form decode stretches, and checks at arbitrary instants in between. 20 GB
+  // leaves room for ~11k tokens of Llama-3.1-8B KV per replica.
   AccountingObserver observer;
-  std::vector<NodeSpec> nodes(1);
-  nodes[0].name = "n";
-  GpuSpec g = *find_gpu("H100-SXM");
-  g.memory_bytes = 20e9;  // leaves room for ~11k tokens of Llama-3.1-8B KV
-  nodes[0].gpus.assign(2, g);
-  nodes[0].pcie = {64e9, 2e-6};
-  Cluster cluster(nodes, LinkSpec{12.5e9, 5e-6});
-  std::vector<std::unique_ptr<Instance>> owned;
-  std::vector<Instance*> instances;
-  for (int i = 0; i < 2; ++i) {
-    InstanceConfig config;
-    config.name = "i" + std::to_string(i);
-    config.gpus = {i};
-    CostModelConfig cost;
-    cost.gpu = g;
-    cost.model = *find_model("Llama-3.1-8B");
-    owned.push_back(std::make_unique<Instance>(
-        i, config, cost, cluster, sim,
-        std::make_unique<ContinuousBatcher>(ContinuousBatcherConfig{}), observer));
-    instances.push_back(owned.back().get());
-  }
+  Fixture f(2, 20e9, &observer);
+  Simulator& sim = f.sim;
+  std::vector<Instance*>& instances = f.instances;
   observer.instances = &instances;
   Rng rng(5, "accounting");
   std::vector<std::unique_ptr<Request>> requests;
