@@ -95,6 +95,19 @@ int64_t Instance::outstanding_tokens_scan() const {
   return total;
 }
 
+int64_t Instance::kv_used_blocks_now() const {
+  if (!busy_ || step_end_ns_.size() <= 1) return kv_.used_blocks();
+  // A step-by-step run would hold, now, the blocks of the step in flight: steps ending at or
+  // before now are done (iteration ends precede samples at the same instant).
+  const auto done = std::upper_bound(step_end_ns_.begin(), step_end_ns_.end(), sim_.now().ns) -
+                    step_end_ns_.begin();
+  int64_t used = kv_.used_blocks();
+  for (const ScheduledItem& item : plan_.items)
+    used += std::max<int64_t>(
+        0, kv_.blocks_for(item.request->computed_tokens + done + 1) - item.request->kv_blocks);
+  return used;
+}
+
 int64_t Instance::stretch_steps_done() const {
   if (!busy_ || step_end_ns_.size() <= 1) return 0;
   return std::lower_bound(step_end_ns_.begin(), step_end_ns_.end(), sim_.now().ns) -
@@ -127,14 +140,6 @@ void Instance::truncate_stretch() {
   sim_.cancel(done_event_);
   done_event_ = sim_.schedule_at(Time::from_ns(step_end_ns_.back()), Phase::kIterationDone,
                                  [this] { finish_iteration(); });
-  for (const ScheduledItem& item : plan_.items) {
-    Request* r = item.request;
-    const int64_t need = kv_.blocks_for(r->computed_tokens + keep);
-    if (r->kv_blocks > need) {
-      kv_.give_back(r->kv_blocks - need);
-      r->kv_blocks = need;
-    }
-  }
 }
 
 int64_t Instance::plan_stretch(const BatchShape& shape, Time first_step) {
@@ -211,10 +216,8 @@ int64_t Instance::plan_stretch(const BatchShape& shape, Time first_step) {
       break;
     }
   }
-  for (const ScheduledItem& item : plan_.items) {
-    const bool grown = kv_.try_grow(item.request->kv_blocks, item.request->computed_tokens + steps);
-    SERVESIM_CHECK(grown, "stretch KV reservation failed for request {}", item.request->id);
-  }
+  // The blocks of later steps are taken when the stretch's steps are applied (nothing else
+  // allocates from this pool meanwhile), so occupancy and its peak stay those of step mode.
   return steps;
 }
 
@@ -426,6 +429,8 @@ void Instance::finish_iteration() {
     for (const ScheduledItem& item : plan_.items) {
       Request* r = item.request;
       outstanding_tokens_ -= outstanding_of(*r);
+      const bool grown = kv_.try_grow(r->kv_blocks, r->computed_tokens + steps);
+      SERVESIM_CHECK(grown, "KV for a decode stretch ran out for request {}", r->id);
       r->computed_tokens += steps;
       r->generated_tokens += steps;
       r->last_token = sim_.now();

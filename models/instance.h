@@ -109,6 +109,9 @@ class Instance final : public BatchContext {
 
   // Statistics.
   const KvBlockPool& kv_pool() const { return kv_; }
+  /// KV blocks in use now, as a step-by-step run would hold them (mid-stretch, the pool is
+  /// only brought up to date when the stretch's steps are applied).
+  int64_t kv_used_blocks_now() const;
   Time busy_time() const { return busy_time_; }
   uint64_t iterations() const { return iterations_; }
   uint64_t requests_seen() const { return requests_seen_; }

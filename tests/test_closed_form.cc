@@ -19,6 +19,26 @@ double rel_diff(double a, double b) {
   return std::fabs(a - b) / std::max(std::fabs(a), std::fabs(b));
 }
 
+/// Every number in `a` and `b` (same structure) within 1e-9 relative; strings equal.
+void compare_numbers(const nlohmann::ordered_json& a, const nlohmann::ordered_json& b,
+                     const std::string& where) {
+  INFO(where);
+  REQUIRE(a.type() == b.type());
+  if (a.is_object()) {
+    REQUIRE(a.size() == b.size());
+    for (auto it = b.begin(); it != b.end(); ++it)
+      compare_numbers(a.at(it.key()), it.value(), where + "/" + it.key());
+  } else if (a.is_array()) {
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); ++i)
+      compare_numbers(a[i], b[i], where + "/" + std::to_string(i));
+  } else if (a.is_number()) {
+    CHECK(rel_diff(a.get<double>(), b.get<double>()) <= 1e-9);
+  } else {
+    CHECK(a == b);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("closed-form decode matches the step-by-step reference on every shipped scenario",
@@ -51,6 +71,11 @@ TEST_CASE("closed-form decode matches the step-by-step reference on every shippe
       INFO(it.key());
       CHECK(rel_diff(fs[it.key()].get<double>(), it.value().get<double>()) <= 1e-9);
     }
+    // Time series (KV occupancy, queues, preemptions, windowed latencies) and every per-replica
+    // figure (iterations, busy fraction, KV peak) as a step-by-step run reports them.
+    compare_numbers(fast_out.result["timeseries"], exact_out.result["timeseries"], "/timeseries");
+    compare_numbers(fast_out.result["instances"], exact_out.result["instances"], "/instances");
+    compare_numbers(fast_out.result["links"], exact_out.result["links"], "/links");
     std::map<uint64_t, const nlohmann::ordered_json*> fast_requests;
     for (const auto& r : fast_out.result["requests"]) fast_requests[r["id"].get<uint64_t>()] = &r;
     REQUIRE(fast_requests.size() == exact_out.result["requests"].size());

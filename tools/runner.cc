@@ -25,9 +25,9 @@
 #include "sim/json_reader.h"
 #include "sim/simulator.h"
 #include "tools/engine.h"
+#include "tools/latency_samples.h"
 #include "tools/scenario_file.h"
 #include "tools/scenario_hash.h"
-#include "tools/latency_samples.h"
 #include "tools/stats.h"
 #include "traces/workload.h"
 
@@ -618,7 +618,7 @@ void ScenarioRun::sample() {
   for (size_t i = 0; i < instances_.size(); ++i) {
     const Instance& inst = *instances_[i];
     const auto& pool = inst.kv_pool();
-    series_[i].kv_used_fraction.push_back(static_cast<double>(pool.used_blocks()) /
+    series_[i].kv_used_fraction.push_back(static_cast<double>(inst.kv_used_blocks_now()) /
                                           static_cast<double>(pool.total_blocks()));
     series_[i].waiting.push_back(static_cast<int64_t>(inst.num_waiting()));
     series_[i].running.push_back(static_cast<int64_t>(inst.num_running()));
@@ -651,11 +651,11 @@ void ScenarioRun::check_conservation() {
     // moves) = bytes the host tier gave up when requests ended.
     const double sent = inst->priced_gpu_to_host_bytes_per_gpu();
     const double received = inst->offloaded_bytes_per_gpu();
-    SERVESIM_CHECK(std::abs(sent - received) <= 1e-9 * std::max(1.0, received) &&
-                       std::abs(received - inst->host_freed_bytes_per_gpu()) <=
-                           1e-9 * std::max(1.0, received),
-                   "instance {}: offload bytes not conserved: {} sent, {} received, {} freed",
-                   inst->name(), sent, received, inst->host_freed_bytes_per_gpu());
+    SERVESIM_CHECK(
+        std::abs(sent - received) <= 1e-9 * std::max(1.0, received) &&
+            std::abs(received - inst->host_freed_bytes_per_gpu()) <= 1e-9 * std::max(1.0, received),
+        "instance {}: offload bytes not conserved: {} sent, {} received, {} freed", inst->name(),
+        sent, received, inst->host_freed_bytes_per_gpu());
     SERVESIM_CHECK(pool.peak_blocks() <= pool.total_blocks(),
                    "instance {} peaked at {} KV blocks of {}", inst->name(), pool.peak_blocks(),
                    pool.total_blocks());
@@ -710,11 +710,10 @@ nlohmann::ordered_json ScenarioRun::build_result(const RunOptions& options) {
   // supplied instead; reuse fraction = hits / (hits + prefilled).
   s["prefill_tokens"] = prefill_tokens;
   s["prefix_hit_tokens"] = prefix_hit_tokens;
-  s["prefix_reuse_fraction"] =
-      prefill_tokens + prefix_hit_tokens > 0
-          ? static_cast<double>(prefix_hit_tokens) /
-                static_cast<double>(prefill_tokens + prefix_hit_tokens)
-          : 0.0;
+  s["prefix_reuse_fraction"] = prefill_tokens + prefix_hit_tokens > 0
+                                   ? static_cast<double>(prefix_hit_tokens) /
+                                         static_cast<double>(prefill_tokens + prefix_hit_tokens)
+                                   : 0.0;
   if (dynamic_cast<const SizeClassRouter*>(router_.get())) {
     // Requests whose predicted class differs from their true class, and what they cost.
     s["misroutes"] = misrouted_e2el_ms_.size();
@@ -738,8 +737,8 @@ nlohmann::ordered_json ScenarioRun::build_result(const RunOptions& options) {
     j["gpu_type"] = inst->cost_config().gpu.name;
     j["calibrated"] = inst->cost_config().fit != nullptr;
     j["cost_source"] = inst->cost_config().kernel_db ? "kernel_db"
-                       : inst->cost_config().fit      ? "fit"
-                                                      : "roofline";
+                       : inst->cost_config().fit     ? "fit"
+                                                     : "roofline";
     j["tp"] = c.tp;
     j["pp"] = c.pp;
     std::vector<std::string> gpu_names;
