@@ -158,19 +158,37 @@ int64_t Instance::plan_stretch(const BatchShape& shape, Time first_step) {
       shape.host_kv_tokens > 0 || shape.offload_tokens > 0 || cost_.no_kv_cache ||
       cost_.kernel_db != nullptr)
     return 1;
-  // Until the first request finishes or reaches the maximum context.
+  // One pass over the batch: the step at which the first request finishes or reaches the
+  // maximum context, the least predicted decode left (for the routers' credit), and how many
+  // tokens still fit in each request's last KV block. Blocks a request needs after k steps
+  // depend only on that slack: ceil(max(0, k - 1 - slack) / block_tokens).
+  const int64_t bt = kv_.block_tokens();
   int64_t steps = std::numeric_limits<int64_t>::max();
+  int64_t least_left = std::numeric_limits<int64_t>::max();
+  slack_count_.assign(static_cast<size_t>(bt), 0);
+  bool blocks_as_planned = true;  // each holds exactly the blocks of its step-0 tokens
   for (const ScheduledItem& item : plan_.items) {
     const Request* r = item.request;
     steps = std::min({steps, r->spec.output_tokens - r->generated_tokens,
                       max_context_tokens_ - r->context_tokens()});
+    least_left = std::min(least_left, r->predicted_output_tokens - r->generated_tokens);
+    const int64_t held_tokens = r->computed_tokens + 1;
+    blocks_as_planned = blocks_as_planned && r->kv_blocks == kv_.blocks_for(held_tokens);
+    ++slack_count_[static_cast<size_t>(r->kv_blocks * bt - held_tokens) % static_cast<size_t>(bt)];
   }
   if (steps <= 1) return 1;
   // Until the KV blocks the stretch needs exceed the free ones (a reclaim changes state).
   auto blocks_needed = [&](int64_t k) {
     int64_t extra = 0;
-    for (const ScheduledItem& item : plan_.items)
-      extra += kv_.blocks_for(item.request->computed_tokens + k) - item.request->kv_blocks;
+    if (blocks_as_planned) {
+      for (int64_t slack = 0; slack < bt; ++slack)
+        if (k - 1 > slack)
+          extra += slack_count_[static_cast<size_t>(slack)] * ((k - 1 - slack + bt - 1) / bt);
+    } else {
+      for (const ScheduledItem& item : plan_.items)
+        extra += std::max<int64_t>(
+            0, kv_.blocks_for(item.request->computed_tokens + k) - item.request->kv_blocks);
+    }
     return extra;
   };
   if (blocks_needed(steps) > kv_.free_blocks()) {
@@ -207,15 +225,10 @@ int64_t Instance::plan_stretch(const BatchShape& shape, Time first_step) {
   // only if a router asks mid-stretch.
   stretch_left_sorted_.clear();
   stretch_left_prefix_.clear();
-  for (const ScheduledItem& item : plan_.items) {
-    const int64_t left = item.request->predicted_output_tokens - item.request->generated_tokens;
-    if (left < steps) {
-      for (const ScheduledItem& it : plan_.items)
-        stretch_left_sorted_.push_back(std::max<int64_t>(
-            0, it.request->predicted_output_tokens - it.request->generated_tokens));
-      break;
-    }
-  }
+  if (least_left < steps)
+    for (const ScheduledItem& item : plan_.items)
+      stretch_left_sorted_.push_back(std::max<int64_t>(
+          0, item.request->predicted_output_tokens - item.request->generated_tokens));
   // The blocks of later steps are taken when the stretch's steps are applied (nothing else
   // allocates from this pool meanwhile), so occupancy and its peak stay those of step mode.
   return steps;

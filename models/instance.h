@@ -192,6 +192,8 @@ class Instance final : public BatchContext {
   /// The stretch in flight was planned with requests waiting that the batcher cannot admit:
   /// later arrivals queue behind them and leave the stretch alone.
   bool stretch_ignores_arrivals_ = false;
+  /// Scratch for plan_stretch: requests by free token slots in their last KV block.
+  std::vector<int64_t> slack_count_;
   EventId done_event_;
   IterationCost step_cost_;
   /// Running count behind outstanding_tokens(), as of the last applied step.

@@ -114,7 +114,8 @@ TEST_CASE("compare with paired replications reports confidence intervals", "[too
   // Identical sides: every paired difference is zero, so nothing regresses.
   CHECK(run_cli(common + " --base-set /policies/router/name=size_class --new-set "
                          "/policies/router/name=size_class") == 0);
-  for (const auto& m : read_json(verdict)["metrics"]) {
+  const auto equal_verdict = read_json(verdict);  // the loop must not iterate a temporary
+  for (const auto& m : equal_verdict["metrics"]) {
     CHECK(m["ci95_low"].get<double>() == 0);
     CHECK(m["ci95_high"].get<double>() == 0);
   }
