@@ -57,9 +57,10 @@ Instance::Instance(int index, InstanceConfig config, CostModelConfig cost, const
     max_context_tokens_ = std::min(max_context_tokens_, config_.max_model_len);
 }
 
-int64_t Instance::outstanding_of(const Request& r) {
+int64_t Instance::outstanding_of(const Request& r, int64_t steps_ahead) {
   const int64_t prefill_left = r.in_decode ? 0 : r.prefill_target_tokens() - r.computed_tokens;
-  return prefill_left + std::max<int64_t>(0, r.predicted_output_tokens - r.generated_tokens);
+  return prefill_left +
+         std::max<int64_t>(0, r.predicted_output_tokens - r.generated_tokens - steps_ahead);
 }
 
 int64_t Instance::outstanding_tokens() const {
@@ -87,11 +88,7 @@ int64_t Instance::outstanding_tokens_scan() const {
   int64_t total = 0;
   for (const Request* r : waiting_) total += outstanding_of(*r);
   const int64_t done = stretch_steps_done();
-  for (const Request* r : running_) {
-    Request advanced = *r;
-    advanced.generated_tokens += done;
-    total += outstanding_of(advanced);
-  }
+  for (const Request* r : running_) total += outstanding_of(*r, done);
   return total;
 }
 

@@ -153,8 +153,9 @@ class Instance final : public BatchContext {
   void truncate_stretch();
   /// Steps of the current stretch completed before now (strictly).
   int64_t stretch_steps_done() const;
-  /// One request's share of outstanding_tokens(): prefill left plus predicted decode left.
-  static int64_t outstanding_of(const Request& r);
+  /// One request's share of outstanding_tokens(): prefill left plus predicted decode left,
+  /// `steps_ahead` decode steps later.
+  static int64_t outstanding_of(const Request& r, int64_t steps_ahead = 0);
   /// Pins the cached prefix of a request that is (again) waiting to start.
   void lookup_prefix(Request* r);
   /// Returns all of a request's KV: shared blocks unpinned, its full prompt blocks handed to

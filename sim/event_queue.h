@@ -42,7 +42,6 @@ class EventQueue {
   Time top_time();
   /// Pops the next live event and returns its time and callback.
   Time pop(Callback& out);
-  size_t size_including_cancelled() const { return heap_.size(); }
   /// Events pushed and neither run nor cancelled.
   size_t live_events() const { return live_; }
 

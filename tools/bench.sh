@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The standard performance workloads of issue 5, each run RUNS times (default 5); prints the
+# The standard performance workloads, each run RUNS times (default 5); prints the
 # median wall time, simulated/wall time ratio, events/s and peak RSS of each as a table.
 #   (a)    Azure conversation trace (19,366 requests) on 16 H100 replicas
+#   (azure8) the same trace on the 8 H100 replicas of scenarios/azure_conv_8xh100.json
 #   (b)    1,000,000 Poisson requests at 80% of capacity on 64 H100 replicas
 #   (b100k) the first 100,000 requests of (b)
 #   (c)    the same 100,000 requests with every output length x10 (same arrivals and prompts:
@@ -25,15 +26,17 @@ x10='{"lognormal":[7.321585,0.859],"min":10,"max":10000}'
 args_for() {
   case "$1" in
     a) echo "scenarios/bench_azure_16xh100.json" ;;
+    azure8) echo "scenarios/azure_conv_8xh100.json --set /output/requests=false" ;;
     b) echo "$poisson" ;;
     b100k) echo "$poisson --set /workload/requests=100000" ;;
     c) echo "$poisson --set /workload/requests=100000 --set /workload/output_tokens=$x10" ;;
-    *) echo "unknown workload '$1' (a, b, b100k, c)" >&2; exit 2 ;;
+    *) echo "unknown workload '$1' (a, azure8, b, b100k, c)" >&2; exit 2 ;;
   esac
 }
 describe() {
   case "$1" in
     a) echo "(a) Azure conv 19,366 req, 16xH100" ;;
+    azure8) echo "Azure conv 19,366 req, 8xH100" ;;
     b) echo "(b) Poisson 1M req, 64xH100" ;;
     b100k) echo "(b) first 100k req" ;;
     c) echo "(c) first 100k req, output x10" ;;
@@ -63,7 +66,7 @@ for w in "${workloads[@]}"; do
     }' "$tmp/$w.stats"
 done
 if [ -s "$tmp/c.stats" ] && [ -s "$tmp/b100k.stats" ]; then
-  # The issue's target for (c): at most 1.5x the time of the same 100k requests without x10.
+  # The target for (c): at most 1.5x the time of the same 100k requests without x10.
   awk '{ split($2, kv, "="); print kv[2] }' "$tmp/b100k.stats" | sort -g >"$tmp/b.w"
   awk '{ split($2, kv, "="); print kv[2] }' "$tmp/c.stats" | sort -g >"$tmp/c.w"
   awk 'NR == FNR { b[FNR] = $1; nb = FNR; next } { c[FNR] = $1; nc = FNR }

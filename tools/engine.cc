@@ -35,11 +35,16 @@ std::span<const EnginePreset> engine_presets() {
   return kPresets;
 }
 
+const EnginePreset* find_engine(std::string_view name) {
+  for (const auto& p : kPresets)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
 const EnginePreset& load_engine(const std::optional<JsonValue>& value) {
   if (!value) return kPresets[0];
   const std::string name = value->as_string();
-  for (const auto& p : kPresets)
-    if (p.name == name) return p;
+  if (const EnginePreset* p = find_engine(name)) return *p;
   std::vector<std::string_view> names;
   for (const auto& p : kPresets) names.push_back(p.name);
   value->fail(fmt::format("unknown engine '{}'; valid: {}", name, fmt::join(names, ", ")));

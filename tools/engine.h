@@ -29,6 +29,8 @@ struct EnginePreset {
 };
 
 std::span<const EnginePreset> engine_presets();
+/// The preset called `name`, or nullptr.
+const EnginePreset* find_engine(std::string_view name);
 /// The preset named at `value` (`vllm` when absent); an unknown name lists the valid ones.
 const EnginePreset& load_engine(const std::optional<JsonValue>& value);
 

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <utility>
 
+#include "tools/stats.h"
+
 namespace servesim {
 namespace {
 
@@ -83,11 +85,10 @@ void RunLengthSamples::compact() {
 double RunLengthSamples::percentile_ms(double p) {
   if (total_count_ == 0) return 0;
   compact();
-  // The same arithmetic as percentile_sorted (tools/stats.cc) on the expanded list.
-  const double rank = p / 100.0 * static_cast<double>(total_count_ - 1);
-  const uint64_t lo = static_cast<uint64_t>(std::floor(rank));
-  const uint64_t hi = std::min(lo + 1, total_count_ - 1);
-  const double frac = rank - static_cast<double>(lo);
+  // The same interpolation as percentile_sorted (tools/stats.h) over the expanded list.
+  const PercentileRank rank = percentile_rank(total_count_, p);
+  const uint64_t lo = rank.lo, hi = rank.hi;
+  const double frac = rank.frac;
   double lo_ms = 0, hi_ms = 0;
   uint64_t seen = 0;  // samples in the runs before run i
   for (const Run& r : runs_) {
@@ -124,12 +125,8 @@ double RunLengthSamples::std_ms() const {
 
 void add_latency_summary(nlohmann::ordered_json& out, const std::string& name,
                          RunLengthSamples& samples) {
-  out["mean_" + name] = samples.mean_ms();
-  out["median_" + name] = samples.percentile_ms(50);
-  out["std_" + name] = samples.std_ms();
-  out["p90_" + name] = samples.percentile_ms(90);
-  out["p95_" + name] = samples.percentile_ms(95);
-  out["p99_" + name] = samples.percentile_ms(99);
+  write_latency_entries(out, name, samples.mean_ms(), samples.std_ms(),
+                        [&](double p) { return samples.percentile_ms(p); });
 }
 
 }  // namespace servesim

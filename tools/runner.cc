@@ -334,7 +334,7 @@ class ScenarioRun final : public InstanceObserver {
   std::vector<double> ttft_ms_, tpot_ms_, e2el_ms_, queue_ms_;
   RunLengthSamples itl_;
   nlohmann::ordered_json requests_ = nlohmann::ordered_json::array();
-  std::map<std::string, uint64_t> drop_reasons_;
+  std::map<std::string, uint64_t> drops_by_instance_;
 
   struct Series {
     std::vector<double> kv_used_fraction;
@@ -606,7 +606,7 @@ void ScenarioRun::on_finish(Request& r) {
 void ScenarioRun::on_drop(Request& r, std::string_view reason) {
   ++dropped_;
   r.state = RequestState::kDropped;
-  ++drop_reasons_[instances_[r.instance]->name()];
+  ++drops_by_instance_[instances_[r.instance]->name()];
   record_request(r, "dropped", reason);
   release(r);
 }
@@ -817,7 +817,7 @@ nlohmann::ordered_json ScenarioRun::build_result(const RunOptions& options) {
                    {"running", series_[i].running},
                    {"preemptions", series_[i].preemptions}});
   ts["p99_e2el_ms"] = p99_e2el_ms_by_window_;
-  if (!drop_reasons_.empty()) result["drops_by_instance"] = drop_reasons_;
+  if (!drops_by_instance_.empty()) result["drops_by_instance"] = drops_by_instance_;
   if (record_requests_ && !options_.requests_out) result["requests"] = std::move(requests_);
   return result;
 }

@@ -71,10 +71,9 @@ class CsvTable {
   std::vector<int> lines_;
 };
 
-const EnginePreset& engine(std::string_view name) {
-  for (const auto& e : engine_presets())
-    if (e.name == name) return e;
-  return engine_presets().front();
+/// A preset's per-iteration overhead; the names used here are the built-in ones.
+double overhead_s(std::string_view engine) {
+  return find_engine(engine)->iteration_overhead_s;
 }
 
 /// One replica on NVLink-connected GPUs of one node, as the published runs used.
@@ -139,8 +138,8 @@ ValidationTable trtllm_first_token(const std::string& data_dir) {
     const std::string& model = kTrtModels.at(csv.text(i, "model"));
     const int tp = static_cast<int>(csv.number(i, "tp"));
     const auto isl = static_cast<int64_t>(csv.number(i, "input_len"));
-    const CostModelConfig c = replica(gpu, model, trt_dtype(csv.text(i, "precision")), tp,
-                                      engine("trtllm").iteration_overhead_s);
+    const CostModelConfig c =
+        replica(gpu, model, trt_dtype(csv.text(i, "precision")), tp, overhead_s("trtllm"));
     t.rows.push_back({t.name,
                       fmt::format("{} {} {} tp{} isl{}", csv.text(i, "gpu"),
                                   csv.text(i, "precision"), csv.text(i, "model"), tp, isl),
@@ -162,8 +161,8 @@ ValidationTable trtllm_static_throughput(const std::string& data_dir) {
     const auto batch = static_cast<int64_t>(csv.number(i, "batch_size"));
     const auto isl = static_cast<int64_t>(csv.number(i, "input_len"));
     const auto osl = static_cast<int64_t>(csv.number(i, "output_len"));
-    const CostModelConfig c = replica(gpu, model, trt_dtype(csv.text(i, "precision")), tp,
-                                      engine("trtllm").iteration_overhead_s);
+    const CostModelConfig c =
+        replica(gpu, model, trt_dtype(csv.text(i, "precision")), tp, overhead_s("trtllm"));
     // The prefill emits the first token; osl - 1 decode steps follow.
     const double total_s =
         prefill_time_s(c, batch, isl) + decode_time_s(c, batch, isl + 1, osl - 1);
@@ -263,8 +262,8 @@ void splitwise(const std::string& data_dir, ValidationTable& prompt, ValidationT
   }
   for (const auto& [key, sum] : rows) {
     const auto& [model, hw, tp, prompt_size, batch, tokens] = key;
-    const CostModelConfig c = replica(gpus.at(hw), models.at(model), DType::kFp16, tp,
-                                      engine("vllm").iteration_overhead_s);
+    const CostModelConfig c =
+        replica(gpus.at(hw), models.at(model), DType::kFp16, tp, overhead_s("vllm"));
     const std::string label =
         fmt::format("{} {} tp{} bs{} prompt{}", model, hw, tp, batch, prompt_size);
     prompt.rows.push_back(
