@@ -20,8 +20,14 @@ struct ScheduledItem {
 
 struct IterationPlan {
   std::vector<ScheduledItem> items;
-  void clear() { items.clear(); }
-  bool empty() const { return items.empty(); }
+  /// Members of the replica's decode set that decode one token each this iteration, in
+  /// aggregate (DecodeSetContext); they are not listed in `items`.
+  int64_t decode_set_members = 0;
+  void clear() {
+    items.clear();
+    decode_set_members = 0;
+  }
+  bool empty() const { return items.empty() && decode_set_members == 0; }
 };
 
 /// What a batcher may see and do on its replica.
@@ -37,6 +43,18 @@ class BatchContext {
   virtual Time now() const = 0;
 };
 
+/// A replica whose decoding requests are kept in aggregate (models/decode_set.h): the first
+/// decode_set_size() running requests decode, in admission order, and their counters are not
+/// brought up to date until they leave, so a batcher planning here must not read them.
+class DecodeSetContext : public BatchContext {
+ public:
+  virtual int64_t decode_set_size() const = 0;
+  /// KV blocks the decode set needs for one more token each.
+  virtual int64_t decode_set_growth_blocks() const = 0;
+  /// Takes those blocks; the plan then decodes every member.
+  virtual void grow_decode_set(IterationPlan& plan) = 0;
+};
+
 class Batcher {
  public:
   virtual ~Batcher() = default;
@@ -49,6 +67,13 @@ class Batcher {
   /// back of the queue change nothing, so the replica may compute the steps in closed form.
   /// Only asked when the KV cache cannot reclaim blocks (no prefix cache, no host tier).
   virtual bool admits_none_while_decoding(BatchContext& ctx) { return ctx.waiting().empty(); }
+  /// True when the batcher can plan with DecodeSetContext: every decoding request runs in
+  /// every iteration, and only the newest running request may still be prefilling.
+  virtual bool plans_decode_set() const { return false; }
+  /// As plan(), in O(requests that change) rather than O(batch).
+  virtual void plan_decode_set(DecodeSetContext& ctx, IterationPlan& plan) {
+    (void)ctx, (void)plan;
+  }
   /// When an idle replica must look again even if nothing arrives (a fill timeout).
   virtual Time next_wakeup(BatchContext& ctx) {
     (void)ctx;

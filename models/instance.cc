@@ -47,10 +47,17 @@ Instance::Instance(int index, InstanceConfig config, CostModelConfig cost, const
                          config_.host_kv_bytes /
                          (block_bytes_per_gpu() * static_cast<double>(config_.gpus.size()))))
                    : 0,
-               config_.block_tokens) {
+               config_.block_tokens),
+      decode_set_(config_.block_tokens) {
   SERVESIM_CHECK(memory_.shortfall_bytes <= 0, "instance {} does not fit (loader must reject)",
                  config_.name);
   kv_.set_reclaimer([this](int64_t missing) { return reclaim(missing); });
+  // The decode set's aggregates assume a request holds exactly the VRAM blocks of its tokens
+  // and that every step's cost follows from context sums (the fitted kernels).
+  decode_set_mode_ = config_.closed_form_decode && batcher_->plans_decode_set() &&
+                     config_.kv_policy.mode == KvMode::kGpuOnly &&
+                     !config_.kv_policy.prefix_caching && !cost_.no_kv_cache &&
+                     cost_.kernel_db == nullptr;
   // With offload a request's KV may spill to host: its context is bounded by both tiers.
   max_context_tokens_ = kv_.capacity_tokens() + host_kv_.capacity_tokens();
   if (config_.max_model_len > 0)
@@ -67,6 +74,7 @@ int64_t Instance::outstanding_tokens() const {
   // Mid-stretch, the steps already past count as done, as they would have in step mode: each
   // request's decode left shrinks by min(its decode left, steps done).
   const int64_t done = stretch_steps_done();
+  if (decode_set_mode_) return outstanding_tokens_ + decode_set_.predicted_decode_left(done);
   if (done == 0) return outstanding_tokens_;
   if (stretch_left_sorted_.empty())
     return outstanding_tokens_ - done * static_cast<int64_t>(plan_.items.size());
@@ -88,7 +96,11 @@ int64_t Instance::outstanding_tokens_scan() const {
   int64_t total = 0;
   for (const Request* r : waiting_) total += outstanding_of(*r);
   const int64_t done = stretch_steps_done();
-  for (const Request* r : running_) total += outstanding_of(*r, done);
+  for (const Request* r : running_)
+    total +=
+        DecodeSet::is_member(*r)
+            ? std::max<int64_t>(0, r->predicted_output_tokens - decode_set_.generated(*r, done))
+            : outstanding_of(*r, done);
   return total;
 }
 
@@ -98,6 +110,8 @@ int64_t Instance::kv_used_blocks_now() const {
   // before now are done (iteration ends precede samples at the same instant).
   const auto done = std::upper_bound(step_end_ns_.begin(), step_end_ns_.end(), sim_.now().ns) -
                     step_end_ns_.begin();
+  if (decode_set_mode_)  // the pool holds the members' blocks of the stretch's first step
+    return kv_.used_blocks() + decode_set_.held_blocks(done + 1) - decode_set_.held_blocks(1);
   int64_t used = kv_.used_blocks();
   for (const ScheduledItem& item : plan_.items)
     used += std::max<int64_t>(
@@ -139,21 +153,18 @@ void Instance::truncate_stretch() {
                                  [this] { finish_iteration(); });
 }
 
-int64_t Instance::plan_stretch(const BatchShape& shape, Time first_step) {
+int64_t Instance::stretch_limit(const BatchShape& shape) {
   const auto n = static_cast<int64_t>(plan_.items.size());
   // The next plan repeats this one only if nothing waits to join, every running request
-  // decodes, and no KV moves between tiers; costs that are not affine in context (no KV cache,
-  // host-resident KV, interpolated kernel tables) run step by step.
+  // decodes, and no KV moves between tiers.
   // With requests waiting, the batcher must certify that none can join until one finishes,
   // and no reclaim (prefix eviction, host offload) may change the pool behind its back.
   const bool reclaimable =
       config_.kv_policy.prefix_caching || config_.kv_policy.mode == KvMode::kHostOffload;
   const bool waiting_stays =
       !waiting_.empty() && !reclaimable && batcher_->admits_none_while_decoding(*this);
-  if (!config_.closed_form_decode || (!waiting_.empty() && !waiting_stays) ||
-      shape.decode_sequences != n || n != static_cast<int64_t>(running_.size()) ||
-      shape.host_kv_tokens > 0 || shape.offload_tokens > 0 || cost_.no_kv_cache ||
-      cost_.kernel_db != nullptr)
+  if ((!waiting_.empty() && !waiting_stays) || shape.decode_sequences != n ||
+      n != static_cast<int64_t>(running_.size()))
     return 1;
   // One pass over the batch: the step at which the first request finishes or reaches the
   // maximum context, the least predicted decode left (for the routers' credit), and how many
@@ -196,7 +207,52 @@ int64_t Instance::plan_stretch(const BatchShape& shape, Time first_step) {
     }
     steps = lo;
   }
+  stretch_ignores_arrivals_ = waiting_stays;
+  // When every request's predicted decode outlasts the stretch (the common case), each step
+  // done credits one token per request; otherwise the per-request values are kept, and sorted
+  // only if a router asks mid-stretch.
+  stretch_left_sorted_.clear();
+  stretch_left_prefix_.clear();
+  if (least_left < steps)
+    for (const ScheduledItem& item : plan_.items)
+      stretch_left_sorted_.push_back(std::max<int64_t>(
+          0, item.request->predicted_output_tokens - item.request->generated_tokens));
+  return steps;
+}
+
+int64_t Instance::decode_set_stretch_limit() {
+  // Only the decode set runs (no prefill rides along), and nothing waits that could join.
+  if (!plan_.items.empty() || plan_.decode_set_members == 0) return 1;
+  const bool waiting_stays = !waiting_.empty() && batcher_->admits_none_while_decoding(*this);
+  if (!waiting_.empty() && !waiting_stays) return 1;
+  int64_t steps = decode_set_.steps_to_next_finish();
   if (steps <= 1) return 1;
+  // The first step's blocks were taken at plan; the later steps' must fit in the free ones.
+  const int64_t held_after_first = decode_set_.held_blocks(1);
+  auto fits = [&](int64_t k) {
+    return decode_set_.held_blocks(k) - held_after_first <= kv_.free_blocks();
+  };
+  if (!fits(steps)) {
+    int64_t lo = 1, hi = steps;  // fits(lo), !fits(hi)
+    while (hi - lo > 1) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      (fits(mid) ? lo : hi) = mid;
+    }
+    steps = lo;
+  }
+  stretch_ignores_arrivals_ = waiting_stays;
+  return steps;
+}
+
+int64_t Instance::plan_stretch(const BatchShape& shape, Time first_step) {
+  // Costs that are not affine in context (no KV cache, host-resident KV, interpolated kernel
+  // tables) run step by step.
+  if (!config_.closed_form_decode || shape.host_kv_tokens > 0 || shape.offload_tokens > 0 ||
+      cost_.no_kv_cache || cost_.kernel_db != nullptr)
+    return 1;
+  const int64_t steps = decode_set_mode_ ? decode_set_stretch_limit() : stretch_limit(shape);
+  if (steps <= 1) return 1;
+  const int64_t n = shape.decode_sequences;
   // Step j attends over n more tokens per step: d_j = d_0 + j * slope. Verify the cost model
   // is affine here rather than assume it.
   auto price_at = [&](int64_t j) {
@@ -216,16 +272,6 @@ int64_t Instance::plan_stretch(const BatchShape& shape, Time first_step) {
     t += std::max(Time::from_s(d0 + slope * static_cast<double>(j)), Time::from_ns(1)).ns;
     step_end_ns_[static_cast<size_t>(j)] = t;
   }
-  stretch_ignores_arrivals_ = waiting_stays;
-  // When every request's predicted decode outlasts the stretch (the common case), each step
-  // done credits one token per request; otherwise the per-request values are kept, and sorted
-  // only if a router asks mid-stretch.
-  stretch_left_sorted_.clear();
-  stretch_left_prefix_.clear();
-  if (least_left < steps)
-    for (const ScheduledItem& item : plan_.items)
-      stretch_left_sorted_.push_back(std::max<int64_t>(
-          0, item.request->predicted_output_tokens - item.request->generated_tokens));
   // The blocks of later steps are taken when the stretch's steps are applied (nothing else
   // allocates from this pool meanwhile), so occupancy and its peak stay those of step mode.
   return steps;
@@ -348,10 +394,20 @@ bool Instance::offload(int64_t missing_blocks) {
   return true;
 }
 
+void Instance::grow_decode_set(IterationPlan& plan) {
+  kv_.take(decode_set_growth_blocks());
+  plan.decode_set_members = decode_set_.size();
+}
+
 void Instance::preempt(Request* r) {
-  auto it = std::find(running_.begin(), running_.end(), r);
-  SERVESIM_CHECK(it != running_.end(), "preempting request {} that is not running", r->id);
-  running_.erase(it);
+  if (DecodeSet::is_member(*r)) {
+    decode_set_.leave(*r);
+    outstanding_tokens_ += outstanding_of(*r);
+  }
+  // Victims are the newest: search from the back.
+  auto it = std::find(running_.rbegin(), running_.rend(), r);
+  SERVESIM_CHECK(it != running_.rend(), "preempting request {} that is not running", r->id);
+  running_.erase(std::next(it).base());
   release_kv(r);
   r->prefix_looked_up = false;
   outstanding_tokens_ -= outstanding_of(*r);
@@ -370,9 +426,13 @@ void Instance::start_iteration() {
     wakeup_ = EventId{};
   }
   plan_.clear();
-  if (config_.kv_policy.prefix_caching)
-    for (Request* r : waiting_) lookup_prefix(r);
-  batcher_->plan(*this, plan_);
+  if (decode_set_mode_) {
+    batcher_->plan_decode_set(*this, plan_);
+  } else {
+    if (config_.kv_policy.prefix_caching)
+      for (Request* r : waiting_) lookup_prefix(r);
+    batcher_->plan(*this, plan_);
+  }
   if (plan_.empty()) {
     const Time wake = batcher_->next_wakeup(*this);
     if (wake != Time::max())
@@ -387,6 +447,16 @@ void Instance::start_iteration() {
   const int64_t bt = kv_.block_tokens();
   shape.offload_tokens = static_cast<double>(pending_offload_blocks_ * bt);
   pending_offload_blocks_ = 0;
+  if (plan_.decode_set_members > 0) {
+    // The members' decode steps from the set's sums: contexts are whole token counts, so the
+    // double sums equal those add_decode would accumulate one by one.
+    const int64_t n = plan_.decode_set_members;
+    shape.tokens += n;
+    shape.logit_rows += n;
+    shape.decode_sequences += n;
+    shape.decode_context_tokens += static_cast<double>(decode_set_.context_tokens_sum(0));
+    shape.decode_context_sq_tokens += static_cast<double>(decode_set_.context_tokens_sq_sum(0));
+  }
   for (const ScheduledItem& item : plan_.items) {
     const Request* r = item.request;
     // Attention reads all earlier KV; what lives on the host crosses PCIe first.
@@ -424,6 +494,28 @@ void Instance::emit_token(Request* r) {
   r->last_token = now;
 }
 
+void Instance::finish_request(Request* r) {
+  r->truncated = r->generated_tokens < r->spec.output_tokens;
+  r->state = RequestState::kFinished;
+  r->finished = sim_.now();
+  release_kv(r);
+}
+
+void Instance::report_finished(std::vector<Request*>& finished) {
+  if (finished.empty()) return;
+  // Keep running_ in admission order (the batcher preempts from the back), and report in it.
+  const size_t count = finished.size();
+  std::erase_if(running_, [&](Request* r) {
+    const auto it =
+        std::find(finished.begin(), finished.begin() + static_cast<ptrdiff_t>(count), r);
+    if (it == finished.begin() + static_cast<ptrdiff_t>(count)) return false;
+    finished.push_back(r);
+    return true;
+  });
+  for (size_t i = count; i < finished.size(); ++i) observer_.on_finish(*finished[i]);
+  finished.clear();
+}
+
 void Instance::finish_iteration() {
   busy_ = false;
   const auto steps = static_cast<int64_t>(step_end_ns_.size());
@@ -434,54 +526,80 @@ void Instance::finish_iteration() {
   pp_bytes_per_hop_ += step_cost_.pp_bytes_per_hop * static_cast<double>(steps);
   priced_gpu_to_host_bytes_ += step_cost_.gpu_to_host_bytes_per_gpu;
   priced_host_to_gpu_bytes_ += step_cost_.host_to_gpu_bytes_per_gpu;
-  if (steps > 1) {
-    observer_.on_decode_stretch(plan_.items, step_end_ns_);
+  std::vector<Request*>& finished = finished_scratch_;
+  finished.clear();
+  if (decode_set_mode_) {
+    finish_decode_set_iteration(steps);
+  } else {
+    if (steps > 1) {
+      observer_.on_decode_stretch(plan_.items, step_end_ns_);
+      for (const ScheduledItem& item : plan_.items) {
+        Request* r = item.request;
+        outstanding_tokens_ -= outstanding_of(*r);
+        const bool grown = kv_.try_grow(r->kv_blocks, r->computed_tokens + steps);
+        SERVESIM_CHECK(grown, "KV for a decode stretch ran out for request {}", r->id);
+        r->computed_tokens += steps;
+        r->generated_tokens += steps;
+        r->last_token = sim_.now();
+        outstanding_tokens_ += outstanding_of(*r);
+      }
+    }
     for (const ScheduledItem& item : plan_.items) {
       Request* r = item.request;
-      outstanding_tokens_ -= outstanding_of(*r);
-      const bool grown = kv_.try_grow(r->kv_blocks, r->computed_tokens + steps);
-      SERVESIM_CHECK(grown, "KV for a decode stretch ran out for request {}", r->id);
-      r->computed_tokens += steps;
-      r->generated_tokens += steps;
-      r->last_token = sim_.now();
-      outstanding_tokens_ += outstanding_of(*r);
+      if (steps == 1) {
+        outstanding_tokens_ -= outstanding_of(*r);
+        r->computed_tokens += item.new_tokens;
+        const bool chunk_only = !r->in_decode && r->computed_tokens < r->prefill_target_tokens();
+        if (!chunk_only) {
+          r->in_decode = true;
+          emit_token(r);
+        }
+        outstanding_tokens_ += outstanding_of(*r);
+        if (chunk_only) continue;  // more chunks to go
+      }
+      const bool at_max_context = r->context_tokens() >= max_context_tokens_;
+      if (r->generated_tokens >= r->spec.output_tokens || at_max_context) {
+        outstanding_tokens_ -= outstanding_of(*r);
+        finish_request(r);
+        finished.push_back(r);
+      }
     }
   }
-  bool any_finished = false;
+  report_finished(finished);
+  start_iteration();
+}
+
+void Instance::finish_decode_set_iteration(int64_t steps) {
+  std::vector<Request*>& finished = finished_scratch_;
+  if (plan_.decode_set_members > 0) {
+    observer_.on_decode_steps(decode_set_.recorded(), iteration_start_, step_end_ns_);
+    // The first step's blocks were taken at plan; the later steps' are taken as they apply.
+    kv_.take(decode_set_.held_blocks(steps) - decode_set_.held_blocks(1));
+    decode_set_.advance(steps, sim_.now());
+    decode_set_.take_finished(finished);
+    for (Request* r : finished) finish_request(r);
+  }
+  // Prefill chunks (never in a stretch). A prefill that completes emits a token, then the
+  // request finishes or joins the decode set, which takes over its share of outstanding tokens.
   for (const ScheduledItem& item : plan_.items) {
     Request* r = item.request;
-    if (steps == 1) {
-      outstanding_tokens_ -= outstanding_of(*r);
-      r->computed_tokens += item.new_tokens;
-      const bool chunk_only = !r->in_decode && r->computed_tokens < r->prefill_target_tokens();
-      if (!chunk_only) {
-        r->in_decode = true;
-        emit_token(r);
-      }
+    outstanding_tokens_ -= outstanding_of(*r);
+    r->computed_tokens += item.new_tokens;
+    if (r->computed_tokens < r->prefill_target_tokens()) {
       outstanding_tokens_ += outstanding_of(*r);
-      if (chunk_only) continue;  // more chunks to go
+      continue;
     }
-    const bool at_max_context = r->context_tokens() >= max_context_tokens_;
-    if (r->generated_tokens >= r->spec.output_tokens || at_max_context) {
-      r->truncated = r->generated_tokens < r->spec.output_tokens;
-      r->state = RequestState::kFinished;
-      outstanding_tokens_ -= outstanding_of(*r);
-      r->finished = sim_.now();
-      release_kv(r);
-      any_finished = true;
+    r->in_decode = true;
+    emit_token(r);
+    const int64_t steps_left = std::min(r->spec.output_tokens - r->generated_tokens,
+                                        max_context_tokens_ - r->context_tokens());
+    if (steps_left > 0) {
+      decode_set_.join(*r, steps_left, observer_.records_tokens_of(*r));
+      continue;
     }
+    finish_request(r);
+    finished.push_back(r);
   }
-  if (any_finished) {
-    // Keep running_ in admission order: the batcher preempts from the back.
-    std::vector<Request*> finished;
-    std::erase_if(running_, [&](Request* r) {
-      if (r->state != RequestState::kFinished) return false;
-      finished.push_back(r);
-      return true;
-    });
-    for (Request* r : finished) observer_.on_finish(*r);
-  }
-  start_iteration();
 }
 
 }  // namespace servesim

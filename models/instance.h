@@ -11,6 +11,7 @@
 #include "models/batcher.h"
 #include "models/cluster.h"
 #include "models/cost_model.h"
+#include "models/decode_set.h"
 #include "models/kv_cache.h"
 #include "models/prefix_cache.h"
 #include "models/request.h"
@@ -40,6 +41,18 @@ class InstanceObserver {
         const int64_t previous = j == 0 ? item.request->last_token.ns : step_end_ns[j - 1];
         on_token(*item.request, Time::from_ns(step_end_ns[j] - previous));
       }
+  }
+  /// Whether `r`'s tokens count in the inter-token statistics (on_decode_steps counts only those).
+  virtual bool records_tokens_of(const Request& r) const {
+    (void)r;
+    return true;
+  }
+  /// Decode steps of a replica's decode set (models/decode_set.h): `requests` recorded members
+  /// each emitted one token at each of `step_end_ns`, the first step starting at `start` (when
+  /// they had all emitted their previous token). Instead of on_token for those tokens.
+  virtual void on_decode_steps(uint64_t requests, Time start,
+                               const std::vector<int64_t>& step_end_ns) {
+    (void)requests, (void)start, (void)step_end_ns;
   }
   /// Once per iteration, or once per closed-form stretch of decode steps (`duration` then
   /// covers the whole stretch).
@@ -83,7 +96,7 @@ struct InstanceConfig {
 MemoryPlan plan_memory(const InstanceConfig& config, const Cluster& cluster, const ModelSpec& model,
                        const Precision& precision);
 
-class Instance final : public BatchContext {
+class Instance final : public DecodeSetContext {
  public:
   Instance(int index, InstanceConfig config, CostModelConfig cost, const Cluster& cluster,
            Simulator& sim, std::unique_ptr<Batcher> batcher, InstanceObserver& observer);
@@ -141,14 +154,32 @@ class Instance final : public BatchContext {
   void preempt(Request* r) override;
   Time now() const override { return sim_.now(); }
 
+  // DecodeSetContext.
+  int64_t decode_set_size() const override { return decode_set_.size(); }
+  int64_t decode_set_growth_blocks() const override { return decode_set_.growth_blocks(); }
+  void grow_decode_set(IterationPlan& plan) override;
+  /// Whether decoding requests are kept in aggregate: closed-form mode, a batcher that plans
+  /// over a DecodeSetContext, KV in VRAM only with no prefix cache, and fitted costs.
+  bool uses_decode_set() const { return decode_set_mode_; }
+
  private:
   void request_schedule();
   void start_iteration();
   void finish_iteration();
+  /// finish_iteration's handling of the plan's requests in decode-set mode.
+  void finish_decode_set_iteration(int64_t steps);
+  /// A request leaves: finished, its KV released; on_finish follows in running order.
+  void finish_request(Request* r);
+  /// Removes the finished requests from running_ (keeping admission order) and reports them.
+  void report_finished(std::vector<Request*>& finished);
   void emit_token(Request* r);
   /// Decode steps the current plan can repeat unchanged (filling step_end_ns_ and reserving
   /// their KV), or 1 when the next step may differ or the cost is not affine in context.
   int64_t plan_stretch(const BatchShape& shape, Time first_step);
+  /// The steps plan_stretch may take before a change, from the batch's requests one by one, or
+  /// from the decode set's aggregates; 1 when the next step may differ.
+  int64_t stretch_limit(const BatchShape& shape);
+  int64_t decode_set_stretch_limit();
   /// An arrival ends the stretch at the first step boundary at or after now.
   void truncate_stretch();
   /// Steps of the current stretch completed before now (strictly).
@@ -183,6 +214,9 @@ class Instance final : public BatchContext {
 
   std::deque<Request*> waiting_;
   std::vector<Request*> running_;
+  bool decode_set_mode_ = false;
+  DecodeSet decode_set_;
+  std::vector<Request*> finished_scratch_;
   IterationPlan plan_;
   bool busy_ = false;
   bool schedule_pending_ = false;

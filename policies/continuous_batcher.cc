@@ -36,6 +36,40 @@ void ContinuousBatcher::plan(BatchContext& ctx, IterationPlan& plan) {
   if (!preempted) admit_waiting(ctx, plan, budget);
 }
 
+void ContinuousBatcher::plan_decode_set(DecodeSetContext& ctx, IterationPlan& plan) {
+  // The same decisions as plan(). There, running requests grow in order and the newest are
+  // preempted until the one at hand fits; since fitting a prefix only gets easier as the
+  // prefix shrinks and the blocks behind it are freed, that keeps the longest prefix whose
+  // growth fits, which is what preempting from the back until the whole growth fits keeps.
+  KvBlockPool& kv = ctx.kv();
+  std::vector<Request*>& running = ctx.running();
+  bool preempted = false;
+  Request* tail = nullptr;  // the newest request, when it is still prefilling
+  int64_t chunk = 0;
+  for (;;) {
+    const int64_t members = ctx.decode_set_size();
+    tail = static_cast<int64_t>(running.size()) > members ? running.back() : nullptr;
+    int64_t need = ctx.decode_set_growth_blocks();
+    if (tail) {
+      chunk = std::min(config_.max_num_batched_tokens - members,
+                       tail->prefill_target_tokens() - tail->computed_tokens);
+      need += kv.blocks_for(tail->computed_tokens + chunk) - tail->kv_blocks;
+    }
+    if (need <= kv.free_blocks()) break;
+    ctx.preempt(running.back());
+    preempted = true;
+  }
+  ctx.grow_decode_set(plan);
+  int64_t budget = config_.max_num_batched_tokens - plan.decode_set_members;
+  if (tail) {
+    const bool grown = kv.try_grow(tail->kv_blocks, tail->computed_tokens + chunk);
+    SERVESIM_CHECK(grown, "KV for request {}'s prefill chunk ran out", tail->id);
+    plan.items.push_back({tail, chunk});
+    budget -= chunk;
+  }
+  if (!preempted) admit_waiting(ctx, plan, budget);
+}
+
 int64_t ContinuousBatcher::admit_waiting(BatchContext& ctx, IterationPlan& plan,
                                          int64_t budget) const {
   KvBlockPool& kv = ctx.kv();

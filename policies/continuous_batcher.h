@@ -28,6 +28,12 @@ class ContinuousBatcher final : public Batcher {
   std::string_view name() const override { return "continuous"; }
   void plan(BatchContext& ctx, IterationPlan& plan) override;
   bool admits_none_while_decoding(BatchContext& ctx) override;
+  /// Mixed iterations with a token budget above the sequence limit: decodes never run out of
+  /// budget, so all of them run in every iteration.
+  bool plans_decode_set() const override {
+    return !config_.prefill_priority && config_.max_num_batched_tokens > config_.max_num_seqs;
+  }
+  void plan_decode_set(DecodeSetContext& ctx, IterationPlan& plan) override;
 
  private:
   /// Admits waiting requests first come first served while budget, sequences and KV allow;

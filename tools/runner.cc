@@ -282,6 +282,15 @@ class ScenarioRun final : public InstanceObserver {
     for (size_t j = 1; j < step_end_ns.size(); ++j)
       itl_.add(Time::from_ns(step_end_ns[j] - step_end_ns[j - 1]), counted_requests);
   }
+  bool records_tokens_of(const Request& r) const override { return counted(r); }
+  void on_decode_steps(uint64_t requests, Time start,
+                       const std::vector<int64_t>& step_end_ns) override {
+    int64_t previous_ns = start.ns;
+    for (int64_t end_ns : step_end_ns) {
+      itl_.add(Time::from_ns(end_ns - previous_ns), requests);
+      previous_ns = end_ns;
+    }
+  }
   void on_token(const Request& r, Time gap) override {
     if (counted(r)) itl_.add(gap);
   }
