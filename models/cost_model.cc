@@ -168,15 +168,14 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
         b.prefill_prefix_tokens * 2 * kv_heads_per_gpu * head_dim * kv_elem_bytes;
     // Measured: one causal prompt with as many (query, key) pairs, isl (isl + 1) / 2.
     const double compute_s =
-        c.kernel_db ? c.kernel_db->prefill_attention_time_s(
-                          1, (std::sqrt(8 * b.prefill_attention_pairs + 1) - 1) / 2,
-                          static_cast<int>(std::lround(heads_per_gpu)),
-                          static_cast<int>(std::lround(kv_heads_per_gpu)),
-                          static_cast<int>(m.head_dim))
-                    : prefill_attention_time_s(attention, peak, flops);
-    per_layer_attention +=
-        std::max(compute_s,
-                 prefix_bytes / (c.gpu.hbm_bandwidth_bytes_per_s * memory_efficiency(c)));
+        c.kernel_db
+            ? c.kernel_db->prefill_attention_time_s(
+                  1, (std::sqrt(8 * b.prefill_attention_pairs + 1) - 1) / 2,
+                  static_cast<int>(std::lround(heads_per_gpu)),
+                  static_cast<int>(std::lround(kv_heads_per_gpu)), static_cast<int>(m.head_dim))
+            : prefill_attention_time_s(attention, peak, flops);
+    per_layer_attention += std::max(
+        compute_s, prefix_bytes / (c.gpu.hbm_bandwidth_bytes_per_s * memory_efficiency(c)));
   }
   cost.attention_s = layers * per_layer_attention;
 

@@ -17,8 +17,8 @@
 #include "models/cluster.h"
 #include "models/dtype.h"
 #include "models/gpu.h"
-#include "models/kernel_fit.h"
 #include "models/kernel_db.h"
+#include "models/kernel_fit.h"
 #include "models/kv_cache.h"
 #include "models/llm.h"
 

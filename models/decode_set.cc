@@ -7,6 +7,48 @@
 
 namespace servesim {
 
+void MemberHeap::push(int64_t at, Request* r) {
+  entries_.push_back({at, r});
+  place(entries_.size() - 1, entries_.back());
+  sift_up(entries_.size() - 1);
+}
+
+void MemberHeap::remove(Request* r) {
+  const auto i = static_cast<size_t>(r->*slot_);
+  r->*slot_ = -1;
+  const Entry last = entries_.back();
+  entries_.pop_back();
+  if (i == entries_.size()) return;
+  place(i, last);
+  sift_down(i);
+  sift_up(i);
+}
+
+void MemberHeap::sift_up(size_t i) {
+  const Entry e = entries_[i];
+  while (i > 0) {
+    const size_t parent = (i - 1) / 2;
+    if (entries_[parent].at <= e.at) break;
+    place(i, entries_[parent]);
+    i = parent;
+  }
+  place(i, e);
+}
+
+void MemberHeap::sift_down(size_t i) {
+  const Entry e = entries_[i];
+  const size_t n = entries_.size();
+  for (;;) {
+    size_t child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && entries_[child + 1].at < entries_[child].at) ++child;
+    if (e.at <= entries_[child].at) break;
+    place(i, entries_[child]);
+    i = child;
+  }
+  place(i, e);
+}
+
 DecodeSet::DecodeSet(int64_t block_tokens)
     : bt_(block_tokens), residue_at_least_(static_cast<size_t>(block_tokens) + 1, 0) {}
 
@@ -21,7 +63,6 @@ void DecodeSet::join(Request& r, int64_t steps_left, bool recorded) {
                      r.shared_prefix_blocks == 0 && r.host_blocks == 0,
                  "request {} joins the decode set holding {} KV blocks for {} tokens", r.id,
                  r.kv_blocks, r.computed_tokens);
-  r.decode_membership = next_membership_++;
   r.decode_joined_at = clock_;
   r.decode_computed_offset = r.computed_tokens - clock_;
   r.decode_generated_offset = r.generated_tokens - clock_;
@@ -37,12 +78,10 @@ void DecodeSet::join(Request& r, int64_t steps_left, bool recorded) {
   r.decode_predicted_end =
       clock_ + std::max<int64_t>(0, r.predicted_output_tokens - r.generated_tokens);
   if (r.decode_predicted_end > clock_) {
-    predicted_end_.push(r.decode_predicted_end);
-    ++predicted_active_;
+    predicted_end_.push(r.decode_predicted_end, &r);
     predicted_end_sum_ += r.decode_predicted_end;
   }
-  r.decode_finish_at = clock_ + steps_left;
-  finish_.push({r.decode_finish_at, r.decode_membership, &r});
+  finish_.push(clock_ + steps_left, &r);
 }
 
 void DecodeSet::remove_aggregates(Request& r) {
@@ -54,52 +93,39 @@ void DecodeSet::remove_aggregates(Request& r) {
   count_residue(offset - quotient * bt_, -1);
   computed_offset_sum_ -= offset;
   computed_offset_sq_sum_ -= offset * offset;
-  if (r.decode_predicted_end > clock_) {
-    predicted_end_deleted_.push(r.decode_predicted_end);
-    --predicted_active_;
+  if (predicted_end_.contains(r)) {
+    predicted_end_.remove(&r);
     predicted_end_sum_ -= r.decode_predicted_end;
-    drop_deleted(predicted_end_, predicted_end_deleted_);
   }
+  if (finish_.contains(r)) finish_.remove(&r);
   // Bring the request's own fields to the clock. Its blocks are those of its computed tokens:
   // members leave between steps, when no growth for the next step has been taken.
   r.computed_tokens = computed(r);
   r.generated_tokens = generated(r);
   r.kv_blocks = (r.computed_tokens + bt_ - 1) / bt_;
   if (clock_ > r.decode_joined_at) r.last_token = last_step_end_;
-  r.decode_membership = 0;
 }
 
 void DecodeSet::leave(Request& r) {
   SERVESIM_CHECK(is_member(r), "request {} is not in the decode set", r.id);
-  // Its finish entry stays in the heap, marked deleted.
-  finish_deleted_.push({r.decode_finish_at, r.decode_membership, &r});
   remove_aggregates(r);
-  drop_deleted(finish_, finish_deleted_);
 }
 
 void DecodeSet::advance(int64_t steps, Time last_step_end) {
   clock_ += steps;
   last_step_end_ = last_step_end;
-  while (!predicted_end_.empty() && predicted_end_.top() <= clock_) {
-    if (!predicted_end_deleted_.empty() && predicted_end_deleted_.top() == predicted_end_.top()) {
-      predicted_end_deleted_.pop();
-    } else {
-      --predicted_active_;
-      predicted_end_sum_ -= predicted_end_.top();
-    }
-    predicted_end_.pop();
+  while (!predicted_end_.empty() && predicted_end_.top().at <= clock_) {
+    predicted_end_sum_ -= predicted_end_.top().at;
+    predicted_end_.remove(predicted_end_.top().request);
   }
-  drop_deleted(predicted_end_, predicted_end_deleted_);
 }
 
 void DecodeSet::take_finished(std::vector<Request*>& out) {
   while (!finish_.empty() && finish_.top().at <= clock_) {
     Request* r = finish_.top().request;
     SERVESIM_CHECK(finish_.top().at == clock_, "request {} overran its last decode step", r->id);
-    finish_.pop();
     remove_aggregates(*r);
     out.push_back(r);
-    drop_deleted(finish_, finish_deleted_);
   }
 }
 
@@ -125,16 +151,14 @@ int64_t DecodeSet::context_tokens_sq_sum(int64_t ahead) const {
 
 int64_t DecodeSet::predicted_decode_left(int64_t ahead) const {
   const int64_t at = clock_ + ahead;
-  if (predicted_end_.empty() || predicted_end_.top() > at)
-    return predicted_end_sum_ - predicted_active_ * at;
+  if (predicted_end_.empty() || predicted_end_.top().at > at)
+    return predicted_end_sum_ - static_cast<int64_t>(predicted_end_.entries().size()) * at;
   // Some predictions run out within `ahead` steps (only mid-stretch, with predictions shorter
-  // than the true output): sum over the heaps' contents, the deleted ones subtracted.
-  auto sum_over = [at](const MinHeap<int64_t>& heap) {
-    int64_t total = 0;
-    for (int64_t end : heap.items) total += std::max<int64_t>(0, end - at);
-    return total;
-  };
-  return sum_over(predicted_end_) - sum_over(predicted_end_deleted_);
+  // than the true output): sum over the members still predicted to decode.
+  int64_t total = 0;
+  for (const MemberHeap::Entry& e : predicted_end_.entries())
+    total += std::max<int64_t>(0, e.at - at);
+  return total;
 }
 
 }  // namespace servesim

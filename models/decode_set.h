@@ -21,6 +21,35 @@
 
 namespace servesim {
 
+/// Members ordered by a decode clock value, each knowing its place in the heap (a field of
+/// Request), so that a member leaving early is removed in O(log n).
+class MemberHeap {
+ public:
+  using Slot = int32_t Request::*;
+  struct Entry {
+    int64_t at;
+    Request* request;
+  };
+  explicit MemberHeap(Slot slot) : slot_(slot) {}
+  bool empty() const { return entries_.empty(); }
+  const Entry& top() const { return entries_.front(); }
+  const std::vector<Entry>& entries() const { return entries_; }
+  void push(int64_t at, Request* r);
+  void remove(Request* r);
+  bool contains(const Request& r) const { return r.*slot_ >= 0; }
+
+ private:
+  void place(size_t i, Entry e) {
+    entries_[i] = e;
+    e.request->*slot_ = static_cast<int32_t>(i);
+  }
+  void sift_up(size_t i);
+  void sift_down(size_t i);
+
+  Slot slot_;
+  std::vector<Entry> entries_;
+};
+
 class DecodeSet {
  public:
   explicit DecodeSet(int64_t block_tokens);
@@ -35,7 +64,7 @@ class DecodeSet {
   void join(Request& r, int64_t steps_left, bool recorded);
   /// Brings `r`'s counters up to the clock and removes it.
   void leave(Request& r);
-  static bool is_member(const Request& r) { return r.decode_membership != 0; }
+  static bool is_member(const Request& r) { return r.decode_finish_slot >= 0; }
 
   /// A member's computed and generated tokens `ahead` steps after the clock.
   int64_t computed(const Request& r, int64_t ahead = 0) const {
@@ -71,30 +100,6 @@ class DecodeSet {
 
  private:
   int64_t floor_div(int64_t a) const { return a >= 0 ? a / bt_ : -((-a + bt_ - 1) / bt_); }
-  /// A min-heap on a vector (the vector stays readable for whole-set sums).
-  template <class T>
-  struct MinHeap {
-    std::vector<T> items;
-    bool empty() const { return items.empty(); }
-    const T& top() const { return items.front(); }
-    void push(T value) {
-      items.push_back(value);
-      std::push_heap(items.begin(), items.end(), std::greater<T>());
-    }
-    void pop() {
-      std::pop_heap(items.begin(), items.end(), std::greater<T>());
-      items.pop_back();
-    }
-  };
-  /// Lazy deletion: `deleted` is a sub-multiset of `heap`. Dropping the tops they share keeps
-  /// the heap's top a live entry.
-  template <class T>
-  static void drop_deleted(MinHeap<T>& heap, MinHeap<T>& deleted) {
-    while (!deleted.empty() && !heap.empty() && deleted.top() == heap.top()) {
-      heap.pop();
-      deleted.pop();
-    }
-  }
   void remove_aggregates(Request& r);
 
   int64_t bt_;
@@ -102,7 +107,6 @@ class DecodeSet {
   Time last_step_end_;
   int64_t size_ = 0;
   uint64_t recorded_ = 0;
-  uint64_t next_membership_ = 1;
   // Member r holds ceil((offset_r + clock + ahead) / bt) blocks; with offset_r = bt * q_r + s_r
   // (0 <= s_r < bt) that is q_r + ceil((s_r + clock + ahead) / bt).
   void count_residue(int64_t residue, int64_t delta);
@@ -111,21 +115,10 @@ class DecodeSet {
   int64_t computed_offset_sum_ = 0;
   int64_t computed_offset_sq_sum_ = 0;
   // Predicted decode left: members whose predicted end (clock at which it reaches zero) is
-  // still ahead, as a count, a sum and a min-heap of ends.
-  MinHeap<int64_t> predicted_end_, predicted_end_deleted_;
-  int64_t predicted_active_ = 0;
+  // still ahead, in a heap, with the sum of their ends.
+  MemberHeap predicted_end_{&Request::decode_predicted_slot};
   int64_t predicted_end_sum_ = 0;
-  // Finish clock and membership id of each member; the request pointer rides along.
-  struct Finish {
-    int64_t at;
-    uint64_t membership;
-    Request* request;
-    bool operator==(const Finish& o) const { return at == o.at && membership == o.membership; }
-    bool operator>(const Finish& o) const {
-      return at != o.at ? at > o.at : membership > o.membership;
-    }
-  };
-  MinHeap<Finish> finish_, finish_deleted_;
+  MemberHeap finish_{&Request::decode_finish_slot};
 };
 
 }  // namespace servesim

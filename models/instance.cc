@@ -121,8 +121,13 @@ int64_t Instance::kv_used_blocks_now() const {
 
 int64_t Instance::stretch_steps_done() const {
   if (!busy_ || step_end_ns_.size() <= 1) return 0;
-  return std::lower_bound(step_end_ns_.begin(), step_end_ns_.end(), sim_.now().ns) -
-         step_end_ns_.begin();
+  // Routers ask on every arrival, and time only moves forward within a stretch: walk on from
+  // the last answer (O(steps) over the whole stretch) instead of searching the array each time.
+  const int64_t now_ns = sim_.now().ns;
+  size_t done = std::min(steps_done_hint_, step_end_ns_.size());
+  while (done < step_end_ns_.size() && step_end_ns_[done] < now_ns) ++done;
+  steps_done_hint_ = done;
+  return static_cast<int64_t>(done);
 }
 
 void Instance::enqueue(Request* r) {
@@ -475,6 +480,7 @@ void Instance::start_iteration() {
   busy_ = true;
   iteration_start_ = sim_.now();
   step_end_ns_.clear();
+  steps_done_hint_ = 0;
   if (plan_stretch(shape, first_step) == 1)
     step_end_ns_.assign(1, (iteration_start_ + first_step).ns);
   const Time end = Time::from_ns(step_end_ns_.back());
@@ -504,15 +510,25 @@ void Instance::finish_request(Request* r) {
 void Instance::report_finished(std::vector<Request*>& finished) {
   if (finished.empty()) return;
   // Keep running_ in admission order (the batcher preempts from the back), and report in it.
-  const size_t count = finished.size();
-  std::erase_if(running_, [&](Request* r) {
-    const auto it =
-        std::find(finished.begin(), finished.begin() + static_cast<ptrdiff_t>(count), r);
-    if (it == finished.begin() + static_cast<ptrdiff_t>(count)) return false;
-    finished.push_back(r);
-    return true;
-  });
-  for (size_t i = count; i < finished.size(); ++i) observer_.on_finish(*finished[i]);
+  // Usually one request finishes: find it by pointer, without reading the others.
+  finished_at_.clear();
+  for (Request* r : finished) {
+    const auto it = std::find(running_.begin(), running_.end(), r);
+    SERVESIM_CHECK(it != running_.end(), "finished request {} is not running", r->id);
+    finished_at_.push_back(static_cast<size_t>(it - running_.begin()));
+  }
+  std::sort(finished_at_.begin(), finished_at_.end());
+  for (size_t i = 0; i < finished_at_.size(); ++i) finished[i] = running_[finished_at_[i]];
+  size_t out = finished_at_.front();
+  for (size_t in = out, next = 0; in < running_.size(); ++in) {
+    if (next < finished_at_.size() && finished_at_[next] == in) {
+      ++next;
+      continue;
+    }
+    running_[out++] = running_[in];
+  }
+  running_.resize(out);
+  for (Request* r : finished) observer_.on_finish(*r);
   finished.clear();
 }
 

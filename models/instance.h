@@ -217,6 +217,7 @@ class Instance final : public DecodeSetContext {
   bool decode_set_mode_ = false;
   DecodeSet decode_set_;
   std::vector<Request*> finished_scratch_;
+  std::vector<size_t> finished_at_;
   IterationPlan plan_;
   bool busy_ = false;
   bool schedule_pending_ = false;
@@ -230,6 +231,8 @@ class Instance final : public DecodeSetContext {
   /// Scratch for plan_stretch: requests by free token slots in their last KV block.
   std::vector<int64_t> slack_count_;
   EventId done_event_;
+  /// stretch_steps_done's last answer for the stretch in flight.
+  mutable size_t steps_done_hint_ = 0;
   IterationCost step_cost_;
   /// Running count behind outstanding_tokens(), as of the last applied step.
   int64_t outstanding_tokens_ = 0;

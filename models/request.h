@@ -54,13 +54,14 @@ struct Request {
   // While the request is in its replica's decode set (models/decode_set.h), its computed and
   // generated tokens are these offsets plus the replica's decode clock, and the fields above
   // lag until it leaves.
-  uint64_t decode_membership = 0;  ///< 0: not a member
   int64_t decode_computed_offset = 0;
   int64_t decode_generated_offset = 0;
   int64_t decode_joined_at = 0;      ///< decode clock at joining
-  int64_t decode_finish_at = 0;      ///< decode clock at which it finishes
   int64_t decode_predicted_end = 0;  ///< decode clock at which its predicted output runs out
   bool decode_recorded = false;      ///< its tokens count in the latency statistics
+  /// Place in the set's heaps, -1 when not in them; a member is always in the finish heap.
+  int32_t decode_finish_slot = -1;
+  int32_t decode_predicted_slot = -1;
   Time first_scheduled = Time::max();
   Time first_token = Time::max();
   Time last_token = Time::max();

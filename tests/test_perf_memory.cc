@@ -51,7 +51,7 @@ TEST_CASE("run-length samples: exact statistics of the expanded list", "[perf][s
     // 300,000 runs of 1..64 equal gaps (a decode batch), gaps from a few hundred distinct
     // values: far more pairs than the first compaction point, so sort + merge runs repeatedly.
     std::mt19937_64 rng(7);
-    RunLengthSamples s;
+    RunLengthSamples s(1 << 12);
     std::vector<double> expanded;
     for (int i = 0; i < 300'000; ++i) {
       const int64_t gap_ns = 5'000'000 + static_cast<int64_t>(rng() % 400) * 12'345;
@@ -62,7 +62,7 @@ TEST_CASE("run-length samples: exact statistics of the expanded list", "[perf][s
         for (uint64_t k = 0; k < n; ++k) s.add(Time{gap_ns});
       expanded.insert(expanded.end(), n, Time{gap_ns}.to_ms());
     }
-    CHECK(s.stored_runs() <= 2 * 400 + (1 << 16));  // bounded by distinct values, not samples
+    CHECK(s.stored_runs() <= 2 * 400 + (1 << 12));  // bounded by distinct values, not samples
     check_against_expanded(s, expanded);
   }
   SECTION("every value distinct, and merge of two stores") {

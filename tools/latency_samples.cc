@@ -1,9 +1,11 @@
 #include "tools/latency_samples.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <utility>
 
+#include "sim/error.h"
 #include "tools/stats.h"
 
 namespace servesim {
@@ -44,20 +46,6 @@ void radix_sort_by_value(Run* first, Run* last, std::vector<Run>& scratch) {
 
 }  // namespace
 
-void RunLengthSamples::add_new_run(int64_t value_ns, uint64_t count) {
-  if (recent_.empty()) recent_.assign(size_t{1} << kRecentBits, 0);
-  // Fibonacci hashing: the top bits of value x 2^64 / golden ratio.
-  const size_t h = (static_cast<uint64_t>(value_ns) * 0x9E3779B97F4A7C15ULL) >> (64 - kRecentBits);
-  uint32_t& slot = recent_[h];
-  if (slot != 0 && runs_[slot - 1].value_ns == value_ns) {
-    runs_[slot - 1].count += count;
-    return;
-  }
-  runs_.push_back(Run{value_ns, count});
-  slot = static_cast<uint32_t>(runs_.size());
-  if (runs_.size() >= compact_at_) compact();
-}
-
 void RunLengthSamples::merge(const RunLengthSamples& other) {
   for (const Run& r : other.runs_) add(Time{r.value_ns}, r.count);
 }
@@ -65,9 +53,8 @@ void RunLengthSamples::merge(const RunLengthSamples& other) {
 void RunLengthSamples::compact() {
   if (sorted_end_ == runs_.size()) return;
   const auto by_value = [](const Run& a, const Run& b) { return a.value_ns < b.value_ns; };
-  const auto middle = runs_.begin() + static_cast<std::ptrdiff_t>(sorted_end_);
-  std::vector<Run> scratch;
-  radix_sort_by_value(&*middle, runs_.data() + runs_.size(), scratch);
+  Run* const middle = runs_.begin() + sorted_end_;
+  radix_sort_by_value(middle, runs_.end(), scratch_);
   std::inplace_merge(runs_.begin(), middle, runs_.end(), by_value);
   size_t out = 0;
   for (size_t i = 0; i < runs_.size(); ++i) {
@@ -78,53 +65,119 @@ void RunLengthSamples::compact() {
   }
   runs_.resize(out);
   sorted_end_ = out;
-  std::fill(recent_.begin(), recent_.end(), 0);  // indices moved
   compact_at_ = std::max(compact_at_, 2 * runs_.size());
+}
+
+size_t RunLengthSamples::bucket_of(int64_t value_ns) {
+  if (value_ns <= 0) return 0;
+  const auto v = static_cast<uint64_t>(value_ns);
+  const auto width = static_cast<size_t>(std::bit_width(v));  // 1..63
+  constexpr size_t kShift = kBucketBits + 1, kMask = (size_t{1} << kBucketBits) - 1;
+  const uint64_t mantissa =
+      width > kShift ? (v >> (width - kShift)) & kMask : (v << (kShift - width)) & kMask;
+  return (width << kBucketBits) | static_cast<size_t>(mantissa);
+}
+
+std::pair<size_t, uint64_t> RunLengthSamples::bucket_of_rank(uint64_t rank) const {
+  size_t bucket = 0;
+  uint64_t before = 0;
+  while (before + bucket_count_[bucket] <= rank) before += bucket_count_[bucket++];
+  return {bucket, before};
+}
+
+void RunLengthSamples::prepare_percentiles(std::initializer_list<double> ps) {
+  if (total_count_ == 0) return;
+  std::vector<size_t> wanted;
+  for (double p : ps) {
+    const PercentileRank rank = percentile_rank(total_count_, p);
+    for (uint64_t r : {rank.lo, rank.hi}) {
+      const size_t bucket = bucket_of_rank(r).first;
+      const bool have = std::any_of(prepared_.begin(), prepared_.end(),
+                                    [&](const auto& b) { return b.first == bucket; });
+      if (!have && std::find(wanted.begin(), wanted.end(), bucket) == wanted.end())
+        wanted.push_back(bucket);
+    }
+  }
+  if (wanted.empty()) return;
+  std::vector<int> slot(kBuckets, -1);
+  for (size_t bucket : wanted) {
+    slot[bucket] = static_cast<int>(prepared_.size());
+    prepared_.push_back({bucket, {}});
+  }
+  for (const Run& r : runs_)
+    if (const int s = slot[bucket_of(r.value_ns)]; s >= 0)
+      prepared_[static_cast<size_t>(s)].second.push_back(r);
+  for (auto& [bucket, runs] : prepared_)
+    std::sort(runs.begin(), runs.end(),
+              [](const Run& a, const Run& b) { return a.value_ns < b.value_ns; });
+}
+
+int64_t RunLengthSamples::value_at_rank(uint64_t rank) {
+  auto [bucket, before] = bucket_of_rank(rank);
+  auto found = std::find_if(prepared_.begin(), prepared_.end(),
+                            [&](const auto& b) { return b.first == bucket; });
+  if (found == prepared_.end()) {
+    std::vector<Run> runs;
+    for (const Run& r : runs_)
+      if (bucket_of(r.value_ns) == bucket) runs.push_back(r);
+    std::sort(runs.begin(), runs.end(),
+              [](const Run& a, const Run& b) { return a.value_ns < b.value_ns; });
+    prepared_.push_back({bucket, std::move(runs)});
+    found = std::prev(prepared_.end());
+  }
+  for (const Run& r : found->second) {
+    if (rank < before + r.count) return r.value_ns;
+    before += r.count;
+  }
+  SERVESIM_CHECK(false, "rank {} beyond the {} samples held", rank, total_count_);
+  return 0;
 }
 
 double RunLengthSamples::percentile_ms(double p) {
   if (total_count_ == 0) return 0;
-  compact();
   // The same interpolation as percentile_sorted (tools/stats.h) over the expanded list.
   const PercentileRank rank = percentile_rank(total_count_, p);
-  const uint64_t lo = rank.lo, hi = rank.hi;
-  const double frac = rank.frac;
-  double lo_ms = 0, hi_ms = 0;
-  uint64_t seen = 0;  // samples in the runs before run i
-  for (const Run& r : runs_) {
-    const uint64_t end = seen + r.count;  // this run covers order statistics [seen, end)
-    if (lo >= seen && lo < end) lo_ms = Time{r.value_ns}.to_ms();
-    if (hi >= seen && hi < end) {
-      hi_ms = Time{r.value_ns}.to_ms();
-      break;
-    }
-    seen = end;
-  }
-  return lo_ms + (hi_ms - lo_ms) * frac;
+  const double lo_ms = Time{value_at_rank(rank.lo)}.to_ms();
+  const double hi_ms = rank.hi == rank.lo ? lo_ms : Time{value_at_rank(rank.hi)}.to_ms();
+  return lo_ms + (hi_ms - lo_ms) * rank.frac;
 }
 
 double RunLengthSamples::mean_ms() const {
   if (total_count_ == 0) return 0;
-  // Exact: a 128-bit integer sum of nanoseconds cannot overflow (2^64 samples of 2^63 ns).
-  __extension__ using Int128 = __int128;
-  Int128 sum_ns = 0;
-  for (const Run& r : runs_) sum_ns += static_cast<Int128>(r.value_ns) * r.count;
-  return static_cast<double>(sum_ns) / static_cast<double>(total_count_) * 1e-6;
+  // Exact: the integer sum of nanoseconds, divided once.
+  if (sums_exact_) return static_cast<double>(sum_ns_) / static_cast<double>(total_count_) * 1e-6;
+  long double sum = 0;
+  for (const Run& r : runs_) sum += static_cast<long double>(r.value_ns) * r.count;
+  return static_cast<double>(sum / static_cast<long double>(total_count_) * 1e-6L);
 }
 
 double RunLengthSamples::std_ms() const {
   if (total_count_ == 0) return 0;
-  const double mean = mean_ms();
-  double sum_sq = 0;
-  for (const Run& r : runs_) {
-    const double d = Time{r.value_ns}.to_ms() - mean;
-    sum_sq += d * d * static_cast<double>(r.count);
+  const auto n = static_cast<long double>(total_count_);
+  if (!sums_exact_) {  // two passes in long double
+    long double mean = 0, sum_sq = 0;
+    for (const Run& r : runs_) mean += static_cast<long double>(r.value_ns) * r.count;
+    mean /= n;
+    for (const Run& r : runs_) {
+      const long double d = static_cast<long double>(r.value_ns) - mean;
+      sum_sq += d * d * r.count;
+    }
+    return static_cast<double>(std::sqrt(sum_sq / n) * 1e-6L);
   }
-  return std::sqrt(sum_sq / static_cast<double>(total_count_));
+  // From the integer sums, so the result does not depend on the order samples came in: with
+  // S1 = sum v, S2 = sum v^2, N samples and S1 = q N + r, the sum of squared deviations is
+  // S2 - S1^2 / N = (S2 - q^2 N - 2 q r) - r^2 / N, the bracket exact in 128 bits.
+  const Int128 count = total_count_;
+  const Int128 q = sum_ns_ / count, rem = sum_ns_ % count;
+  const Int128 whole = sum_sq_ns_ - q * q * count - 2 * q * rem;
+  const long double sum_sq = static_cast<long double>(whole) -
+                             static_cast<long double>(rem) * static_cast<long double>(rem) / n;
+  return static_cast<double>(std::sqrt(std::max(0.0L, sum_sq) / n) * 1e-6L);
 }
 
 void add_latency_summary(nlohmann::ordered_json& out, const std::string& name,
                          RunLengthSamples& samples) {
+  samples.prepare_percentiles({50, 90, 95, 99});
   write_latency_entries(out, name, samples.mean_ms(), samples.std_ms(),
                         [&](double p) { return samples.percentile_ms(p); });
 }

@@ -10,31 +10,84 @@
 /// interpolate linearly between order statistics as numpy does (bit for bit the same as
 /// percentile_sorted over the expanded values in ms), the mean is an exact integer sum divided
 /// once. When the pairs pile up, equal values far apart are merged as well (sort + merge), so
-/// memory is bounded by the number of distinct values seen, never by the number of samples.
+/// memory is bounded by the number of distinct values seen (twice that, or the first compaction
+/// point), never by the number of samples.
 ///
 /// The store is mergeable (merge()), and add() takes a count, so a closed-form decode that
 /// emits a run of n tokens with one gap can record it in O(1).
 
 #include <cstdint>
+#include <cstdlib>
+#include <initializer_list>
+#include <new>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "sim/time.h"
 
 namespace servesim {
 
+/// A growable array of a trivially copyable type on realloc: a large block grows by remapping
+/// its pages (mremap), so growing never copies the data or touches fresh pages twice, as
+/// std::vector's allocate-copy-free does.
+template <class T>
+class ReallocArray {
+  static_assert(std::is_trivially_copyable_v<T>);
+
+ public:
+  ReallocArray() = default;
+  ReallocArray(const ReallocArray&) = delete;
+  ReallocArray& operator=(const ReallocArray&) = delete;
+  ~ReallocArray() { std::free(data_); }
+
+  void push_back(const T& value) {
+    if (size_ == capacity_) grow();
+    data_[size_++] = value;
+  }
+  void resize(size_t n) {  // shrinking only
+    if (n < size_) size_ = n;
+  }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  T* begin() { return data_; }
+  T* end() { return data_ + size_; }
+  const T* begin() const { return data_; }
+  const T* end() const { return data_ + size_; }
+  T& operator[](size_t i) { return data_[i]; }
+  T& back() { return data_[size_ - 1]; }
+
+ private:
+  void grow() {
+    const size_t capacity = capacity_ == 0 ? 4096 : 2 * capacity_;
+    void* grown = std::realloc(data_, capacity * sizeof(T));
+    if (grown == nullptr) throw std::bad_alloc();
+    data_ = static_cast<T*>(grown);
+    capacity_ = capacity;
+  }
+  T* data_ = nullptr;
+  size_t size_ = 0, capacity_ = 0;
+};
+
 class RunLengthSamples {
  public:
+  /// The first sort + merge waits until `first_compaction_runs` pairs are held (64 MiB by
+  /// default): most runs never need one, and statistics never do.
+  explicit RunLengthSamples(size_t first_compaction_runs = size_t{1} << 22)
+      : compact_at_(first_compaction_runs) {}
+
   /// Records `count` samples of `value`.
   void add(Time value, uint64_t count = 1) {
     if (count == 0) return;
-    total_count_ += count;
+    count_in_aggregates(value.ns, count);
     if (!runs_.empty() && runs_.back().value_ns == value.ns) {
       runs_.back().count += count;
       return;
     }
-    add_new_run(value.ns, count);
+    runs_.push_back(Run{value.ns, count});
+    if (runs_.size() >= compact_at_) compact();
   }
   /// Adds every sample of `other`.
   void merge(const RunLengthSamples& other);
@@ -46,6 +99,9 @@ class RunLengthSamples {
 
   /// Percentile `p` in [0, 100] in milliseconds, numpy "linear"; 0 when empty.
   double percentile_ms(double p);
+  /// Finds the pairs the percentiles `ps` need in one pass over the store, so that asking for
+  /// them next costs no pass of its own.
+  void prepare_percentiles(std::initializer_list<double> ps);
   /// Mean and population standard deviation in milliseconds; 0 when empty.
   double mean_ms() const;
   double std_ms() const;
@@ -55,23 +111,50 @@ class RunLengthSamples {
     int64_t value_ns;
     uint64_t count;
   };
-  /// Sorts the pairs added since the last compaction, merges them into the sorted prefix and
-  /// merges equal values. Each pair is sorted once, in the batch it arrived with; the merges are
-  /// linear, and the next compaction waits until the store has doubled, so the total cost is
-  /// O(n log n) however often statistics are asked for.
-  void compact();
-  /// A value unlike the last one: counted on a recent equal pair when the direct-mapped table of
-  /// recent values finds one, else appended. With several replicas the tokens of different
-  /// iterations interleave, so the last pair alone misses most repeats; the table catches them
-  /// in O(1) and keeps the store (and the sorting) near the number of distinct values.
-  void add_new_run(int64_t value_ns, uint64_t count);
+  __extension__ using Int128 = __int128;
+  /// Below these, sums of v and v^2 are exact in 128 bits (2^40 x 2^80 < 2^127).
+  static constexpr int64_t kExactBelowNs = int64_t{1} << 40;
+  static constexpr uint64_t kExactBelowSamples = uint64_t{1} << 40;
+  static constexpr int kBucketBits = 10;  ///< buckets per octave: 2^kBucketBits
+  static constexpr size_t kBuckets = size_t{64} << kBucketBits;
 
-  static constexpr int kRecentBits = 14;
-  std::vector<uint32_t> recent_;  ///< hash of value -> 1 + index into runs_ (0: empty)
-  std::vector<Run> runs_;
-  size_t sorted_end_ = 0;  ///< runs_[0, sorted_end_) is sorted by value, values distinct
+  /// Histogram and sums, kept as samples arrive so that statistics need no pass for them.
+  void count_in_aggregates(int64_t value_ns, uint64_t count) {
+    total_count_ += count;
+    if (bucket_count_.empty()) bucket_count_.assign(kBuckets, 0);
+    bucket_count_[bucket_of(value_ns)] += count;
+    if (value_ns < 0 || value_ns >= kExactBelowNs || total_count_ >= kExactBelowSamples)
+      sums_exact_ = false;
+    if (sums_exact_) {
+      const Int128 v = value_ns;
+      sum_ns_ += v * count;
+      sum_sq_ns_ += v * v * count;
+    }
+    prepared_.clear();
+  }
+  /// Bucket of a value: its bit width and the kBucketBits bits after its leading one (1/1024
+  /// of an octave wide), so bucket order is value order; values <= 0 share bucket 0.
+  static size_t bucket_of(int64_t value_ns);
+  /// The bucket holding the sample of 0-based `rank` in the expanded list, and the samples in
+  /// the buckets below it.
+  std::pair<size_t, uint64_t> bucket_of_rank(uint64_t rank) const;
+  /// The value of the sample of `rank`: from the bucket's pairs, collected and sorted once.
+  int64_t value_at_rank(uint64_t rank);
+  /// Sorts the pairs added since the last compaction, merges them into the sorted prefix and
+  /// merges equal values: this bounds memory by the distinct values. The next compaction waits
+  /// until the store has doubled.
+  void compact();
+
+  ReallocArray<Run> runs_;
+  std::vector<Run> scratch_;  ///< the radix sort's buffer, kept between compactions
+  size_t sorted_end_ = 0;     ///< runs_[0, sorted_end_) is sorted by value, values distinct
+  size_t compact_at_;
   uint64_t total_count_ = 0;
-  size_t compact_at_ = 1 << 16;
+  std::vector<uint64_t> bucket_count_;  ///< samples per bucket (allocated at the first add)
+  Int128 sum_ns_ = 0, sum_sq_ns_ = 0;
+  bool sums_exact_ = true;
+  /// Buckets whose pairs have been collected, each sorted by value; cleared by add().
+  std::vector<std::pair<size_t, std::vector<Run>>> prepared_;
 };
 
 /// Adds mean_, median_, std_, p90_, p95_, p99_ NAME entries, as add_latency_summary does for a

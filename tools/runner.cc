@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -332,7 +333,11 @@ class ScenarioRun final : public InstanceObserver {
   double sample_interval_s_ = 1.0;
   double slo_ttft_ms_ = 0, slo_tpot_ms_ = 0;
 
-  std::unordered_map<uint64_t, std::unique_ptr<Request>> in_flight_;
+  /// Requests in flight live in a pool whose slots are reused once a request is released:
+  /// memory follows the peak number in flight, and nothing is looked up by id.
+  std::deque<Request> request_pool_;
+  std::vector<Request*> free_requests_;
+  uint64_t in_flight_ = 0;
   uint64_t next_id_ = 0;
   uint64_t arrived_ = 0, completed_ = 0, dropped_ = 0, truncated_ = 0, good_ = 0;
   int64_t input_tokens_ = 0, output_tokens_ = 0;
@@ -529,12 +534,17 @@ void ScenarioRun::load(const RunOptions& options) {
 }
 
 void ScenarioRun::submit(const RequestSpec& spec) {
-  auto owned = std::make_unique<Request>();
-  Request* r = owned.get();
+  Request* r = nullptr;
+  if (free_requests_.empty()) {
+    r = &request_pool_.emplace_back();
+  } else {
+    r = free_requests_.back();
+    free_requests_.pop_back();
+  }
   r->id = next_id_++;
   r->spec = spec;
   r->predicted_output_tokens = predictor_->predict(spec);
-  in_flight_.emplace(r->id, std::move(owned));
+  ++in_flight_;
   ++arrived_;
   if (first_arrival_ == Time::max()) first_arrival_ = spec.arrival;
   const int target = router_->route(*r, instance_ptrs_);
@@ -579,7 +589,9 @@ void ScenarioRun::record_request(const Request& r, std::string_view status,
 
 void ScenarioRun::release(Request& r) {
   const int64_t client = r.spec.client_id;
-  in_flight_.erase(r.id);  // r is gone after this line
+  r = Request{};  // the slot is free for the next arrival
+  free_requests_.push_back(&r);
+  --in_flight_;
   workload_->on_request_done(sim_, client);
 }
 
@@ -646,7 +658,7 @@ void ScenarioRun::check_conservation() {
   SERVESIM_CHECK(arrived_ == completed_ + dropped_,
                  "requests not conserved: {} arrived, {} completed, {} dropped", arrived_,
                  completed_, dropped_);
-  SERVESIM_CHECK(in_flight_.empty(), "{} requests still in flight at the end", in_flight_.size());
+  SERVESIM_CHECK(in_flight_ == 0, "{} requests still in flight at the end", in_flight_);
   for (const auto& inst : instances_) {
     const auto& pool = inst->kv_pool();
     SERVESIM_CHECK(inst->idle(), "instance {} still has work at the end", inst->name());
