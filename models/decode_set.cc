@@ -77,9 +77,14 @@ void DecodeSet::join(Request& r, int64_t steps_left, bool recorded) {
   computed_offset_sq_sum_ += offset * offset;
   r.decode_predicted_end =
       clock_ + std::max<int64_t>(0, r.predicted_output_tokens - r.generated_tokens);
-  if (r.decode_predicted_end > clock_) {
-    predicted_end_.push(r.decode_predicted_end, &r);
+  // A prediction that outlasts the request's true output runs until it leaves; only the
+  // shorter ones need the heap that expires them as the clock passes their end.
+  r.decode_predicted_active = r.decode_predicted_end > clock_;
+  if (r.decode_predicted_active) {
+    ++predicted_active_;
     predicted_end_sum_ += r.decode_predicted_end;
+    if (r.decode_predicted_end < clock_ + steps_left)
+      predicted_end_.push(r.decode_predicted_end, &r);
   }
   finish_.push(clock_ + steps_left, &r);
 }
@@ -93,9 +98,10 @@ void DecodeSet::remove_aggregates(Request& r) {
   count_residue(offset - quotient * bt_, -1);
   computed_offset_sum_ -= offset;
   computed_offset_sq_sum_ -= offset * offset;
-  if (predicted_end_.contains(r)) {
-    predicted_end_.remove(&r);
+  if (r.decode_predicted_active) {
+    --predicted_active_;
     predicted_end_sum_ -= r.decode_predicted_end;
+    if (predicted_end_.contains(r)) predicted_end_.remove(&r);
   }
   if (finish_.contains(r)) finish_.remove(&r);
   // Bring the request's own fields to the clock. Its blocks are those of its computed tokens:
@@ -115,8 +121,11 @@ void DecodeSet::advance(int64_t steps, Time last_step_end) {
   clock_ += steps;
   last_step_end_ = last_step_end;
   while (!predicted_end_.empty() && predicted_end_.top().at <= clock_) {
-    predicted_end_sum_ -= predicted_end_.top().at;
-    predicted_end_.remove(predicted_end_.top().request);
+    Request* r = predicted_end_.top().request;
+    r->decode_predicted_active = false;
+    --predicted_active_;
+    predicted_end_sum_ -= r->decode_predicted_end;
+    predicted_end_.remove(r);
   }
 }
 
@@ -151,14 +160,16 @@ int64_t DecodeSet::context_tokens_sq_sum(int64_t ahead) const {
 
 int64_t DecodeSet::predicted_decode_left(int64_t ahead) const {
   const int64_t at = clock_ + ahead;
-  if (predicted_end_.empty() || predicted_end_.top().at > at)
-    return predicted_end_sum_ - static_cast<int64_t>(predicted_end_.entries().size()) * at;
-  // Some predictions run out within `ahead` steps (only mid-stretch, with predictions shorter
-  // than the true output): sum over the members still predicted to decode.
-  int64_t total = 0;
+  // Members outside the heap are predicted to decode at least until they finish, which no
+  // stretch passes, so only heap entries can have run out by `at`.
+  const int64_t all = predicted_end_sum_ - predicted_active_ * at;
+  if (predicted_end_.empty() || predicted_end_.top().at > at) return all;
+  // Some predictions run out within `ahead` steps (mid-stretch, predictions shorter than the
+  // true output): those count zero, not a negative amount.
+  int64_t correction = 0;
   for (const MemberHeap::Entry& e : predicted_end_.entries())
-    total += std::max<int64_t>(0, e.at - at);
-  return total;
+    correction += std::max<int64_t>(0, at - e.at);
+  return all + correction;
 }
 
 }  // namespace servesim

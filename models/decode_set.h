@@ -114,10 +114,12 @@ class DecodeSet {
   std::vector<int64_t> residue_at_least_;  ///< [s]: members with s_r >= s; bt + 1 entries
   int64_t computed_offset_sum_ = 0;
   int64_t computed_offset_sq_sum_ = 0;
-  // Predicted decode left: members whose predicted end (clock at which it reaches zero) is
-  // still ahead, in a heap, with the sum of their ends.
-  MemberHeap predicted_end_{&Request::decode_predicted_slot};
+  // Predicted decode left: the members whose predicted end (clock at which it reaches zero) is
+  // still ahead, their count and the sum of their ends; those predicted to stop before they
+  // finish are also in a heap that expires them.
+  int64_t predicted_active_ = 0;
   int64_t predicted_end_sum_ = 0;
+  MemberHeap predicted_end_{&Request::decode_predicted_slot};
   MemberHeap finish_{&Request::decode_finish_slot};
 };
 

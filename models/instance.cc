@@ -51,7 +51,9 @@ Instance::Instance(int index, InstanceConfig config, CostModelConfig cost, const
       decode_set_(config_.block_tokens) {
   SERVESIM_CHECK(memory_.shortfall_bytes <= 0, "instance {} does not fit (loader must reject)",
                  config_.name);
-  kv_.set_reclaimer([this](int64_t missing) { return reclaim(missing); });
+  // Only a prefix cache or a host tier can give blocks back; without them a short pool is short.
+  if (config_.kv_policy.prefix_caching || config_.kv_policy.mode == KvMode::kHostOffload)
+    kv_.set_reclaimer([this](int64_t missing) { return reclaim(missing); });
   // The decode set's aggregates assume a request holds exactly the VRAM blocks of its tokens
   // and that every step's cost follows from context sums (the fitted kernels).
   decode_set_mode_ = config_.closed_form_decode && batcher_->plans_decode_set() &&

@@ -56,9 +56,10 @@ struct Request {
   // lag until it leaves.
   int64_t decode_computed_offset = 0;
   int64_t decode_generated_offset = 0;
-  int64_t decode_joined_at = 0;      ///< decode clock at joining
-  int64_t decode_predicted_end = 0;  ///< decode clock at which its predicted output runs out
-  bool decode_recorded = false;      ///< its tokens count in the latency statistics
+  int64_t decode_joined_at = 0;          ///< decode clock at joining
+  int64_t decode_predicted_end = 0;      ///< decode clock at which its predicted output runs out
+  bool decode_recorded = false;          ///< its tokens count in the latency statistics
+  bool decode_predicted_active = false;  ///< its predicted decode left is still above zero
   /// Place in the set's heaps, -1 when not in them; a member is always in the finish heap.
   int32_t decode_finish_slot = -1;
   int32_t decode_predicted_slot = -1;

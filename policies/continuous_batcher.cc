@@ -67,23 +67,32 @@ void ContinuousBatcher::plan_decode_set(DecodeSetContext& ctx, IterationPlan& pl
     plan.items.push_back({tail, chunk});
     budget -= chunk;
   }
-  if (!preempted) admit_waiting(ctx, plan, budget);
+  if (!preempted) admit_waiting(ctx, plan, budget, /*remember_blocked=*/true);
 }
 
-int64_t ContinuousBatcher::admit_waiting(BatchContext& ctx, IterationPlan& plan,
-                                         int64_t budget) const {
+int64_t ContinuousBatcher::admit_waiting(BatchContext& ctx, IterationPlan& plan, int64_t budget,
+                                         bool remember_blocked) {
   KvBlockPool& kv = ctx.kv();
   std::vector<Request*>& running = ctx.running();
   std::deque<Request*>& waiting = ctx.waiting();
   while (!waiting.empty() && budget > 0 &&
          static_cast<int64_t>(running.size()) < config_.max_num_seqs) {
     Request* r = waiting.front();
+    // Waiting requests do not change, so the same head at the same budget needs as much.
+    if (remember_blocked && r == blocked_.request && budget == blocked_.budget &&
+        kv.free_blocks() < blocked_.need_blocks)
+      break;
     const int64_t remaining = r->prefill_target_tokens() - r->computed_tokens;
     if (!config_.chunked_prefill && remaining > budget && budget < config_.max_num_batched_tokens)
       break;  // unchunked: a long prompt waits for an iteration of its own
     const int64_t n = config_.chunked_prefill ? std::min(budget, remaining) : remaining;
-    if (!kv.try_grow(r->kv_blocks, r->computed_tokens + n)) break;
+    if (!kv.try_grow(r->kv_blocks, r->computed_tokens + n)) {
+      if (remember_blocked)
+        blocked_ = {r, budget, kv.blocks_for(r->computed_tokens + n) - r->kv_blocks};
+      break;
+    }
     waiting.pop_front();
+    if (r == blocked_.request) blocked_ = {};
     running.push_back(r);
     r->state = RequestState::kRunning;
     if (r->first_scheduled == Time::max()) r->first_scheduled = ctx.now();
@@ -93,7 +102,7 @@ int64_t ContinuousBatcher::admit_waiting(BatchContext& ctx, IterationPlan& plan,
   return budget;
 }
 
-bool ContinuousBatcher::plan_prefill_only(BatchContext& ctx, IterationPlan& plan) const {
+bool ContinuousBatcher::plan_prefill_only(BatchContext& ctx, IterationPlan& plan) {
   std::vector<Request*>& running = ctx.running();
   if (ctx.waiting().empty() || static_cast<int64_t>(running.size()) >= config_.max_num_seqs)
     return false;

@@ -37,12 +37,22 @@ class ContinuousBatcher final : public Batcher {
 
  private:
   /// Admits waiting requests first come first served while budget, sequences and KV allow;
-  /// returns the budget left.
-  int64_t admit_waiting(BatchContext& ctx, IterationPlan& plan, int64_t budget) const;
+  /// returns the budget left. With `remember_blocked` (no reclaimer behind the pool), a head
+  /// that did not fit is remembered, and not read again while it would not fit either.
+  int64_t admit_waiting(BatchContext& ctx, IterationPlan& plan, int64_t budget,
+                        bool remember_blocked = false);
   /// A prefill-only iteration; false (plan untouched) when no new request can start.
-  bool plan_prefill_only(BatchContext& ctx, IterationPlan& plan) const;
+  bool plan_prefill_only(BatchContext& ctx, IterationPlan& plan);
 
   ContinuousBatcherConfig config_;
+  /// The waiting head that lacked KV blocks at this budget, and the blocks it needed. Under
+  /// overload the head waits through many iterations, and it is a cold request: reading it
+  /// every iteration costs a cache miss each.
+  struct BlockedHead {
+    const Request* request = nullptr;
+    int64_t budget = 0;
+    int64_t need_blocks = 0;
+  } blocked_;
 };
 
 }  // namespace servesim
