@@ -46,11 +46,52 @@ void radix_sort_by_value(Run* first, Run* last, std::vector<Run>& scratch) {
 
 }  // namespace
 
+void RunLengthSamples::add_steps(Time start, const std::vector<int64_t>& step_end_ns,
+                                 uint64_t count) {
+  if (count == 0 || step_end_ns.empty()) return;
+  if (bucket_count_.empty()) bucket_count_.assign(kBuckets, 0);
+  prepared_.clear();
+  Int128 sum = 0, sum_sq = 0;
+  bool in_range = true;
+  int64_t previous_ns = start.ns;
+  for (int64_t end_ns : step_end_ns) {
+    const int64_t gap_ns = end_ns - previous_ns;
+    previous_ns = end_ns;
+    step_values_.push_back(gap_ns);
+    bucket_count_[bucket_of(gap_ns)] += count;
+    in_range = in_range && gap_ns >= 0 && gap_ns < kExactBelowNs;
+    sum += gap_ns;
+    sum_sq += static_cast<Int128>(gap_ns) * gap_ns;
+  }
+  total_count_ += count * step_end_ns.size();
+  if (!in_range || total_count_ >= kExactBelowSamples) sums_exact_ = false;
+  if (sums_exact_) {
+    sum_ns_ += sum * count;
+    sum_sq_ns_ += sum_sq * count;
+  }
+  if (!step_blocks_.empty() && step_blocks_.back().count == count)
+    step_blocks_.back().end = step_values_.size();
+  else
+    step_blocks_.push_back({count, step_values_.size()});
+  if (stored_runs() >= compact_at_) compact();
+}
+
 void RunLengthSamples::merge(const RunLengthSamples& other) {
-  for (const Run& r : other.runs_) add(Time{r.value_ns}, r.count);
+  other.for_each_entry([this](int64_t value_ns, uint64_t count) { add(Time{value_ns}, count); });
 }
 
 void RunLengthSamples::compact() {
+  if (!step_values_.empty()) {
+    size_t begin = 0;
+    for (const StepBlock& b : step_blocks_) {
+      step_values_.for_each(begin, b.end, [&](int64_t value_ns) {
+        runs_.push_back(Run{value_ns, b.count});
+      });
+      begin = b.end;
+    }
+    step_values_.clear();
+    step_blocks_.clear();
+  }
   if (sorted_end_ == runs_.size()) return;
   const auto by_value = [](const Run& a, const Run& b) { return a.value_ns < b.value_ns; };
   Run* const middle = runs_.begin() + sorted_end_;
@@ -104,9 +145,10 @@ void RunLengthSamples::prepare_percentiles(std::initializer_list<double> ps) {
     slot[bucket] = static_cast<int>(prepared_.size());
     prepared_.push_back({bucket, {}});
   }
-  for (const Run& r : runs_)
-    if (const int s = slot[bucket_of(r.value_ns)]; s >= 0)
-      prepared_[static_cast<size_t>(s)].second.push_back(r);
+  for_each_entry([&](int64_t value_ns, uint64_t count) {
+    if (const int s = slot[bucket_of(value_ns)]; s >= 0)
+      prepared_[static_cast<size_t>(s)].second.push_back(Run{value_ns, count});
+  });
   for (auto& [bucket, runs] : prepared_)
     std::sort(runs.begin(), runs.end(),
               [](const Run& a, const Run& b) { return a.value_ns < b.value_ns; });
@@ -118,8 +160,9 @@ int64_t RunLengthSamples::value_at_rank(uint64_t rank) {
                             [&](const auto& b) { return b.first == bucket; });
   if (found == prepared_.end()) {
     std::vector<Run> runs;
-    for (const Run& r : runs_)
-      if (bucket_of(r.value_ns) == bucket) runs.push_back(r);
+    for_each_entry([&](int64_t value_ns, uint64_t count) {
+      if (bucket_of(value_ns) == bucket) runs.push_back(Run{value_ns, count});
+    });
     std::sort(runs.begin(), runs.end(),
               [](const Run& a, const Run& b) { return a.value_ns < b.value_ns; });
     prepared_.push_back({bucket, std::move(runs)});
@@ -147,7 +190,8 @@ double RunLengthSamples::mean_ms() const {
   // Exact: the integer sum of nanoseconds, divided once.
   if (sums_exact_) return static_cast<double>(sum_ns_) / static_cast<double>(total_count_) * 1e-6;
   long double sum = 0;
-  for (const Run& r : runs_) sum += static_cast<long double>(r.value_ns) * r.count;
+  for_each_entry(
+      [&](int64_t value_ns, uint64_t count) { sum += static_cast<long double>(value_ns) * count; });
   return static_cast<double>(sum / static_cast<long double>(total_count_) * 1e-6L);
 }
 
@@ -156,12 +200,14 @@ double RunLengthSamples::std_ms() const {
   const auto n = static_cast<long double>(total_count_);
   if (!sums_exact_) {  // two passes in long double
     long double mean = 0, sum_sq = 0;
-    for (const Run& r : runs_) mean += static_cast<long double>(r.value_ns) * r.count;
+    for_each_entry([&](int64_t value_ns, uint64_t count) {
+      mean += static_cast<long double>(value_ns) * count;
+    });
     mean /= n;
-    for (const Run& r : runs_) {
-      const long double d = static_cast<long double>(r.value_ns) - mean;
-      sum_sq += d * d * r.count;
-    }
+    for_each_entry([&](int64_t value_ns, uint64_t count) {
+      const long double d = static_cast<long double>(value_ns) - mean;
+      sum_sq += d * d * count;
+    });
     return static_cast<double>(std::sqrt(sum_sq / n) * 1e-6L);
   }
   // From the integer sums, so the result does not depend on the order samples came in: with

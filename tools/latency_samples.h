@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "sim/chunked_array.h"
 #include "sim/time.h"
 
 namespace servesim {
@@ -57,6 +58,8 @@ class ReallocArray {
   const T* begin() const { return data_; }
   const T* end() const { return data_ + size_; }
   T& operator[](size_t i) { return data_[i]; }
+  const T& operator[](size_t i) const { return data_[i]; }
+  void clear() { size_ = 0; }
   T& back() { return data_[size_ - 1]; }
 
  private:
@@ -89,13 +92,18 @@ class RunLengthSamples {
     runs_.push_back(Run{value.ns, count});
     if (runs_.size() >= compact_at_) compact();
   }
+  /// Records the tokens of a run of decode steps: `count` samples of each step's duration, the
+  /// steps ending at `step_end_ns` and the first starting at `start`. Durations of successive
+  /// steps differ (contexts grow), so they are kept as a block of plain values sharing one
+  /// count: 8 bytes a step, with the histogram and sums updated in one tight loop.
+  void add_steps(Time start, const std::vector<int64_t>& step_end_ns, uint64_t count);
   /// Adds every sample of `other`.
   void merge(const RunLengthSamples& other);
 
   uint64_t count() const { return total_count_; }
   bool empty() const { return total_count_ == 0; }
-  /// Pairs held now (memory is 16 bytes each).
-  size_t stored_runs() const { return runs_.size(); }
+  /// Entries held now: (value, count) pairs of 16 bytes and step values of 8 bytes.
+  size_t stored_runs() const { return runs_.size() + step_values_.size(); }
 
   /// Percentile `p` in [0, 100] in milliseconds, numpy "linear"; 0 when empty.
   double percentile_ms(double p);
@@ -140,12 +148,29 @@ class RunLengthSamples {
   std::pair<size_t, uint64_t> bucket_of_rank(uint64_t rank) const;
   /// The value of the sample of `rank`: from the bucket's pairs, collected and sorted once.
   int64_t value_at_rank(uint64_t rank);
-  /// Sorts the pairs added since the last compaction, merges them into the sorted prefix and
-  /// merges equal values: this bounds memory by the distinct values. The next compaction waits
-  /// until the store has doubled.
+  /// Sorts the pairs added since the last compaction (step blocks become pairs first), merges
+  /// them into the sorted prefix and merges equal values: this bounds memory by the distinct
+  /// values. The next compaction waits until the store has doubled.
   void compact();
+  /// Calls f(value_ns, count) for every pair and every step value.
+  template <class F>
+  void for_each_entry(F f) const {
+    for (const Run& r : runs_) f(r.value_ns, r.count);
+    size_t begin = 0;
+    for (const StepBlock& b : step_blocks_) {
+      step_values_.for_each(begin, b.end, [&](int64_t value_ns) { f(value_ns, b.count); });
+      begin = b.end;
+    }
+  }
 
   ReallocArray<Run> runs_;
+  /// Step values of add_steps, in blocks of one count each (a block ends where the next starts).
+  struct StepBlock {
+    uint64_t count;
+    size_t end;
+  };
+  ChunkedArray<int64_t> step_values_;
+  std::vector<StepBlock> step_blocks_;
   std::vector<Run> scratch_;  ///< the radix sort's buffer, kept between compactions
   size_t sorted_end_ = 0;     ///< runs_[0, sorted_end_) is sorted by value, values distinct
   size_t compact_at_;

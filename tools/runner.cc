@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -22,6 +21,7 @@
 #include "policies/kv_policies.h"
 #include "policies/predictor.h"
 #include "policies/router.h"
+#include "sim/chunked_array.h"
 #include "sim/error.h"
 #include "sim/json_reader.h"
 #include "sim/simulator.h"
@@ -286,11 +286,7 @@ class ScenarioRun final : public InstanceObserver {
   bool records_tokens_of(const Request& r) const override { return counted(r); }
   void on_decode_steps(uint64_t requests, Time start,
                        const std::vector<int64_t>& step_end_ns) override {
-    int64_t previous_ns = start.ns;
-    for (int64_t end_ns : step_end_ns) {
-      itl_.add(Time::from_ns(end_ns - previous_ns), requests);
-      previous_ns = end_ns;
-    }
+    itl_.add_steps(start, step_end_ns, requests);
   }
   void on_token(const Request& r, Time gap) override {
     if (counted(r)) itl_.add(gap);
@@ -335,7 +331,7 @@ class ScenarioRun final : public InstanceObserver {
 
   /// Requests in flight live in a pool whose slots are reused once a request is released:
   /// memory follows the peak number in flight, and nothing is looked up by id.
-  std::deque<Request> request_pool_;
+  ChunkedArray<Request> request_pool_;
   std::vector<Request*> free_requests_;
   uint64_t in_flight_ = 0;
   uint64_t next_id_ = 0;
