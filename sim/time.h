@@ -14,8 +14,20 @@ struct Time {
   int64_t ns = 0;
 
   static constexpr Time from_ns(int64_t n) { return Time{n}; }
-  /// Rounds to the nearest nanosecond; callers pass finite, non-negative durations.
-  static Time from_s(double s) { return Time{static_cast<int64_t>(std::llround(s * 1e9))}; }
+  /// Rounds to the nearest nanosecond, halves away from zero (as std::llround, inline: closed-form
+  /// decode converts every step). Callers pass finite durations.
+  static Time from_s(double s) {
+    const double x = s * 1e9;
+    if (!(std::fabs(x) < 0x1p62)) return Time{static_cast<int64_t>(std::llround(x))};
+    // Below 2^62 the truncation is exact and so is x - whole: compare the fraction.
+    auto whole = static_cast<int64_t>(x);
+    const double fraction = x - static_cast<double>(whole);
+    if (fraction >= 0.5)
+      ++whole;
+    else if (fraction <= -0.5)
+      --whole;
+    return Time{whole};
+  }
   static constexpr Time max() { return Time{std::numeric_limits<int64_t>::max()}; }
   constexpr double to_s() const { return static_cast<double>(ns) * 1e-9; }
   constexpr double to_ms() const { return static_cast<double>(ns) * 1e-6; }

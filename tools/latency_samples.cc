@@ -49,26 +49,13 @@ void radix_sort_by_value(Run* first, Run* last, std::vector<Run>& scratch) {
 void RunLengthSamples::add_steps(Time start, const std::vector<int64_t>& step_end_ns,
                                  uint64_t count) {
   if (count == 0 || step_end_ns.empty()) return;
-  if (bucket_count_.empty()) bucket_count_.assign(kBuckets, 0);
-  prepared_.clear();
-  Int128 sum = 0, sum_sq = 0;
-  bool in_range = true;
+  changed();
   int64_t previous_ns = start.ns;
   for (int64_t end_ns : step_end_ns) {
-    const int64_t gap_ns = end_ns - previous_ns;
+    step_values_.push_back(end_ns - previous_ns);
     previous_ns = end_ns;
-    step_values_.push_back(gap_ns);
-    bucket_count_[bucket_of(gap_ns)] += count;
-    in_range = in_range && gap_ns >= 0 && gap_ns < kExactBelowNs;
-    sum += gap_ns;
-    sum_sq += static_cast<Int128>(gap_ns) * gap_ns;
   }
   total_count_ += count * step_end_ns.size();
-  if (!in_range || total_count_ >= kExactBelowSamples) sums_exact_ = false;
-  if (sums_exact_) {
-    sum_ns_ += sum * count;
-    sum_sq_ns_ += sum_sq * count;
-  }
   if (!step_blocks_.empty() && step_blocks_.back().count == count)
     step_blocks_.back().end = step_values_.size();
   else
@@ -119,6 +106,25 @@ size_t RunLengthSamples::bucket_of(int64_t value_ns) {
   return (width << kBucketBits) | static_cast<size_t>(mantissa);
 }
 
+void RunLengthSamples::summarize() {
+  if (summarized_) return;
+  bucket_count_.assign(kBuckets, 0);
+  Int128 sum = 0, sum_sq = 0;
+  bool in_range = total_count_ < kExactBelowSamples;
+  for_each_entry([&](int64_t value_ns, uint64_t count) {
+    bucket_count_[bucket_of(value_ns)] += count;
+    in_range = in_range && value_ns >= 0 && value_ns < kExactBelowNs;
+    if (!in_range) return;  // the sums are not used then
+    const Int128 v = value_ns;
+    sum += v * count;
+    sum_sq += v * v * count;
+  });
+  sums_exact_ = in_range;  // else the sums may have wrapped, and are not used
+  sum_ns_ = sum;
+  sum_sq_ns_ = sum_sq;
+  summarized_ = true;
+}
+
 std::pair<size_t, uint64_t> RunLengthSamples::bucket_of_rank(uint64_t rank) const {
   size_t bucket = 0;
   uint64_t before = 0;
@@ -128,6 +134,7 @@ std::pair<size_t, uint64_t> RunLengthSamples::bucket_of_rank(uint64_t rank) cons
 
 void RunLengthSamples::prepare_percentiles(std::initializer_list<double> ps) {
   if (total_count_ == 0) return;
+  summarize();
   std::vector<size_t> wanted;
   for (double p : ps) {
     const PercentileRank rank = percentile_rank(total_count_, p);
@@ -149,9 +156,6 @@ void RunLengthSamples::prepare_percentiles(std::initializer_list<double> ps) {
     if (const int s = slot[bucket_of(value_ns)]; s >= 0)
       prepared_[static_cast<size_t>(s)].second.push_back(Run{value_ns, count});
   });
-  for (auto& [bucket, runs] : prepared_)
-    std::sort(runs.begin(), runs.end(),
-              [](const Run& a, const Run& b) { return a.value_ns < b.value_ns; });
 }
 
 int64_t RunLengthSamples::value_at_rank(uint64_t rank) {
@@ -163,21 +167,46 @@ int64_t RunLengthSamples::value_at_rank(uint64_t rank) {
     for_each_entry([&](int64_t value_ns, uint64_t count) {
       if (bucket_of(value_ns) == bucket) runs.push_back(Run{value_ns, count});
     });
-    std::sort(runs.begin(), runs.end(),
-              [](const Run& a, const Run& b) { return a.value_ns < b.value_ns; });
     prepared_.push_back({bucket, std::move(runs)});
     found = std::prev(prepared_.end());
   }
-  for (const Run& r : found->second) {
-    if (rank < before + r.count) return r.value_ns;
-    before += r.count;
+  // Weighted quickselect among the bucket's entries: the rank falls among the values below a
+  // pivot, equal to it, or above it (three-way partition, median-of-three pivot).
+  std::vector<Run>& runs = found->second;
+  size_t lo = 0, hi = runs.size();
+  uint64_t target = rank - before;
+  for (;;) {
+    SERVESIM_CHECK(lo < hi, "rank {} beyond the {} samples held", rank, total_count_);
+    int64_t a = runs[lo].value_ns, b = runs[lo + (hi - lo) / 2].value_ns, c = runs[hi - 1].value_ns;
+    if (a > b) std::swap(a, b);
+    const int64_t pivot = std::max(a, std::min(b, c));
+    size_t lt = lo, i = lo, gt = hi;
+    uint64_t less = 0, equal = 0;
+    while (i < gt) {
+      const int64_t v = runs[i].value_ns;
+      if (v < pivot) {
+        less += runs[i].count;
+        std::swap(runs[lt++], runs[i++]);
+      } else if (v > pivot) {
+        std::swap(runs[i], runs[--gt]);
+      } else {
+        equal += runs[i++].count;
+      }
+    }
+    if (target < less) {
+      hi = lt;
+    } else if (target < less + equal) {
+      return pivot;
+    } else {
+      target -= less + equal;
+      lo = gt;
+    }
   }
-  SERVESIM_CHECK(false, "rank {} beyond the {} samples held", rank, total_count_);
-  return 0;
 }
 
 double RunLengthSamples::percentile_ms(double p) {
   if (total_count_ == 0) return 0;
+  summarize();
   // The same interpolation as percentile_sorted (tools/stats.h) over the expanded list.
   const PercentileRank rank = percentile_rank(total_count_, p);
   const double lo_ms = Time{value_at_rank(rank.lo)}.to_ms();
@@ -185,8 +214,9 @@ double RunLengthSamples::percentile_ms(double p) {
   return lo_ms + (hi_ms - lo_ms) * rank.frac;
 }
 
-double RunLengthSamples::mean_ms() const {
+double RunLengthSamples::mean_ms() {
   if (total_count_ == 0) return 0;
+  summarize();
   // Exact: the integer sum of nanoseconds, divided once.
   if (sums_exact_) return static_cast<double>(sum_ns_) / static_cast<double>(total_count_) * 1e-6;
   long double sum = 0;
@@ -195,8 +225,9 @@ double RunLengthSamples::mean_ms() const {
   return static_cast<double>(sum / static_cast<long double>(total_count_) * 1e-6L);
 }
 
-double RunLengthSamples::std_ms() const {
+double RunLengthSamples::std_ms() {
   if (total_count_ == 0) return 0;
+  summarize();
   const auto n = static_cast<long double>(total_count_);
   if (!sums_exact_) {  // two passes in long double
     long double mean = 0, sum_sq = 0;

@@ -1,20 +1,22 @@
 #pragma once
-/// Exact latency statistics over a very large number of samples, stored run-length encoded.
+/// Exact latency statistics over a very large number of samples.
 ///
 /// Inter-token latencies are per token: a million requests of a few hundred tokens make
 /// hundreds of millions of samples, gigabytes as plain doubles. But one decode iteration gives
-/// every request in the batch the same gap (the iteration's duration), and the runner sees those
-/// tokens one after another, so consecutive equal values collapse into one (value, count) pair:
-/// about one pair per iteration instead of one value per token. Values are integer nanoseconds,
-/// so "equal" is exact, and the statistics are exactly those of the expanded list: percentiles
-/// interpolate linearly between order statistics as numpy does (bit for bit the same as
-/// percentile_sorted over the expanded values in ms), the mean is an exact integer sum divided
-/// once. When the pairs pile up, equal values far apart are merged as well (sort + merge), so
-/// memory is bounded by the number of distinct values seen (twice that, or the first compaction
-/// point), never by the number of samples.
+/// every request in the batch the same gap (the iteration's duration), so the store keeps one
+/// entry per iteration with the number of tokens it stands for: (value, count) pairs from add(),
+/// and from add_steps() blocks of step durations that share one count (8 bytes a step).
+/// Values are integer nanoseconds, and the statistics are exactly those of the expanded list:
+/// percentiles interpolate linearly between order statistics as numpy does (bit for bit the
+/// same as percentile_sorted over the expanded values in ms); mean and standard deviation come
+/// from exact integer sums.
 ///
-/// The store is mergeable (merge()), and add() takes a count, so a closed-form decode that
-/// emits a run of n tokens with one gap can record it in O(1).
+/// Nothing is sorted to answer: one pass builds a histogram over log-spaced buckets and the
+/// sums, a second collects the entries of the buckets that hold the wanted ranks, and a
+/// weighted selection finds the ranks among those. When the store grows very large, entries
+/// are sorted and equal values merged (compaction), so memory is bounded by the number of
+/// distinct values seen (twice that, or the first compaction point), never by the number of
+/// samples.
 
 #include <cstdint>
 #include <cstdlib>
@@ -33,7 +35,7 @@ namespace servesim {
 
 /// A growable array of a trivially copyable type on realloc: a large block grows by remapping
 /// its pages (mremap), so growing never copies the data or touches fresh pages twice, as
-/// std::vector's allocate-copy-free does.
+/// std::vector's allocate-copy-free does. Contiguous, for sorting.
 template <class T>
 class ReallocArray {
   static_assert(std::is_trivially_copyable_v<T>);
@@ -59,7 +61,6 @@ class ReallocArray {
   const T* end() const { return data_ + size_; }
   T& operator[](size_t i) { return data_[i]; }
   const T& operator[](size_t i) const { return data_[i]; }
-  void clear() { size_ = 0; }
   T& back() { return data_[size_ - 1]; }
 
  private:
@@ -76,26 +77,25 @@ class ReallocArray {
 
 class RunLengthSamples {
  public:
-  /// The first sort + merge waits until `first_compaction_runs` pairs are held (64 MiB by
-  /// default): most runs never need one, and statistics never do.
-  explicit RunLengthSamples(size_t first_compaction_runs = size_t{1} << 22)
-      : compact_at_(first_compaction_runs) {}
+  /// The first sort + merge waits until `first_compaction_entries` entries are held (most
+  /// runs never need one; statistics never do).
+  explicit RunLengthSamples(size_t first_compaction_entries = size_t{1} << 22)
+      : compact_at_(first_compaction_entries) {}
 
   /// Records `count` samples of `value`.
   void add(Time value, uint64_t count = 1) {
     if (count == 0) return;
-    count_in_aggregates(value.ns, count);
+    changed();
+    total_count_ += count;
     if (!runs_.empty() && runs_.back().value_ns == value.ns) {
       runs_.back().count += count;
       return;
     }
     runs_.push_back(Run{value.ns, count});
-    if (runs_.size() >= compact_at_) compact();
+    if (stored_runs() >= compact_at_) compact();
   }
   /// Records the tokens of a run of decode steps: `count` samples of each step's duration, the
-  /// steps ending at `step_end_ns` and the first starting at `start`. Durations of successive
-  /// steps differ (contexts grow), so they are kept as a block of plain values sharing one
-  /// count: 8 bytes a step, with the histogram and sums updated in one tight loop.
+  /// steps ending at `step_end_ns` and the first starting at `start`.
   void add_steps(Time start, const std::vector<int64_t>& step_end_ns, uint64_t count);
   /// Adds every sample of `other`.
   void merge(const RunLengthSamples& other);
@@ -107,17 +107,22 @@ class RunLengthSamples {
 
   /// Percentile `p` in [0, 100] in milliseconds, numpy "linear"; 0 when empty.
   double percentile_ms(double p);
-  /// Finds the pairs the percentiles `ps` need in one pass over the store, so that asking for
+  /// Collects what the percentiles `ps` need in one pass over the store, so that asking for
   /// them next costs no pass of its own.
   void prepare_percentiles(std::initializer_list<double> ps);
   /// Mean and population standard deviation in milliseconds; 0 when empty.
-  double mean_ms() const;
-  double std_ms() const;
+  double mean_ms();
+  double std_ms();
 
  private:
   struct Run {
     int64_t value_ns;
     uint64_t count;
+  };
+  /// Step values of add_steps, in blocks of one count each (a block ends where the next starts).
+  struct StepBlock {
+    uint64_t count;
+    size_t end;
   };
   __extension__ using Int128 = __int128;
   /// Below these, sums of v and v^2 are exact in 128 bits (2^40 x 2^80 < 2^127).
@@ -126,35 +131,13 @@ class RunLengthSamples {
   static constexpr int kBucketBits = 10;  ///< buckets per octave: 2^kBucketBits
   static constexpr size_t kBuckets = size_t{64} << kBucketBits;
 
-  /// Histogram and sums, kept as samples arrive so that statistics need no pass for them.
-  void count_in_aggregates(int64_t value_ns, uint64_t count) {
-    total_count_ += count;
-    if (bucket_count_.empty()) bucket_count_.assign(kBuckets, 0);
-    bucket_count_[bucket_of(value_ns)] += count;
-    if (value_ns < 0 || value_ns >= kExactBelowNs || total_count_ >= kExactBelowSamples)
-      sums_exact_ = false;
-    if (sums_exact_) {
-      const Int128 v = value_ns;
-      sum_ns_ += v * count;
-      sum_sq_ns_ += v * v * count;
-    }
+  void changed() {
+    summarized_ = false;
     prepared_.clear();
   }
-  /// Bucket of a value: its bit width and the kBucketBits bits after its leading one (1/1024
-  /// of an octave wide), so bucket order is value order; values <= 0 share bucket 0.
-  static size_t bucket_of(int64_t value_ns);
-  /// The bucket holding the sample of 0-based `rank` in the expanded list, and the samples in
-  /// the buckets below it.
-  std::pair<size_t, uint64_t> bucket_of_rank(uint64_t rank) const;
-  /// The value of the sample of `rank`: from the bucket's pairs, collected and sorted once.
-  int64_t value_at_rank(uint64_t rank);
-  /// Sorts the pairs added since the last compaction (step blocks become pairs first), merges
-  /// them into the sorted prefix and merges equal values: this bounds memory by the distinct
-  /// values. The next compaction waits until the store has doubled.
-  void compact();
   /// Calls f(value_ns, count) for every pair and every step value.
   template <class F>
-  void for_each_entry(F f) const {
+  void for_each_entry(F&& f) const {
     for (const Run& r : runs_) f(r.value_ns, r.count);
     size_t begin = 0;
     for (const StepBlock& b : step_blocks_) {
@@ -162,23 +145,34 @@ class RunLengthSamples {
       begin = b.end;
     }
   }
+  /// The histogram and the sums, in one pass, once per batch of queries.
+  void summarize();
+  /// Bucket of a value: its bit width and the kBucketBits bits after its leading one (1/1024
+  /// of an octave wide), so bucket order is value order; values <= 0 share bucket 0.
+  static size_t bucket_of(int64_t value_ns);
+  /// The bucket holding the sample of 0-based `rank` in the expanded list, and the samples in
+  /// the buckets below it.
+  std::pair<size_t, uint64_t> bucket_of_rank(uint64_t rank) const;
+  /// The value of the sample of `rank`, selected among its bucket's collected entries.
+  int64_t value_at_rank(uint64_t rank);
+  /// Sorts the pairs added since the last compaction (step blocks become pairs first), merges
+  /// them into the sorted prefix and merges equal values. The next compaction waits until the
+  /// store has doubled.
+  void compact();
 
   ReallocArray<Run> runs_;
-  /// Step values of add_steps, in blocks of one count each (a block ends where the next starts).
-  struct StepBlock {
-    uint64_t count;
-    size_t end;
-  };
   ChunkedArray<int64_t> step_values_;
   std::vector<StepBlock> step_blocks_;
   std::vector<Run> scratch_;  ///< the radix sort's buffer, kept between compactions
   size_t sorted_end_ = 0;     ///< runs_[0, sorted_end_) is sorted by value, values distinct
   size_t compact_at_;
   uint64_t total_count_ = 0;
-  std::vector<uint64_t> bucket_count_;  ///< samples per bucket (allocated at the first add)
+
+  bool summarized_ = false;
+  std::vector<uint64_t> bucket_count_;  ///< samples per bucket
   Int128 sum_ns_ = 0, sum_sq_ns_ = 0;
   bool sums_exact_ = true;
-  /// Buckets whose pairs have been collected, each sorted by value; cleared by add().
+  /// Buckets whose entries have been collected; cleared when samples are added.
   std::vector<std::pair<size_t, std::vector<Run>>> prepared_;
 };
 
