@@ -155,6 +155,7 @@ void Instance::truncate_stretch() {
   const int64_t keep = (it - step_end_ns_.begin()) + 1;
   if (keep >= static_cast<int64_t>(step_end_ns_.size())) return;
   step_end_ns_.resize(static_cast<size_t>(keep));
+  steps_.steps = keep;
   sim_.cancel(done_event_);
   done_event_ = sim_.schedule_at(Time::from_ns(step_end_ns_.back()), Phase::kIterationDone,
                                  [this] { finish_iteration(); });
@@ -272,11 +273,11 @@ int64_t Instance::plan_stretch(const BatchShape& shape, Time first_step) {
   const double last = price_at(steps - 1);
   if (std::fabs(d0 + slope * static_cast<double>(steps - 1) - last) > 1e-9 * last) return 1;
   // Each step rounds to whole nanoseconds as a step-mode iteration does.
+  steps_ = StepSeries{first_step.ns, d0, slope, steps};
   step_end_ns_.resize(static_cast<size_t>(steps));
-  int64_t t = sim_.now().ns + first_step.ns;
-  step_end_ns_[0] = t;
-  for (int64_t j = 1; j < steps; ++j) {
-    t += std::max(Time::from_s(d0 + slope * static_cast<double>(j)), Time::from_ns(1)).ns;
+  int64_t t = sim_.now().ns;
+  for (int64_t j = 0; j < steps; ++j) {
+    t += steps_.duration_ns(j);
     step_end_ns_[static_cast<size_t>(j)] = t;
   }
   // The blocks of later steps are taken when the stretch's steps are applied (nothing else
@@ -483,8 +484,10 @@ void Instance::start_iteration() {
   iteration_start_ = sim_.now();
   step_end_ns_.clear();
   steps_done_hint_ = 0;
-  if (plan_stretch(shape, first_step) == 1)
+  if (plan_stretch(shape, first_step) == 1) {
     step_end_ns_.assign(1, (iteration_start_ + first_step).ns);
+    steps_ = StepSeries{first_step.ns};
+  }
   const Time end = Time::from_ns(step_end_ns_.back());
   observer_.on_iteration(*this, iteration_start_, end - iteration_start_, step_cost_);
   done_event_ = sim_.schedule_at(end, Phase::kIterationDone, [this] { finish_iteration(); });
@@ -590,7 +593,8 @@ void Instance::finish_iteration() {
 void Instance::finish_decode_set_iteration(int64_t steps) {
   std::vector<Request*>& finished = finished_scratch_;
   if (plan_.decode_set_members > 0) {
-    observer_.on_decode_steps(decode_set_.recorded(), iteration_start_, step_end_ns_);
+    SERVESIM_CHECK(steps_.steps == steps, "step series of {} steps for {}", steps_.steps, steps);
+    observer_.on_decode_steps(decode_set_.recorded(), steps_);
     // The first step's blocks were taken at plan; the later steps' are taken as they apply.
     kv_.take(decode_set_.held_blocks(steps) - decode_set_.held_blocks(1));
     decode_set_.advance(steps, sim_.now());

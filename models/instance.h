@@ -16,6 +16,7 @@
 #include "models/prefix_cache.h"
 #include "models/request.h"
 #include "sim/simulator.h"
+#include "sim/step_series.h"
 
 namespace servesim {
 
@@ -48,11 +49,10 @@ class InstanceObserver {
     return true;
   }
   /// Decode steps of a replica's decode set (models/decode_set.h): `requests` recorded members
-  /// each emitted one token at each of `step_end_ns`, the first step starting at `start` (when
-  /// they had all emitted their previous token). Instead of on_token for those tokens.
-  virtual void on_decode_steps(uint64_t requests, Time start,
-                               const std::vector<int64_t>& step_end_ns) {
-    (void)requests, (void)start, (void)step_end_ns;
+  /// each emitted one token at the end of each step of `steps`, the first step starting when
+  /// they had all emitted their previous token. Instead of on_token for those tokens.
+  virtual void on_decode_steps(uint64_t requests, const StepSeries& steps) {
+    (void)requests, (void)steps;
   }
   /// Once per iteration, or once per closed-form stretch of decode steps (`duration` then
   /// covers the whole stretch).
@@ -225,6 +225,8 @@ class Instance final : public DecodeSetContext {
   Time iteration_start_;
   /// End time of each step of the iteration in flight: one entry, or a closed-form stretch.
   std::vector<int64_t> step_end_ns_;
+  /// The same steps as durations (what the observer is told).
+  StepSeries steps_;
   /// The stretch in flight was planned with requests waiting that the batcher cannot admit:
   /// later arrivals queue behind them and leave the stretch alone.
   bool stretch_ignores_arrivals_ = false;

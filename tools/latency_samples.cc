@@ -46,20 +46,15 @@ void radix_sort_by_value(Run* first, Run* last, std::vector<Run>& scratch) {
 
 }  // namespace
 
-void RunLengthSamples::add_steps(Time start, const std::vector<int64_t>& step_end_ns,
-                                 uint64_t count) {
-  if (count == 0 || step_end_ns.empty()) return;
-  changed();
-  int64_t previous_ns = start.ns;
-  for (int64_t end_ns : step_end_ns) {
-    step_values_.push_back(end_ns - previous_ns);
-    previous_ns = end_ns;
+void RunLengthSamples::add_steps(const StepSeries& steps, uint64_t count) {
+  if (count == 0 || steps.steps <= 0) return;
+  if (steps.steps == 1) {
+    add(Time{steps.first_ns}, count);
+    return;
   }
-  total_count_ += count * step_end_ns.size();
-  if (!step_blocks_.empty() && step_blocks_.back().count == count)
-    step_blocks_.back().end = step_values_.size();
-  else
-    step_blocks_.push_back({count, step_values_.size()});
+  changed();
+  total_count_ += count * static_cast<uint64_t>(steps.steps);
+  series_.push_back({steps, count});
   if (stored_runs() >= compact_at_) compact();
 }
 
@@ -68,17 +63,10 @@ void RunLengthSamples::merge(const RunLengthSamples& other) {
 }
 
 void RunLengthSamples::compact() {
-  if (!step_values_.empty()) {
-    size_t begin = 0;
-    for (const StepBlock& b : step_blocks_) {
-      step_values_.for_each(begin, b.end, [&](int64_t value_ns) {
-        runs_.push_back(Run{value_ns, b.count});
-      });
-      begin = b.end;
-    }
-    step_values_.clear();
-    step_blocks_.clear();
-  }
+  for (const CountedSeries& s : series_)
+    for (int64_t j = 0; j < s.steps.steps; ++j)
+      runs_.push_back(Run{s.steps.duration_ns(j), s.count});
+  series_.clear();
   if (sorted_end_ == runs_.size()) return;
   const auto by_value = [](const Run& a, const Run& b) { return a.value_ns < b.value_ns; };
   Run* const middle = runs_.begin() + sorted_end_;

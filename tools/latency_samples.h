@@ -5,7 +5,8 @@
 /// hundreds of millions of samples, gigabytes as plain doubles. But one decode iteration gives
 /// every request in the batch the same gap (the iteration's duration), so the store keeps one
 /// entry per iteration with the number of tokens it stands for: (value, count) pairs from add(),
-/// and from add_steps() blocks of step durations that share one count (8 bytes a step).
+/// and from add_steps() whole closed-form decode stretches as their StepSeries (one entry for
+/// any number of steps, expanded when statistics are asked for).
 /// Values are integer nanoseconds, and the statistics are exactly those of the expanded list:
 /// percentiles interpolate linearly between order statistics as numpy does (bit for bit the
 /// same as percentile_sorted over the expanded values in ms); mean and standard deviation come
@@ -28,7 +29,7 @@
 #include <utility>
 #include <vector>
 
-#include "sim/chunked_array.h"
+#include "sim/step_series.h"
 #include "sim/time.h"
 
 namespace servesim {
@@ -94,16 +95,15 @@ class RunLengthSamples {
     runs_.push_back(Run{value.ns, count});
     if (stored_runs() >= compact_at_) compact();
   }
-  /// Records the tokens of a run of decode steps: `count` samples of each step's duration, the
-  /// steps ending at `step_end_ns` and the first starting at `start`.
-  void add_steps(Time start, const std::vector<int64_t>& step_end_ns, uint64_t count);
+  /// Records the tokens of a run of decode steps: `count` samples of each step's duration.
+  void add_steps(const StepSeries& steps, uint64_t count);
   /// Adds every sample of `other`.
   void merge(const RunLengthSamples& other);
 
   uint64_t count() const { return total_count_; }
   bool empty() const { return total_count_ == 0; }
-  /// Entries held now: (value, count) pairs of 16 bytes and step values of 8 bytes.
-  size_t stored_runs() const { return runs_.size() + step_values_.size(); }
+  /// Entries held now: (value, count) pairs and step series.
+  size_t stored_runs() const { return runs_.size() + series_.size(); }
 
   /// Percentile `p` in [0, 100] in milliseconds, numpy "linear"; 0 when empty.
   double percentile_ms(double p);
@@ -119,10 +119,9 @@ class RunLengthSamples {
     int64_t value_ns;
     uint64_t count;
   };
-  /// Step values of add_steps, in blocks of one count each (a block ends where the next starts).
-  struct StepBlock {
+  struct CountedSeries {
+    StepSeries steps;
     uint64_t count;
-    size_t end;
   };
   __extension__ using Int128 = __int128;
   /// Below these, sums of v and v^2 are exact in 128 bits (2^40 x 2^80 < 2^127).
@@ -135,15 +134,12 @@ class RunLengthSamples {
     summarized_ = false;
     prepared_.clear();
   }
-  /// Calls f(value_ns, count) for every pair and every step value.
+  /// Calls f(value_ns, count) for every pair and every step of every series.
   template <class F>
   void for_each_entry(F&& f) const {
     for (const Run& r : runs_) f(r.value_ns, r.count);
-    size_t begin = 0;
-    for (const StepBlock& b : step_blocks_) {
-      step_values_.for_each(begin, b.end, [&](int64_t value_ns) { f(value_ns, b.count); });
-      begin = b.end;
-    }
+    for (const CountedSeries& s : series_)
+      for (int64_t j = 0; j < s.steps.steps; ++j) f(s.steps.duration_ns(j), s.count);
   }
   /// The histogram and the sums, in one pass, once per batch of queries.
   void summarize();
@@ -155,14 +151,13 @@ class RunLengthSamples {
   std::pair<size_t, uint64_t> bucket_of_rank(uint64_t rank) const;
   /// The value of the sample of `rank`, selected among its bucket's collected entries.
   int64_t value_at_rank(uint64_t rank);
-  /// Sorts the pairs added since the last compaction (step blocks become pairs first), merges
+  /// Sorts the pairs added since the last compaction (series become pairs first), merges
   /// them into the sorted prefix and merges equal values. The next compaction waits until the
   /// store has doubled.
   void compact();
 
   ReallocArray<Run> runs_;
-  ChunkedArray<int64_t> step_values_;
-  std::vector<StepBlock> step_blocks_;
+  std::vector<CountedSeries> series_;
   std::vector<Run> scratch_;  ///< the radix sort's buffer, kept between compactions
   size_t sorted_end_ = 0;     ///< runs_[0, sorted_end_) is sorted by value, values distinct
   size_t compact_at_;

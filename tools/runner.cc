@@ -284,9 +284,8 @@ class ScenarioRun final : public InstanceObserver {
       itl_.add(Time::from_ns(step_end_ns[j] - step_end_ns[j - 1]), counted_requests);
   }
   bool records_tokens_of(const Request& r) const override { return counted(r); }
-  void on_decode_steps(uint64_t requests, Time start,
-                       const std::vector<int64_t>& step_end_ns) override {
-    itl_.add_steps(start, step_end_ns, requests);
+  void on_decode_steps(uint64_t requests, const StepSeries& steps) override {
+    itl_.add_steps(steps, requests);
   }
   void on_token(const Request& r, Time gap) override {
     if (counted(r)) itl_.add(gap);
