@@ -77,6 +77,32 @@ TEST_CASE("run-length samples: exact statistics of the expanded list", "[perf][s
     a.merge(b);
     check_against_expanded(a, expanded);
   }
+  SECTION("closed-form step series, expanded only when asked") {
+    // Series as a decode stretch reports them: a first step, then d0 + slope * j seconds
+    // rounded to the nanosecond; small and large gaps (counted and selected buckets), shared
+    // by 1..256 requests, mixed with plain values.
+    std::mt19937_64 rng(13);
+    RunLengthSamples s;
+    std::vector<double> expanded;
+    for (int i = 0; i < 2'000; ++i) {
+      StepSeries steps;
+      const double scale = i % 3 == 0 ? 0.4 : 0.02;  // some gaps above 134 ms
+      steps.first_ns = 1 + static_cast<int64_t>(rng() % 50'000'000);
+      steps.d0_s = scale * static_cast<double>(rng() % 1'000'000) / 1e6 + 1e-4;
+      steps.slope_s = static_cast<double>(rng() % 20'000) * 1e-9;
+      steps.steps = 1 + static_cast<int64_t>(rng() % 300);
+      const uint64_t count = 1 + rng() % 256;
+      s.add_steps(steps, count);
+      for (int64_t j = 0; j < steps.steps; ++j)
+        expanded.insert(expanded.end(), count, Time{steps.duration_ns(j)}.to_ms());
+      if (i % 7 == 0) {
+        s.add(Time{steps.first_ns});
+        expanded.push_back(Time{steps.first_ns}.to_ms());
+      }
+    }
+    CHECK(s.stored_runs() < 2'400);  // one entry per series, not per step
+    check_against_expanded(s, expanded);
+  }
   SECTION("a single value") {
     RunLengthSamples s;
     s.add(Time{1'500'000}, 3);

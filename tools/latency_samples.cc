@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <limits>
 #include <utility>
 
 #include "sim/error.h"
@@ -94,19 +95,50 @@ size_t RunLengthSamples::bucket_of(int64_t value_ns) {
   return (width << kBucketBits) | static_cast<size_t>(mantissa);
 }
 
+std::pair<int64_t, int64_t> RunLengthSamples::bucket_range(size_t bucket) {
+  const auto width = static_cast<int>(bucket >> kBucketBits);
+  const auto mantissa = static_cast<int64_t>(bucket & ((size_t{1} << kBucketBits) - 1));
+  if (width == 0) return {std::numeric_limits<int64_t>::min(), 0};  // values <= 0: not counted
+  constexpr int kShift = kBucketBits + 1;
+  if (width <= kShift) {  // buckets of one value (or none)
+    const int64_t value = (int64_t{1} << (width - 1)) | (mantissa >> (kShift - width));
+    return {value, 1};
+  }
+  return {(int64_t{1} << (width - 1)) | (mantissa << (width - kShift)),
+          int64_t{1} << (width - kShift)};
+}
+
 void RunLengthSamples::summarize() {
   if (summarized_) return;
   bucket_count_.assign(kBuckets, 0);
   Int128 sum = 0, sum_sq = 0;
   bool in_range = total_count_ < kExactBelowSamples;
-  for_each_entry([&](int64_t value_ns, uint64_t count) {
-    bucket_count_[bucket_of(value_ns)] += count;
-    in_range = in_range && value_ns >= 0 && value_ns < kExactBelowNs;
-    if (!in_range) return;  // the sums are not used then
-    const Int128 v = value_ns;
-    sum += v * count;
-    sum_sq += v * v * count;
-  });
+  for (const Run& r : runs_) {
+    bucket_count_[bucket_of(r.value_ns)] += r.count;
+    in_range = in_range && r.value_ns >= 0 && r.value_ns < kExactBelowNs;
+    if (!in_range) continue;  // the sums are not used then
+    const Int128 v = r.value_ns;
+    sum += v * r.count;
+    sum_sq += v * v * r.count;
+  }
+  // A series shares one count: sum its values first, multiply once.
+  __extension__ using Uint128 = unsigned __int128;
+  for (const CountedSeries& s : series_) {
+    Uint128 series_sum = 0, series_sum_sq = 0;
+    bool series_in_range = true;
+    for (int64_t j = 0; j < s.steps.steps; ++j) {
+      const int64_t v = s.steps.duration_ns(j);
+      bucket_count_[bucket_of(v)] += s.count;
+      series_in_range = series_in_range && v >= 0 && v < kExactBelowNs;
+      const auto u = static_cast<uint64_t>(v);
+      series_sum += u;
+      series_sum_sq += static_cast<Uint128>(u) * u;
+    }
+    in_range = in_range && series_in_range;
+    if (!in_range) continue;
+    sum += static_cast<Int128>(series_sum) * s.count;
+    sum_sq += static_cast<Int128>(series_sum_sq) * s.count;
+  }
   sums_exact_ = in_range;  // else the sums may have wrapped, and are not used
   sum_ns_ = sum;
   sum_sq_ns_ = sum_sq;
@@ -129,7 +161,7 @@ void RunLengthSamples::prepare_percentiles(std::initializer_list<double> ps) {
     for (uint64_t r : {rank.lo, rank.hi}) {
       const size_t bucket = bucket_of_rank(r).first;
       const bool have = std::any_of(prepared_.begin(), prepared_.end(),
-                                    [&](const auto& b) { return b.first == bucket; });
+                                    [&](const Prepared& b) { return b.bucket == bucket; });
       if (!have && std::find(wanted.begin(), wanted.end(), bucket) == wanted.end())
         wanted.push_back(bucket);
     }
@@ -138,31 +170,55 @@ void RunLengthSamples::prepare_percentiles(std::initializer_list<double> ps) {
   std::vector<int> slot(kBuckets, -1);
   for (size_t bucket : wanted) {
     slot[bucket] = static_cast<int>(prepared_.size());
-    prepared_.push_back({bucket, {}});
+    const auto [lowest, width] = bucket_range(bucket);
+    Prepared prepared{bucket, lowest, {}, {}};
+    if (width > 0 && width <= kCountedBucketNs)
+      prepared.counts.assign(static_cast<size_t>(width), 0);
+    prepared_.push_back(std::move(prepared));
   }
   for_each_entry([&](int64_t value_ns, uint64_t count) {
-    if (const int s = slot[bucket_of(value_ns)]; s >= 0)
-      prepared_[static_cast<size_t>(s)].second.push_back(Run{value_ns, count});
+    const int s = slot[bucket_of(value_ns)];
+    if (s < 0) return;
+    Prepared& b = prepared_[static_cast<size_t>(s)];
+    if (!b.counts.empty())
+      b.counts[static_cast<size_t>(value_ns - b.lowest_ns)] += count;
+    else
+      b.runs.push_back(Run{value_ns, count});
   });
 }
 
 int64_t RunLengthSamples::value_at_rank(uint64_t rank) {
   auto [bucket, before] = bucket_of_rank(rank);
   auto found = std::find_if(prepared_.begin(), prepared_.end(),
-                            [&](const auto& b) { return b.first == bucket; });
+                            [&](const Prepared& b) { return b.bucket == bucket; });
   if (found == prepared_.end()) {
-    std::vector<Run> runs;
+    // Collect this bucket alone (a percentile prepare_percentiles was not told of).
+    const auto [lowest, width] = bucket_range(bucket);
+    Prepared prepared{bucket, lowest, {}, {}};
+    if (width > 0 && width <= kCountedBucketNs)
+      prepared.counts.assign(static_cast<size_t>(width), 0);
     for_each_entry([&](int64_t value_ns, uint64_t count) {
-      if (bucket_of(value_ns) == bucket) runs.push_back(Run{value_ns, count});
+      if (bucket_of(value_ns) != bucket) return;
+      if (!prepared.counts.empty())
+        prepared.counts[static_cast<size_t>(value_ns - prepared.lowest_ns)] += count;
+      else
+        prepared.runs.push_back(Run{value_ns, count});
     });
-    prepared_.push_back({bucket, std::move(runs)});
+    prepared_.push_back(std::move(prepared));
     found = std::prev(prepared_.end());
+  }
+  uint64_t target = rank - before;
+  if (!found->counts.empty()) {
+    for (size_t i = 0; i < found->counts.size(); ++i) {
+      if (target < found->counts[i]) return found->lowest_ns + static_cast<int64_t>(i);
+      target -= found->counts[i];
+    }
+    SERVESIM_CHECK(false, "rank {} beyond the {} samples held", rank, total_count_);
   }
   // Weighted quickselect among the bucket's entries: the rank falls among the values below a
   // pivot, equal to it, or above it (three-way partition, median-of-three pivot).
-  std::vector<Run>& runs = found->second;
+  std::vector<Run>& runs = found->runs;
   size_t lo = 0, hi = runs.size();
-  uint64_t target = rank - before;
   for (;;) {
     SERVESIM_CHECK(lo < hi, "rank {} beyond the {} samples held", rank, total_count_);
     int64_t a = runs[lo].value_ns, b = runs[lo + (hi - lo) / 2].value_ns, c = runs[hi - 1].value_ns;

@@ -167,8 +167,19 @@ class RunLengthSamples {
   std::vector<uint64_t> bucket_count_;  ///< samples per bucket
   Int128 sum_ns_ = 0, sum_sq_ns_ = 0;
   bool sums_exact_ = true;
-  /// Buckets whose entries have been collected; cleared when samples are added.
-  std::vector<std::pair<size_t, std::vector<Run>>> prepared_;
+  /// A bucket whose entries have been collected: as exact counts per nanosecond value when the
+  /// bucket is at most kCountedBucketNs wide (gaps under ~134 ms), else as entries to select
+  /// among. Cleared when samples are added.
+  struct Prepared {
+    size_t bucket;
+    int64_t lowest_ns;             ///< the bucket's smallest value
+    std::vector<uint64_t> counts;  ///< samples of value lowest_ns + i
+    std::vector<Run> runs;
+  };
+  static constexpr int64_t kCountedBucketNs = int64_t{1} << 16;
+  /// The smallest value of a bucket and its width in nanoseconds.
+  static std::pair<int64_t, int64_t> bucket_range(size_t bucket);
+  std::vector<Prepared> prepared_;
 };
 
 /// Adds mean_, median_, std_, p90_, p95_, p99_ NAME entries, as add_latency_summary does for a
