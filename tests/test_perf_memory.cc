@@ -103,6 +103,15 @@ TEST_CASE("run-length samples: exact statistics of the expanded list", "[perf][s
     CHECK(s.stored_runs() < 2'400);  // one entry per series, not per step
     check_against_expanded(s, expanded);
   }
+  SECTION("small values, each its own bucket, and zero") {
+    RunLengthSamples s;
+    std::vector<double> expanded;
+    for (int64_t v = 0; v < 3'000; v += 1 + v / 97) {
+      s.add(Time{v}, static_cast<uint64_t>(1 + v % 5));
+      expanded.insert(expanded.end(), static_cast<size_t>(1 + v % 5), Time{v}.to_ms());
+    }
+    check_against_expanded(s, expanded);
+  }
   SECTION("a single value") {
     RunLengthSamples s;
     s.add(Time{1'500'000}, 3);

@@ -126,14 +126,28 @@ void RunLengthSamples::summarize() {
   for (const CountedSeries& s : series_) {
     Uint128 series_sum = 0, series_sum_sq = 0;
     bool series_in_range = true;
+    // Successive steps mostly stay in one bucket: count them there and look the bucket up
+    // only when a value leaves it.
+    size_t bucket = 0;
+    int64_t bucket_lowest = 0, bucket_end = 0;
+    uint64_t in_bucket = 0;
     for (int64_t j = 0; j < s.steps.steps; ++j) {
       const int64_t v = s.steps.duration_ns(j);
-      bucket_count_[bucket_of(v)] += s.count;
+      if (v < bucket_lowest || v >= bucket_end) {
+        bucket_count_[bucket] += in_bucket * s.count;
+        bucket = bucket_of(v);
+        const auto [lowest, width] = bucket_range(bucket);
+        bucket_lowest = lowest;
+        bucket_end = bucket == 0 ? 1 : lowest + width;
+        in_bucket = 0;
+      }
+      ++in_bucket;
       series_in_range = series_in_range && v >= 0 && v < kExactBelowNs;
       const auto u = static_cast<uint64_t>(v);
       series_sum += u;
       series_sum_sq += static_cast<Uint128>(u) * u;
     }
+    bucket_count_[bucket] += in_bucket * s.count;
     in_range = in_range && series_in_range;
     if (!in_range) continue;
     sum += static_cast<Int128>(series_sum) * s.count;
@@ -176,7 +190,15 @@ void RunLengthSamples::prepare_percentiles(std::initializer_list<double> ps) {
       prepared.counts.assign(static_cast<size_t>(width), 0);
     prepared_.push_back(std::move(prepared));
   }
-  for_each_entry([&](int64_t value_ns, uint64_t count) {
+  // Only values between the lowest and the highest wanted bucket can land in one.
+  int64_t lowest = std::numeric_limits<int64_t>::max(),
+          highest = std::numeric_limits<int64_t>::min();
+  for (size_t bucket : wanted) {
+    const auto [bucket_lowest, width] = bucket_range(bucket);
+    lowest = std::min(lowest, bucket_lowest);
+    highest = std::max(highest, bucket == 0 ? int64_t{1} : bucket_lowest + width);
+  }
+  for_each_entry_in(lowest, highest, [&](int64_t value_ns, uint64_t count) {
     const int s = slot[bucket_of(value_ns)];
     if (s < 0) return;
     Prepared& b = prepared_[static_cast<size_t>(s)];

@@ -141,6 +141,43 @@ class RunLengthSamples {
     for (const CountedSeries& s : series_)
       for (int64_t j = 0; j < s.steps.steps; ++j) f(s.steps.duration_ns(j), s.count);
   }
+  /// As for_each_entry, for the entries with values in [lo, hi) only. Steps j >= 1 of a series
+  /// are monotone in j (an affine cost, rounded), so a long series is searched, not expanded.
+  template <class F>
+  void for_each_entry_in(int64_t lo, int64_t hi, F&& f) const {
+    for (const Run& r : runs_)
+      if (r.value_ns >= lo && r.value_ns < hi) f(r.value_ns, r.count);
+    for (const CountedSeries& s : series_) {
+      const StepSeries& steps = s.steps;
+      if (steps.first_ns >= lo && steps.first_ns < hi) f(steps.first_ns, s.count);
+      int64_t begin = 1, end = steps.steps;
+      if (steps.steps > 16) {
+        // First j in [1, steps) where pred turns true (pred monotone: false then true).
+        const auto first_true = [&](auto pred) {
+          int64_t a = 1, b = steps.steps;
+          while (a < b) {
+            const int64_t mid = a + (b - a) / 2;
+            if (pred(steps.duration_ns(mid)))
+              b = mid;
+            else
+              a = mid + 1;
+          }
+          return a;
+        };
+        if (steps.duration_ns(1) <= steps.duration_ns(steps.steps - 1)) {  // rising
+          begin = first_true([&](int64_t v) { return v >= lo; });
+          end = first_true([&](int64_t v) { return v >= hi; });
+        } else {
+          begin = first_true([&](int64_t v) { return v < hi; });
+          end = first_true([&](int64_t v) { return v < lo; });
+        }
+      }
+      for (int64_t j = begin; j < end; ++j) {
+        const int64_t v = steps.duration_ns(j);
+        if (v >= lo && v < hi) f(v, s.count);
+      }
+    }
+  }
   /// The histogram and the sums, in one pass, once per batch of queries.
   void summarize();
   /// Bucket of a value: its bit width and the kBucketBits bits after its leading one (1/1024
