@@ -80,6 +80,10 @@ class DecodeSet {
   void take_finished(std::vector<Request*>& out);
   /// Steps until the next member finishes (max when empty).
   int64_t steps_to_next_finish() const;
+  /// The member that finishes next (nullptr when empty).
+  const Request* next_to_finish() const {
+    return finish_.empty() ? nullptr : finish_.top().request;
+  }
 
   /// KV blocks the members hold once their computed tokens have grown by `ahead`.
   int64_t held_blocks(int64_t ahead) const;

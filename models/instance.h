@@ -164,6 +164,7 @@ class Instance final : public DecodeSetContext {
 
  private:
   void request_schedule();
+  static void prefetch(const Request* r);
   void start_iteration();
   void finish_iteration();
   /// finish_iteration's handling of the plan's requests in decode-set mode.
