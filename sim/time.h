@@ -20,13 +20,11 @@ struct Time {
     const double x = s * 1e9;
     if (!(std::fabs(x) < 0x1p62)) return Time{static_cast<int64_t>(std::llround(x))};
     // Below 2^62 the truncation is exact and so is x - whole: compare the fraction.
-    auto whole = static_cast<int64_t>(x);
+    // Branch-free: the direction of rounding is unpredictable, step after step.
+    const auto whole = static_cast<int64_t>(x);
     const double fraction = x - static_cast<double>(whole);
-    if (fraction >= 0.5)
-      ++whole;
-    else if (fraction <= -0.5)
-      --whole;
-    return Time{whole};
+    return Time{whole + static_cast<int64_t>(fraction >= 0.5) -
+                static_cast<int64_t>(fraction <= -0.5)};
   }
   static constexpr Time max() { return Time{std::numeric_limits<int64_t>::max()}; }
   constexpr double to_s() const { return static_cast<double>(ns) * 1e-9; }
