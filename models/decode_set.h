@@ -54,7 +54,6 @@ class DecodeSet {
  public:
   explicit DecodeSet(int64_t block_tokens);
 
-  int64_t clock() const { return clock_; }
   int64_t size() const { return size_; }
   /// Members whose tokens the observer records (warm-up requests are not).
   uint64_t recorded() const { return recorded_; }
@@ -99,7 +98,8 @@ class DecodeSet {
     return computed_offset_sum_ + size_ * (clock_ + ahead + 1);
   }
   int64_t context_tokens_sq_sum(int64_t ahead) const;
-  /// Sum over members of their predicted decode left, `ahead` steps from now.
+  /// Sum over members of their predicted decode left, `ahead` steps from now; `ahead` at most
+  /// steps_to_next_finish() (within the stretch in flight).
   int64_t predicted_decode_left(int64_t ahead) const;
 
  private:

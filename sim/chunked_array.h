@@ -1,12 +1,11 @@
 #pragma once
 /// An append-only array stored in 2 MiB chunks that never move: pointers to elements stay valid
 /// as it grows, growing never copies, and each chunk asks the kernel for a transparent huge
-/// page. Large runs keep millions of requests in flight and millions of decode-step latencies;
-/// on 4 KiB pages every first touch of a page is a fault, on a huge page one fault covers 512.
+/// page. An overloaded run keeps a backlog of a hundred thousand requests and more; on 4 KiB
+/// pages every first touch of a page is a fault, on a huge page one fault covers 512.
 
 #include <sys/mman.h>
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdlib>
 #include <memory>
@@ -47,18 +46,6 @@ class ChunkedArray {
   bool empty() const { return size_ == 0; }
   T& operator[](size_t i) { return chunks_[i / kPerChunk][i % kPerChunk]; }
   const T& operator[](size_t i) const { return chunks_[i / kPerChunk][i % kPerChunk]; }
-
-  /// Calls f(element) for elements [begin, end), chunk by chunk.
-  template <class F>
-  void for_each(size_t begin, size_t end, F&& f) const {
-    while (begin < end) {
-      const T* chunk = chunks_[begin / kPerChunk];
-      const size_t first = begin % kPerChunk;
-      const size_t last = std::min(kPerChunk, first + (end - begin));
-      for (size_t i = first; i < last; ++i) f(chunk[i]);
-      begin += last - first;
-    }
-  }
 
   /// Destroys every element; the chunks stay for reuse.
   void clear() {
