@@ -44,13 +44,17 @@ describe() {
 }
 
 printf '%-36s %9s %12s %12s %13s %10s\n' workload "wall_s" "sim/wall" "events" "events/s" "RSS_MiB"
-for w in "${workloads[@]}"; do
-  read -r -a args <<<"$(args_for "$w")"
-  : >"$tmp/$w.stats"
-  for ((i = 0; i < runs; i++)); do
+for w in "${workloads[@]}"; do : >"$tmp/$w.stats"; done
+# Rounds of one run per workload, interleaved, so that a drift in the machine's speed over the
+# minutes of a benchmark weighs on every workload alike (and on the (c)/(b) ratio least).
+for ((i = 0; i < runs; i++)); do
+  for w in "${workloads[@]}"; do
+    read -r -a args <<<"$(args_for "$w")"
     "$bin" run "${args[@]}" -q -o "$tmp/result.json" --stats 2>&1 >/dev/null |
       grep '^stats:' >>"$tmp/$w.stats"
   done
+done
+for w in "${workloads[@]}"; do
   # Median of each column over the runs (odd RUNS gives the middle run's figure).
   awk -v label="$(describe "$w")" '
     function med(col,   n, i, j, t, v) {
