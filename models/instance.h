@@ -228,6 +228,9 @@ class Instance final : public DecodeSetContext {
   std::vector<int64_t> step_end_ns_;
   /// The same steps as durations (what the observer is told).
   StepSeries steps_;
+  /// Decode-set mode: the step cost's slope per extra step, by batch size (-1: not priced yet,
+  /// infinity: not affine).
+  std::vector<double> decode_slope_;
   /// The stretch in flight was planned with requests waiting that the batcher cannot admit:
   /// later arrivals queue behind them and leave the stretch alone.
   bool stretch_ignores_arrivals_ = false;
