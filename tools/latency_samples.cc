@@ -70,8 +70,8 @@ void RunLengthSamples::compact() {
   series_.clear();
   if (sorted_end_ == runs_.size()) return;
   const auto by_value = [](const Run& a, const Run& b) { return a.value_ns < b.value_ns; };
-  Run* const middle = runs_.begin() + sorted_end_;
-  radix_sort_by_value(middle, runs_.end(), scratch_);
+  const auto middle = runs_.begin() + static_cast<std::ptrdiff_t>(sorted_end_);
+  radix_sort_by_value(runs_.data() + sorted_end_, runs_.data() + runs_.size(), scratch_);
   std::inplace_merge(runs_.begin(), middle, runs_.end(), by_value);
   size_t out = 0;
   for (size_t i = 0; i < runs_.size(); ++i) {

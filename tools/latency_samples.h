@@ -20,12 +20,9 @@
 /// samples.
 
 #include <cstdint>
-#include <cstdlib>
 #include <initializer_list>
-#include <new>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -33,48 +30,6 @@
 #include "sim/time.h"
 
 namespace servesim {
-
-/// A growable array of a trivially copyable type on realloc: a large block grows by remapping
-/// its pages (mremap), so growing never copies the data or touches fresh pages twice, as
-/// std::vector's allocate-copy-free does. Contiguous, for sorting.
-template <class T>
-class ReallocArray {
-  static_assert(std::is_trivially_copyable_v<T>);
-
- public:
-  ReallocArray() = default;
-  ReallocArray(const ReallocArray&) = delete;
-  ReallocArray& operator=(const ReallocArray&) = delete;
-  ~ReallocArray() { std::free(data_); }
-
-  void push_back(const T& value) {
-    if (size_ == capacity_) grow();
-    data_[size_++] = value;
-  }
-  void resize(size_t n) {  // shrinking only
-    if (n < size_) size_ = n;
-  }
-  size_t size() const { return size_; }
-  bool empty() const { return size_ == 0; }
-  T* begin() { return data_; }
-  T* end() { return data_ + size_; }
-  const T* begin() const { return data_; }
-  const T* end() const { return data_ + size_; }
-  T& operator[](size_t i) { return data_[i]; }
-  const T& operator[](size_t i) const { return data_[i]; }
-  T& back() { return data_[size_ - 1]; }
-
- private:
-  void grow() {
-    const size_t capacity = capacity_ == 0 ? 4096 : 2 * capacity_;
-    void* grown = std::realloc(data_, capacity * sizeof(T));
-    if (grown == nullptr) throw std::bad_alloc();
-    data_ = static_cast<T*>(grown);
-    capacity_ = capacity;
-  }
-  T* data_ = nullptr;
-  size_t size_ = 0, capacity_ = 0;
-};
 
 class RunLengthSamples {
  public:
@@ -193,7 +148,7 @@ class RunLengthSamples {
   /// store has doubled.
   void compact();
 
-  ReallocArray<Run> runs_;
+  std::vector<Run> runs_;
   std::vector<CountedSeries> series_;
   std::vector<Run> scratch_;  ///< the radix sort's buffer, kept between compactions
   size_t sorted_end_ = 0;     ///< runs_[0, sorted_end_) is sorted by value, values distinct
