@@ -161,6 +161,22 @@ void Instance::truncate_stretch() {
                                  [this] { finish_iteration(); });
 }
 
+namespace {
+
+/// The most steps, at most `steps`, whose KV growth `fits` (monotone: true up to some k >= 1).
+template <class Fits>
+int64_t most_steps_that_fit(int64_t steps, Fits fits) {
+  if (fits(steps)) return steps;
+  int64_t lo = 1, hi = steps;  // fits(lo), !fits(hi)
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    (fits(mid) ? lo : hi) = mid;
+  }
+  return lo;
+}
+
+}  // namespace
+
 int64_t Instance::stretch_limit(const BatchShape& shape) {
   const auto n = static_cast<int64_t>(plan_.items.size());
   // The next plan repeats this one only if nothing waits to join, every running request
@@ -207,14 +223,8 @@ int64_t Instance::stretch_limit(const BatchShape& shape) {
     }
     return extra;
   };
-  if (blocks_needed(steps) > kv_.free_blocks()) {
-    int64_t lo = 1, hi = steps;  // blocks_needed(lo) fits, blocks_needed(hi) does not
-    while (hi - lo > 1) {
-      const int64_t mid = lo + (hi - lo) / 2;
-      (blocks_needed(mid) <= kv_.free_blocks() ? lo : hi) = mid;
-    }
-    steps = lo;
-  }
+  steps =
+      most_steps_that_fit(steps, [&](int64_t k) { return blocks_needed(k) <= kv_.free_blocks(); });
   stretch_ignores_arrivals_ = waiting_stays;
   // When every request's predicted decode outlasts the stretch (the common case), each step
   // done credits one token per request; otherwise the per-request values are kept, and sorted
@@ -240,14 +250,7 @@ int64_t Instance::decode_set_stretch_limit() {
   auto fits = [&](int64_t k) {
     return decode_set_.held_blocks(k) - held_after_first <= kv_.free_blocks();
   };
-  if (!fits(steps)) {
-    int64_t lo = 1, hi = steps;  // fits(lo), !fits(hi)
-    while (hi - lo > 1) {
-      const int64_t mid = lo + (hi - lo) / 2;
-      (fits(mid) ? lo : hi) = mid;
-    }
-    steps = lo;
-  }
+  steps = most_steps_that_fit(steps, fits);
   stretch_ignores_arrivals_ = waiting_stays;
   return steps;
 }

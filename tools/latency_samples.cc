@@ -180,21 +180,22 @@ void RunLengthSamples::prepare_percentiles(std::initializer_list<double> ps) {
         wanted.push_back(bucket);
     }
   }
+  collect_buckets(wanted);
+}
+
+void RunLengthSamples::collect_buckets(const std::vector<size_t>& wanted) {
   if (wanted.empty()) return;
   std::vector<int> slot(kBuckets, -1);
-  for (size_t bucket : wanted) {
-    slot[bucket] = static_cast<int>(prepared_.size());
-    const auto [lowest, width] = bucket_range(bucket);
-    Prepared prepared{bucket, lowest, {}, {}};
-    if (width > 0 && width <= kCountedBucketNs)
-      prepared.counts.assign(static_cast<size_t>(width), 0);
-    prepared_.push_back(std::move(prepared));
-  }
   // Only values between the lowest and the highest wanted bucket can land in one.
   int64_t lowest = std::numeric_limits<int64_t>::max(),
           highest = std::numeric_limits<int64_t>::min();
   for (size_t bucket : wanted) {
+    slot[bucket] = static_cast<int>(prepared_.size());
     const auto [bucket_lowest, width] = bucket_range(bucket);
+    Prepared prepared{bucket, bucket_lowest, {}, {}};
+    if (width > 0 && width <= kCountedBucketNs)
+      prepared.counts.assign(static_cast<size_t>(width), 0);
+    prepared_.push_back(std::move(prepared));
     lowest = std::min(lowest, bucket_lowest);
     highest = std::max(highest, bucket == 0 ? int64_t{1} : bucket_lowest + width);
   }
@@ -213,20 +214,8 @@ int64_t RunLengthSamples::value_at_rank(uint64_t rank) {
   auto [bucket, before] = bucket_of_rank(rank);
   auto found = std::find_if(prepared_.begin(), prepared_.end(),
                             [&](const Prepared& b) { return b.bucket == bucket; });
-  if (found == prepared_.end()) {
-    // Collect this bucket alone (a percentile prepare_percentiles was not told of).
-    const auto [lowest, width] = bucket_range(bucket);
-    Prepared prepared{bucket, lowest, {}, {}};
-    if (width > 0 && width <= kCountedBucketNs)
-      prepared.counts.assign(static_cast<size_t>(width), 0);
-    for_each_entry([&](int64_t value_ns, uint64_t count) {
-      if (bucket_of(value_ns) != bucket) return;
-      if (!prepared.counts.empty())
-        prepared.counts[static_cast<size_t>(value_ns - prepared.lowest_ns)] += count;
-      else
-        prepared.runs.push_back(Run{value_ns, count});
-    });
-    prepared_.push_back(std::move(prepared));
+  if (found == prepared_.end()) {  // a percentile prepare_percentiles was not told of
+    collect_buckets({bucket});
     found = std::prev(prepared_.end());
   }
   uint64_t target = rank - before;

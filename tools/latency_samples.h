@@ -141,6 +141,8 @@ class RunLengthSamples {
   /// The bucket holding the sample of 0-based `rank` in the expanded list, and the samples in
   /// the buckets below it.
   std::pair<size_t, uint64_t> bucket_of_rank(uint64_t rank) const;
+  /// One pass over the store collects the entries of the `wanted` buckets into prepared_.
+  void collect_buckets(const std::vector<size_t>& wanted);
   /// The value of the sample of `rank`, selected among its bucket's collected entries.
   int64_t value_at_rank(uint64_t rank);
   /// Sorts the pairs added since the last compaction (series become pairs first), merges
