@@ -8,9 +8,9 @@
 #include <random>
 #include <sstream>
 
+#include "sim/latency_samples.h"
+#include "sim/stats.h"
 #include "test_support.h"
-#include "tools/latency_samples.h"
-#include "tools/stats.h"
 
 using namespace servesim;
 using namespace servesim::testing;

@@ -1,16 +1,17 @@
 #pragma once
 // Shared helpers for the tests: paths, scenario loading, running the CLI.
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 
-#include "tools/runner.h"
-#include "tools/scenario_file.h"
+#include "run/run.h"
+#include "run/scenario_file.h"
 
 namespace servesim::testing {
 

@@ -4,8 +4,8 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 
+#include "run/scenario_hash.h"
 #include "test_support.h"
-#include "tools/scenario_hash.h"
 
 using namespace servesim;
 using namespace servesim::testing;

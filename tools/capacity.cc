@@ -5,10 +5,11 @@
 #include <CLI/CLI.hpp>
 #include <cmath>
 
+#include "run/scenario_file.h"
 #include "sim/error.h"
 #include "tools/compare.h"
+#include "tools/output_file.h"
 #include "tools/progress.h"
-#include "tools/scenario_file.h"
 #include "tools/sweep.h"
 
 namespace servesim {

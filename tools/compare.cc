@@ -8,9 +8,10 @@
 #include <fstream>
 #include <set>
 
+#include "run/scenario_file.h"
 #include "sim/error.h"
+#include "tools/output_file.h"
 #include "tools/progress.h"
-#include "tools/scenario_file.h"
 #include "tools/sweep.h"
 
 namespace servesim {

@@ -12,13 +12,14 @@
 
 #include "models/gpu.h"
 #include "models/llm.h"
+#include "run/run.h"
+#include "run/scenario_file.h"
 #include "sim/error.h"
 #include "tools/capacity.h"
 #include "tools/compare.h"
+#include "tools/output_file.h"
 #include "tools/process_stats.h"
 #include "tools/progress.h"
-#include "tools/runner.h"
-#include "tools/scenario_file.h"
 #include "tools/sweep.h"
 #include "tools/validate.h"
 

@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "tools/runner.h"
-#include "tools/scenario_file.h"
+#include "run/run.h"
+#include "run/scenario_file.h"
 
 namespace servesim {
 namespace {

@@ -10,10 +10,11 @@
 #include <mutex>
 #include <thread>
 
+#include "run/scenario_file.h"
+#include "run/scenario_hash.h"
 #include "sim/error.h"
+#include "tools/output_file.h"
 #include "tools/progress.h"
-#include "tools/scenario_file.h"
-#include "tools/scenario_hash.h"
 
 namespace servesim {
 namespace {

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "tools/runner.h"
+#include "run/run.h"
 
 namespace CLI {
 class App;

@@ -12,10 +12,10 @@
 #include "models/gpu.h"
 #include "models/kernel_fit.h"
 #include "models/llm.h"
+#include "policies/engine.h"
+#include "run/run.h"
+#include "run/scenario_file.h"
 #include "sim/error.h"
-#include "tools/engine.h"
-#include "tools/runner.h"
-#include "tools/scenario_file.h"
 #include "traces/trace_streams.h"
 
 namespace servesim {

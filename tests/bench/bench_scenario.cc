@@ -3,8 +3,8 @@
 
 #include <benchmark/benchmark.h>
 
-#include "tools/runner.h"
-#include "tools/scenario_file.h"
+#include "run/run.h"
+#include "run/scenario_file.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "tools/scenario_hash.h"
+#include "run/scenario_hash.h"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-#include "tools/stats.h"
+#include "sim/stats.h"
 
 #include <algorithm>
 #include <cmath>

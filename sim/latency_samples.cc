@@ -1,4 +1,4 @@
-#include "tools/latency_samples.h"
+#include "sim/latency_samples.h"
 
 #include <algorithm>
 #include <bit>
@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "sim/error.h"
-#include "tools/stats.h"
+#include "sim/stats.h"
 
 namespace servesim {
 namespace {

@@ -1,8 +1,7 @@
-#include "tools/scenario_file.h"
+#include "run/scenario_file.h"
 
 #include <fmt/format.h>
 
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -62,17 +61,6 @@ void apply_overrides(nlohmann::json& doc, const std::vector<std::string>& overri
       throw InputError(fmt::format("--set {}: {}", item, e.what()));
     }
   }
-}
-
-void write_file_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out) throw InputError(fmt::format("{}: cannot write", path));
-    out << text;
-    if (!out) throw InputError(fmt::format("{}: write failed", path));
-  }
-  std::filesystem::rename(tmp, path);
 }
 
 }  // namespace servesim

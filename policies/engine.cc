@@ -1,4 +1,4 @@
-#include "tools/engine.h"
+#include "policies/engine.h"
 
 #include <fmt/format.h>
 

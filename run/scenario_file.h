@@ -15,8 +15,4 @@ nlohmann::json read_json_file(const std::string& path);
 /// the key itself may be new. Errors name the override.
 void apply_overrides(nlohmann::json& doc, const std::vector<std::string>& overrides);
 
-/// Writes through a temporary file and renames it into place, so a failed run never leaves a
-/// partial file that looks whole. Errors name the path.
-void write_file_atomically(const std::string& path, const std::string& text);
-
 }  // namespace servesim

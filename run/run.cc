@@ -1,4 +1,4 @@
-#include "tools/runner.h"
+#include "run/run.h"
 
 #include <fmt/format.h>
 
@@ -18,18 +18,18 @@
 #include "models/kernel_fit.h"
 #include "models/llm.h"
 #include "policies/batchers.h"
+#include "policies/engine.h"
 #include "policies/kv_policies.h"
 #include "policies/predictor.h"
 #include "policies/router.h"
+#include "run/scenario_file.h"
+#include "run/scenario_hash.h"
 #include "sim/chunked_array.h"
 #include "sim/error.h"
 #include "sim/json_reader.h"
+#include "sim/latency_samples.h"
 #include "sim/simulator.h"
-#include "tools/engine.h"
-#include "tools/latency_samples.h"
-#include "tools/scenario_file.h"
-#include "tools/scenario_hash.h"
-#include "tools/stats.h"
+#include "sim/stats.h"
 #include "traces/workload.h"
 
 namespace servesim {

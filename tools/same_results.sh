@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Shows that two builds give byte-identical result JSON (the command line recorded in the result
+# aside) on every shipped scenario, plus variants that take other code paths: each router, the
+# step-by-step reference, streamed request records, each engine preset and precision.
+# Usage: tools/same_results.sh OLD_BINARY [NEW_BINARY]    (NEW defaults to build/servesim)
+#        tools/same_results.sh --rev GIT_REV [NEW_BINARY]  (builds GIT_REV in a temporary tree)
+# Exits 1 and names each differing run; prints "N runs identical" otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d)
+trap 'git worktree remove --force "$tmp/tree" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
+
+if [ "${1:-}" = "--rev" ]; then
+  [ $# -ge 2 ] || { echo "usage: tools/same_results.sh --rev GIT_REV [NEW_BINARY]"; exit 2; }
+  git worktree add --detach "$tmp/tree" "$2" >/dev/null 2>&1
+  cmake -S "$tmp/tree" -B "$tmp/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DSERVESIM_BUILD_TESTS=OFF >/dev/null
+  cmake --build "$tmp/build" --target servesim -j "$(nproc)" >/dev/null
+  old="$tmp/build/servesim"
+  shift 2
+else
+  [ $# -ge 1 ] || { echo "usage: tools/same_results.sh OLD_BINARY [NEW_BINARY]"; exit 2; }
+  old=$1
+  shift
+fi
+new=${1:-build/servesim}
+
+runs=()
+for s in scenarios/*.json; do runs+=("$s"); done
+runs+=(
+  "scenarios/seed_q11_four_node.json --set /policies/router/name=round_robin"
+  "scenarios/seed_q11_four_node.json --set /policies/router/name=least_loaded"
+  "scenarios/seed_q9_multiturn_vram.json --exact-steps"
+  "scenarios/seed_q10_kv_offload.json --exact-steps"
+  "scenarios/seed_q11_predicted_sizes.json --seed 7"
+  "scenarios/closed_loop_h100.json --set /engine=sglang"
+  "scenarios/closed_loop_h100.json --set /engine=trtllm --set /precision/weights=fp8"
+  "scenarios/azure_conv_8xh100.json --requests-out @RECORDS@"
+)
+
+# The result's bytes without its recorded command line, which names the binary and output paths.
+strip() { grep -v '^ *"command_line": ' "$1"; }
+
+same=0
+differ=0
+for i in "${!runs[@]}"; do
+  read -r -a args <<<"${runs[$i]}"
+  for side in old new; do
+    bin=$old
+    [ "$side" = new ] && bin=$new
+    a=("${args[@]//@RECORDS@/$tmp/$side-$i.jsonl}")
+    "$bin" run "${a[@]}" -q -o "$tmp/$side-$i.json"
+  done
+  if [ "$(strip "$tmp/old-$i.json")" = "$(strip "$tmp/new-$i.json")" ] &&
+    { [ ! -e "$tmp/old-$i.jsonl" ] || cmp -s "$tmp/old-$i.jsonl" "$tmp/new-$i.jsonl"; }; then
+    same=$((same + 1))
+  else
+    echo "DIFFERS: ${runs[$i]}"
+    differ=$((differ + 1))
+  fi
+done
+echo "$same runs identical, $differ differ"
+[ "$differ" -eq 0 ]
