@@ -96,13 +96,13 @@ struct InstanceConfig {
 MemoryPlan plan_memory(const InstanceConfig& config, const Cluster& cluster, const ModelSpec& model,
                        const Precision& precision);
 
-class Instance final : public DecodeSetContext {
+class Instance final : public DecodeSetContext, public RequestSink {
  public:
   Instance(int index, InstanceConfig config, CostModelConfig cost, const Cluster& cluster,
            Simulator& sim, std::unique_ptr<Batcher> batcher, InstanceObserver& observer);
 
   /// A request routed here. Dropped at once if its prompt can never fit.
-  void enqueue(Request* r);
+  void enqueue(Request* r) override;
 
   // What a router may know.
   int index() const { return index_; }

@@ -76,4 +76,11 @@ struct Request {
   int64_t total_tokens() const { return spec.prompt_tokens + spec.output_tokens; }
 };
 
+/// What takes a routed request: a replica (models/instance.h), or a stand-in in tests.
+class RequestSink {
+ public:
+  virtual ~RequestSink() = default;
+  virtual void enqueue(Request* r) = 0;
+};
+
 }  // namespace servesim

@@ -1,6 +1,7 @@
 #pragma once
-/// Runs one scenario: load strictly, wire cluster, replicas, policies and workload, simulate,
-/// check conservation laws, and build the result JSON. Nothing here writes files.
+/// Runs one scenario: read it into specs (run/scenario.h), wire the cluster, replicas, gateway,
+/// policies and workload, simulate, check the conservation laws, and build the result
+/// (run/result.h). Nothing here writes files.
 
 #include <cstdint>
 #include <functional>
@@ -9,6 +10,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "run/scenario.h"
 
 namespace servesim {
 
@@ -55,7 +58,11 @@ RunOutput run_scenario_file(const std::string& path, const RunOptions& options);
 RunOutput run_scenario(nlohmann::json doc, const std::string& file_label,
                        const std::string& base_dir, const RunOptions& options);
 
-/// Names of the registered policies, by kind, with one-line descriptions.
-std::string describe_policies();
+/// Runs a scenario already read (the options' seed, overrides and kernel tables were applied
+/// when it was read and are not looked at again).
+RunOutput run_scenario(const Scenario& scenario, const RunOptions& options);
+
+/// The scenario options within the run options.
+ScenarioOptions scenario_options(const RunOptions& options);
 
 }  // namespace servesim

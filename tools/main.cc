@@ -17,6 +17,7 @@
 #include "sim/error.h"
 #include "tools/capacity.h"
 #include "tools/compare.h"
+#include "tools/list.h"
 #include "tools/output_file.h"
 #include "tools/process_stats.h"
 #include "tools/progress.h"

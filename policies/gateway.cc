@@ -1,0 +1,70 @@
+#include "policies/gateway.h"
+
+#include "sim/error.h"
+
+namespace servesim {
+
+Gateway::Gateway(Router& router, OutputPredictor& predictor, InstanceObserver& metrics)
+    : router_(router),
+      size_class_router_(dynamic_cast<const SizeClassRouter*>(&router)),
+      predictor_(predictor),
+      metrics_(metrics) {}
+
+void Gateway::add_instance(Instance* view, RequestSink* sink) {
+  views_.push_back(view);
+  sinks_.push_back(sink);
+}
+
+void Gateway::submit(const RequestSpec& spec) {
+  Request* r = nullptr;
+  if (free_requests_.empty()) {
+    r = &request_pool_.emplace_back();
+  } else {
+    r = free_requests_.back();
+    free_requests_.pop_back();
+  }
+  r->id = next_id_++;
+  r->spec = spec;
+  r->predicted_output_tokens = predictor_.predict(spec);
+  ++in_flight_;
+  ++arrived_;
+  if (first_arrival_ == Time::max()) first_arrival_ = spec.arrival;
+  const int target = router_.route(*r, views_);
+  if (size_class_router_)
+    r->misrouted =
+        size_class_router_->classify(r->spec.prompt_tokens + r->predicted_output_tokens) !=
+        size_class_router_->classify(r->spec.prompt_tokens + r->spec.output_tokens);
+  SERVESIM_CHECK(target >= 0 && target < static_cast<int>(sinks_.size()),
+                 "router chose instance {}", target);
+  sinks_[target]->enqueue(r);
+}
+
+void Gateway::on_finish(Request& r) {
+  ++completed_;
+  metrics_.on_finish(r);
+  release(r);
+}
+
+void Gateway::on_drop(Request& r, std::string_view reason) {
+  ++dropped_;
+  r.state = RequestState::kDropped;
+  metrics_.on_drop(r, reason);
+  release(r);
+}
+
+void Gateway::release(Request& r) {
+  const int64_t client = r.spec.client_id;
+  r = Request{};  // the slot is free for the next arrival
+  free_requests_.push_back(&r);
+  --in_flight_;
+  if (on_released_) on_released_(client);
+}
+
+void Gateway::check_conservation() const {
+  SERVESIM_CHECK(arrived_ == completed_ + dropped_,
+                 "requests not conserved: {} arrived, {} completed, {} dropped", arrived_,
+                 completed_, dropped_);
+  SERVESIM_CHECK(in_flight_ == 0, "{} requests still in flight at the end", in_flight_);
+}
+
+}  // namespace servesim

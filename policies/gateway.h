@@ -1,0 +1,94 @@
+#pragma once
+/// The cluster's front end: every request's way in and out. It takes arrivals from the
+/// workload, has the output-length predictor and the router choose a replica, hands the request
+/// over, and when the replica reports it finished or dropped, lets the metrics see it before
+/// its slot is reused. It owns the requests in flight and checks that none is lost.
+///
+/// Replicas report to the gateway (it is their InstanceObserver); what they report about
+/// tokens and iterations passes through to the metrics unchanged.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "models/instance.h"
+#include "models/request.h"
+#include "policies/predictor.h"
+#include "policies/router.h"
+#include "sim/chunked_array.h"
+
+namespace servesim {
+
+class SizeClassRouter;
+
+class Gateway final : public InstanceObserver {
+ public:
+  /// `metrics` sees every report of the replicas, and a request's finish or drop before the
+  /// request is released.
+  Gateway(Router& router, OutputPredictor& predictor, InstanceObserver& metrics);
+
+  /// A replica, in scenario order: `view` is what the router may read of it (may be null for a
+  /// router that reads nothing), `sink` takes the requests routed to it.
+  void add_instance(Instance* view, RequestSink* sink);
+  /// Called with the request's client id (-1 for open-loop sources) once it is released, so a
+  /// closed-loop client can send its next request.
+  void set_on_released(std::function<void(int64_t client_id)> on_released) {
+    on_released_ = std::move(on_released);
+  }
+
+  /// A request arrives now.
+  void submit(const RequestSpec& spec);
+
+  // InstanceObserver.
+  void on_first_token(const Request& r) override { metrics_.on_first_token(r); }
+  void on_token(const Request& r, Time gap) override { metrics_.on_token(r, gap); }
+  void on_decode_stretch(const std::vector<ScheduledItem>& items,
+                         const std::vector<int64_t>& step_end_ns) override {
+    metrics_.on_decode_stretch(items, step_end_ns);
+  }
+  bool records_tokens_of(const Request& r) const override { return metrics_.records_tokens_of(r); }
+  void on_decode_steps(uint64_t requests, const StepSeries& steps) override {
+    metrics_.on_decode_steps(requests, steps);
+  }
+  void on_iteration(const Instance& instance, Time start, Time duration,
+                    const IterationCost& cost) override {
+    metrics_.on_iteration(instance, start, duration, cost);
+  }
+  void on_finish(Request& r) override;
+  void on_drop(Request& r, std::string_view reason) override;
+
+  uint64_t arrived() const { return arrived_; }
+  uint64_t completed() const { return completed_; }
+  uint64_t dropped() const { return dropped_; }
+  uint64_t in_flight() const { return in_flight_; }
+  /// Arrival time of the first request, Time::max() before any.
+  Time first_arrival() const { return first_arrival_; }
+
+  /// Every request that arrived finished or was dropped, and none is still held. Throws
+  /// InvariantError otherwise.
+  void check_conservation() const;
+
+ private:
+  void release(Request& r);
+
+  Router& router_;
+  /// The router when it routes by size class: the gateway then marks misrouted requests.
+  const SizeClassRouter* size_class_router_;
+  OutputPredictor& predictor_;
+  InstanceObserver& metrics_;
+  std::vector<Instance*> views_;
+  std::vector<RequestSink*> sinks_;
+  std::function<void(int64_t)> on_released_;
+
+  /// Requests in flight live in a pool whose slots are reused once a request is released:
+  /// memory follows the peak number in flight, and nothing is looked up by id.
+  ChunkedArray<Request> request_pool_;
+  std::vector<Request*> free_requests_;
+  uint64_t next_id_ = 0;
+  uint64_t arrived_ = 0, completed_ = 0, dropped_ = 0, in_flight_ = 0;
+  Time first_arrival_ = Time::max();
+};
+
+}  // namespace servesim

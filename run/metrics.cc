@@ -1,0 +1,120 @@
+#include "run/metrics.h"
+
+#include <algorithm>
+#include <ostream>
+
+#include "sim/stats.h"
+
+namespace servesim {
+
+Metrics::Metrics(Simulator& sim, MetricsOptions options) : sim_(sim), options_(options) {}
+
+void Metrics::add_instance(const Instance* instance) {
+  instances_.push_back(instance);
+  series_.emplace_back();
+}
+
+void Metrics::start_sampling() {
+  sim_.schedule_at(Time{}, Phase::kSample, [this] { sample(); });
+}
+
+/// A closed-form stretch: the first gap is each request's own, the later ones are shared by
+/// every request of the batch, so they are added once with a count (exact, O(n + steps)).
+void Metrics::on_decode_stretch(const std::vector<ScheduledItem>& items,
+                                const std::vector<int64_t>& step_end_ns) {
+  uint64_t counted_requests = 0;
+  for (const ScheduledItem& item : items) {
+    if (!counted(*item.request)) continue;
+    ++counted_requests;
+    latencies_.itl.add(Time::from_ns(step_end_ns[0] - item.request->last_token.ns));
+  }
+  for (size_t j = 1; j < step_end_ns.size(); ++j)
+    latencies_.itl.add(Time::from_ns(step_end_ns[j] - step_end_ns[j - 1]), counted_requests);
+}
+
+void Metrics::on_finish(Request& r) {
+  last_finish_ = std::max(last_finish_, r.finished);
+  if (r.truncated) ++truncated_;
+  if (counted(r)) {
+    input_tokens_ += r.spec.prompt_tokens;
+    output_tokens_ += r.generated_tokens;
+    const double e2el = (r.finished - r.spec.arrival).to_ms();
+    const double ttft = (r.first_token - r.spec.arrival).to_ms();
+    latencies_.e2el_ms.push_back(e2el);
+    latencies_.queue_ms.push_back((r.first_scheduled - r.spec.arrival).to_ms());
+    window_e2el_ms_.push_back(e2el);
+    if (r.misrouted) {
+      latencies_.misrouted_e2el_ms.push_back(e2el);
+      misrouted_preemptions_ += static_cast<uint64_t>(r.preemptions);
+    }
+    double tpot = 0;
+    if (r.generated_tokens > 1) {
+      tpot = (e2el - ttft) / static_cast<double>(r.generated_tokens - 1);
+      latencies_.tpot_ms.push_back(tpot);
+    }
+    const SloSpec& slo = options_.slo;
+    const bool good =
+        (slo.ttft_ms <= 0 || ttft <= slo.ttft_ms) && (slo.tpot_ms <= 0 || tpot <= slo.tpot_ms);
+    if (good) ++good_;
+  }
+  record_request(r, "finished", "");
+}
+
+void Metrics::on_drop(Request& r, std::string_view reason) {
+  ++drops_by_instance_[instances_[r.instance]->name()];
+  record_request(r, "dropped", reason);
+}
+
+void Metrics::record_request(const Request& r, std::string_view status, std::string_view reason) {
+  if (!options_.keep_records && !options_.records_out) return;
+  nlohmann::ordered_json j;
+  j["id"] = r.id;
+  j["status"] = status;
+  j["instance"] = r.instance >= 0 ? instances_[r.instance]->name() : "";
+  j["arrival_s"] = r.spec.arrival.to_s();
+  j["prompt_tokens"] = r.spec.prompt_tokens;
+  j["output_tokens"] = r.spec.output_tokens;
+  j["predicted_output_tokens"] = r.predicted_output_tokens;
+  j["generated_tokens"] = r.generated_tokens;
+  j["preemptions"] = r.preemptions;
+  if (r.first_token != Time::max()) {
+    j["first_token_s"] = r.first_token.to_s();
+    j["ttft_ms"] = (r.first_token - r.spec.arrival).to_ms();
+  }
+  if (r.finished != Time::max()) {
+    j["finish_s"] = r.finished.to_s();
+    j["e2el_ms"] = (r.finished - r.spec.arrival).to_ms();
+  }
+  if (r.truncated) j["truncated"] = true;
+  if (r.spec.session_id >= 0) j["session"] = r.spec.session_id;
+  if (!reason.empty()) j["reason"] = reason;
+  if (options_.records_out) {
+    *options_.records_out << j.dump() << '\n';  // streamed: nothing kept per request
+    return;
+  }
+  records_.push_back(std::move(j));
+}
+
+void Metrics::sample() {
+  sample_times_s_.push_back(sim_.now().to_s());
+  if (on_sample_) on_sample_();
+  for (size_t i = 0; i < instances_.size(); ++i) {
+    const Instance& inst = *instances_[i];
+    const auto& pool = inst.kv_pool();
+    series_[i].kv_used_fraction.push_back(static_cast<double>(inst.kv_used_blocks_now()) /
+                                          static_cast<double>(pool.total_blocks()));
+    series_[i].waiting.push_back(static_cast<int64_t>(inst.num_waiting()));
+    series_[i].running.push_back(static_cast<int64_t>(inst.num_running()));
+    series_[i].preemptions.push_back(inst.preemptions());
+  }
+  std::sort(window_e2el_ms_.begin(), window_e2el_ms_.end());
+  p99_e2el_ms_by_window_.push_back(
+      window_e2el_ms_.empty() ? 0.0 : percentile_sorted(window_e2el_ms_, 99));
+  window_e2el_ms_.clear();
+  // Keep sampling while anything else is still to happen.
+  if (sim_.pending_events() > 0)
+    sim_.schedule_in(Time::from_s(options_.sample_interval_s), Phase::kSample,
+                     [this] { sample(); });
+}
+
+}  // namespace servesim

@@ -1,0 +1,120 @@
+#pragma once
+/// What a run measures, apart from who runs it: per-request latencies (exact stores, sim/stats.h
+/// and sim/latency_samples.h), per-request records, drops, misroutes and goodput, and time
+/// series sampled every sample interval of simulated time. It is the replicas' observer behind
+/// the gateway (policies/gateway.h), so it only reads what happens and never decides anything.
+
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "models/instance.h"
+#include "run/scenario.h"
+#include "sim/latency_samples.h"
+#include "sim/simulator.h"
+
+namespace servesim {
+
+struct MetricsOptions {
+  /// Requests with a lower id are left out of the statistics (closed-loop warm-up).
+  int64_t warmup_requests = 0;
+  SloSpec slo;
+  double sample_interval_s = 1.0;
+  /// Keep each request's record for the result's "requests" array.
+  bool keep_records = true;
+  /// When set, records are written here as JSON lines as requests end, and none is kept.
+  std::ostream* records_out = nullptr;
+};
+
+class Metrics final : public InstanceObserver {
+ public:
+  Metrics(Simulator& sim, MetricsOptions options);
+
+  /// A replica to sample, in scenario order (its index is Request::instance).
+  void add_instance(const Instance* instance);
+  /// Called at each sample (every sample interval of simulated time, so it costs nothing per
+  /// event), e.g. for a progress bar.
+  void set_on_sample(std::function<void()> on_sample) { on_sample_ = std::move(on_sample); }
+  /// Samples now and then every interval while other events remain.
+  void start_sampling();
+
+  // InstanceObserver.
+  void on_first_token(const Request& r) override {
+    if (counted(r)) latencies_.ttft_ms.push_back((r.first_token - r.spec.arrival).to_ms());
+  }
+  void on_decode_stretch(const std::vector<ScheduledItem>& items,
+                         const std::vector<int64_t>& step_end_ns) override;
+  bool records_tokens_of(const Request& r) const override { return counted(r); }
+  void on_decode_steps(uint64_t requests, const StepSeries& steps) override {
+    latencies_.itl.add_steps(steps, requests);
+  }
+  void on_token(const Request& r, Time gap) override {
+    if (counted(r)) latencies_.itl.add(gap);
+  }
+  void on_finish(Request& r) override;
+  void on_drop(Request& r, std::string_view reason) override;
+
+  /// Per-request latency stores of the counted requests, in ms (the result sorts them).
+  struct Latencies {
+    std::vector<double> ttft_ms, tpot_ms, e2el_ms, queue_ms, misrouted_e2el_ms;
+    RunLengthSamples itl;  ///< per token, run-length encoded: one entry per decode iteration
+  };
+  Latencies& latencies() { return latencies_; }
+
+  /// Per replica, one value per sample.
+  struct Series {
+    std::vector<double> kv_used_fraction;
+    std::vector<int64_t> waiting, running;
+    std::vector<uint64_t> preemptions;  ///< cumulative
+  };
+  const std::vector<double>& sample_times_s() const { return sample_times_s_; }
+  const std::vector<Series>& series() const { return series_; }
+  /// p99 end-to-end latency of the requests that finished within each sample interval.
+  const std::vector<double>& p99_e2el_ms_by_window() const { return p99_e2el_ms_by_window_; }
+
+  int64_t warmup_requests() const { return options_.warmup_requests; }
+  double sample_interval_s() const { return options_.sample_interval_s; }
+  bool has_slo() const { return options_.slo.ttft_ms > 0 || options_.slo.tpot_ms > 0; }
+  uint64_t truncated() const { return truncated_; }
+  uint64_t good() const { return good_; }
+  uint64_t misrouted_preemptions() const { return misrouted_preemptions_; }
+  int64_t input_tokens() const { return input_tokens_; }
+  int64_t output_tokens() const { return output_tokens_; }
+  Time last_finish() const { return last_finish_; }
+  const std::map<std::string, uint64_t>& drops_by_instance() const { return drops_by_instance_; }
+  /// The kept records (empty when they are streamed or not kept); moved out by the result.
+  nlohmann::ordered_json& records() { return records_; }
+
+ private:
+  bool counted(const Request& r) const {
+    return static_cast<int64_t>(r.id) >= options_.warmup_requests;
+  }
+  void sample();
+  void record_request(const Request& r, std::string_view status, std::string_view reason);
+
+  Simulator& sim_;
+  MetricsOptions options_;
+  std::vector<const Instance*> instances_;
+  std::function<void()> on_sample_;
+
+  // One double per counted request each (8 MB per million requests per metric): exact
+  // percentiles. Inter-token gaps are per token, so they are stored run-length encoded.
+  Latencies latencies_;
+  uint64_t truncated_ = 0, good_ = 0, misrouted_preemptions_ = 0;
+  int64_t input_tokens_ = 0, output_tokens_ = 0;
+  Time last_finish_;
+  nlohmann::ordered_json records_ = nlohmann::ordered_json::array();
+  std::map<std::string, uint64_t> drops_by_instance_;
+
+  /// E2E latencies of requests finished since the last sample (windowed p99 over time).
+  std::vector<double> window_e2el_ms_, p99_e2el_ms_by_window_;
+  std::vector<double> sample_times_s_;
+  std::vector<Series> series_;
+};
+
+}  // namespace servesim

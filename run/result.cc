@@ -1,0 +1,216 @@
+#include "run/result.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <initializer_list>
+#include <utility>
+
+#include "run/scenario_hash.h"
+#include "sim/stats.h"
+
+namespace servesim {
+
+nlohmann::ordered_json build_result(const ResultInputs& in) {
+  const Scenario& scenario = in.scenario;
+  const Gateway& gateway = in.gateway;
+  Metrics& metrics = in.metrics;
+  Metrics::Latencies& latencies = metrics.latencies();
+  const Cluster& cluster = *scenario.cluster;
+  nlohmann::ordered_json result;
+  const Time end = in.end;
+  const double duration_s =
+      gateway.first_arrival() == Time::max()
+          ? 0.0
+          : (std::max(metrics.last_finish(), gateway.first_arrival()) - gateway.first_arrival())
+                .to_s();
+
+  auto& meta = result["servesim"];
+  meta["version"] = SERVESIM_VERSION;
+  meta["scenario"] = scenario.name;
+  meta["seed"] = scenario.seed;
+  meta["command_line"] = in.command_line;
+  meta["engine"] = scenario.engine;
+  meta["model"] = scenario.model.name;
+  meta["scenario_hash"] = scenario_hash(scenario.doc);  // the scenario after --set
+
+  auto& s = result["summary"];
+  s["completed"] = gateway.completed();
+  s["dropped"] = gateway.dropped();
+  s["arrived"] = gateway.arrived();
+  s["truncated"] = metrics.truncated();
+  s["duration_s"] = duration_s;
+  s["total_input_tokens"] = metrics.input_tokens();
+  s["total_output_tokens"] = metrics.output_tokens();
+  const double counted_completed = static_cast<double>(latencies.e2el_ms.size());
+  s["request_throughput"] = duration_s > 0 ? counted_completed / duration_s : 0.0;
+  s["output_throughput"] =
+      duration_s > 0 ? static_cast<double>(metrics.output_tokens()) / duration_s : 0.0;
+  s["total_token_throughput"] =
+      duration_s > 0
+          ? static_cast<double>(metrics.input_tokens() + metrics.output_tokens()) / duration_s
+          : 0.0;
+  if (metrics.has_slo())
+    s["request_goodput"] = duration_s > 0 ? static_cast<double>(metrics.good()) / duration_s : 0.0;
+  add_latency_summary(s, "ttft_ms", latencies.ttft_ms);
+  add_latency_summary(s, "tpot_ms", latencies.tpot_ms);
+  add_latency_summary(s, "itl_ms", latencies.itl);
+  add_latency_summary(s, "e2el_ms", latencies.e2el_ms);
+  add_latency_summary(s, "queue_ms", latencies.queue_ms);
+  uint64_t preemptions = 0;
+  for (const auto& inst : in.instances) preemptions += inst->preemptions();
+  s["preemptions"] = preemptions;
+  int64_t prefill_tokens = 0, prefix_hit_tokens = 0;
+  for (const auto& inst : in.instances) {
+    prefill_tokens += inst->prefill_tokens();
+    prefix_hit_tokens += inst->prefix_hit_tokens();
+  }
+  // Tokens prefilled (prompts, and contexts again after preemption) and those a prefix cache
+  // supplied instead; reuse fraction = hits / (hits + prefilled).
+  s["prefill_tokens"] = prefill_tokens;
+  s["prefix_hit_tokens"] = prefix_hit_tokens;
+  s["prefix_reuse_fraction"] = prefill_tokens + prefix_hit_tokens > 0
+                                   ? static_cast<double>(prefix_hit_tokens) /
+                                         static_cast<double>(prefill_tokens + prefix_hit_tokens)
+                                   : 0.0;
+  if (in.size_class_routing) {
+    // Requests whose predicted class differs from their true class, and what they cost.
+    s["misroutes"] = latencies.misrouted_e2el_ms.size();
+    s["misrouted_preemptions"] = metrics.misrouted_preemptions();
+    add_latency_summary(s, "e2el_ms_misrouted", latencies.misrouted_e2el_ms);
+  }
+  s["warmup_requests_discarded"] =
+      std::min<int64_t>(metrics.warmup_requests(), static_cast<int64_t>(gateway.arrived()));
+
+  const double makespan_s = end.to_s();
+  auto& instances = result["instances"] = nlohmann::ordered_json::array();
+  auto& gpus = result["gpus"] = nlohmann::ordered_json::array();
+  std::vector<double> link_bytes(cluster.links().size(), 0.0);
+  for (const auto& inst : in.instances) {
+    const InstanceConfig& c = inst->config();
+    const MemoryPlan& m = inst->memory();
+    const double busy = makespan_s > 0 ? inst->busy_time().to_s() / makespan_s : 0.0;
+    const double block_bytes = m.kv_bytes_per_token * static_cast<double>(c.block_tokens);
+    const double peak_kv_bytes = static_cast<double>(inst->kv_pool().peak_blocks()) * block_bytes;
+    nlohmann::ordered_json j;
+    j["name"] = c.name;
+    j["gpu_type"] = inst->cost_config().gpu.name;
+    j["calibrated"] = inst->cost_config().fit != nullptr;
+    j["cost_source"] = inst->cost_config().kernel_db ? "kernel_db"
+                       : inst->cost_config().fit     ? "fit"
+                                                     : "roofline";
+    j["tp"] = c.tp;
+    j["pp"] = c.pp;
+    std::vector<std::string> gpu_names;
+    for (int g : c.gpus) gpu_names.push_back(cluster.gpus()[g].name);
+    j["gpus"] = gpu_names;
+    j["requests"] = inst->requests_seen();
+    j["iterations"] = inst->iterations();
+    j["preemptions"] = inst->preemptions();
+    j["busy_fraction"] = busy;
+    j["kv_capacity_tokens"] = inst->kv_capacity_tokens();
+    j["kv_capacity_blocks"] = inst->kv_pool().total_blocks();
+    j["kv_peak_blocks"] = inst->kv_pool().peak_blocks();
+    j["max_context_tokens"] = inst->max_context_tokens();
+    j["peak_running"] = inst->peak_running();
+    j["prefix_cached_blocks_at_end"] = inst->cached_prefix_blocks();
+    if (inst->host_kv_pool().total_blocks() > 0) {
+      j["host_kv_capacity_tokens"] = inst->host_kv_pool().capacity_tokens();
+      j["host_kv_peak_blocks"] = inst->host_kv_pool().peak_blocks();
+    }
+    j["memory_per_gpu"] = {{"total_bytes", m.gpu_memory_bytes},
+                           {"weights_bytes", m.weight_bytes},
+                           {"reserve_bytes", m.reserve_bytes},
+                           {"kv_bytes", m.kv_bytes},
+                           {"peak_used_bytes", m.weight_bytes + m.reserve_bytes + peak_kv_bytes}};
+    instances.push_back(std::move(j));
+    for (int g : c.gpus) {
+      nlohmann::ordered_json gj;
+      gj["name"] = cluster.gpus()[g].name;
+      gj["type"] = cluster.gpus()[g].spec.name;
+      gj["instance"] = c.name;
+      gj["busy_fraction"] = busy;
+      gj["memory_bytes"] = cluster.gpus()[g].spec.memory_bytes;
+      gj["peak_memory_bytes"] = m.weight_bytes + m.reserve_bytes + peak_kv_bytes;
+      gpus.push_back(std::move(gj));
+    }
+    // Each TP rank sends to its ring neighbour; each PP stage's ranks send their shard on.
+    for (int st = 0; st < c.pp; ++st) {
+      for (int t = 0; t < c.tp && c.tp > 1; ++t) {
+        const Path p = cluster.gpu_path(c.gpus[static_cast<size_t>(st * c.tp + t)],
+                                        c.gpus[static_cast<size_t>(st * c.tp + (t + 1) % c.tp)]);
+        for (int l : p.link_ids) link_bytes[l] += inst->tp_bytes_per_gpu();
+      }
+      if (st + 1 < c.pp)
+        for (int t = 0; t < c.tp; ++t) {
+          const Path p = cluster.gpu_path(c.gpus[static_cast<size_t>(st * c.tp + t)],
+                                          c.gpus[static_cast<size_t>((st + 1) * c.tp + t)]);
+          for (int l : p.link_ids) link_bytes[l] += inst->pp_bytes_per_hop() / c.tp;
+        }
+    }
+    // KV offload: each GPU's writes to and reads from host memory cross its own PCIe link.
+    for (int g : c.gpus)
+      for (int l : cluster.host_path(g).link_ids)
+        link_bytes[l] +=
+            inst->priced_gpu_to_host_bytes_per_gpu() + inst->priced_host_to_gpu_bytes_per_gpu();
+  }
+  auto& links = result["links"] = nlohmann::ordered_json::array();
+  for (const Link& l : cluster.links()) {
+    if (link_bytes[l.id] <= 0) continue;
+    links.push_back(
+        {{"name", l.name},
+         {"kind", link_kind_name(l.kind)},
+         {"bandwidth_bytes_per_s", l.spec.bandwidth_bytes_per_s},
+         {"bytes", link_bytes[l.id]},
+         {"busy_fraction",
+          makespan_s > 0 ? link_bytes[l.id] / l.spec.bandwidth_bytes_per_s / makespan_s : 0.0}});
+  }
+
+  auto& ts = result["timeseries"];
+  ts["sample_interval_s"] = metrics.sample_interval_s();
+  ts["time_s"] = metrics.sample_times_s();
+  auto& per = ts["instances"] = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < in.instances.size(); ++i)
+    per.push_back({{"name", in.instances[i]->name()},
+                   {"kv_used_fraction", metrics.series()[i].kv_used_fraction},
+                   {"waiting", metrics.series()[i].waiting},
+                   {"running", metrics.series()[i].running},
+                   {"preemptions", metrics.series()[i].preemptions}});
+  ts["p99_e2el_ms"] = metrics.p99_e2el_ms_by_window();
+  if (!metrics.drops_by_instance().empty())
+    result["drops_by_instance"] = metrics.drops_by_instance();
+  if (in.keep_records) result["requests"] = std::move(metrics.records());
+  return result;
+}
+
+std::string summary_table(const std::string& scenario_name, const nlohmann::ordered_json& s) {
+  std::string out = fmt::format("{:=^60}\n", fmt::format(" {} ", scenario_name));
+  auto row = [&](std::string_view label, const nlohmann::ordered_json& v, int precision) {
+    if (v.is_number_integer() || v.is_number_unsigned())
+      out += fmt::format("{:<40}{:>20}\n", label, v.get<int64_t>());
+    else
+      out += fmt::format("{:<40}{:>20.{}f}\n", label, v.get<double>(), precision);
+  };
+  row("Successful requests:", s["completed"], 0);
+  row("Dropped requests:", s["dropped"], 0);
+  row("Benchmark duration (s):", s["duration_s"], 2);
+  row("Total input tokens:", s["total_input_tokens"], 0);
+  row("Total generated tokens:", s["total_output_tokens"], 0);
+  row("Request throughput (req/s):", s["request_throughput"], 2);
+  row("Output token throughput (tok/s):", s["output_throughput"], 2);
+  row("Preemptions:", s["preemptions"], 0);
+  for (const auto& [label, key] : std::initializer_list<std::pair<const char*, const char*>>{
+           {"Time to First Token", "ttft_ms"},
+           {"Time per Output Token (excl. 1st token)", "tpot_ms"},
+           {"Inter-token Latency", "itl_ms"},
+           {"End-to-end Latency", "e2el_ms"}}) {
+    out += fmt::format("{:-^60}\n", fmt::format("{}", label));
+    row(fmt::format("Mean {} (ms):", key), s[std::string("mean_") + key], 2);
+    row(fmt::format("Median {} (ms):", key), s[std::string("median_") + key], 2);
+    row(fmt::format("P99 {} (ms):", key), s[std::string("p99_") + key], 2);
+  }
+  out += fmt::format("{:=^60}\n", "");
+  return out;
+}
+
+}  // namespace servesim

@@ -1,0 +1,185 @@
+#include "run/scenario.h"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "policies/batchers.h"
+#include "policies/engine.h"
+#include "policies/kv_policies.h"
+#include "policies/predictor.h"
+#include "policies/router.h"
+#include "run/scenario_cluster.h"
+#include "run/scenario_file.h"
+#include "sim/error.h"
+#include "sim/json_reader.h"
+#include "traces/workload.h"
+
+namespace servesim {
+namespace {
+
+ConfigObject config_of(const JsonValue& v) {
+  return ConfigObject{v.raw(), v.pointer()};
+}
+
+/// /kernel_db (relative to the scenario) or --kernel-db (relative to the working directory,
+/// and preferred).
+std::shared_ptr<const KernelDb> load_kernel_db(JsonObject& root, const std::string& base_dir,
+                                               const ScenarioOptions& options) {
+  std::shared_ptr<const KernelDb> db;
+  if (auto k = root.maybe("kernel_db"); k && options.kernel_db.empty()) {
+    try {
+      db = KernelDb::load_shared(std::filesystem::path(base_dir) / k->as_string());
+    } catch (const InputError& e) {
+      k->fail(e.what());
+    }
+  }
+  if (!options.kernel_db.empty()) {
+    try {
+      db = KernelDb::load_shared(options.kernel_db);
+    } catch (const InputError& e) {
+      throw InputError(fmt::format("--kernel-db: {}", e.what()));
+    }
+  }
+  return db;
+}
+
+/// The batcher's configuration: the engine preset's defaults, /policies/batcher over them.
+ConfigObject batcher_config(const std::optional<JsonValue>& value, const EnginePreset& engine) {
+  ConfigObject c{{{"name", "continuous"},
+                  {"max_num_seqs", engine.max_num_seqs},
+                  {"max_num_batched_tokens", engine.max_num_batched_tokens},
+                  {"chunked_prefill", engine.chunked_prefill},
+                  {"prefill_priority", engine.prefill_priority}},
+                 "/policies/batcher"};
+  if (value) {
+    value->object();  // type check with the right pointer
+    for (auto& [k, val] : value->raw().items()) c.json[k] = val;
+    c.pointer = value->pointer();
+  }
+  return c;
+}
+
+}  // namespace
+
+Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
+                        const std::string& base_dir, const ScenarioOptions& options) {
+  Scenario s;
+  s.file = file_label;
+  s.base_dir = base_dir;
+  s.doc = std::move(doc);
+  apply_overrides(s.doc, options.overrides);
+  const auto file = std::make_shared<const std::string>(s.file);
+  JsonObject root = JsonValue::root(s.doc, s.file).object();
+  s.name = root.get_or("name", std::filesystem::path(s.file).stem().string());
+  root.get_or("description", std::string());
+  if (auto v = root.maybe("seed")) s.seed = static_cast<uint64_t>(v->nonnegative_int());
+  if (options.seed) s.seed = *options.seed;
+  s.kernel_db = load_kernel_db(root, base_dir, options);
+
+  s.model = load_model(root.at("model"));
+  if (auto p = root.maybe("precision")) {
+    JsonObject po = p->object();
+    if (auto w = po.maybe("weights")) s.precision.weights = load_dtype(*w);
+    if (auto k = po.maybe("kv")) s.precision.kv = load_dtype(*k);
+    po.finish();
+  }
+  const EnginePreset& engine = load_engine(root.maybe("engine"));
+  s.engine = std::string(engine.name);
+  double iteration_overhead_s = engine.iteration_overhead_s;
+  if (auto e = root.maybe("engine_overrides")) {
+    JsonObject eo = e->object();
+    if (auto x = eo.maybe("iteration_overhead_s")) iteration_overhead_s = x->nonnegative_double();
+    eo.finish();
+  }
+
+  auto cluster = load_cluster(root.at("cluster"));
+
+  JsonObject policies = root.at("policies").object();
+  static const nlohmann::json kEmptyObject = nlohmann::json::object();
+  const std::optional<JsonValue> kv_value = policies.maybe("kv");
+  JsonObject kv_policy =
+      kv_value ? kv_value->object() : JsonValue(&kEmptyObject, "/policies/kv", file).object();
+  KvPolicyRegistry kv_policies("KV policy");
+  register_builtin_kv_policies(kv_policies);
+  KvPolicyConfig kv_config;
+  if (auto n = kv_policy.maybe("name"))
+    kv_config = *kv_policies.create(n->as_string(), *n, kv_policy);
+  kv_policies.allow_all_keys(kv_policy);
+  auto loads =
+      load_instances(root.at("instances"), *cluster, s.model, s.precision, kv_policy, engine);
+  kv_policy.finish();
+
+  // Every replica gets the same batcher configuration; building it once checks it.
+  const ConfigObject batcher = batcher_config(policies.maybe("batcher"), engine);
+  {
+    BatcherRegistry batchers("batcher");
+    register_builtin_batchers(batchers);
+    nlohmann::json copy = batcher.json;
+    JsonObject bo = JsonValue(&copy, batcher.pointer, file).object();
+    const JsonValue name_value = bo.at("name");
+    batchers.create(name_value.as_string(), name_value, bo);
+    batchers.allow_all_keys(bo);
+    bo.finish();
+  }
+  std::vector<std::string> names;
+  for (const InstanceLoad& load : loads) {
+    InstanceSpec spec;
+    spec.config = load.config;
+    spec.config.kv_policy = kv_config;
+    // Offloaded KV goes to the host of the replica's first GPU, over that GPU's PCIe link.
+    const int host_node = cluster->gpus()[spec.config.gpus.front()].node;
+    spec.config.host_kv_bytes =
+        kv_config.host_memory_fraction * cluster->nodes()[host_node].host_memory_bytes;
+    spec.cost = cost_model_inputs(spec.config, *cluster, s.model, s.precision, kv_config,
+                                  s.kernel_db.get(), iteration_overhead_s);
+    spec.batcher = batcher;
+    names.push_back(spec.config.name);
+    s.instances.push_back(std::move(spec));
+  }
+  s.cluster = std::move(cluster);
+
+  {
+    RouterRegistry routers("router");
+    register_builtin_routers(routers);
+    PredictorRegistry predictors("output-length predictor");
+    register_builtin_predictors(predictors);
+    JsonObject router_config = policies.at("router").object();
+    const JsonValue router_name = router_config.at("name");
+    routers.create(router_name.as_string(), router_name, router_config, names);
+    if (auto ol = router_config.maybe("output_length"))
+      predictors.create(ol->as_string(), *ol, router_config, s.seed);
+    routers.allow_all_keys(router_config);
+    predictors.allow_all_keys(router_config);
+    router_config.finish();
+    s.router = config_of(policies.at("router"));
+  }
+  policies.finish();
+
+  JsonObject workload = root.at("workload").object();
+  make_workload(workload, base_dir, s.seed);
+  s.workload = config_of(root.at("workload"));
+
+  if (auto out = root.maybe("output")) {
+    JsonObject oo = out->object();
+    s.output.record_requests = oo.get_or("requests", true);
+    if (auto si = oo.maybe("sample_interval_s")) s.output.sample_interval_s = si->positive_double();
+    oo.finish();
+  }
+  if (auto slo = root.maybe("slo")) {
+    JsonObject so = slo->object();
+    if (auto t = so.maybe("ttft_ms")) s.slo.ttft_ms = t->positive_double();
+    if (auto t = so.maybe("tpot_ms")) s.slo.tpot_ms = t->positive_double();
+    so.finish();
+  }
+  root.finish();
+  return s;
+}
+
+Scenario parse_scenario_file(const std::string& path, const ScenarioOptions& options) {
+  nlohmann::json doc = read_json_file(path);
+  const std::string base = std::filesystem::path(path).parent_path().string();
+  return parse_scenario(std::move(doc), path, base.empty() ? "." : base, options);
+}
+
+}  // namespace servesim

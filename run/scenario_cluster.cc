@@ -1,0 +1,266 @@
+#include "run/scenario_cluster.h"
+
+#include <fmt/format.h>
+
+#include <map>
+
+#include "models/gpu.h"
+#include "models/kernel_fit.h"
+#include "sim/error.h"
+
+namespace servesim {
+namespace {
+
+LinkSpec load_link(const JsonValue& v) {
+  JsonObject o = v.object();
+  LinkSpec l;
+  l.bandwidth_bytes_per_s = o.at("bandwidth_bytes_per_s").positive_double();
+  l.latency_s = o.at("latency_s").nonnegative_double();
+  o.finish();
+  return l;
+}
+
+GpuSpec load_gpu_type(const std::string& name, const JsonValue& v) {
+  JsonObject o = v.object();
+  GpuSpec g;
+  g.name = name;
+  g.memory_bytes = o.at("memory_bytes").positive_double();
+  g.hbm_bandwidth_bytes_per_s = o.at("hbm_bandwidth_bytes_per_s").positive_double();
+  g.bf16_flops_per_s = o.at("bf16_flops_per_s").positive_double();
+  g.fp8_flops_per_s = o.get_or("fp8_flops_per_s", 0.0);
+  g.int8_ops_per_s = o.get_or("int8_ops_per_s", 0.0);
+  g.nvlink_bandwidth_bytes_per_s = o.get_or("nvlink_bandwidth_bytes_per_s", 0.0);
+  g.pcie_bandwidth_bytes_per_s = o.get_or("pcie_bandwidth_bytes_per_s", 16e9);
+  for (const char* key : {"fp8_flops_per_s", "int8_ops_per_s", "nvlink_bandwidth_bytes_per_s",
+                          "pcie_bandwidth_bytes_per_s"})
+    if (auto x = o.maybe(key)) x->nonnegative_double();
+  o.finish();
+  return g;
+}
+
+}  // namespace
+
+DType load_dtype(const JsonValue& v) {
+  const std::string name = v.as_string();
+  auto d = parse_dtype(name);
+  if (!d) v.fail(fmt::format("unknown dtype '{}'; valid: {}", name, kDTypeNames));
+  return *d;
+}
+
+ModelSpec load_model(const JsonValue& v) {
+  if (v.is_string()) {
+    const std::string name = v.as_string();
+    const ModelSpec* m = find_model(name);
+    if (!m) {
+      std::vector<std::string> names;
+      for (const auto& spec : model_catalogue()) names.push_back(spec.name);
+      v.fail(fmt::format("unknown model '{}'; valid: {}", name, fmt::join(names, ", ")));
+    }
+    return *m;
+  }
+  JsonObject o = v.object();
+  ModelSpec m;
+  m.name = o.at("name").as_string();
+  m.num_layers = o.at("num_layers").positive_int();
+  m.hidden_size = o.at("hidden_size").positive_int();
+  m.num_heads = o.at("num_heads").positive_int();
+  m.num_kv_heads = o.at("num_kv_heads").positive_int();
+  m.head_dim = o.maybe("head_dim") ? o.at("head_dim").positive_int() : m.hidden_size / m.num_heads;
+  m.ffn_hidden_size = o.at("ffn_hidden_size").positive_int();
+  m.vocab_size = o.at("vocab_size").positive_int();
+  m.tied_embeddings = o.get_or("tied_embeddings", false);
+  m.gated_mlp = o.get_or("gated_mlp", true);
+  if (m.num_heads % m.num_kv_heads != 0) o.at("num_kv_heads").fail("must divide num_heads");
+  o.finish();
+  return m;
+}
+
+std::unique_ptr<Cluster> load_cluster(const JsonValue& v) {
+  JsonObject o = v.object();
+  std::map<std::string, GpuSpec> custom;
+  if (auto types = o.maybe("gpu_types")) {
+    JsonObject t = types->object();
+    for (const std::string& name : t.keys()) {
+      if (find_gpu(name))
+        t.at(name).fail(
+            fmt::format("GPU type '{}' shadows a catalogue GPU; pick another name", name));
+      custom[name] = load_gpu_type(name, t.at(name));
+    }
+    t.finish();
+  }
+  auto resolve = [&](const JsonValue& name_value) {
+    const std::string name = name_value.as_string();
+    if (auto it = custom.find(name); it != custom.end()) return it->second;
+    if (const GpuSpec* g = find_gpu(name)) return *g;
+    std::vector<std::string> names;
+    for (const auto& [n, spec] : custom) names.push_back(n);
+    for (const auto& g : gpu_catalogue()) names.push_back(g.name);
+    name_value.fail(fmt::format("unknown GPU type '{}'; valid: {}", name, fmt::join(names, ", ")));
+  };
+
+  std::vector<NodeSpec> nodes;
+  const auto node_values = o.at("nodes").nonempty_array();
+  for (const JsonValue& nv : node_values) {
+    JsonObject n = nv.object();
+    NodeSpec node;
+    node.name = n.at("name").as_string();
+    for (const NodeSpec& other : nodes)
+      if (other.name == node.name)
+        n.at("name").fail(fmt::format("duplicate node name '{}'", node.name));
+    const JsonValue gpus = n.at("gpus");
+    if (gpus.is_object()) {  // {"type": "H100-SXM", "count": 8}
+      JsonObject g = gpus.object();
+      const GpuSpec spec = resolve(g.at("type"));
+      const int64_t count = g.at("count").positive_int();
+      g.finish();
+      node.gpus.assign(static_cast<size_t>(count), spec);
+    } else {
+      for (const JsonValue& gv : gpus.nonempty_array()) node.gpus.push_back(resolve(gv));
+    }
+    node.host_memory_bytes = n.get_or("host_memory_bytes", 0.0);
+    if (auto h = n.maybe("host_memory_bytes")) h->nonnegative_double();
+    // PCIe defaults to the GPU's own host link (catalogue figure) with a typical 2 us DMA
+    // set-up latency; NVLink is present when declared, or when the GPU is an SXM part that
+    // ships on an NVLink/NVSwitch board.
+    if (auto p = n.maybe("pcie"))
+      node.pcie = load_link(*p);
+    else
+      node.pcie = LinkSpec{node.gpus.front().pcie_bandwidth_bytes_per_s, 2e-6};
+    if (auto l = n.maybe("nvlink")) {
+      node.has_nvlink = true;
+      node.nvlink = load_link(*l);
+    } else if (node.gpus.front().nvlink_bandwidth_bytes_per_s > 0 && node.gpus.size() > 1) {
+      node.has_nvlink = true;
+      node.nvlink = LinkSpec{node.gpus.front().nvlink_bandwidth_bytes_per_s, 2e-6};
+    }
+    n.finish();
+    nodes.push_back(std::move(node));
+  }
+  LinkSpec network{12.5e9, 5e-6};  // one 100 Gb/s NIC per node (networks.csv, EDR/100GbE)
+  if (auto net = o.maybe("network"))
+    network = load_link(*net);
+  else if (nodes.size() > 1)
+    o.fail("missing required key 'network' (needed with more than one node)");
+  o.finish();
+  return std::make_unique<Cluster>(std::move(nodes), network);
+}
+
+std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& cluster,
+                                         const ModelSpec& model, const Precision& precision,
+                                         JsonObject& kv_policy, const EnginePreset& engine) {
+  const int64_t block_tokens = kv_policy.get_or("block_tokens", int64_t{16});
+  if (block_tokens <= 0) kv_policy.at("block_tokens").fail("must be > 0");
+  const double reserve_fraction = kv_policy.maybe("reserve_fraction")
+                                      ? kv_policy.at("reserve_fraction").fraction()
+                                      : engine.reserve_fraction;
+  const double reserve_bytes = kv_policy.maybe("reserve_bytes")
+                                   ? kv_policy.at("reserve_bytes").nonnegative_double()
+                                   : engine.reserve_bytes;
+  std::vector<InstanceLoad> out;
+  std::vector<bool> gpu_used(cluster.gpus().size(), false);
+  for (const JsonValue& iv : v.nonempty_array()) {
+    JsonObject o = iv.object();
+    InstanceLoad load;
+    load.pointer = iv.pointer();
+    InstanceConfig& c = load.config;
+    c.name = o.get_or("name", fmt::format("instance{}", out.size()));
+    for (const auto& other : out)
+      if (other.config.name == c.name) o.fail(fmt::format("duplicate instance name '{}'", c.name));
+    c.tp = static_cast<int>(o.maybe("tp") ? o.at("tp").positive_int() : 1);
+    c.pp = static_cast<int>(o.maybe("pp") ? o.at("pp").positive_int() : 1);
+    c.block_tokens = block_tokens;
+    c.reserve_fraction = reserve_fraction;
+    c.reserve_bytes = reserve_bytes;
+    c.max_model_len = o.maybe("max_model_len") ? o.at("max_model_len").positive_int() : 0;
+    const size_t want = static_cast<size_t>(c.tp * c.pp);
+    if (auto gpus = o.maybe("gpus")) {
+      if (o.has("node")) o.fail("give either 'gpus' or 'node', not both");
+      const auto list = gpus->nonempty_array();
+      if (list.size() != want)
+        gpus->fail(fmt::format("tp x pp = {} GPUs needed, {} listed", want, list.size()));
+      for (const JsonValue& g : list) {
+        const int index = cluster.find_gpu(g.as_string());
+        if (index < 0) g.fail(fmt::format("unknown GPU '{}' (write NODE/INDEX)", g.as_string()));
+        if (gpu_used[index])
+          g.fail(fmt::format("GPU '{}' is already used by another instance", g.as_string()));
+        gpu_used[index] = true;
+        c.gpus.push_back(index);
+      }
+    } else {
+      // "node": take the first tp x pp unused GPUs of that node.
+      const JsonValue node_value = o.at("node");
+      const int node = cluster.find_node(node_value.as_string());
+      if (node < 0) node_value.fail(fmt::format("unknown node '{}'", node_value.as_string()));
+      for (size_t g = 0; g < cluster.gpus().size() && c.gpus.size() < want; ++g)
+        if (cluster.gpus()[g].node == node && !gpu_used[g]) {
+          gpu_used[g] = true;
+          c.gpus.push_back(static_cast<int>(g));
+        }
+      if (c.gpus.size() < want)
+        node_value.fail(fmt::format("node '{}' has {} free GPUs, tp x pp = {} needed",
+                                    node_value.as_string(), c.gpus.size(), want));
+    }
+    if (model.num_heads % c.tp != 0)
+      o.at("tp").fail(
+          fmt::format("tp {} must divide the model's {} attention heads", c.tp, model.num_heads));
+    if (c.pp > model.num_layers)
+      o.at("pp").fail(fmt::format("pp {} exceeds the model's {} layers", c.pp, model.num_layers));
+    const MemoryPlan plan = plan_memory(c, cluster, model, precision);
+    if (plan.shortfall_bytes > 0)
+      o.fail(fmt::format(
+          "model {} does not fit instance '{}': {:.2f} GB weights + {:.2f} GB reserve per GPU "
+          "exceed {:.2f} GB by {:.2f} GB",
+          model.name, c.name, plan.weight_bytes / 1e9, plan.reserve_bytes / 1e9,
+          plan.gpu_memory_bytes / 1e9, plan.shortfall_bytes / 1e9));
+    if (plan.kv_blocks < 1)
+      o.fail(fmt::format("instance '{}' has no room for a single KV block", c.name));
+    o.finish();
+    out.push_back(std::move(load));
+  }
+  return out;
+}
+
+CostModelConfig cost_model_inputs(const InstanceConfig& config, const Cluster& cluster,
+                                  const ModelSpec& model, const Precision& precision,
+                                  const KvPolicyConfig& kv_config, const KernelDb* kernel_db,
+                                  double iteration_overhead_s) {
+  CostModelConfig cost;
+  cost.no_kv_cache = kv_config.mode == KvMode::kNoCache;
+  cost.offload_fetch = kv_config.fetch;
+  cost.host_path = cluster.host_path(config.gpus.front());
+  cost.gpu = cluster.gpus()[config.gpus.front()].spec;
+  for (int g : config.gpus)  // a mixed replica runs at its slowest GPU's pace
+    if (cluster.gpus()[g].spec.bf16_flops_per_s < cost.gpu.bf16_flops_per_s)
+      cost.gpu = cluster.gpus()[g].spec;
+  cost.fit = find_kernel_fit(cost.gpu.name);
+  cost.kernel_db = kernel_db;
+  cost.model = model;
+  cost.precision = precision;
+  cost.tp = config.tp;
+  cost.pp = config.pp;
+  cost.iteration_overhead_s = iteration_overhead_s;
+  // The slowest hop of each TP ring and of the PP chain sets the pace.
+  cost.tp_on_nvlink = config.tp > 1;
+  for (int s = 0; s < config.pp; ++s)
+    for (int t = 0; t < config.tp && config.tp > 1; ++t) {
+      const int a = config.gpus[static_cast<size_t>(s * config.tp + t)];
+      const int b = config.gpus[static_cast<size_t>(s * config.tp + (t + 1) % config.tp)];
+      const Path p = cluster.gpu_path(a, b);
+      const bool nvlink =
+          p.link_ids.size() == 1 && cluster.links()[p.link_ids[0]].kind == LinkKind::kNvlink;
+      cost.tp_on_nvlink = cost.tp_on_nvlink && nvlink;
+      if (cost.tp_path.link_ids.empty() ||
+          p.transfer_time_s(1 << 20) > cost.tp_path.transfer_time_s(1 << 20))
+        cost.tp_path = p;
+    }
+  for (int s = 0; s + 1 < config.pp; ++s) {
+    const Path p = cluster.gpu_path(config.gpus[static_cast<size_t>(s * config.tp)],
+                                    config.gpus[static_cast<size_t>((s + 1) * config.tp)]);
+    if (cost.pp_path.link_ids.empty() ||
+        p.transfer_time_s(1 << 20) > cost.pp_path.transfer_time_s(1 << 20))
+      cost.pp_path = p;
+  }
+  return cost;
+}
+
+}  // namespace servesim

@@ -1,0 +1,42 @@
+#pragma once
+/// The parts of a scenario with a structure of their own: the model, the cluster and the
+/// replicas placed on it (run/scenario_cluster.cc). Used by run/scenario.cc only.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/cluster.h"
+#include "models/cost_model.h"
+#include "models/instance.h"
+#include "models/kernel_db.h"
+#include "models/llm.h"
+#include "policies/engine.h"
+#include "sim/json_reader.h"
+
+namespace servesim {
+
+DType load_dtype(const JsonValue& v);
+/// A catalogue name or an inline shape.
+ModelSpec load_model(const JsonValue& v);
+std::unique_ptr<Cluster> load_cluster(const JsonValue& v);
+
+struct InstanceLoad {
+  InstanceConfig config;
+  std::string pointer;
+};
+
+/// /instances, placed on `cluster`; block size and memory reserve come from /policies/kv (keys
+/// read here) or the engine preset. Each replica must hold the model and at least one KV block.
+std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& cluster,
+                                         const ModelSpec& model, const Precision& precision,
+                                         JsonObject& kv_policy, const EnginePreset& engine);
+
+/// What a replica's cost model is given: its (slowest) GPU type and kernel fit, the model, and
+/// the slowest hop of its TP ring and PP chain, found on the cluster graph.
+CostModelConfig cost_model_inputs(const InstanceConfig& config, const Cluster& cluster,
+                                  const ModelSpec& model, const Precision& precision,
+                                  const KvPolicyConfig& kv_config, const KernelDb* kernel_db,
+                                  double iteration_overhead_s);
+
+}  // namespace servesim
