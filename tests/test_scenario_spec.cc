@@ -1,0 +1,77 @@
+// A scenario read into specs without simulating: what the wiring will be given.
+#include <catch2/catch.hpp>
+
+#include "run/scenario.h"
+#include "sim/error.h"
+#include "test_support.h"
+
+using namespace servesim;
+using namespace servesim::testing;
+
+TEST_CASE("a scenario reads into specs without a simulation", "[scenario]") {
+  const Scenario s = parse_scenario_file(source_path("scenarios/seed_q11_four_node.json"), {});
+  CHECK(s.name == "seed_q11_four_node");
+  CHECK(s.seed == 1);
+  CHECK(s.model.name == "Llama-3.2-3B");
+  CHECK(s.engine == "vllm");
+  REQUIRE(s.cluster);
+  CHECK(s.cluster->nodes().size() == 4);
+  CHECK(s.cluster->gpus().size() == 5);
+
+  REQUIRE(s.instances.size() == 4);
+  const InstanceSpec& large = s.instances[3];
+  CHECK(large.config.name == "C4");
+  CHECK(large.config.tp == 2);
+  CHECK(large.config.gpus == std::vector<int>{3, 4});
+  // The TP ring of C4 stays on the node's NVLink bridge; the single-GPU replicas have no ring.
+  CHECK(large.cost.tp_on_nvlink);
+  CHECK(large.cost.tp_path.bandwidth_bytes_per_s == Approx(56.25e9));
+  CHECK(s.instances[0].cost.tp_path.link_ids.empty());
+  // Kernel fits exist only for catalogue GPUs; these are custom types.
+  CHECK(large.cost.gpu.name == "gpu12g");
+  CHECK(large.cost.fit == nullptr);
+  // Host offload is off, and each replica's KV comes from the policy's block size.
+  CHECK(large.config.kv_policy.mode == KvMode::kGpuOnly);
+  CHECK(large.config.block_tokens == 16);
+  // The batcher is the engine's defaults with the scenario's keys over them.
+  CHECK(large.batcher.pointer == "/policies/batcher");
+  CHECK(large.batcher.json["max_num_seqs"] == 64);
+  CHECK(large.batcher.json["chunked_prefill"] == true);  // from the vllm preset
+
+  CHECK(s.router.pointer == "/policies/router");
+  CHECK(s.router.json["name"] == "size_class");
+  CHECK(s.workload.pointer == "/workload");
+  CHECK(s.workload.json["kind"] == "poisson");
+  CHECK(s.output.record_requests);
+  CHECK(s.output.sample_interval_s == 1.0);
+  CHECK(s.slo.ttft_ms == 0);
+}
+
+TEST_CASE("command-line options apply before the scenario is read", "[scenario]") {
+  ScenarioOptions options;
+  options.seed = 42;
+  options.overrides = {"/instances/0/tp=1", "/policies/batcher/max_num_seqs=8",
+                       "/slo={\"ttft_ms\": 500}"};
+  const Scenario s =
+      parse_scenario_file(source_path("scenarios/seed_q11_four_node.json"), options);
+  CHECK(s.seed == 42);
+  CHECK(s.instances[0].batcher.json["max_num_seqs"] == 8);
+  CHECK(s.slo.ttft_ms == 500);
+  // The document kept for the scenario hash is the one after the overrides.
+  CHECK(s.doc["policies"]["batcher"]["max_num_seqs"] == 8);
+}
+
+TEST_CASE("a bad policy is refused when the scenario is read, not when it runs", "[scenario]") {
+  nlohmann::json doc = load_scenario("seed_q11_four_node.json");
+  doc["policies"]["router"]["name"] = "fastest";
+  try {
+    parse_scenario(doc, "q11.json", source_path("scenarios"), {});
+    FAIL("expected an InputError");
+  } catch (const InputError& e) {
+    CHECK_THAT(e.what(), Catch::StartsWith("q11.json: /policies/router/name: "));
+  }
+  doc = load_scenario("seed_q11_four_node.json");
+  doc["workload"]["rate_per_s"] = -1;
+  CHECK_THROWS_WITH(parse_scenario(doc, "q11.json", source_path("scenarios"), {}),
+                    Catch::StartsWith("q11.json: /workload/rate_per_s: "));
+}
