@@ -262,7 +262,7 @@ int64_t RunLengthSamples::value_at_rank(uint64_t rank) {
 double RunLengthSamples::percentile_ms(double p) {
   if (total_count_ == 0) return 0;
   summarize();
-  // The same interpolation as percentile_sorted (tools/stats.h) over the expanded list.
+  // The same interpolation as percentile_sorted (sim/stats.h) over the expanded list.
   const PercentileRank rank = percentile_rank(total_count_, p);
   const double lo_ms = Time{value_at_rank(rank.lo)}.to_ms();
   const double hi_ms = rank.hi == rank.lo ? lo_ms : Time{value_at_rank(rank.hi)}.to_ms();

@@ -177,7 +177,7 @@ class RunLengthSamples {
 };
 
 /// Adds mean_, median_, std_, p90_, p95_, p99_ NAME entries, as add_latency_summary does for a
-/// vector of doubles (tools/stats.h).
+/// vector of doubles (sim/stats.h).
 void add_latency_summary(nlohmann::ordered_json& out, const std::string& name,
                          RunLengthSamples& samples);
 

@@ -77,7 +77,7 @@ TEST_CASE("plot.py names the file when a result lacks per-request records", "[to
                   " -q --set /output/requests=false --set /workload/requests=50 -o " + result) ==
           0);
   const std::string log = tmp_path("plot_norequests.log");
-  const std::string cmd = "/usr/bin/python3 " + source_path("tools/plot.py") + " cdf " + result +
+  const std::string cmd = source_path("tools/plot.py") + " cdf " + result +
                           " -o " + tmp_path("plot_norequests") + " >" + log + " 2>&1";
   const int status = std::system(cmd.c_str());
   CHECK(WEXITSTATUS(status) == 2);

@@ -16,7 +16,7 @@ namespace {
 int check_schema(const std::string& schema, const std::string& files, std::string* out) {
   const std::string log =
       tmp_path("check_" + schema + ".txt");  // one per schema: tests run side by side
-  const std::string cmd = "/usr/bin/python3 " + source_path("tools/check_schema.py") + " " +
+  const std::string cmd = source_path("tools/check_schema.py") + " " +
                           source_path("scenarios/schema/" + schema) + " " + files + " >" + log +
                           " 2>&1";
   const int status = std::system(cmd.c_str());
@@ -72,7 +72,7 @@ TEST_CASE("shipped scenarios' results match the result schema", "[tools][schema]
 TEST_CASE("scenarios/schema.md is generated from the schemas", "[tools][schema]") {
   const std::string log = tmp_path("schema_doc.txt");
   const int status = std::system(
-      ("/usr/bin/python3 " + source_path("tools/schema_doc.py") + " --check >" + log + " 2>&1")
+      (source_path("tools/schema_doc.py") + " --check >" + log + " 2>&1")
           .c_str());
   INFO(read_text(log));
   CHECK(WEXITSTATUS(status) == 0);

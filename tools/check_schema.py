@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Validates JSON files against a JSON Schema (Debian's python3-jsonschema).
 
   check_schema.py SCHEMA.json FILE.json [FILE.json ...]

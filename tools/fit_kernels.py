@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Fit compact per-GPU kernel-time models to measured kernel latencies.
 
 Reads the aiconfigurator kernel tables under ../shared/data/kernels/aiconfigurator and the GPU

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Plots of servesim results (Python 3 + matplotlib, both from Debian).
 
   plot.py cdf        RESULT.json [RESULT.json ...] -o DIR   latency CDFs (TTFT, TPOT, E2E), runs overlaid

@@ -12,7 +12,7 @@
 
 namespace servesim {
 
-struct RunProgress;  // tools/runner.h
+struct RunProgress;  // run/run.h
 
 /// What a run is expected to amount to, for the percentage and ETA; zero means unknown.
 struct RunSizeHint {

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Writes scenarios/schema.md, the key-by-key reference of the result and scenario JSON, from
 the JSON Schemas in scenarios/schema/, so the reference cannot drift from the schemas.
 
