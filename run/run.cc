@@ -17,13 +17,24 @@
 namespace servesim {
 namespace {
 
-/// A policy built from its validated configuration (run/scenario.h).
+/// A fresh, writable copy of a validated configuration (run/scenario.h), read through the
+/// strict reader so its messages keep the scenario's file and pointer.
+struct ConfigCopy {
+  ConfigCopy(const Scenario& s, const ConfigObject& c)
+      : json(c.json),
+        object(JsonValue(&json, c.pointer, std::make_shared<const std::string>(s.file)).object()) {}
+  ConfigCopy(const ConfigCopy&) = delete;  // `object` points into `json`
+  ConfigCopy& operator=(const ConfigCopy&) = delete;
+  nlohmann::json json;
+  JsonObject object;
+};
+
+/// A policy built from its validated configuration.
 template <typename Registry, typename... Args>
 auto build(const Registry& registry, const Scenario& s, const ConfigObject& c, Args&&... args) {
-  nlohmann::json copy = c.json;
-  JsonObject o = JsonValue(&copy, c.pointer, std::make_shared<const std::string>(s.file)).object();
-  const JsonValue name = o.at("name");
-  return registry.create(name.as_string(), name, o, std::forward<Args>(args)...);
+  ConfigCopy copy(s, c);
+  const JsonValue name = copy.object.at("name");
+  return registry.create(name.as_string(), name, copy.object, std::forward<Args>(args)...);
 }
 
 /// What the replicas must hold at the end: no request, no KV block but the prefix cache's, and
@@ -74,17 +85,12 @@ RunOutput run_scenario(const Scenario& s, const RunOptions& options) {
   std::unique_ptr<Router> router = build(routers, s, s.router, names);
   std::unique_ptr<OutputPredictor> predictor = std::make_unique<OraclePredictor>();
   if (s.router.json.contains("output_length")) {
-    nlohmann::json copy = s.router.json;
-    JsonObject o =
-        JsonValue(&copy, s.router.pointer, std::make_shared<const std::string>(s.file)).object();
-    const JsonValue kind = o.at("output_length");
-    predictor = predictors.create(kind.as_string(), kind, o, s.seed);
+    ConfigCopy copy(s, s.router);
+    const JsonValue kind = copy.object.at("output_length");
+    predictor = predictors.create(kind.as_string(), kind, copy.object, s.seed);
   }
-  nlohmann::json workload_json = s.workload.json;
-  JsonObject workload_config =
-      JsonValue(&workload_json, s.workload.pointer, std::make_shared<const std::string>(s.file))
-          .object();
-  std::unique_ptr<Workload> workload = make_workload(workload_config, s.base_dir, s.seed);
+  ConfigCopy workload_config(s, s.workload);
+  std::unique_ptr<Workload> workload = make_workload(workload_config.object, s.base_dir, s.seed);
 
   Metrics metrics(sim,
                   MetricsOptions{workload->warmup_requests(), s.slo, s.output.sample_interval_s,
