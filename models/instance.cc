@@ -269,7 +269,7 @@ int64_t Instance::plan_stretch(const BatchShape& shape, Time first_step) {
   auto price_at = [&](int64_t j) {
     BatchShape s = shape;
     s.decode_context_tokens += static_cast<double>(n * j);
-    return price_iteration(cost_, s).total_s;
+    return price(s).total_s;
   };
   const double d0 = step_cost_.total_s;
   double slope = 0;
@@ -454,8 +454,84 @@ void Instance::preempt(Request* r) {
   waiting_.push_front(r);
 }
 
+IterationCost Instance::price(const BatchShape& shape) const {
+  IterationCost cost = price_iteration(cost_, shape);
+  if (slowdown_ != 1.0)
+    for (double* t :
+         {&cost.total_s, &cost.gemm_s, &cost.attention_s, &cost.elementwise_s, &cost.lm_head_s,
+          &cost.tp_comm_s, &cost.pp_comm_s, &cost.overhead_s, &cost.kv_fetch_s, &cost.kv_offload_s})
+      *t *= slowdown_;
+  return cost;
+}
+
+void Instance::set_pace(const CostModelConfig& cost, double slowdown) {
+  if (busy_ && step_end_ns_.size() > 1) truncate_stretch();
+  cost_ = cost;
+  slowdown_ = slowdown;
+  decode_slope_.clear();  // slopes priced at the old pace
+}
+
+int64_t Instance::fail(std::vector<Request*>& evicted) {
+  available_ = false;
+  if (wakeup_.valid()) {
+    sim_.cancel(wakeup_);
+    wakeup_ = EventId{};
+  }
+  if (busy_) {
+    sim_.cancel(done_event_);
+    // Steps that ended before now happened; the one in flight is lost. A fault precedes an
+    // iteration's end at the same instant (Phase::kFault), so a step ending now is lost too.
+    const auto done = static_cast<size_t>(
+        std::lower_bound(step_end_ns_.begin(), step_end_ns_.end(), sim_.now().ns) -
+        step_end_ns_.begin());
+    if (step_end_ns_.size() > 1 && done >= 1) {
+      step_end_ns_.resize(done);
+      steps_.steps = static_cast<int64_t>(done);
+      apply_iteration();
+    } else {
+      busy_ = false;
+      busy_time_ += sim_.now() - iteration_start_;
+      // The lost step's transfers had started: they count as sent and received.
+      priced_gpu_to_host_bytes_ += step_cost_.gpu_to_host_bytes_per_gpu;
+      priced_host_to_gpu_bytes_ += step_cost_.host_to_gpu_bytes_per_gpu;
+      tp_bytes_per_gpu_ += step_cost_.tp_bytes_per_gpu;
+      pp_bytes_per_hop_ += step_cost_.pp_bytes_per_hop;
+    }
+  }
+  // Offload writes planned but not yet priced happened before the failure.
+  priced_gpu_to_host_bytes_ += static_cast<double>(pending_offload_blocks_) * block_bytes_per_gpu();
+  pending_offload_blocks_ = 0;
+  int64_t lost_tokens = 0;
+  auto evict = [&](Request* r) {
+    if (DecodeSet::is_member(*r)) decode_set_.leave(*r);
+    lost_tokens += r->computed_tokens;
+    host_freed_bytes_per_gpu_ += static_cast<double>(r->host_blocks) * block_bytes_per_gpu();
+    r->computed_tokens = r->kv_blocks = r->shared_prefix_blocks = r->host_blocks = 0;
+    r->in_decode = false;
+    r->prefix_looked_up = false;
+    evicted.push_back(r);
+  };
+  for (Request* r : running_) evict(r);
+  for (Request* r : waiting_) evict(r);
+  running_.clear();
+  waiting_.clear();
+  plan_.clear();
+  step_end_ns_.clear();
+  stretch_left_sorted_.clear();
+  stretch_left_prefix_.clear();
+  outstanding_tokens_ = 0;
+  prefix_cache_.clear();
+  kv_.clear();
+  host_kv_.clear();
+  return lost_tokens;
+}
+
+void Instance::recover() {
+  available_ = true;
+}
+
 void Instance::start_iteration() {
-  if (busy_) return;
+  if (busy_ || !available_) return;
   if (wakeup_.valid()) {
     sim_.cancel(wakeup_);
     wakeup_ = EventId{};
@@ -504,7 +580,7 @@ void Instance::start_iteration() {
       shape.add_prefill(r->computed_tokens, item.new_tokens, emits);
     }
   }
-  step_cost_ = price_iteration(cost_, shape);
+  step_cost_ = price(shape);
   // At least one nanosecond, so that a loop of empty-cost iterations still advances time.
   const Time first_step = std::max(Time::from_s(step_cost_.total_s), Time::from_ns(1));
   busy_ = true;
@@ -572,6 +648,11 @@ void Instance::report_finished(std::vector<Request*>& finished) {
 }
 
 void Instance::finish_iteration() {
+  apply_iteration();
+  start_iteration();
+}
+
+void Instance::apply_iteration() {
   busy_ = false;
   const auto steps = static_cast<int64_t>(step_end_ns_.size());
   iterations_ += static_cast<uint64_t>(steps);
@@ -595,7 +676,7 @@ void Instance::finish_iteration() {
         SERVESIM_CHECK(grown, "KV for a decode stretch ran out for request {}", r->id);
         r->computed_tokens += steps;
         r->generated_tokens += steps;
-        r->last_token = sim_.now();
+        r->last_token = Time::from_ns(step_end_ns_.back());
         outstanding_tokens_ += outstanding_of(*r);
       }
     }
@@ -621,7 +702,6 @@ void Instance::finish_iteration() {
     }
   }
   report_finished(finished);
-  start_iteration();
 }
 
 void Instance::finish_decode_set_iteration(int64_t steps) {
@@ -631,7 +711,7 @@ void Instance::finish_decode_set_iteration(int64_t steps) {
     observer_.on_decode_steps(decode_set_.recorded(), steps_);
     // The first step's blocks were taken at plan; the later steps' are taken as they apply.
     kv_.take(decode_set_.held_blocks(steps) - decode_set_.held_blocks(1));
-    decode_set_.advance(steps, sim_.now());
+    decode_set_.advance(steps, Time::from_ns(step_end_ns_.back()));
     decode_set_.take_finished(finished);
     for (Request* r : finished) finish_request(r);
   }

@@ -104,6 +104,24 @@ class Instance final : public DecodeSetContext, public RequestSink {
   /// A request routed here. Dropped at once if its prompt can never fit.
   void enqueue(Request* r) override;
 
+  // Faults (policies/faults.h).
+  /// Whether the replica takes requests (false between fail() and recover()).
+  bool available() const { return available_; }
+  /// The replica fails now. The iteration in flight is lost (the steps of a closed-form
+  /// stretch that ended before now are kept, as step by step they would have been), its GPU
+  /// memory is lost (KV, prefix cache, offloaded KV), and every request it held is appended to
+  /// `evicted`, running ones first in admission order, then the waiting queue, each reset to be
+  /// recomputed from its prompt and the tokens it already emitted. Returns the tokens of KV
+  /// lost (the work a recompute must redo).
+  int64_t fail(std::vector<Request*>& evicted);
+  /// The replica is back, empty.
+  void recover();
+  /// From now on iterations are priced with `cost` (a degraded link changes its paths) and
+  /// take `slowdown` times as long (a straggler GPU). A stretch in flight ends at its next
+  /// step, as step by step the next step would be priced anew.
+  void set_pace(const CostModelConfig& cost, double slowdown);
+  double slowdown() const { return slowdown_; }
+
   // What a router may know.
   int index() const { return index_; }
   const std::string& name() const { return config_.name; }
@@ -164,6 +182,10 @@ class Instance final : public DecodeSetContext, public RequestSink {
 
  private:
   void request_schedule();
+  /// The cost model's price of an iteration, at this replica's pace (slowdown).
+  IterationCost price(const BatchShape& shape) const;
+  /// finish_iteration's work on the plan's requests, without starting the next iteration.
+  void apply_iteration();
   static void prefetch(const Request* r);
   void start_iteration();
   void finish_iteration();
@@ -203,6 +225,8 @@ class Instance final : public DecodeSetContext, public RequestSink {
   int index_;
   InstanceConfig config_;
   CostModelConfig cost_;
+  bool available_ = true;
+  double slowdown_ = 1.0;
   MemoryPlan memory_;
   Simulator& sim_;
   std::unique_ptr<Batcher> batcher_;

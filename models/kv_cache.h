@@ -76,6 +76,9 @@ class KvBlockPool {
     used_blocks_ -= blocks;
   }
 
+  /// Every block is free again (the memory behind the pool was lost); the peak is kept.
+  void clear() { used_blocks_ = 0; }
+
   int64_t total_blocks() const { return total_blocks_; }
   int64_t used_blocks() const { return used_blocks_; }
   int64_t free_blocks() const { return total_blocks_ - used_blocks_; }

@@ -56,6 +56,12 @@ class PrefixCache {
     evicted_blocks_ += freed;
     return freed;
   }
+  /// Forgets every entry (the memory behind them was lost); the caller clears the pool.
+  void clear() {
+    entries_.clear();
+    lru_.clear();
+    blocks_ = 0;
+  }
   /// KV blocks the cache holds (pinned or not).
   int64_t blocks() const { return blocks_; }
   int64_t evicted_blocks() const { return evicted_blocks_; }

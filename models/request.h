@@ -45,6 +45,8 @@ struct Request {
   bool prefix_looked_up = false;
   /// The size-class router put it in a class its true length does not belong to.
   bool misrouted = false;
+  /// A fault (its replica failed) took its KV away: it was re-routed and recomputed, or dropped.
+  bool fault_affected = false;
   /// Prefill (of the prompt, or of prompt + output after a recompute preemption) is done and
   /// each iteration now decodes one token.
   bool in_decode = false;

@@ -1,5 +1,7 @@
 #include "policies/gateway.h"
 
+#include <fmt/format.h>
+
 #include "sim/error.h"
 
 namespace servesim {
@@ -29,14 +31,43 @@ void Gateway::submit(const RequestSpec& spec) {
   ++in_flight_;
   ++arrived_;
   if (first_arrival_ == Time::max()) first_arrival_ = spec.arrival;
+  route(r);
+}
+
+void Gateway::route(Request* r) {
   const int target = router_.route(*r, views_);
   if (size_class_router_)
     r->misrouted =
         size_class_router_->classify(r->spec.prompt_tokens + r->predicted_output_tokens) !=
         size_class_router_->classify(r->spec.prompt_tokens + r->spec.output_tokens);
-  SERVESIM_CHECK(target >= 0 && target < static_cast<int>(sinks_.size()),
+  if (target < 0) {
+    on_drop(*r, "no replica is up");
+    return;
+  }
+  SERVESIM_CHECK(target < static_cast<int>(sinks_.size()) &&
+                     (views_[target] == nullptr || views_[target]->available()),
                  "router chose instance {}", target);
   sinks_[target]->enqueue(r);
+}
+
+Gateway::FailureOutcome Gateway::fail_instance(int index, bool reroute) {
+  SERVESIM_CHECK(index >= 0 && index < static_cast<int>(views_.size()) && views_[index],
+                 "no replica {} to fail", index);
+  std::vector<Request*> evicted;
+  FailureOutcome outcome;
+  outcome.lost_tokens = views_[index]->fail(evicted);
+  const std::string reason = fmt::format("instance '{}' failed", views_[index]->name());
+  for (Request* r : evicted) {
+    r->fault_affected = true;
+    if (reroute) {
+      ++outcome.rerouted;
+      route(r);
+    } else {
+      ++outcome.dropped;
+      on_drop(*r, reason);
+    }
+  }
+  return outcome;
 }
 
 void Gateway::on_finish(Request& r) {

@@ -38,8 +38,19 @@ class Gateway final : public InstanceObserver {
     on_released_ = std::move(on_released);
   }
 
-  /// A request arrives now.
+  /// A request arrives now. With no replica up it is dropped at once.
   void submit(const RequestSpec& spec);
+
+  /// What a replica's failure did to the requests it held.
+  struct FailureOutcome {
+    uint64_t rerouted = 0;
+    uint64_t dropped = 0;
+    int64_t lost_tokens = 0;  ///< KV tokens lost, which a recompute must compute again
+  };
+  /// Replica `index` fails now (Instance::fail). Its requests are routed again among the
+  /// replicas still up and recomputed there from their prompt and the tokens already emitted
+  /// (as a recompute preemption does), or, with `reroute` false, dropped.
+  FailureOutcome fail_instance(int index, bool reroute);
 
   // InstanceObserver.
   void on_first_token(const Request& r) override { metrics_.on_first_token(r); }
@@ -72,6 +83,8 @@ class Gateway final : public InstanceObserver {
 
  private:
   void release(Request& r);
+  /// Asks the router and hands `r` to the replica it chose; drops it when none is up.
+  void route(Request* r);
 
   Router& router_;
   /// The router when it routes by size class: the gateway then marks misrouted requests.

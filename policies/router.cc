@@ -5,13 +5,15 @@
 namespace servesim {
 namespace {
 
+/// The least loaded available replica of `pool`, or -1 when none is available.
 int least_loaded_of(const std::vector<int>& pool, const std::vector<Instance*>& instances) {
-  int best = pool.front();
-  int64_t best_load = instances[best]->outstanding_tokens();
-  for (size_t i = 1; i < pool.size(); ++i) {
-    const int64_t load = instances[pool[i]]->outstanding_tokens();
-    if (load < best_load) {
-      best = pool[i];
+  int best = -1;
+  int64_t best_load = 0;
+  for (int i : pool) {
+    if (!instances[i]->available()) continue;
+    const int64_t load = instances[i]->outstanding_tokens();
+    if (best < 0 || load < best_load) {
+      best = i;
       best_load = load;
     }
   }
@@ -21,17 +23,22 @@ int least_loaded_of(const std::vector<int>& pool, const std::vector<Instance*>& 
 }  // namespace
 
 int RoundRobinRouter::route(const Request&, const std::vector<Instance*>& instances) {
-  const size_t chosen = next_ % instances.size();
-  ++next_;
-  return static_cast<int>(chosen);
+  // A failed replica's turn passes to the next one (the gateway routes only when one is up).
+  for (size_t tries = 0; tries < instances.size(); ++tries) {
+    const size_t chosen = next_ % instances.size();
+    ++next_;
+    if (instances[chosen]->available()) return static_cast<int>(chosen);
+  }
+  return -1;
 }
 
 int LeastLoadedRouter::route(const Request&, const std::vector<Instance*>& instances) {
-  int best = 0;
-  int64_t best_load = instances[0]->outstanding_tokens();
-  for (size_t i = 1; i < instances.size(); ++i) {
+  int best = -1;
+  int64_t best_load = 0;
+  for (size_t i = 0; i < instances.size(); ++i) {
+    if (!instances[i]->available()) continue;
     const int64_t load = instances[i]->outstanding_tokens();
-    if (load < best_load) {
+    if (best < 0 || load < best_load) {
       best = static_cast<int>(i);
       best_load = load;
     }
@@ -47,7 +54,15 @@ size_t SizeClassRouter::classify(int64_t predicted_total_tokens) const {
 
 int SizeClassRouter::route(const Request& r, const std::vector<Instance*>& instances) {
   const size_t c = classify(r.spec.prompt_tokens + r.predicted_output_tokens);
-  return least_loaded_of(classes_[c].instances, instances);
+  const int chosen = least_loaded_of(classes_[c].instances, instances);
+  if (chosen >= 0) return chosen;
+  // Every replica of the class has failed: the least loaded of those up, as an operator's
+  // fallback would send it.
+  if (all_.size() != instances.size()) {
+    all_.resize(instances.size());
+    for (size_t i = 0; i < all_.size(); ++i) all_[i] = static_cast<int>(i);
+  }
+  return least_loaded_of(all_, instances);
 }
 
 void register_builtin_routers(RouterRegistry& registry) {

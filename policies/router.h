@@ -19,7 +19,8 @@ class Router {
  public:
   virtual ~Router() = default;
   virtual std::string_view name() const = 0;
-  /// Index into `instances` (all replicas of the cluster, in scenario order).
+  /// Index into `instances` (all replicas of the cluster, in scenario order) of an available
+  /// replica (Instance::available), or -1 when none is.
   virtual int route(const Request& r, const std::vector<Instance*>& instances) = 0;
 };
 
@@ -60,6 +61,7 @@ class SizeClassRouter final : public Router {
 
  private:
   std::vector<SizeClass> classes_;
+  std::vector<int> all_;  ///< every replica: the fallback pool when a class has none up
 };
 
 using RouterRegistry =

@@ -35,6 +35,7 @@ void Metrics::on_decode_stretch(const std::vector<ScheduledItem>& items,
 void Metrics::on_finish(Request& r) {
   last_finish_ = std::max(last_finish_, r.finished);
   if (r.truncated) ++truncated_;
+  if (r.fault_affected) ++fault_affected_;
   if (counted(r)) {
     input_tokens_ += r.spec.prompt_tokens;
     output_tokens_ += r.generated_tokens;
@@ -43,6 +44,7 @@ void Metrics::on_finish(Request& r) {
     latencies_.e2el_ms.push_back(e2el);
     latencies_.queue_ms.push_back((r.first_scheduled - r.spec.arrival).to_ms());
     window_e2el_ms_.push_back(e2el);
+    if (r.fault_affected) latencies_.fault_affected_e2el_ms.push_back(e2el);
     if (r.misrouted) {
       latencies_.misrouted_e2el_ms.push_back(e2el);
       misrouted_preemptions_ += static_cast<uint64_t>(r.preemptions);
@@ -61,7 +63,8 @@ void Metrics::on_finish(Request& r) {
 }
 
 void Metrics::on_drop(Request& r, std::string_view reason) {
-  ++drops_by_instance_[instances_[r.instance]->name()];
+  if (r.fault_affected) ++fault_affected_;
+  ++drops_by_instance_[r.instance >= 0 ? instances_[r.instance]->name() : "(none)"];
   record_request(r, "dropped", reason);
 }
 

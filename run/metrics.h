@@ -62,6 +62,7 @@ class Metrics final : public InstanceObserver {
   /// Per-request latency stores of the counted requests, in ms (the result sorts them).
   struct Latencies {
     std::vector<double> ttft_ms, tpot_ms, e2el_ms, queue_ms, misrouted_e2el_ms;
+    std::vector<double> fault_affected_e2el_ms;  ///< requests a replica failure evicted
     RunLengthSamples itl;  ///< per token, run-length encoded: one entry per decode iteration
   };
   Latencies& latencies() { return latencies_; }
@@ -83,6 +84,8 @@ class Metrics final : public InstanceObserver {
   uint64_t truncated() const { return truncated_; }
   uint64_t good() const { return good_; }
   uint64_t misrouted_preemptions() const { return misrouted_preemptions_; }
+  /// Requests a fault evicted (counted whether they then finished or were dropped).
+  uint64_t fault_affected() const { return fault_affected_; }
   int64_t input_tokens() const { return input_tokens_; }
   int64_t output_tokens() const { return output_tokens_; }
   Time last_finish() const { return last_finish_; }
@@ -105,7 +108,7 @@ class Metrics final : public InstanceObserver {
   // One double per counted request each (8 MB per million requests per metric): exact
   // percentiles. Inter-token gaps are per token, so they are stored run-length encoded.
   Latencies latencies_;
-  uint64_t truncated_ = 0, good_ = 0, misrouted_preemptions_ = 0;
+  uint64_t truncated_ = 0, good_ = 0, misrouted_preemptions_ = 0, fault_affected_ = 0;
   int64_t input_tokens_ = 0, output_tokens_ = 0;
   Time last_finish_;
   nlohmann::ordered_json records_ = nlohmann::ordered_json::array();

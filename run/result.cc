@@ -177,6 +177,23 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
                    {"running", metrics.series()[i].running},
                    {"preemptions", metrics.series()[i].preemptions}});
   ts["p99_e2el_ms"] = metrics.p99_e2el_ms_by_window();
+  if (in.faults) {  // after the sections above: adding a key may move them
+    auto& f = result["faults"];
+    f["requests_affected"] = metrics.fault_affected();
+    f["requests_rerouted"] = in.faults->rerouted();
+    f["requests_dropped"] = in.faults->dropped();
+    f["lost_tokens"] = in.faults->lost_tokens();
+    add_latency_summary(f, "e2el_ms", latencies.fault_affected_e2el_ms);
+    auto& events = f["events"] = nlohmann::ordered_json::array();
+    for (const FaultEvent& e : in.faults->events())
+      events.push_back({{"time_s", e.time.to_s()},
+                        {"kind", std::string(fault_kind_name(e.kind))},
+                        {"target", e.target},
+                        {"action", e.action},
+                        {"requests_rerouted", e.rerouted},
+                        {"requests_dropped", e.dropped},
+                        {"lost_tokens", e.lost_tokens}});
+  }
   if (!metrics.drops_by_instance().empty())
     result["drops_by_instance"] = metrics.drops_by_instance();
   if (in.keep_records) result["requests"] = std::move(metrics.records());

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "models/instance.h"
+#include "policies/faults.h"
 #include "policies/gateway.h"
 #include "run/metrics.h"
 #include "run/scenario.h"
@@ -20,8 +21,9 @@ struct ResultInputs {
   const Gateway& gateway;
   Metrics& metrics;  ///< its latency stores are sorted, and its kept records moved out
   const std::vector<std::unique_ptr<Instance>>& instances;
-  bool size_class_routing = false;  ///< report misroutes
-  Time end;                         ///< simulated time at the end of the run
+  bool size_class_routing = false;        ///< report misroutes
+  const FaultInjector* faults = nullptr;  ///< report faults and what they did
+  Time end;                               ///< simulated time at the end of the run
   std::string command_line;
   bool keep_records = true;  ///< put the kept per-request records in the result
 };

@@ -107,6 +107,17 @@ RunOutput run_scenario(const Scenario& s, const RunOptions& options) {
     metrics.add_instance(instances.back().get());
   }
   gateway.set_on_released([&](int64_t client) { workload->on_request_done(sim, client); });
+  std::unique_ptr<FaultInjector> faults;
+  if (!s.faults.empty()) {
+    std::vector<Instance*> views;
+    std::vector<CostModelConfig> costs;
+    for (size_t i = 0; i < instances.size(); ++i) {
+      views.push_back(instances[i].get());
+      costs.push_back(s.instances[i].cost);
+    }
+    faults = std::make_unique<FaultInjector>(sim, gateway, views, *s.cluster, costs, s.faults);
+    faults->start();
+  }
   if (options.on_progress)
     metrics.set_on_sample([&] {
       options.on_progress(
@@ -123,10 +134,10 @@ RunOutput run_scenario(const Scenario& s, const RunOptions& options) {
   RunOutput out;
   out.events = sim.events_processed();
   out.simulated_s = sim.now().to_s();
-  out.result =
-      build_result({s, gateway, metrics, instances,
-                    dynamic_cast<const SizeClassRouter*>(router.get()) != nullptr, sim.now(),
-                    options.command_line, s.output.record_requests && !options.requests_out});
+  out.result = build_result({s, gateway, metrics, instances,
+                             dynamic_cast<const SizeClassRouter*>(router.get()) != nullptr,
+                             faults.get(), sim.now(), options.command_line,
+                             s.output.record_requests && !options.requests_out});
   out.summary_table = summary_table(s.name, out.result["summary"]);
   return out;
 }

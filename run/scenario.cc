@@ -60,6 +60,93 @@ ConfigObject batcher_config(const std::optional<JsonValue>& value, const EngineP
   return c;
 }
 
+/// A time in seconds that simulated time (integer nanoseconds) can hold.
+Time load_time(const JsonValue& v) {
+  // Simulated time ends near 292 years (int64 ns); a fault past a century is surely a typo.
+  constexpr double kMaxTime_s = 100.0 * 365 * 24 * 3600;
+  const double t_s = v.nonnegative_double();
+  if (t_s > kMaxTime_s)
+    v.fail(fmt::format("must be at most {:g} s (a century), got {:g}", kMaxTime_s, t_s));
+  return Time::from_s(t_s);
+}
+
+/// /faults, each naming a replica (or a GPU, meaning the replica that holds it) or a link.
+std::vector<FaultSpec> load_faults(const JsonValue& v, const std::vector<InstanceSpec>& instances,
+                                   const Cluster& cluster) {
+  auto instance_named = [&](const JsonValue& name_value) {
+    const std::string name = name_value.as_string();
+    for (size_t i = 0; i < instances.size(); ++i)
+      if (instances[i].config.name == name) return static_cast<int>(i);
+    std::vector<std::string> names;
+    for (const auto& spec : instances) names.push_back(spec.config.name);
+    name_value.fail(fmt::format("unknown instance '{}'; valid: {}", name, fmt::join(names, ", ")));
+  };
+  auto instance_of_gpu = [&](const JsonValue& gpu_value) {
+    const int gpu = cluster.find_gpu(gpu_value.as_string());
+    if (gpu < 0)
+      gpu_value.fail(fmt::format("unknown GPU '{}' (write NODE/INDEX)", gpu_value.as_string()));
+    for (size_t i = 0; i < instances.size(); ++i)
+      for (int g : instances[i].config.gpus)
+        if (g == gpu) return static_cast<int>(i);
+    gpu_value.fail(fmt::format("GPU '{}' runs no instance", gpu_value.as_string()));
+  };
+  std::vector<FaultSpec> faults;
+  for (const JsonValue& fv : v.array()) {
+    JsonObject o = fv.object();
+    FaultSpec f;
+    const std::string kind =
+        o.at("kind").one_of({"instance_failure", "straggler", "link_degradation"});
+    if (kind == "link_degradation") {
+      f.kind = FaultKind::kLinkDegradation;
+      const JsonValue link = o.at("link");
+      f.target = link.as_string();
+      for (const Link& l : cluster.links())
+        if (l.name == f.target) f.link = l.id;
+      if (f.link < 0) {
+        std::vector<std::string> names;
+        for (const Link& l : cluster.links())
+          if (names.size() < 6) names.push_back(l.name);
+        link.fail(
+            fmt::format("unknown link '{}'; links are named as the result's links[].name, "
+                        "e.g. {}",
+                        f.target, fmt::join(names, ", ")));
+      }
+      const JsonValue factor = o.at("bandwidth_factor");
+      f.factor = factor.positive_double();
+      if (f.factor > 1) factor.fail(fmt::format("must be in (0, 1], got {:g}", f.factor));
+    } else {
+      f.kind = kind == "straggler" ? FaultKind::kStraggler : FaultKind::kInstanceFailure;
+      if (o.has("instance") == o.has("gpu")) o.fail("give either 'instance' or 'gpu'");
+      f.instance =
+          o.maybe("instance") ? instance_named(o.at("instance")) : instance_of_gpu(o.at("gpu"));
+      f.target = instances[static_cast<size_t>(f.instance)].config.name;
+    }
+    if (f.kind == FaultKind::kInstanceFailure) {
+      f.start = load_time(o.at("at_s"));
+      if (auto r = o.maybe("recover_after_s")) {
+        r->positive_double();
+        f.end = f.start + load_time(*r);
+      }
+      if (auto p = o.maybe("requests")) f.reroute = p->one_of({"reroute", "drop"}) == "reroute";
+    } else {
+      f.start = load_time(o.at("from_s"));
+      if (auto u = o.maybe("until_s")) {
+        f.end = load_time(*u);
+        if (f.end <= f.start) u->fail("must be after from_s");
+      }
+      if (f.kind == FaultKind::kStraggler) {
+        const JsonValue factor = o.at("slowdown");
+        f.factor = factor.positive_double();
+        if (f.factor < 1)
+          factor.fail(fmt::format("must be >= 1 (times slower), got {:g}", f.factor));
+      }
+    }
+    o.finish();
+    faults.push_back(std::move(f));
+  }
+  return faults;
+}
+
 }  // namespace
 
 Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
@@ -155,6 +242,8 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
     s.router = config_of(policies.at("router"));
   }
   policies.finish();
+
+  if (auto f = root.maybe("faults")) s.faults = load_faults(*f, s.instances, *s.cluster);
 
   JsonObject workload = root.at("workload").object();
   make_workload(workload, base_dir, s.seed);

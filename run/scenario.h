@@ -21,6 +21,7 @@
 #include "models/instance.h"
 #include "models/kernel_db.h"
 #include "models/llm.h"
+#include "policies/faults.h"
 
 namespace servesim {
 
@@ -67,6 +68,8 @@ struct Scenario {
   /// /policies/router, whose keys also configure the output-length predictor.
   ConfigObject router;
   ConfigObject workload;
+  /// /faults: failures, stragglers and degraded links, in scenario order.
+  std::vector<FaultSpec> faults;
   OutputSpec output;
   SloSpec slo;
 };

@@ -16,11 +16,12 @@ namespace servesim {
 /// Ties at equal time are broken by phase first: arrivals are seen before an iteration that
 /// ends at the same instant is scheduled, and samples observe the state after both.
 enum class Phase : uint8_t {
-  kArrival = 0,
-  kTransfer = 1,
-  kIterationDone = 2,
-  kSchedule = 3,
-  kSample = 4
+  kFault = 0,  ///< a fault takes effect before anything else at its instant
+  kArrival = 1,
+  kTransfer = 2,
+  kIterationDone = 3,
+  kSchedule = 4,
+  kSample = 5
 };
 
 struct EventId {

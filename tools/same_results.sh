@@ -43,14 +43,17 @@ strip() { grep -v '^ *"command_line": ' "$1"; }
 
 same=0
 differ=0
+skipped=0
 for i in "${!runs[@]}"; do
   read -r -a args <<<"${runs[$i]}"
-  for side in old new; do
-    bin=$old
-    [ "$side" = new ] && bin=$new
-    a=("${args[@]//@RECORDS@/$tmp/$side-$i.jsonl}")
-    "$bin" run "${a[@]}" -q -o "$tmp/$side-$i.json"
-  done
+  # A scenario the old build does not know (a feature added since) has nothing to compare with.
+  if ! "$old" run "${args[@]//@RECORDS@/$tmp/old-$i.jsonl}" -q -o "$tmp/old-$i.json" 2>"$tmp/err"; then
+    echo "SKIPPED (the old build refuses it): ${runs[$i]}: $(head -c 200 "$tmp/err")"
+    skipped=$((skipped + 1))
+    continue
+  fi
+  a=("${args[@]//@RECORDS@/$tmp/new-$i.jsonl}")
+  "$new" run "${a[@]}" -q -o "$tmp/new-$i.json"
   if [ "$(strip "$tmp/old-$i.json")" = "$(strip "$tmp/new-$i.json")" ] &&
     { [ ! -e "$tmp/old-$i.jsonl" ] || cmp -s "$tmp/old-$i.jsonl" "$tmp/new-$i.jsonl"; }; then
     same=$((same + 1))
@@ -59,5 +62,5 @@ for i in "${!runs[@]}"; do
     differ=$((differ + 1))
   fi
 done
-echo "$same runs identical, $differ differ"
+echo "$same runs identical, $differ differ, $skipped skipped"
 [ "$differ" -eq 0 ]
