@@ -7,7 +7,8 @@
 
 namespace servesim {
 
-Metrics::Metrics(Simulator& sim, MetricsOptions options) : sim_(sim), options_(options) {}
+Metrics::Metrics(Simulator& sim, MetricsOptions options)
+    : sim_(sim), options_(options), interval_s_(options.sample_interval_s) {}
 
 void Metrics::add_instance(const Instance* instance) {
   instances_.push_back(instance);
@@ -114,10 +115,30 @@ void Metrics::sample() {
   p99_e2el_ms_by_window_.push_back(
       window_e2el_ms_.empty() ? 0.0 : percentile_sorted(window_e2el_ms_, 99));
   window_e2el_ms_.clear();
+  if (sample_times_s_.size() > kMaxSamples) thin_series();  // odd: the newest sample stays
   // Keep sampling while anything else is still to happen.
   if (sim_.pending_events() > 0)
-    sim_.schedule_in(Time::from_s(options_.sample_interval_s), Phase::kSample,
-                     [this] { sample(); });
+    sim_.schedule_in(Time::from_s(interval_s_), Phase::kSample, [this] { sample(); });
+}
+
+void Metrics::thin_series() {
+  // Samples 0, 2, 4, ... stay, and sample 2k's window also covers the one sample 2k - 1 closed.
+  auto keep_even = [](auto& v) {
+    for (size_t i = 0; 2 * i < v.size(); ++i) v[i] = v[2 * i];
+    v.resize((v.size() + 1) / 2);
+  };
+  for (size_t i = 1; 2 * i < p99_e2el_ms_by_window_.size(); ++i)
+    p99_e2el_ms_by_window_[2 * i] =
+        std::max(p99_e2el_ms_by_window_[2 * i], p99_e2el_ms_by_window_[2 * i - 1]);
+  keep_even(p99_e2el_ms_by_window_);
+  keep_even(sample_times_s_);
+  for (Series& s : series_) {
+    keep_even(s.kv_used_fraction);
+    keep_even(s.waiting);
+    keep_even(s.running);
+    keep_even(s.preemptions);
+  }
+  interval_s_ *= 2;
 }
 
 }  // namespace servesim

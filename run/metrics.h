@@ -33,6 +33,12 @@ struct MetricsOptions {
 
 class Metrics final : public InstanceObserver {
  public:
+  /// The time series hold at most one more than this many samples: past it, every other
+  /// sample is dropped (the newest stays) and the interval doubles (each windowed p99 then
+  /// covers two windows: the larger of the two is kept, an upper bound), so memory stays
+  /// bounded however long the simulated span.
+  static constexpr size_t kMaxSamples = size_t{1} << 17;
+
   Metrics(Simulator& sim, MetricsOptions options);
 
   /// A replica to sample, in scenario order (its index is Request::instance).
@@ -79,7 +85,8 @@ class Metrics final : public InstanceObserver {
   const std::vector<double>& p99_e2el_ms_by_window() const { return p99_e2el_ms_by_window_; }
 
   int64_t warmup_requests() const { return options_.warmup_requests; }
-  double sample_interval_s() const { return options_.sample_interval_s; }
+  /// The interval between samples, doubled each time the series were thinned.
+  double sample_interval_s() const { return interval_s_; }
   bool has_slo() const { return options_.slo.ttft_ms > 0 || options_.slo.tpot_ms > 0; }
   uint64_t truncated() const { return truncated_; }
   uint64_t good() const { return good_; }
@@ -98,6 +105,8 @@ class Metrics final : public InstanceObserver {
     return static_cast<int64_t>(r.id) >= options_.warmup_requests;
   }
   void sample();
+  /// Drops every other sample and doubles the interval.
+  void thin_series();
   void record_request(const Request& r, std::string_view status, std::string_view reason);
 
   Simulator& sim_;
@@ -118,6 +127,7 @@ class Metrics final : public InstanceObserver {
   std::vector<double> window_e2el_ms_, p99_e2el_ms_by_window_;
   std::vector<double> sample_times_s_;
   std::vector<Series> series_;
+  double interval_s_;
 };
 
 }  // namespace servesim

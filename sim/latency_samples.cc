@@ -211,7 +211,10 @@ void RunLengthSamples::collect_buckets(const std::vector<size_t>& wanted) {
 }
 
 int64_t RunLengthSamples::value_at_rank(uint64_t rank) {
-  auto [bucket, before] = bucket_of_rank(rank);
+  // Not a structured binding: clang before 16 cannot capture those in a lambda.
+  const std::pair<size_t, uint64_t> bucket_and_before = bucket_of_rank(rank);
+  const size_t bucket = bucket_and_before.first;
+  const uint64_t before = bucket_and_before.second;
   auto found = std::find_if(prepared_.begin(), prepared_.end(),
                             [&](const Prepared& b) { return b.bucket == bucket; });
   if (found == prepared_.end()) {  // a percentile prepare_percentiles was not told of
