@@ -176,7 +176,8 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
   double iteration_overhead_s = engine.iteration_overhead_s;
   if (auto e = root.maybe("engine_overrides")) {
     JsonObject eo = e->object();
-    if (auto x = eo.maybe("iteration_overhead_s")) iteration_overhead_s = x->nonnegative_double();
+    if (auto x = eo.maybe("iteration_overhead_s"))
+      iteration_overhead_s = number_in_range(*x, 0, 10);
     eo.finish();
   }
 
@@ -252,7 +253,10 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
   if (auto out = root.maybe("output")) {
     JsonObject oo = out->object();
     s.output.record_requests = oo.get_or("requests", true);
-    if (auto si = oo.maybe("sample_interval_s")) s.output.sample_interval_s = si->positive_double();
+    // At least a microsecond: a finer interval samples more often than anything happens, and
+    // one that rounds to 0 ns would never let time advance.
+    if (auto si = oo.maybe("sample_interval_s"))
+      s.output.sample_interval_s = number_in_range(*si, 1e-6, 1e9);
     oo.finish();
   }
   if (auto slo = root.maybe("slo")) {

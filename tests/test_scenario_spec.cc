@@ -52,8 +52,7 @@ TEST_CASE("command-line options apply before the scenario is read", "[scenario]"
   options.seed = 42;
   options.overrides = {"/instances/0/tp=1", "/policies/batcher/max_num_seqs=8",
                        "/slo={\"ttft_ms\": 500}"};
-  const Scenario s =
-      parse_scenario_file(source_path("scenarios/seed_q11_four_node.json"), options);
+  const Scenario s = parse_scenario_file(source_path("scenarios/seed_q11_four_node.json"), options);
   CHECK(s.seed == 42);
   CHECK(s.instances[0].batcher.json["max_num_seqs"] == 8);
   CHECK(s.slo.ttft_ms == 500);
@@ -74,4 +73,45 @@ TEST_CASE("a bad policy is refused when the scenario is read, not when it runs",
   doc["workload"]["rate_per_s"] = -1;
   CHECK_THROWS_WITH(parse_scenario(doc, "q11.json", source_path("scenarios"), {}),
                     Catch::StartsWith("q11.json: /workload/rate_per_s: "));
+}
+
+TEST_CASE("values outside plausible ranges are refused where they stand", "[scenario]") {
+  auto error_of = [](const std::string& override_text) {
+    ScenarioOptions options;
+    options.overrides = {override_text};
+    try {
+      parse_scenario(load_scenario("seed_q11_four_node.json"), "q11.json", source_path("scenarios"),
+                     options);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("(no error)");
+  };
+  // An integer that would wrap when stored (tp 2^32 + 1 once ran as tp 1).
+  CHECK(error_of("/instances/3/tp=4294967297") ==
+        "q11.json: /instances/3/tp: must be between 1 and 4096, got 4294967297");
+  CHECK(error_of("/cluster/nodes/0/gpus={\"type\": \"H100-SXM\", \"count\": 1e12}") ==
+        "q11.json: /cluster/nodes/0/gpus/count: must be between 1 and 4096, got 1000000000000");
+  CHECK(error_of("/cluster/nodes/0/gpus={\"type\": \"H100-SXM\", \"count\": 1000000}") ==
+        "q11.json: /cluster/nodes/0/gpus/count: must be between 1 and 4096, got 1000000");
+  // Hardware figures whose derived times or block counts would not fit their types.
+  CHECK(error_of("/cluster/gpu_types/gpu8g/bf16_flops_per_s=1e-300") ==
+        "q11.json: /cluster/gpu_types/gpu8g/bf16_flops_per_s: must be between 1e+09 and 1e+19, "
+        "got 1e-300");
+  CHECK(error_of("/cluster/gpu_types/gpu8g/memory_bytes=1e300") ==
+        "q11.json: /cluster/gpu_types/gpu8g/memory_bytes: must be between 1e+06 and 1e+15, got "
+        "1e+300");
+  CHECK(error_of("/cluster/network/bandwidth_bytes_per_s=1e-300") ==
+        "q11.json: /cluster/network/bandwidth_bytes_per_s: must be between 1000 and 1e+16, got "
+        "1e-300");
+  CHECK(error_of("/policies/kv/block_tokens=1e18") ==
+        "q11.json: /policies/kv/block_tokens: must be between 1 and 65536, got "
+        "1000000000000000000");
+  // A sampling interval that rounds to 0 ns would never let simulated time advance.
+  CHECK(error_of("/output/sample_interval_s=1e-300") ==
+        "q11.json: /output/sample_interval_s: must be between 1e-06 and 1e+09, got 1e-300");
+  CHECK(error_of("/model={\"name\": \"m\", \"num_layers\": 1e15, \"hidden_size\": 4096, "
+                 "\"num_heads\": 32, \"num_kv_heads\": 8, \"ffn_hidden_size\": 14336, "
+                 "\"vocab_size\": 128256}") ==
+        "q11.json: /model/num_layers: must be between 1 and 4096, got 1000000000000000");
 }
