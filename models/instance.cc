@@ -460,13 +460,21 @@ void Instance::start_iteration() {
     sim_.cancel(wakeup_);
     wakeup_ = EventId{};
   }
-  plan_.clear();
-  if (decode_set_mode_) {
-    batcher_->plan_decode_set(*this, plan_);
-  } else {
-    if (config_.kv_policy.prefix_caching)
-      for (Request* r : waiting_) lookup_prefix(r);
-    batcher_->plan(*this, plan_);
+  // A plan that preempts every running request comes out empty (the batchers admit nothing
+  // in a step that preempted), yet it freed KV: plan the engine's next step at once, or
+  // nothing would wake this replica again and its waiting requests would be stranded. Each
+  // round that preempts shrinks the running set, so this ends.
+  for (;;) {
+    const uint64_t preemptions_before = preemptions_;
+    plan_.clear();
+    if (decode_set_mode_) {
+      batcher_->plan_decode_set(*this, plan_);
+    } else {
+      if (config_.kv_policy.prefix_caching)
+        for (Request* r : waiting_) lookup_prefix(r);
+      batcher_->plan(*this, plan_);
+    }
+    if (!plan_.empty() || preemptions_ == preemptions_before) break;
   }
   if (plan_.empty()) {
     const Time wake = batcher_->next_wakeup(*this);
