@@ -27,7 +27,10 @@ MemoryPlan plan_memory(const InstanceConfig& config, const Cluster& cluster, con
     return plan;
   }
   const double block_bytes = plan.kv_bytes_per_token * static_cast<double>(config.block_tokens);
-  plan.kv_blocks = static_cast<int64_t>(std::floor(free_bytes / block_bytes));
+  // A pool of 2^50 tokens is past any request's reach (kMaxRequestTokens); the cap keeps
+  // blocks x block_tokens, and the conversion from double, in range for absurd memory sizes.
+  const double max_blocks = std::floor(0x1p50 / static_cast<double>(config.block_tokens));
+  plan.kv_blocks = static_cast<int64_t>(std::min(std::floor(free_bytes / block_bytes), max_blocks));
   plan.kv_bytes = static_cast<double>(plan.kv_blocks) * block_bytes;
   return plan;
 }
@@ -42,12 +45,14 @@ Instance::Instance(int index, InstanceConfig config, CostModelConfig cost, const
       batcher_(std::move(batcher)),
       observer_(observer),
       kv_(memory_.kv_blocks, config_.block_tokens),
-      host_kv_(config_.kv_policy.mode == KvMode::kHostOffload
-                   ? static_cast<int64_t>(std::floor(
-                         config_.host_kv_bytes /
-                         (block_bytes_per_gpu() * static_cast<double>(config_.gpus.size()))))
-                   : 0,
-               config_.block_tokens),
+      host_kv_(
+          config_.kv_policy.mode == KvMode::kHostOffload
+              ? static_cast<int64_t>(std::min(
+                    std::floor(config_.host_kv_bytes /
+                               (block_bytes_per_gpu() * static_cast<double>(config_.gpus.size()))),
+                    std::floor(0x1p50 / static_cast<double>(config_.block_tokens))))
+              : 0,
+          config_.block_tokens),
       decode_set_(config_.block_tokens) {
   SERVESIM_CHECK(memory_.shortfall_bytes <= 0, "instance {} does not fit (loader must reject)",
                  config_.name);
@@ -536,13 +541,21 @@ void Instance::start_iteration() {
     sim_.cancel(wakeup_);
     wakeup_ = EventId{};
   }
-  plan_.clear();
-  if (decode_set_mode_) {
-    batcher_->plan_decode_set(*this, plan_);
-  } else {
-    if (config_.kv_policy.prefix_caching)
-      for (Request* r : waiting_) lookup_prefix(r);
-    batcher_->plan(*this, plan_);
+  // A plan that preempts every running request comes out empty (the batchers admit nothing
+  // in a step that preempted), yet it freed KV: plan the engine's next step at once, or
+  // nothing would wake this replica again and its waiting requests would be stranded. Each
+  // round that preempts shrinks the running set, so this ends.
+  for (;;) {
+    const uint64_t preemptions_before = preemptions_;
+    plan_.clear();
+    if (decode_set_mode_) {
+      batcher_->plan_decode_set(*this, plan_);
+    } else {
+      if (config_.kv_policy.prefix_caching)
+        for (Request* r : waiting_) lookup_prefix(r);
+      batcher_->plan(*this, plan_);
+    }
+    if (!plan_.empty() || preemptions_ == preemptions_before) break;
   }
   if (plan_.empty()) {
     const Time wake = batcher_->next_wakeup(*this);

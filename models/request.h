@@ -9,6 +9,13 @@
 
 namespace servesim {
 
+/// Most tokens one request's prompt or output may have (16.7 M, beyond any model's context):
+/// inputs are checked against it, so token arithmetic (contexts, sums over a batch) cannot
+/// overflow and per-token structures (prefix block hashes) stay bounded.
+inline constexpr int64_t kMaxRequestTokens = int64_t{1} << 24;
+/// Most requests one workload may generate.
+inline constexpr int64_t kMaxWorkloadRequests = int64_t{1} << 32;
+
 struct RequestSpec {
   Time arrival;
   int64_t prompt_tokens = 0;

@@ -29,7 +29,7 @@ void register_builtin_batchers(BatcherRegistry& registry) {
                  StaticBatcherConfig c;
                  if (auto b = config.maybe("batch_size")) c.batch_size = b->positive_int();
                  if (auto t = config.maybe("fill_timeout_s"))
-                   c.fill_timeout = Time::from_s(t->nonnegative_double());
+                   c.fill_timeout = Time::from_s(t->seconds());
                  return std::make_unique<StaticBatcher>(c);
                },
                {"batch_size", "fill_timeout_s"});

@@ -2,6 +2,8 @@
 
 #include <memory>
 
+#include "models/request.h"
+
 namespace servesim {
 
 void register_builtin_kv_policies(KvPolicyRegistry& registry) {
@@ -36,7 +38,8 @@ void register_builtin_kv_policies(KvPolicyRegistry& registry) {
                      : fetch == "prefetch" ? OffloadFetch::kPrefetch
                                            : OffloadFetch::kHotWindow;
         }
-        if (auto w = config.maybe("hot_window_tokens")) c->hot_window_tokens = w->nonnegative_int();
+        if (auto w = config.maybe("hot_window_tokens"))
+          c->hot_window_tokens = w->int_in_range(0, kMaxRequestTokens);
         if (c->fetch == OffloadFetch::kHotWindow && c->hot_window_tokens == 0)
           config.fail("fetch 'hot_window' needs hot_window_tokens > 0");
         if (auto h = config.maybe("host_memory_fraction")) c->host_memory_fraction = h->fraction();

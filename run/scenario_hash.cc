@@ -10,7 +10,9 @@ std::string scenario_hash(const nlohmann::json& scenario) {
   constexpr uint64_t kOffsetBasis = 14695981039346656037ull;
   constexpr uint64_t kPrime = 1099511628211ull;
   uint64_t h = kOffsetBasis;
-  for (const char c : scenario.dump()) {
+  // Replacing bytes that are not UTF-8 rather than throwing; the loaders admit none, and
+  // valid text hashes as before.
+  for (const char c : scenario.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)) {
     h ^= static_cast<unsigned char>(c);
     h *= kPrime;
   }

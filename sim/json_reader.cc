@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <limits>
 
 #include "sim/error.h"
+#include "sim/time.h"
 
 namespace servesim {
 namespace {
@@ -67,6 +69,11 @@ double JsonValue::fraction() const {
 }
 
 int64_t JsonValue::as_int() const {
+  // An unsigned value above 2^63 - 1 would wrap to a negative int64: say so, as written.
+  if (j_->is_number_unsigned() &&
+      j_->get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+    fail(fmt::format("{} is out of range (at most {})", j_->dump(),
+                     std::numeric_limits<int64_t>::max()));
   if (j_->is_number_integer()) return j_->get<int64_t>();
   if (j_->is_number_float()) {
     const double d = j_->get<double>();
@@ -87,6 +94,25 @@ int64_t JsonValue::nonnegative_int() const {
   const int64_t v = as_int();
   if (v < 0) fail(fmt::format("must be >= 0, got {}", v));
   return v;
+}
+
+int64_t JsonValue::int_in_range(int64_t lo, int64_t hi) const {
+  const int64_t v = as_int();
+  if (v < lo || v > hi) fail(fmt::format("must be in [{}, {}], got {}", lo, hi, v));
+  return v;
+}
+
+double JsonValue::seconds() const {
+  const double s = nonnegative_double();
+  if (s > kMaxInputSeconds)
+    fail(fmt::format("must be at most {:g} s (about 31 years), got {:g}", kMaxInputSeconds, s));
+  return s;
+}
+
+double JsonValue::positive_seconds() const {
+  const double s = seconds();
+  if (!(s > 0)) fail(fmt::format("must be > 0, got {}", s));
+  return s;
 }
 
 bool JsonValue::as_bool() const {

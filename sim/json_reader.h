@@ -41,8 +41,14 @@ class JsonValue {
   double nonnegative_double() const;  // >= 0
   double fraction() const;            // in [0, 1]
   int64_t as_int() const;             // integral JSON number (1e3 accepted if integral)
-  int64_t positive_int() const;
-  int64_t nonnegative_int() const;
+  int64_t positive_int() const;       // in [1, 2^63 - 1]
+  int64_t nonnegative_int() const;    // in [0, 2^63 - 1]
+  /// An integer in [lo, hi]: callers that store it in a narrower type, or whose arithmetic on
+  /// it must not overflow, say how far it may go.
+  int64_t int_in_range(int64_t lo, int64_t hi) const;
+  /// A time in seconds in [0, kMaxInputSeconds] (sim/time.h), so it converts to Time safely.
+  double seconds() const;
+  double positive_seconds() const;  // as seconds(), > 0
   bool as_bool() const;
   std::string as_string() const;
   /// A string that must be one of `valid`; the error lists them.

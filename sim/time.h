@@ -8,17 +8,25 @@
 #include <cstdint>
 #include <limits>
 
+#include "sim/error.h"
+
 namespace servesim {
+
+/// Longest time a user may give (a duration, a start, a think time): about 31.7 years. Far
+/// below the 146-year reach of Time::from_s, so sums of such times still convert and add.
+inline constexpr double kMaxInputSeconds = 1e9;
 
 struct Time {
   int64_t ns = 0;
 
   static constexpr Time from_ns(int64_t n) { return Time{n}; }
   /// Rounds to the nearest nanosecond, halves away from zero (as std::llround, inline: closed-form
-  /// decode converts every step). Callers pass finite durations.
+  /// decode converts every step). Beyond +-2^62 ns (146 years), or not a number, it throws:
+  /// inputs are bounded by kMaxInputSeconds, so only a bug gets here.
   static Time from_s(double s) {
     const double x = s * 1e9;
-    if (!(std::fabs(x) < 0x1p62)) return Time{static_cast<int64_t>(std::llround(x))};
+    if (!(std::fabs(x) < 0x1p62)) [[unlikely]]
+      throw InvariantError(fmt::format("time of {} s is beyond the simulated horizon", s));
     // Below 2^62 the truncation is exact and so is x - whole: compare the fraction.
     // Branch-free: the direction of rounding is unpredictable, step after step.
     const auto whole = static_cast<int64_t>(x);
@@ -31,11 +39,24 @@ struct Time {
   constexpr double to_ms() const { return static_cast<double>(ns) * 1e-6; }
 
   friend constexpr auto operator<=>(Time, Time) = default;
-  friend constexpr Time operator+(Time a, Time b) { return Time{a.ns + b.ns}; }
-  friend constexpr Time operator-(Time a, Time b) { return Time{a.ns - b.ns}; }
-  constexpr Time& operator+=(Time o) {
-    ns += o.ns;
-    return *this;
+  // Checked: a wrapped time would silently reorder events.
+  friend constexpr Time operator+(Time a, Time b) {
+    Time t;
+    if (__builtin_add_overflow(a.ns, b.ns, &t.ns)) [[unlikely]]
+      overflow(a, '+', b);
+    return t;
+  }
+  friend constexpr Time operator-(Time a, Time b) {
+    Time t;
+    if (__builtin_sub_overflow(a.ns, b.ns, &t.ns)) [[unlikely]]
+      overflow(a, '-', b);
+    return t;
+  }
+  constexpr Time& operator+=(Time o) { return *this = *this + o; }
+
+ private:
+  [[noreturn]] static void overflow(Time a, char op, Time b) {
+    throw InvariantError(fmt::format("time overflow: {} ns {} {} ns", a.ns, op, b.ns));
   }
 };
 

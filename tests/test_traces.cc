@@ -223,7 +223,8 @@ TEST_CASE("malformed azure rows name the file and line", "[traces]") {
   path = tmp_file("bad_time.csv", header + "16/11/2023 18:15,3,2\n");
   CHECK(first_error<AzureCsvStream>(path) ==
         path +
-            ":2: TIMESTAMP: expected a time 'YYYY-MM-DD HH:MM:SS[.fraction]', got "
+            ":2: TIMESTAMP: expected a time 'YYYY-MM-DD HH:MM:SS[.fraction]' in years "
+            "1970-2200, got "
             "'16/11/2023 18:15'");
   path = tmp_file("fields.csv", header + row1 + "\n" + "2023-11-16 18:15:47.0,3\n");
   CHECK(first_error<AzureCsvStream>(path) == path + ":4: expected 3 comma-separated fields, got 2");
@@ -401,7 +402,8 @@ TEST_CASE("length distributions draw what they promise", "[traces]") {
       }
       return std::string("no error");
     };
-    CHECK(error("0") == "d.json: /in: must be > 0, got 0");
+    CHECK(error("0") == "d.json: /in: must be in [1, 16777216], got 0");
+    CHECK(error("4294967297") == "d.json: /in: must be in [1, 16777216], got 4294967297");
     CHECK(error(R"({"uniform": [5, 2]})") == "d.json: /in/uniform: hi (2) must be >= lo (5)");
     CHECK(error(R"({"uniform": [5, 9], "max": 3})") ==
           "d.json: /in/max: unknown key; valid here: uniform");

@@ -4,6 +4,7 @@
 #include <fmt/ostream.h>
 
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "run/run.h"
 #include "run/scenario_file.h"
 #include "sim/error.h"
+#include "sim/json_parse.h"
 #include "tools/capacity.h"
 #include "tools/compare.h"
 #include "tools/list.h"
@@ -33,6 +35,36 @@ void remove_partial(const std::string& path) {
   if (path.empty()) return;
   std::error_code ignored;
   std::filesystem::remove(path + ".tmp", ignored);
+}
+
+/// Errors are one line of bounded length on standard error: whatever user bytes they echo.
+void print_error(std::string_view prefix, std::string_view message) {
+  fmt::print(stderr, "{}{}\n", prefix, printable_excerpt(message, 280));
+}
+
+/// --seed as given: CLI11 would take "-1" as 2^64 - 1 and report range errors on two lines.
+uint64_t parse_seed(const std::string& text) {
+  uint64_t seed = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, seed);
+  if (text.empty() || text[0] < '0' || text[0] > '9' || ec != std::errc() || ptr != end)
+    throw InputError(fmt::format("--seed {}: expected an integer in [0, {}]",
+                                 printable_excerpt(text, 40), UINT64_MAX));
+  return seed;
+}
+
+/// An output path must name a file we can create, checked before a run that may take long.
+void check_output_path(const std::string& option, const std::string& path) {
+  if (path.empty() || path == "-") return;
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw InputError(fmt::format("{} {}: is a directory; give a file path", option, path));
+  const std::string probe = path + ".tmp";
+  const bool existed = std::filesystem::exists(probe, ec);
+  std::ofstream out(probe, std::ios::binary | std::ios::app);
+  if (!out) throw InputError(fmt::format("{} {}: cannot write", option, path));
+  out.close();
+  if (!existed) std::filesystem::remove(probe, ec);
 }
 
 std::string joined_command_line(int argc, char** argv) {
@@ -82,15 +114,15 @@ int main(int argc, char** argv) {
 
   auto* run = app.add_subcommand("run", "Simulate one scenario and write its result JSON");
   std::string scenario_path, output_path;
-  std::optional<uint64_t> seed;
+  std::optional<std::string> seed_text;
   std::vector<std::string> overrides;
   bool quiet = false;
-  run->add_option("scenario", scenario_path, "Scenario JSON file (see scenarios/)")
-      ->required()
-      ->check(CLI::ExistingFile);
+  // Read (and its errors reported) as the scenario is loaded: one located line, exit 2.
+  run->add_option("scenario", scenario_path, "Scenario JSON file (see scenarios/)")->required();
   run->add_option("-o,--output", output_path,
                   "Write the result JSON here ('-' for standard output)");
-  run->add_option("--seed", seed, "Override the scenario's /seed (RNG streams derive from it)");
+  run->add_option("--seed", seed_text,
+                  "Override the scenario's /seed (RNG streams derive from it)");
   run->add_option(
          "--set", overrides,
          "Override any scenario value by JSON pointer: --set /policies/router/name=round_robin "
@@ -137,7 +169,15 @@ int main(int argc, char** argv) {
   SweepCommand sweep_cmd(app);
   CapacityCommand capacity_cmd(app);
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help, --version
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // CLI11's own codes (104-109) and multi-line text would break the exit-2 contract.
+    print_error("error: ", e.what());
+    return 2;
+  }
 
   try {
     if (list_cmd->parsed()) return list(what);
@@ -152,7 +192,9 @@ int main(int argc, char** argv) {
     if (sweep_cmd.parsed()) return sweep_cmd.run(joined_command_line(argc, argv));
     if (capacity_cmd.parsed()) return capacity_cmd.run(joined_command_line(argc, argv));
     RunOptions options;
-    options.seed = seed;
+    if (seed_text) options.seed = parse_seed(*seed_text);
+    check_output_path("-o", output_path);
+    check_output_path("--requests-out", requests_out_path);
     options.overrides = overrides;
     options.command_line = joined_command_line(argc, argv);
     options.kernel_db = kernel_db;
@@ -175,9 +217,15 @@ int main(int argc, char** argv) {
     if (!requests_out_path.empty()) {
       requests_out.close();
       if (!requests_out) throw InputError(fmt::format("{}: write failed", requests_out_path));
-      std::filesystem::rename(requests_out_path + ".tmp", requests_out_path);
+      std::error_code ec;
+      std::filesystem::rename(requests_out_path + ".tmp", requests_out_path, ec);
+      if (ec)
+        throw InputError(fmt::format("{}: cannot write: {}", requests_out_path, ec.message()));
     }
-    const std::string text = out.result.dump(1) + "\n";
+    // Replacing, not throwing, on bytes that are not UTF-8: paths and the command line are
+    // recorded as the system gave them, and a finished run must not be lost to them.
+    const std::string text =
+        out.result.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
     if (output_path == "-")
       std::fwrite(text.data(), 1, text.size(), stdout);
     else if (!output_path.empty())
@@ -193,11 +241,16 @@ int main(int argc, char** argv) {
     if (!quiet) fmt::print(output_path == "-" ? stderr : stdout, "{}", out.summary_table);
     return 0;
   } catch (const InputError& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
+    print_error("error: ", e.what());
     remove_partial(requests_out_path);
     return 2;
   } catch (const InvariantError& e) {
-    fmt::print(stderr, "internal error: {}\n", e.what());
+    print_error("internal error: ", e.what());
+    remove_partial(requests_out_path);
+    return 3;
+  } catch (const std::exception& e) {
+    // Input that slipped past validation, or a bug: either way loud, one line, no file.
+    print_error("internal error: unexpected: ", e.what());
     remove_partial(requests_out_path);
     return 3;
   }

@@ -32,8 +32,8 @@ std::string shell_quote(const std::string& s) {
 nlohmann::ordered_json parse_value(const std::string& text) {
   try {
     return nlohmann::ordered_json::parse(text);
-  } catch (const nlohmann::json::parse_error&) {
-    return text;
+  } catch (const nlohmann::json::exception&) {
+    return text;  // a string, or a value (1e400) that --set then rejects with its message
   }
 }
 

@@ -1,5 +1,7 @@
 #include "traces/closed_loop.h"
 
+#include <fmt/format.h>
+
 #include <utility>
 
 #include "sim/error.h"
@@ -7,12 +9,14 @@
 namespace servesim {
 
 ClosedLoopWorkload::ClosedLoopWorkload(int64_t concurrency, int64_t requests, Time think_time,
-                                       int64_t warmup_requests, LengthSampler lengths)
+                                       int64_t warmup_requests, LengthSampler lengths,
+                                       std::string where)
     : concurrency_(concurrency),
       requests_(requests),
       think_time_(think_time),
       warmup_requests_(warmup_requests),
-      lengths_(std::move(lengths)) {}
+      lengths_(std::move(lengths)),
+      where_(std::move(where)) {}
 
 void ClosedLoopWorkload::start(Simulator& sim, SubmitFn submit) {
   submit_ = std::move(submit);
@@ -27,6 +31,11 @@ void ClosedLoopWorkload::on_request_done(Simulator& sim, int64_t client_id) {
 }
 
 void ClosedLoopWorkload::send_after(Simulator& sim, int64_t client_id, Time delay) {
+  if (!(sim.now().to_s() + delay.to_s() <= kMaxInputSeconds))
+    throw InputError(
+        fmt::format("{}: requests at think_time_s pass {:g} s of simulated time "
+                    "(about 31 years)",
+                    where_, kMaxInputSeconds));
   ++sent_;
   sim.schedule_in(delay, Phase::kArrival, [this, &sim, client_id] {
     const auto draw = lengths_.draw();

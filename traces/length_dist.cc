@@ -21,7 +21,7 @@ constexpr std::string_view kDistKinds[] = {"fixed", "uniform", "lognormal", "emp
 LengthDist parse_length_dist(const JsonValue& value, const std::string& base_dir) {
   LengthDist dist;
   if (value.is_number()) {
-    dist.lo_tokens = dist.hi_tokens = value.positive_int();
+    dist.lo_tokens = dist.hi_tokens = value.int_in_range(1, kMaxRequestTokens);
     return dist;
   }
   if (!value.is_object())
@@ -40,15 +40,15 @@ LengthDist parse_length_dist(const JsonValue& value, const std::string& base_dir
   const std::string_view kind = named.front();
   if (kind == "fixed") {
     dist.kind = LengthDist::Kind::kFixed;
-    dist.lo_tokens = dist.hi_tokens = obj.at("fixed").positive_int();
+    dist.lo_tokens = dist.hi_tokens = obj.at("fixed").int_in_range(1, kMaxRequestTokens);
   } else if (kind == "uniform") {
     dist.kind = LengthDist::Kind::kUniform;
     const JsonValue bounds = obj.at("uniform");
     const auto items = bounds.array();
     if (items.size() != 2)
       bounds.fail(fmt::format("expected [lo, hi], got {} values", items.size()));
-    dist.lo_tokens = items[0].positive_int();
-    dist.hi_tokens = items[1].positive_int();
+    dist.lo_tokens = items[0].int_in_range(1, kMaxRequestTokens);
+    dist.hi_tokens = items[1].int_in_range(1, kMaxRequestTokens);
     if (dist.hi_tokens < dist.lo_tokens)
       bounds.fail(fmt::format("hi ({}) must be >= lo ({})", dist.hi_tokens, dist.lo_tokens));
   } else if (kind == "lognormal") {
@@ -60,10 +60,10 @@ LengthDist parse_length_dist(const JsonValue& value, const std::string& base_dir
     dist.mu = items[0].as_double();
     dist.sigma = items[1].nonnegative_double();
     dist.lo_tokens = 1;
-    dist.hi_tokens = std::numeric_limits<int64_t>::max();
-    if (auto min = obj.maybe("min")) dist.lo_tokens = min->positive_int();
+    dist.hi_tokens = kMaxRequestTokens;
+    if (auto min = obj.maybe("min")) dist.lo_tokens = min->int_in_range(1, kMaxRequestTokens);
     if (auto max = obj.maybe("max")) {
-      dist.hi_tokens = max->positive_int();
+      dist.hi_tokens = max->int_in_range(1, kMaxRequestTokens);
       if (dist.hi_tokens < dist.lo_tokens)
         max->fail(fmt::format("must be >= min ({}), got {}", dist.lo_tokens, dist.hi_tokens));
     }
@@ -103,6 +103,9 @@ std::vector<std::vector<int64_t>> read_csv_columns(const std::string& path,
       if (text.empty() || text.front() == '-' || ec != std::errc() ||
           end != text.data() + text.size())
         reader.fail(fmt::format("{}: expected a non-negative integer, got '{}'", columns[c], text));
+      if (v > kMaxRequestTokens)
+        reader.fail(fmt::format("{}: {} tokens is more than the {} a request may have", columns[c],
+                                v, kMaxRequestTokens));
       values[c].push_back(v);
     }
   }

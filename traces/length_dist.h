@@ -28,7 +28,7 @@ struct LengthDist {
   enum class Kind : uint8_t { kFixed, kUniform, kLognormal, kEmpirical };
   Kind kind = Kind::kFixed;
   /// kFixed uses lo_tokens; kUniform draws from [lo_tokens, hi_tokens]; kLognormal clamps to
-  /// [lo_tokens, hi_tokens] (hi_tokens = INT64_MAX when no "max" is given).
+  /// [lo_tokens, hi_tokens] (hi_tokens = kMaxRequestTokens when no "max" is given).
   int64_t lo_tokens = 1;
   int64_t hi_tokens = 1;
   double mu = 0;

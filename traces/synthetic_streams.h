@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <queue>
+#include <string>
 #include <vector>
 
 #include "sim/rng.h"
@@ -18,11 +19,12 @@ namespace servesim {
 /// Arrivals with exponential gaps of mean 1 / rate_per_s (RNG stream "arrivals"). The first
 /// request arrives at t = 0, as a replayed trace's does, so runs start loaded rather than
 /// idling through a random first gap. Stops after `requests` arrivals or at `duration`,
-/// whichever comes first (at least one of them must be set).
+/// whichever comes first (at least one of them must be set). Arrivals past kMaxInputSeconds
+/// are an InputError starting with `where` (the workload's file and pointer).
 class PoissonStream : public ArrivalStream {
  public:
   PoissonStream(double rate_per_s, std::optional<int64_t> requests, std::optional<Time> duration,
-                LengthSampler lengths, uint64_t seed);
+                LengthSampler lengths, uint64_t seed, std::string where = "workload");
   std::optional<RequestSpec> next() override;
 
  private:
@@ -32,7 +34,9 @@ class PoissonStream : public ArrivalStream {
   LengthSampler lengths_;
   Rng arrivals_;
   Time next_arrival_{};
+  bool next_beyond_horizon_ = false;
   int64_t emitted_ = 0;
+  std::string where_;
 };
 
 /// Multi-turn sessions, open loop. Sessions start as a Poisson process of rate_per_s (stream
@@ -46,11 +50,13 @@ class PoissonStream : public ArrivalStream {
 /// hashes cover the full 16-token blocks of the prompt, id = session << 32 | block index: a
 /// turn's ids are a prefix of the next turn's, and no two sessions share an id. The partial
 /// last block has no id, because the next turn appends to it and so changes its content.
+/// A turn past kMaxInputSeconds, or a prompt past kMaxRequestTokens, is an InputError starting
+/// with `where`.
 class SessionStream : public ArrivalStream {
  public:
   static constexpr int64_t kBlockTokens = 16;
   SessionStream(int64_t sessions, int64_t turns, double rate_per_s, Time think_time,
-                LengthSampler lengths, uint64_t seed);
+                LengthSampler lengths, uint64_t seed, std::string where = "workload");
   std::optional<RequestSpec> next() override;
 
  private:
@@ -74,7 +80,9 @@ class SessionStream : public ArrivalStream {
   Rng arrivals_;
   int64_t started_ = 0;
   Time next_start_{};
+  bool next_start_beyond_horizon_ = false;
   uint64_t seq_ = 0;
+  std::string where_;
   std::priority_queue<Turn, std::vector<Turn>, std::greater<Turn>> pending_;
 };
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "sim/error.h"
+#include "sim/json_parse.h"
 #include "sim/json_reader.h"
 
 namespace servesim {
@@ -62,6 +63,7 @@ std::optional<int64_t> parse_azure_timestamp_ns(std::string_view text) {
   if (!month || !expect_char(text, pos, '-')) return std::nullopt;
   const auto day = fixed_digits(text, pos, 2);
   if (!day) return std::nullopt;
+  if (*year < kMinTraceYear || *year > kMaxTraceYear) return std::nullopt;
   if (!expect_char(text, pos, ' ') && !expect_char(text, pos, 'T')) return std::nullopt;
   const auto hour = fixed_digits(text, pos, 2);
   if (!hour || !expect_char(text, pos, ':')) return std::nullopt;
@@ -127,31 +129,52 @@ std::vector<std::string_view> split_commas(std::string_view line) {
   }
 }
 
-LineReader::LineReader(std::string path) : path_(std::move(path)), in_(path_) {
+LineReader::LineReader(std::string path) : path_(std::move(path)) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path_, ec))
+    throw InputError(fmt::format("{}: is a directory, not a file", path_));
+  in_.open(path_, std::ios::binary);
   if (!in_) throw InputError(fmt::format("{}: cannot open", path_));
 }
 
 std::optional<std::string_view> LineReader::next_line() {
-  while (std::getline(in_, line_)) {
+  std::streambuf* buf = in_.rdbuf();
+  for (;;) {
+    int c = buf->sbumpc();
+    if (c == std::char_traits<char>::eof()) return std::nullopt;
     ++line_number_;
+    line_.clear();
+    while (c != std::char_traits<char>::eof() && c != '\n') {
+      if (line_.size() >= kMaxLineBytes)
+        fail(fmt::format("line longer than {} KiB", kMaxLineBytes >> 10));
+      line_.push_back(static_cast<char>(c));
+      c = buf->sbumpc();
+    }
     if (!line_.empty() && line_.back() == '\r') line_.pop_back();
     if (!line_.empty()) return std::string_view(line_);
   }
-  return std::nullopt;
 }
 
 void LineReader::fail(std::string_view message) const {
   throw InputError(fmt::format("{}:{}: {}", path_, line_number_, message));
 }
 
-std::optional<Time> ReplayClock::arrival(int64_t recorded_ns) {
+std::optional<Time> ReplayClock::arrival(int64_t recorded_ns, const LineReader& reader) {
   if (!first_ns_) {
     first_ns_ = recorded_ns;
   } else if (recorded_ns < previous_ns_) {
     return std::nullopt;
   }
   previous_ns_ = recorded_ns;
+  // Timestamps lie within kMinTraceYear..kMaxTraceYear (or are checked milliseconds), so the
+  // difference fits; scaled, it must stay within the horizon before it becomes a Time.
   const int64_t delta_ns = recorded_ns - *first_ns_;
+  const double scaled_s = static_cast<double>(delta_ns) * 1e-9 * replay_.time_scale;
+  if (!(replay_.start.to_s() + scaled_s <= kMaxInputSeconds))
+    reader.fail(
+        fmt::format("arrives {:g} s after the first row (time_scale {:g}), past {:g} s of "
+                    "simulated time (about 31 years)",
+                    scaled_s, replay_.time_scale, kMaxInputSeconds));
   const int64_t scaled_ns =
       replay_.time_scale == 1.0
           ? delta_ns
@@ -195,18 +218,22 @@ std::optional<RequestSpec> AzureCsvStream::next() {
   const auto recorded_ns = parse_azure_timestamp_ns(stamp);
   if (!recorded_ns)
     reader_.fail(fmt::format(
-        "TIMESTAMP: expected a time 'YYYY-MM-DD HH:MM:SS[.fraction]', got '{}'", stamp));
+        "TIMESTAMP: expected a time 'YYYY-MM-DD HH:MM:SS[.fraction]' in years {}-{}, got '{}'",
+        kMinTraceYear, kMaxTraceYear, printable_excerpt(stamp)));
   auto count = [&](size_t column, std::string_view name) {
     const auto value = parse_count(fields[column]);
     if (!value)
-      reader_.fail(
-          fmt::format("{}: expected a non-negative integer, got '{}'", name, fields[column]));
+      reader_.fail(fmt::format("{}: expected a non-negative integer, got '{}'", name,
+                               printable_excerpt(fields[column])));
+    if (*value > kMaxRequestTokens)
+      reader_.fail(fmt::format("{}: {} tokens is more than the {} a request may have", name, *value,
+                               kMaxRequestTokens));
     return *value;
   };
   RequestSpec spec;
   spec.prompt_tokens = at_least_one(count(context_column_, "ContextTokens"));
   spec.output_tokens = at_least_one(count(generated_column_, "GeneratedTokens"));
-  const auto arrival = clock_.arrival(*recorded_ns);
+  const auto arrival = clock_.arrival(*recorded_ns, reader_);
   if (!arrival)
     reader_.fail(fmt::format("TIMESTAMP: '{}' is earlier than the previous row's time", stamp));
   spec.arrival = *arrival;
@@ -221,14 +248,9 @@ std::optional<RequestSpec> MooncakeJsonlStream::next() {
   if (clock_.exhausted()) return std::nullopt;
   const auto line = reader_.next_line();
   if (!line) return std::nullopt;
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(*line);
-  } catch (const nlohmann::json::parse_error& e) {
-    reader_.fail(fmt::format("invalid JSON: {}", e.what()));
-  }
-  const JsonValue root =
-      JsonValue::root(doc, fmt::format("{}:{}", reader_.path(), reader_.line_number()));
+  const std::string where = fmt::format("{}:{}", reader_.path(), reader_.line_number());
+  const nlohmann::json doc = parse_json_strict(*line, where, /*line_column=*/false);
+  const JsonValue root = JsonValue::root(doc, where);
   JsonObject row = root.object();
 
   const JsonValue stamp = row.at("timestamp");
@@ -245,16 +267,21 @@ std::optional<RequestSpec> MooncakeJsonlStream::next() {
   }
 
   RequestSpec spec;
-  spec.prompt_tokens = at_least_one(row.at("input_length").nonnegative_int());
-  spec.output_tokens = at_least_one(row.at("output_length").nonnegative_int());
-  const auto hashes = row.at("hash_ids").array();
+  spec.prompt_tokens = at_least_one(row.at("input_length").int_in_range(0, kMaxRequestTokens));
+  spec.output_tokens = at_least_one(row.at("output_length").int_in_range(0, kMaxRequestTokens));
+  const JsonValue hash_ids = row.at("hash_ids");
+  const auto hashes = hash_ids.array();
+  // One id per 512-token block of the prompt: more is not a prefix of this request.
+  if (static_cast<int64_t>(hashes.size()) > kMaxRequestTokens / kBlockTokens)
+    hash_ids.fail(fmt::format("{} ids is more than a {}-token prompt has blocks", hashes.size(),
+                              kMaxRequestTokens));
   spec.prefix_block_hashes.reserve(hashes.size());
   for (const JsonValue& h : hashes)
     spec.prefix_block_hashes.push_back(static_cast<uint64_t>(h.nonnegative_int()));
   spec.prefix_block_tokens = kBlockTokens;
   row.finish();
 
-  const auto arrival = clock_.arrival(recorded_ns);
+  const auto arrival = clock_.arrival(recorded_ns, reader_);
   if (!arrival)
     stamp.fail(
         fmt::format("{} ms is earlier than the previous row's {} ms",

@@ -7,7 +7,10 @@
 ///     InputError "FILE:LINE: message", LINE counting from 1 with the header as line 1;
 ///   - a recorded length of 0 becomes 1: every request has at least one prompt token and
 ///     yields at least one output token, so no request finishes without a first token;
-///   - blank lines (a trailing newline, say) are skipped, and CRLF line ends are accepted.
+///   - blank lines (a trailing newline, say) are skipped, and CRLF line ends are accepted;
+///   - a line longer than kMaxLineBytes, a length above kMaxRequestTokens, or an arrival past
+///     kMaxInputSeconds (after time_scale) is an error, so no input makes memory or time run
+///     away.
 
 #include <cstdint>
 #include <fstream>
@@ -37,7 +40,10 @@ std::string resolve_input_path(const std::string& base_dir, const std::string& p
 /// Parses an Azure trace timestamp, "YYYY-MM-DD HH:MM:SS[.fraction]" (UTC, up to 9 fractional
 /// digits), to nanoseconds since the Unix epoch. The fraction is read as an integer, so
 /// "46.6805900" is exactly 46'680'590'000 ns: no floating-point rounding accumulates over a
-/// day-long trace. Returns nullopt when the text is not such a timestamp.
+/// day-long trace. Returns nullopt when the text is not such a timestamp, or its year is
+/// outside [kMinTraceYear, kMaxTraceYear] (so that any two differ by less than 2^63 ns).
+inline constexpr int kMinTraceYear = 1970;
+inline constexpr int kMaxTraceYear = 2200;
 std::optional<int64_t> parse_azure_timestamp_ns(std::string_view text);
 
 namespace detail {
@@ -48,6 +54,9 @@ std::vector<std::string_view> split_commas(std::string_view line);
 /// A text file read line by line, remembering the line number for error messages.
 class LineReader {
  public:
+  /// Longest line accepted: trace rows are short, and a file without newlines (/dev/zero)
+  /// must fail fast rather than fill memory.
+  static constexpr size_t kMaxLineBytes = size_t{1} << 20;
   /// Throws InputError "PATH: cannot open" when the file cannot be read.
   explicit LineReader(std::string path);
   /// The next non-blank line without its line end, or nullopt at the end of the file.
@@ -69,8 +78,8 @@ class ReplayClock {
  public:
   explicit ReplayClock(const TraceReplay& replay) : replay_(replay) {}
   /// Arrival time of a row recorded at `recorded_ns`, or nullopt when it is earlier than the
-  /// previous row's.
-  std::optional<Time> arrival(int64_t recorded_ns);
+  /// previous row's. An arrival past kMaxInputSeconds fails through `reader`.
+  std::optional<Time> arrival(int64_t recorded_ns, const LineReader& reader);
   /// Whether max_requests rows have been replayed already.
   bool exhausted() const { return replay_.max_requests && emitted_ >= *replay_.max_requests; }
   void count_emitted() { ++emitted_; }

@@ -19,8 +19,9 @@ std::unique_ptr<Workload> make_trace(JsonObject& w, const std::string& base_dir)
   const std::string path = resolve_input_path(base_dir, w.at("path").as_string());
   TraceReplay replay;
   if (auto v = w.maybe("time_scale")) replay.time_scale = v->positive_double();
-  if (auto v = w.maybe("start_s")) replay.start = Time::from_s(v->nonnegative_double());
-  if (auto v = w.maybe("max_requests")) replay.max_requests = v->positive_int();
+  if (auto v = w.maybe("start_s")) replay.start = Time::from_s(v->seconds());
+  if (auto v = w.maybe("max_requests"))
+    replay.max_requests = v->int_in_range(1, kMaxWorkloadRequests);
   w.finish();
   std::unique_ptr<ArrivalStream> stream;
   if (format == "azure_csv")
@@ -33,23 +34,24 @@ std::unique_ptr<Workload> make_trace(JsonObject& w, const std::string& base_dir)
 std::unique_ptr<Workload> make_poisson(JsonObject& w, const std::string& base_dir, uint64_t seed) {
   const double rate_per_s = w.at("rate_per_s").positive_double();
   std::optional<int64_t> requests;
-  if (auto v = w.maybe("requests")) requests = v->positive_int();
+  if (auto v = w.maybe("requests")) requests = v->int_in_range(1, kMaxWorkloadRequests);
   std::optional<Time> duration;
-  if (auto v = w.maybe("duration_s")) duration = Time::from_s(v->positive_double());
+  if (auto v = w.maybe("duration_s")) duration = Time::from_s(v->positive_seconds());
   if (!requests && !duration) w.fail("needs 'requests' or 'duration_s' (or both) to end");
   LengthDist input = parse_length_dist(w.at("input_tokens"), base_dir);
   LengthDist output = parse_length_dist(w.at("output_tokens"), base_dir);
   w.finish();
   return std::make_unique<OpenLoopWorkload>(std::make_unique<PoissonStream>(
       rate_per_s, requests, duration, LengthSampler(std::move(input), std::move(output), seed),
-      seed));
+      seed, fmt::format("{}: {}", w.value().file(), w.value().pointer())));
 }
 
 std::unique_ptr<Workload> make_closed_loop(JsonObject& w, const std::string& base_dir,
                                            uint64_t seed) {
-  const int64_t concurrency = w.at("concurrency").positive_int();
+  // Each client is an event in flight: a million is far beyond any benchmark's.
+  const int64_t concurrency = w.at("concurrency").int_in_range(1, 1'000'000);
   int64_t requests = concurrency * 10;
-  if (auto v = w.maybe("requests")) requests = v->positive_int();
+  if (auto v = w.maybe("requests")) requests = v->int_in_range(1, kMaxWorkloadRequests);
   LengthDist input = parse_length_dist(w.at("input_tokens"), base_dir);
   LengthDist output = parse_length_dist(w.at("output_tokens"), base_dir);
   int64_t warmup = 0;
@@ -59,24 +61,26 @@ std::unique_ptr<Workload> make_closed_loop(JsonObject& w, const std::string& bas
       v->fail(fmt::format("must be < requests ({}), got {}", requests, warmup));
   }
   Time think_time{};
-  if (auto v = w.maybe("think_time_s")) think_time = Time::from_s(v->nonnegative_double());
+  if (auto v = w.maybe("think_time_s")) think_time = Time::from_s(v->seconds());
   w.finish();
   return std::make_unique<ClosedLoopWorkload>(
       concurrency, requests, think_time, warmup,
-      LengthSampler(std::move(input), std::move(output), seed));
+      LengthSampler(std::move(input), std::move(output), seed),
+      fmt::format("{}: {}", w.value().file(), w.value().pointer()));
 }
 
 std::unique_ptr<Workload> make_sessions(JsonObject& w, const std::string& base_dir, uint64_t seed) {
-  const int64_t sessions = w.at("sessions").positive_int();
-  const int64_t turns = w.at("turns").positive_int();
+  const int64_t sessions = w.at("sessions").int_in_range(1, kMaxWorkloadRequests);
+  const int64_t turns = w.at("turns").int_in_range(1, kMaxWorkloadRequests / sessions);
   const double rate_per_s = w.at("rate_per_s").positive_double();
-  const Time think_time = Time::from_s(w.at("think_time_s").nonnegative_double());
+  const Time think_time = Time::from_s(w.at("think_time_s").seconds());
   LengthDist input = parse_length_dist(w.at("input_tokens"), base_dir);
   LengthDist output = parse_length_dist(w.at("output_tokens"), base_dir);
   w.finish();
   return std::make_unique<OpenLoopWorkload>(std::make_unique<SessionStream>(
       sessions, turns, rate_per_s, think_time,
-      LengthSampler(std::move(input), std::move(output), seed), seed));
+      LengthSampler(std::move(input), std::move(output), seed), seed,
+      fmt::format("{}: {}", w.value().file(), w.value().pointer())));
 }
 
 }  // namespace

@@ -1,0 +1,98 @@
+// The bad-input corpus (tests/bad_inputs/manifest.txt): every case must exit 2 with exactly one
+// line on standard error, of bounded length and free of control bytes, naming the file or
+// place at fault, and must leave no output file (neither the -o target nor a .tmp).
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "test_support.h"
+
+namespace servesim {
+namespace {
+
+using testing::run_cli;
+using testing::source_path;
+using testing::tmp_path;
+
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+    text.replace(at, from.size(), to);
+  return text;
+}
+
+std::string trim(const std::string& s) {
+  const auto begin = s.find_first_not_of(' ');
+  const auto end = s.find_last_not_of(' ');
+  return begin == std::string::npos ? "" : s.substr(begin, end - begin + 1);
+}
+
+/// Runs one case in an empty folder of its own; checks the contract on what it leaves.
+void check_case(int index, const std::string& fragment_template, const std::string& args_template) {
+  const std::string case_dir = tmp_path("bad_inputs/case_" + std::to_string(index));
+  std::filesystem::remove_all(case_dir);
+  std::filesystem::create_directories(case_dir);
+  auto expand = [&](std::string s) {
+    s = replace_all(s, "@BAD@", source_path("tests/bad_inputs"));
+    s = replace_all(s, "@SCN@", source_path("scenarios"));
+    s = replace_all(s, "@OUT@", case_dir + "/out.json");
+    return replace_all(s, "@CASE@", case_dir);
+  };
+  const std::string args = expand(args_template);
+  const std::string fragment = expand(fragment_template);
+  INFO("case " << index << ": servesim " << args);
+  std::string err;
+  CHECK(run_cli(args + " -q", &err) == 2);
+  INFO("stderr: " << err);
+  CHECK(err.size() <= 300);
+  REQUIRE(!err.empty());
+  CHECK(err.back() == '\n');
+  CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+  CHECK(err.rfind("error: ", 0) == 0);
+  bool control_bytes = false;
+  for (size_t i = 0; i + 1 < err.size(); ++i)
+    control_bytes = control_bytes || static_cast<unsigned char>(err[i]) < 0x20 || err[i] == 0x7F;
+  CHECK_FALSE(control_bytes);
+  CHECK(err.find(fragment) != std::string::npos);
+  // Nothing written: the case folder stays empty (no out.json, no .tmp, no records).
+  CHECK(std::filesystem::is_empty(case_dir));
+  CHECK_FALSE(std::filesystem::exists(case_dir + ".tmp"));
+}
+
+TEST_CASE("every bad input in the corpus exits 2 with one located line and no file",
+          "[bad_inputs]") {
+  std::ifstream manifest(source_path("tests/bad_inputs/manifest.txt"));
+  REQUIRE(manifest);
+  std::string line;
+  int cases = 0;
+  while (std::getline(manifest, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto bar = line.find(" | ");
+    REQUIRE(bar != std::string::npos);
+    check_case(++cases, trim(line.substr(0, bar)), trim(line.substr(bar + 3)));
+  }
+  CHECK(cases >= 40);
+}
+
+TEST_CASE("a scenario nested 100,000 levels deep is refused without overflowing the stack",
+          "[bad_inputs]") {
+  const std::string path = tmp_path("bad_inputs/deep_100k.json");
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  {
+    std::ofstream out(path);
+    out << R"({"ignored": )" << std::string(100'000, '[') << std::string(100'000, ']') << "}";
+  }
+  const std::string out_path = tmp_path("bad_inputs/deep_100k_out.json");
+  std::filesystem::remove(out_path);
+  std::string err;
+  CHECK(run_cli("run " + path + " -q -o " + out_path, &err) == 2);
+  CHECK(err.find("deep_100k.json: /ignored/0/0") != std::string::npos);
+  CHECK(err.find("nested deeper than 64 levels") != std::string::npos);
+  CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+  CHECK(err.size() <= 300);
+  CHECK_FALSE(std::filesystem::exists(out_path));
+}
+
+}  // namespace
+}  // namespace servesim
