@@ -382,20 +382,21 @@ void ScenarioRun::load(const RunOptions& options) {
   }
 
   model_ = load_model(root.at("model"));
+  bool kv_given = false;
   if (auto p = root.maybe("precision")) {
     JsonObject po = p->object();
     if (auto w = po.maybe("weights")) precision_.weights = load_dtype(*w);
-    if (auto k = po.maybe("kv")) precision_.kv = load_dtype(*k);
+    if (auto k = po.maybe("kv")) {
+      precision_.kv = load_dtype(*k);
+      kv_given = true;
+    }
     po.finish();
   }
-  const EnginePreset& engine = load_engine(root.maybe("engine"));
+  const EnginePreset engine =
+      load_engine(root.maybe("engine"), root.maybe("engine_overrides"), doc_);
   engine_name_ = std::string(engine.name);
-  double iteration_overhead_s = engine.iteration_overhead_s;
-  if (auto e = root.maybe("engine_overrides")) {
-    JsonObject eo = e->object();
-    if (auto x = eo.maybe("iteration_overhead_s")) iteration_overhead_s = x->nonnegative_double();
-    eo.finish();
-  }
+  if (!kv_given && engine.fp8_kv_with_fp8_weights && precision_.weights == DType::kFp8)
+    precision_.kv = DType::kFp8;
 
   cluster_ = load_cluster(root.at("cluster"));
 
@@ -411,6 +412,7 @@ void ScenarioRun::load(const RunOptions& options) {
   KvPolicyConfig kv_config;
   if (auto n = kv_policy.maybe("name"))
     kv_config = *kv_policies.create(n->as_string(), *n, kv_policy);
+  if (!kv_policy.maybe("prefix_caching")) kv_config.prefix_caching = engine.prefix_caching;
   kv_policies.allow_all_keys(kv_policy);
 
   auto instance_loads =
@@ -420,11 +422,7 @@ void ScenarioRun::load(const RunOptions& options) {
 
   BatcherRegistry batchers("batcher");
   register_builtin_batchers(batchers);
-  nlohmann::json batcher_default = {{"name", "continuous"},
-                                    {"max_num_seqs", engine.max_num_seqs},
-                                    {"max_num_batched_tokens", engine.max_num_batched_tokens},
-                                    {"chunked_prefill", engine.chunked_prefill},
-                                    {"prefill_priority", engine.prefill_priority}};
+  nlohmann::json batcher_default = engine_batcher_defaults(engine);
   std::optional<JsonValue> batcher_value = policies.maybe("batcher");
   nlohmann::json batcher_doc = batcher_default;
   if (batcher_value) {
@@ -457,7 +455,7 @@ void ScenarioRun::load(const RunOptions& options) {
     cost.precision = precision_;
     cost.tp = config.tp;
     cost.pp = config.pp;
-    cost.iteration_overhead_s = iteration_overhead_s;
+    apply_engine_costs(engine, cost);
     // The slowest hop of each TP ring and of the PP chain sets the pace.
     cost.tp_on_nvlink = config.tp > 1;
     for (int s = 0; s < config.pp; ++s)
