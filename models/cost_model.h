@@ -6,11 +6,13 @@
 ///   GEMMs   qkv, o, gate+up, down: time = overhead + max(flops / rate, bytes / bandwidth)
 ///   attention  decode: KV bytes read / bandwidth (linear in context by construction);
 ///              prefill: causal (query, key) pairs x 4 x head_dim x heads / rate
-///   elementwise  norms, rotary, activation, residuals: bytes / bandwidth
+///   elementwise  fused add-norms, rotary, activation: max(launch floor, bytes / bandwidth) each
 ///   TP          two all-reduces of tokens x hidden activations
-/// plus the LM head for the rows that emit a token, PP activation sends between stages, and a
-/// fixed per-iteration engine overhead. With a fitted kernel table for the GPU
-/// (models/kernel_fit.h) the efficiencies and overheads are the measured ones.
+/// plus the embedding gather, the LM head, the logits gather across TP and sampling for the rows
+/// that emit a token, PP activation sends between stages, and the engine's host time (fixed,
+/// per sequence, per prefill token; eager iterations no faster than their kernel launches).
+/// With a fitted kernel table for the GPU (models/kernel_fit.h) the efficiencies and overheads
+/// are the measured ones.
 
 #include <cstdint>
 
