@@ -104,6 +104,16 @@ EnginePreset load_engine(const std::optional<JsonValue>& value,
     e.max_num_batched_tokens =
         round_up(concurrency + prompt + e.budget_margin_tokens, e.budget_round_tokens);
   }
+  // A workload without prefix information (Poisson or closed-loop synthetic prompts, Azure
+  // traces) cannot hit a prefix cache; leaving it off gives the same result and keeps the
+  // replica's closed-form decode, which a cache that can reclaim blocks rules out.
+  if (w != doc.end() && w->is_object()) {
+    const std::string kind = w->value("kind", "");
+    const bool has_prefixes = kind == "sessions" ||
+                              (kind == "trace" && w->value("format", "") == "mooncake_jsonl") ||
+                              (kind == "closed_loop" && w->value("distinct_prompts", 0) > 0);
+    if (!has_prefixes) e.prefix_caching = false;
+  }
   if (overrides) {
     JsonObject o = overrides->object();
     if (auto x = o.maybe("iteration_overhead_s")) e.iteration_overhead_s = x->nonnegative_double();
