@@ -29,8 +29,8 @@ namespace {
 //    prepares step i+1 on the host while the GPU runs step i, so no host time is exposed; the
 //    GPU kernels it runs are ~10% faster than the vLLM-measured kernels the cost model uses.
 constexpr std::array<EnginePreset, 4> kPresets = {{
-    {"vllm@0.12", "vllm", 1.0e-3, 1.0e-5, 5.0e-7, 1024, 8192, 1500, 1, true, false, 512, 0.10, 0.0,
-     true, true,
+    {"vllm@0.12", "vllm", 1.0e-3, 1.0e-5, 5.0e-7, 1024, 8192, 1500, 1, true, false, false, 512,
+     0.10, 0.0, true, true,
      "vLLM 0.12 V1 engine: vllm/engine/arg_utils.py (usage-context defaults for the API server "
      "on >= 70 GiB GPUs: max_num_seqs 1024, max_num_batched_tokens 8192, chunked prefill on), "
      "vllm/v1/core/sched/scheduler.py (running requests first, then waiting ones chunked into "
@@ -39,23 +39,25 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
      "(gpu_memory_utilization 0.9, enable_prefix_caching on in V1); budget as aiconfigurator "
      "deploys it: concurrency + prompt + "
      "1500"},
-    {"sglang@0.5", "sglang", 2.0e-3, 2.0e-5, 2.0e-6, 1024, 8192, 1500, 1, true, false, 256, 0.12,
-     0.0, true, true,
+    {"sglang@0.5", "sglang", 2.0e-3, 2.0e-5, 2.0e-6, 1024, 8192, 1500, 1, true, false, false, 256,
+     0.12, 0.0, true, true,
      "SGLang 0.5: python/sglang/srt/server_args.py (chunked_prefill_size 8192 on 80 GB-class "
      "GPUs, mem_fraction_static ~0.88, cuda_graph_max_bs 256, radix cache on unless "
      "disable_radix_cache), "
      "python/sglang/srt/managers/scheduler.py (get_next_batch_to_run: a new prefill batch "
      "first; with enable_mixed_chunk the running decodes ride in it); aiconfigurator deploys "
      "aggregated SGLang with mixed chunking on and max_prefill_tokens = prompt + 1500"},
-    {"trtllm@1.0", "trtllm", 0.0, 0.0, 0.0, 2048, 8192, 500, 32, false, false, 512, 0.10, 0.0, true,
-     true,
+    {"trtllm@1.0", "trtllm", 0.0, 0.0, 0.0, 2048, 8192, 500, 32, false, false, true, 512, 0.10, 0.0,
+     true, true,
      "TensorRT-LLM 1.0 PyTorch backend: tensorrt_llm/llmapi/llm_args.py (max_batch_size 2048, "
      "max_num_tokens 8192, enable_chunked_prefill False, KvCacheConfig "
      "free_gpu_memory_fraction 0.9, enable_block_reuse True, CUDA graphs with padding), "
      "tensorrt_llm/_torch/pyexecutor/scheduler.py (in-flight batching: whole context phases "
-     "beside generation); aiconfigurator deploys max_num_tokens = ceil32(concurrency + prompt "
+     "beside generation; capacity scheduler GUARANTEED_NO_EVICT by default: a request starts only "
+     "when the KV of its whole output is free); aiconfigurator deploys max_num_tokens = "
+     "ceil32(concurrency + prompt "
      "+ 500), CUDA-graph batches up to 512"},
-    {"none", "", 0.0, 0.0, 0.0, 256, 8192, -1, 1, true, false, -1, 0.10, 0.0, false, false,
+    {"none", "", 0.0, 0.0, 0.0, 256, 8192, -1, 1, true, false, false, -1, 0.10, 0.0, false, false,
      "an idealised engine: no host overhead, vLLM-style mixed chunked prefill, fixed budget"},
 }};
 
@@ -133,7 +135,8 @@ nlohmann::json engine_batcher_defaults(const EnginePreset& e) {
           {"max_num_seqs", e.max_num_seqs},
           {"max_num_batched_tokens", e.max_num_batched_tokens},
           {"chunked_prefill", e.chunked_prefill},
-          {"prefill_priority", e.prefill_priority}};
+          {"prefill_priority", e.prefill_priority},
+          {"reserve_full_output", e.reserve_full_output}};
 }
 
 void apply_engine_costs(const EnginePreset& e, CostModelConfig& cost) {

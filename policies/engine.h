@@ -36,6 +36,9 @@ struct EnginePreset {
   /// Prefill-only iterations before decodes (SGLang) rather than prefill chunks riding along
   /// with the running decodes (vLLM V1, TensorRT-LLM).
   bool prefill_priority;
+  /// Admission reserves KV for a request's whole output, so nothing is preempted
+  /// (TensorRT-LLM's GUARANTEED_NO_EVICT); otherwise the newest request is preempted.
+  bool reserve_full_output;
   /// Largest decode batch replayed from a captured CUDA graph (batches are padded to the next
   /// captured size); larger batches and iterations with prefill run eagerly. 0: always eager.
   int64_t cuda_graph_max_batch;
