@@ -53,6 +53,12 @@ double allreduce_time(const CostModelConfig& c, double bytes) {
 
 }  // namespace
 
+int64_t cuda_graph_padded_batch(int64_t batch) {
+  if (batch <= 4) return batch <= 2 ? batch : 4;
+  if (batch <= 256) return ceil_div(batch, 8) * 8;
+  return ceil_div(batch, 16) * 16;
+}
+
 void BatchShape::add_prefill(int64_t prefix_tokens, int64_t new_tokens, bool emits_token) {
   tokens += new_tokens;
   if (emits_token) ++logit_rows;
@@ -118,9 +124,14 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
   const double layers = static_cast<double>(m.num_layers);
 
   // Without a KV cache every step runs the whole context through the projections again.
-  const double gemm_rows =
+  double gemm_rows =
       c.no_kv_cache ? b.decode_context_tokens + (tokens - static_cast<double>(b.decode_sequences))
                     : tokens;
+  // A decode-only batch replays the CUDA graph of the next captured size, padding included.
+  const bool decode_only = b.tokens == b.decode_sequences && !c.no_kv_cache;
+  const bool graphed =
+      c.cuda_graph_max_batch >= 0 && decode_only && b.decode_sequences <= c.cuda_graph_max_batch;
+  if (graphed) gemm_rows = static_cast<double>(cuda_graph_padded_batch(b.decode_sequences));
   const double q = static_cast<double>(m.q_size()), kv = static_cast<double>(m.kv_size());
   const double ffn = static_cast<double>(m.ffn_hidden_size);
   const double per_layer_gemm = gemm_time(c, gemm_rows, (q + 2 * kv) / tp, hidden) +
@@ -179,13 +190,27 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
   }
   cost.attention_s = layers * per_layer_attention;
 
-  const double elementwise_bytes =
-      DefaultEfficiency::kElementwisePasses * gemm_rows * hidden * act_bytes;
-  cost.elementwise_s =
-      layers * elementwise_bytes / (c.gpu.hbm_bandwidth_bytes_per_s * memory_efficiency(c));
+  // Elementwise kernels of one layer, each at least a launch floor: two fused residual-add +
+  // RMSNorms (read x and residual, write both), rotary in place on this GPU's q and k heads,
+  // SiLU-and-mul over its share of the FFN (read gate and up, write one).
+  const double bandwidth = c.gpu.hbm_bandwidth_bytes_per_s * memory_efficiency(c);
+  auto small_kernel_s = [&](double bytes) {
+    return std::max(DefaultEfficiency::kSmallKernelFloorS, bytes / bandwidth);
+  };
+  const double row_bytes = gemm_rows * act_bytes;
+  const double per_layer_elementwise = 2 * small_kernel_s(4 * hidden * row_bytes) +
+                                       small_kernel_s(2 * (q + kv) / tp * row_bytes) +
+                                       small_kernel_s(3 * ffn / tp * row_bytes);
+  cost.elementwise_s = layers * per_layer_elementwise;
 
-  cost.lm_head_s = gemm_time(c, static_cast<double>(b.logit_rows),
-                             static_cast<double>(m.vocab_size) / tp, hidden);
+  // Embedding gather, the vocabulary-parallel LM head and its logits gathered across TP, then
+  // sampling over the fp32 logits of every row that emits a token.
+  const double rows = static_cast<double>(b.logit_rows);
+  const double vocab = static_cast<double>(m.vocab_size);
+  cost.lm_head_s =
+      small_kernel_s(gemm_rows * hidden * act_bytes) + gemm_time(c, rows, vocab / tp, hidden) +
+      (c.tp > 1 && rows > 0 ? allreduce_time(c, rows * vocab * act_bytes) / 2 : 0) +
+      (rows > 0 ? DefaultEfficiency::kSamplingPasses * small_kernel_s(rows * vocab * 4) : 0);
 
   if (c.tp > 1) {
     const double bytes = gemm_rows * hidden * act_bytes;
@@ -197,7 +222,17 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
     cost.pp_bytes_per_hop = bytes;
     cost.pp_comm_s = (c.pp - 1) * c.pp_path.transfer_time_s(bytes);
   }
-  cost.overhead_s = c.iteration_overhead_s;
+  const double prefill_tokens = tokens - static_cast<double>(b.decode_sequences);
+  cost.overhead_s = c.iteration_overhead_s + c.host_per_sequence_s * rows +
+                    c.host_per_prefill_token_s * prefill_tokens;
+  // Eagerly run iterations cannot finish before the host has launched every kernel.
+  if (c.cuda_graph_max_batch >= 0 && !graphed) {
+    const double gpu_s = cost.gemm_s + cost.attention_s + cost.elementwise_s + cost.lm_head_s +
+                         cost.tp_comm_s + cost.pp_comm_s;
+    const double launch_s =
+        layers * DefaultEfficiency::kEagerKernelsPerLayer * DefaultEfficiency::kEagerLaunchS;
+    cost.overhead_s += std::max(0.0, launch_s - gpu_s);
+  }
 
   // Offloaded KV crosses each GPU's own PCIe link (its shard: KV heads over TP, layers over
   // PP); PP stages run one after another, so their transfers add up.

@@ -6,11 +6,13 @@
 ///   GEMMs   qkv, o, gate+up, down: time = overhead + max(flops / rate, bytes / bandwidth)
 ///   attention  decode: KV bytes read / bandwidth (linear in context by construction);
 ///              prefill: causal (query, key) pairs x 4 x head_dim x heads / rate
-///   elementwise  norms, rotary, activation, residuals: bytes / bandwidth
+///   elementwise  fused add-norms, rotary, activation: max(launch floor, bytes / bandwidth) each
 ///   TP          two all-reduces of tokens x hidden activations
-/// plus the LM head for the rows that emit a token, PP activation sends between stages, and a
-/// fixed per-iteration engine overhead. With a fitted kernel table for the GPU
-/// (models/kernel_fit.h) the efficiencies and overheads are the measured ones.
+/// plus the embedding gather, the LM head, the logits gather across TP and sampling for the rows
+/// that emit a token, PP activation sends between stages, and the engine's host time (fixed,
+/// per sequence, per prefill token; eager iterations no faster than their kernel launches).
+/// With a fitted kernel table for the GPU (models/kernel_fit.h) the efficiencies and overheads
+/// are the measured ones.
 
 #include <cstdint>
 
@@ -43,10 +45,20 @@ struct DefaultEfficiency {
   static constexpr double kDecodeAttentionPerRequestS = 4.2e-8;
   static constexpr double kPrefillAttentionCompute = 0.506;
   static constexpr double kPrefillAttentionOverheadS = 1.34e-5;
-  /// Bytes moved by the elementwise kernels of one layer, in units of tokens x hidden x
-  /// activation bytes: two RMSNorms (read + write each), rotary on q and k, SiLU-and-mul over
-  /// the FFN width (counted as 3 x hidden), two residual adds (read 2 + write 1 each).
-  static constexpr double kElementwisePasses = 4 + 2 + 3 + 6;
+  /// Launch floor of each memory-bound elementwise kernel (norm, rotary, activation), of the
+  /// embedding gather and of the sampling kernels: a kernel moving a few KB still takes this long
+  /// on Hopper (the smallest decode-attention and GEMM overheads fitted in
+  /// models/kernel_fit.cc are 4-9 us; elementwise kernels are simpler).
+  static constexpr double kSmallKernelFloorS = 2.5e-6;
+  /// Elementwise kernels per layer in engines that fuse residual add into RMSNorm: two fused
+  /// add-norms, rotary, SiLU-and-mul.
+  static constexpr double kElementwiseKernelsPerLayer = 4;
+  /// Kernels per layer an eager (not graph-replayed) forward launches, and the host time of one
+  /// launch through PyTorch (~5 us each, the usual figure for torch op dispatch + cudaLaunch).
+  static constexpr double kEagerKernelsPerLayer = 12;
+  static constexpr double kEagerLaunchS = 5e-6;
+  /// Passes over the fp32 logits of each sampled row: softmax, top-k/top-p filter, draw.
+  static constexpr double kSamplingPasses = 3;
   /// Weight-only formats without tensor-core support run the bf16 GEMM after an in-kernel
   /// dequantization; Marlin-style kernels lose roughly this fraction of the bf16 rate.
   static constexpr double kDequantComputePenalty = 1.15;
@@ -68,6 +80,15 @@ struct CostModelConfig {
   /// TP peers share one node with NVLink: the fitted all-reduce table applies.
   bool tp_on_nvlink = false;
   double iteration_overhead_s = 0;
+  /// Host time that grows with the batch: per running sequence (input preparation, sampling
+  /// hand-off, detokenisation) and per prefill token (tokens copied, positions and slot
+  /// mappings built).
+  double host_per_sequence_s = 0;
+  double host_per_prefill_token_s = 0;
+  /// Largest decode-only batch replayed from a CUDA graph: smaller ones are padded to the next
+  /// captured size; larger ones, and iterations with prefill, launch every kernel from the host
+  /// (DefaultEfficiency::kEagerLaunchS each). -1: neither modelled.
+  int64_t cuda_graph_max_batch = -1;
   /// Recompute every token's K and V each step instead of reading a cache (seed Q8): each
   /// decode step runs the whole context through every projection and causal attention, as a
   /// prefill of the context would (Atharva's model in Q8).
@@ -102,7 +123,7 @@ struct IterationCost {
   double gemm_s = 0;
   double attention_s = 0;
   double elementwise_s = 0;
-  double lm_head_s = 0;
+  double lm_head_s = 0;  ///< embedding gather, LM head GEMM and sampling over the vocabulary
   double tp_comm_s = 0;
   double pp_comm_s = 0;
   double overhead_s = 0;
@@ -118,6 +139,10 @@ struct IterationCost {
   double pp_bytes_per_hop = 0;
 };
 
+/// The captured CUDA-graph batch a decode batch of `batch` is padded to: 1, 2, 4, multiples of 8
+/// to 256, then of 16 (vLLM's capture list, vllm/config/compilation.py; SGLang's and
+/// TensorRT-LLM's lists are close to it).
+int64_t cuda_graph_padded_batch(int64_t batch);
 /// The cost of one GEMM of shape (m x k) . (k x n) on this configuration.
 double gemm_time(const CostModelConfig& c, double m, double n, double k);
 IterationCost price_iteration(const CostModelConfig& c, const BatchShape& batch);

@@ -8,7 +8,8 @@ namespace servesim {
 void register_builtin_batchers(BatcherRegistry& registry) {
   registry.add("continuous",
                "iteration-level batching with chunked prefill and recompute preemption "
-               "(keys: max_num_seqs, max_num_batched_tokens, chunked_prefill, prefill_priority)",
+               "(keys: max_num_seqs, max_num_batched_tokens, chunked_prefill, prefill_priority, "
+               "reserve_full_output)",
                [](JsonObject& config) {
                  ContinuousBatcherConfig c;
                  c.max_num_seqs = config.get_or("max_num_seqs", c.max_num_seqs);
@@ -16,12 +17,15 @@ void register_builtin_batchers(BatcherRegistry& registry) {
                      config.get_or("max_num_batched_tokens", c.max_num_batched_tokens);
                  c.chunked_prefill = config.get_or("chunked_prefill", c.chunked_prefill);
                  c.prefill_priority = config.get_or("prefill_priority", c.prefill_priority);
+                 c.reserve_full_output =
+                     config.get_or("reserve_full_output", c.reserve_full_output);
                  if (c.max_num_seqs <= 0) config.at("max_num_seqs").fail("must be > 0");
                  if (c.max_num_batched_tokens <= 0)
                    config.at("max_num_batched_tokens").fail("must be > 0");
                  return std::make_unique<ContinuousBatcher>(c);
                },
-               {"max_num_seqs", "max_num_batched_tokens", "chunked_prefill", "prefill_priority"});
+               {"max_num_seqs", "max_num_batched_tokens", "chunked_prefill", "prefill_priority",
+                "reserve_full_output"});
   registry.add("static",
                "request-level batching: wait for batch_size requests or fill_timeout_s, run the "
                "batch to completion with no joins (keys: batch_size, fill_timeout_s)",

@@ -70,11 +70,20 @@ void ContinuousBatcher::plan_decode_set(DecodeSetContext& ctx, IterationPlan& pl
   if (!preempted) admit_waiting(ctx, plan, budget, /*remember_blocked=*/true);
 }
 
+int64_t ContinuousBatcher::full_blocks(const KvBlockPool& kv, const Request& r) const {
+  return kv.blocks_for(r.spec.prompt_tokens + r.spec.output_tokens);
+}
+
 int64_t ContinuousBatcher::admit_waiting(BatchContext& ctx, IterationPlan& plan, int64_t budget,
                                          bool remember_blocked) {
   KvBlockPool& kv = ctx.kv();
   std::vector<Request*>& running = ctx.running();
   std::deque<Request*>& waiting = ctx.waiting();
+  // No-evict admission: what the running requests will hold at their last token (read from
+  // their specs, which a decode set keeps current).
+  int64_t reserved_blocks = 0;
+  if (config_.reserve_full_output)
+    for (const Request* r : running) reserved_blocks += full_blocks(kv, *r);
   while (!waiting.empty() && budget > 0 &&
          static_cast<int64_t>(running.size()) < config_.max_num_seqs) {
     Request* r = waiting.front();
@@ -82,6 +91,8 @@ int64_t ContinuousBatcher::admit_waiting(BatchContext& ctx, IterationPlan& plan,
     if (remember_blocked && r == blocked_.request && budget == blocked_.budget &&
         kv.free_blocks() < blocked_.need_blocks)
       break;
+    if (config_.reserve_full_output && reserved_blocks + full_blocks(kv, *r) > kv.total_blocks())
+      break;  // waits until running requests finish and give their reservation back
     const int64_t remaining = r->prefill_target_tokens() - r->computed_tokens;
     if (!config_.chunked_prefill && remaining > budget && budget < config_.max_num_batched_tokens)
       break;  // unchunked: a long prompt waits for an iteration of its own
@@ -98,6 +109,7 @@ int64_t ContinuousBatcher::admit_waiting(BatchContext& ctx, IterationPlan& plan,
     if (r->first_scheduled == Time::max()) r->first_scheduled = ctx.now();
     plan.items.push_back({r, n});
     budget -= n;
+    if (config_.reserve_full_output) reserved_blocks += full_blocks(kv, *r);
   }
   return budget;
 }

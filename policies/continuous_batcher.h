@@ -20,6 +20,10 @@ struct ContinuousBatcherConfig {
   /// running decodes sit it out (SGLang's default, and vLLM before V1). Otherwise prefill
   /// chunks ride along with the decodes in one iteration (vLLM V1, TensorRT-LLM).
   bool prefill_priority = false;
+  /// Admit a request only when the KV of its whole prompt and output fits beside what the
+  /// running requests will reach (TensorRT-LLM's GUARANTEED_NO_EVICT capacity scheduler):
+  /// nothing is ever preempted; requests wait for memory instead.
+  bool reserve_full_output = false;
 };
 
 class ContinuousBatcher final : public Batcher {
@@ -43,6 +47,9 @@ class ContinuousBatcher final : public Batcher {
                         bool remember_blocked = false);
   /// A prefill-only iteration; false (plan untouched) when no new request can start.
   bool plan_prefill_only(BatchContext& ctx, IterationPlan& plan);
+
+  /// Blocks `r` holds once its prompt and whole output are in the KV cache.
+  int64_t full_blocks(const KvBlockPool& kv, const Request& r) const;
 
   ContinuousBatcherConfig config_;
   /// The waiting head that lacked KV blocks at this budget, and the blocks it needed. Under

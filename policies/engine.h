@@ -1,37 +1,69 @@
 #pragma once
-/// Serving-engine presets: the scheduling and memory behaviour each engine has by default.
-/// `/engine` picks one; `/policies/batcher`, `/policies/kv` and `/engine_overrides` override any
+/// Serving-engine presets: the scheduling and memory behaviour each engine has by default, pinned
+/// to a version (`vllm@0.12`); the bare name (`vllm`) is an alias of the default version.
+/// `/engine` picks one; `/engine_overrides`, `/policies/batcher` and `/policies/kv` override any
 /// field in a scenario.
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 
+#include "models/cost_model.h"
 #include "sim/json_reader.h"
 
 namespace servesim {
 
 struct EnginePreset {
-  std::string_view name;
-  /// Host-side time per iteration not hidden behind GPU work: scheduling, input preparation,
-  /// sampling, detokenisation hand-off.
+  std::string_view name;   ///< versioned: `vllm@0.12`
+  std::string_view alias;  ///< the bare name when this is that engine's default version
+  /// Host-side time per iteration not hidden behind GPU work (scheduling, input preparation,
+  /// sampling hand-off, detokenisation): fixed, per running sequence, per prefill token.
   double iteration_overhead_s;
+  double host_per_sequence_s;
+  double host_per_prefill_token_s;
   int64_t max_num_seqs;
+  /// Fixed token budget per iteration, used unless the budget is sized to the workload.
   int64_t max_num_batched_tokens;
+  /// >= 0: the budget is sized as deployments of the benchmark tooling size it, so that a
+  /// whole prompt fits one iteration beside the running batch: concurrency + prompt + margin,
+  /// rounded up to `budget_round_tokens`. Applies to closed-loop workloads of fixed prompt
+  /// length; -1 keeps the fixed budget.
+  int64_t budget_margin_tokens;
+  int64_t budget_round_tokens;
   bool chunked_prefill;
+  /// Prefill-only iterations before decodes (SGLang) rather than prefill chunks riding along
+  /// with the running decodes (vLLM V1, TensorRT-LLM).
   bool prefill_priority;
+  /// Admission reserves KV for a request's whole output, so nothing is preempted
+  /// (TensorRT-LLM's GUARANTEED_NO_EVICT); otherwise the newest request is preempted.
+  bool reserve_full_output;
+  /// Largest decode batch replayed from a captured CUDA graph (batches are padded to the next
+  /// captured size); larger batches and iterations with prefill run eagerly. 0: always eager.
+  int64_t cuda_graph_max_batch;
   /// Memory left out of weights + KV: a fraction of the GPU's memory plus fixed bytes
   /// (activation workspace, CUDA graphs, allocator slack).
   double reserve_fraction;
   double reserve_bytes;
+  /// Automatic prefix caching on by default (`/policies/kv/prefix_caching` overrides).
+  bool prefix_caching;
+  /// FP8 checkpoints carry an FP8 KV-cache scale, and the engine then stores KV in FP8.
+  bool fp8_kv_with_fp8_weights;
   std::string_view source;
 };
 
 std::span<const EnginePreset> engine_presets();
-/// The preset called `name`, or nullptr.
+/// The preset called `name` (versioned name or alias), or nullptr.
 const EnginePreset* find_engine(std::string_view name);
-/// The preset named at `value` (`vllm` when absent); an unknown name lists the valid ones.
-const EnginePreset& load_engine(const std::optional<JsonValue>& value);
+/// The preset named at `value` (`vllm` when absent), with `/engine_overrides` applied and the
+/// token budget sized to the scenario's workload (`doc` is the whole scenario); an unknown name
+/// lists the valid ones.
+EnginePreset load_engine(const std::optional<JsonValue>& value,
+                         const std::optional<JsonValue>& overrides, const nlohmann::json& doc);
+/// The continuous batcher's settings under this engine (before `/policies/batcher`).
+nlohmann::json engine_batcher_defaults(const EnginePreset& e);
+/// The engine's host-time and CUDA-graph terms on a replica's cost model.
+void apply_engine_costs(const EnginePreset& e, CostModelConfig& cost);
 
 }  // namespace servesim

@@ -46,12 +46,7 @@ std::shared_ptr<const KernelDb> load_kernel_db(JsonObject& root, const std::stri
 
 /// The batcher's configuration: the engine preset's defaults, /policies/batcher over them.
 ConfigObject batcher_config(const std::optional<JsonValue>& value, const EnginePreset& engine) {
-  ConfigObject c{{{"name", "continuous"},
-                  {"max_num_seqs", engine.max_num_seqs},
-                  {"max_num_batched_tokens", engine.max_num_batched_tokens},
-                  {"chunked_prefill", engine.chunked_prefill},
-                  {"prefill_priority", engine.prefill_priority}},
-                 "/policies/batcher"};
+  ConfigObject c{engine_batcher_defaults(engine), "/policies/batcher"};
   if (value) {
     value->object();  // type check with the right pointer
     for (auto& [k, val] : value->raw().items()) c.json[k] = val;
@@ -165,21 +160,22 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
   s.kernel_db = load_kernel_db(root, base_dir, options);
 
   s.model = load_model(root.at("model"));
+  bool kv_given = false;
   if (auto p = root.maybe("precision")) {
     JsonObject po = p->object();
     if (auto w = po.maybe("weights")) s.precision.weights = load_dtype(*w);
-    if (auto k = po.maybe("kv")) s.precision.kv = load_dtype(*k);
+    if (auto k = po.maybe("kv")) {
+      s.precision.kv = load_dtype(*k);
+      kv_given = true;
+    }
     po.finish();
   }
-  const EnginePreset& engine = load_engine(root.maybe("engine"));
+  const EnginePreset engine =
+      load_engine(root.maybe("engine"), root.maybe("engine_overrides"), s.doc);
   s.engine = std::string(engine.name);
-  double iteration_overhead_s = engine.iteration_overhead_s;
-  if (auto e = root.maybe("engine_overrides")) {
-    JsonObject eo = e->object();
-    if (auto x = eo.maybe("iteration_overhead_s"))
-      iteration_overhead_s = number_in_range(*x, 0, 10);
-    eo.finish();
-  }
+  // FP8 weights bring FP8 KV in engines that default to it, unless /precision/kv says otherwise.
+  if (!kv_given && engine.fp8_kv_with_fp8_weights && s.precision.weights == DType::kFp8)
+    s.precision.kv = DType::kFp8;
 
   auto cluster = load_cluster(root.at("cluster"));
 
@@ -193,6 +189,7 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
   KvPolicyConfig kv_config;
   if (auto n = kv_policy.maybe("name"))
     kv_config = *kv_policies.create(n->as_string(), *n, kv_policy);
+  if (!kv_policy.maybe("prefix_caching")) kv_config.prefix_caching = engine.prefix_caching;
   kv_policies.allow_all_keys(kv_policy);
   auto loads =
       load_instances(root.at("instances"), *cluster, s.model, s.precision, kv_policy, engine);
@@ -220,7 +217,7 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
     spec.config.host_kv_bytes =
         kv_config.host_memory_fraction * cluster->nodes()[host_node].host_memory_bytes;
     spec.cost = cost_model_inputs(spec.config, *cluster, s.model, s.precision, kv_config,
-                                  s.kernel_db.get(), iteration_overhead_s);
+                                  s.kernel_db.get(), engine);
     spec.batcher = batcher;
     names.push_back(spec.config.name);
     s.instances.push_back(std::move(spec));

@@ -260,7 +260,7 @@ std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& clus
 CostModelConfig cost_model_inputs(const InstanceConfig& config, const Cluster& cluster,
                                   const ModelSpec& model, const Precision& precision,
                                   const KvPolicyConfig& kv_config, const KernelDb* kernel_db,
-                                  double iteration_overhead_s) {
+                                  const EnginePreset& engine) {
   CostModelConfig cost;
   cost.no_kv_cache = kv_config.mode == KvMode::kNoCache;
   cost.offload_fetch = kv_config.fetch;
@@ -275,7 +275,7 @@ CostModelConfig cost_model_inputs(const InstanceConfig& config, const Cluster& c
   cost.precision = precision;
   cost.tp = config.tp;
   cost.pp = config.pp;
-  cost.iteration_overhead_s = iteration_overhead_s;
+  apply_engine_costs(engine, cost);
   // The slowest hop of each TP ring and of the PP chain sets the pace.
   cost.tp_on_nvlink = config.tp > 1;
   for (int s = 0; s < config.pp; ++s)

@@ -38,10 +38,11 @@ std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& clus
                                          JsonObject& kv_policy, const EnginePreset& engine);
 
 /// What a replica's cost model is given: its (slowest) GPU type and kernel fit, the model, and
-/// the slowest hop of its TP ring and PP chain, found on the cluster graph.
+/// the slowest hop of its TP ring and PP chain, found on the cluster graph, and the engine's
+/// host-time and CUDA-graph terms.
 CostModelConfig cost_model_inputs(const InstanceConfig& config, const Cluster& cluster,
                                   const ModelSpec& model, const Precision& precision,
                                   const KvPolicyConfig& kv_config, const KernelDb* kernel_db,
-                                  double iteration_overhead_s);
+                                  const EnginePreset& engine);
 
 }  // namespace servesim

@@ -47,7 +47,17 @@ void shrink_workload(json& w, std::mt19937_64& rng) {
   if (kind == "closed_loop") {
     const int concurrency = std::uniform_int_distribution<int>(1, 24)(rng);
     w["concurrency"] = concurrency;
-    w["requests"] = concurrency * std::uniform_int_distribution<int>(2, 6)(rng);
+    // Either form of the request count: a total, or per client (after a warm-up barrier).
+    if (rng() % 2) {
+      w.erase("requests_per_client");
+      w.erase("warmup_per_client");
+      w["requests"] = concurrency * std::uniform_int_distribution<int>(2, 6)(rng);
+    } else {
+      w.erase("requests");
+      w.erase("warmup_requests");
+      w["requests_per_client"] = std::uniform_int_distribution<int>(1, 5)(rng);
+      w["warmup_per_client"] = std::uniform_int_distribution<int>(0, 2)(rng);
+    }
   }
 }
 

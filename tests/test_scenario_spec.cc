@@ -13,7 +13,7 @@ TEST_CASE("a scenario reads into specs without a simulation", "[scenario]") {
   CHECK(s.name == "seed_q11_four_node");
   CHECK(s.seed == 1);
   CHECK(s.model.name == "Llama-3.2-3B");
-  CHECK(s.engine == "vllm");
+  CHECK(s.engine == "vllm@0.12");  // the bare name is an alias of the pinned version
   REQUIRE(s.cluster);
   CHECK(s.cluster->nodes().size() == 4);
   CHECK(s.cluster->gpus().size() == 5);

@@ -14,6 +14,11 @@
 ///  - splitwise_prompt, splitwise_token: Splitwise's measured prefill time and mean decode
 ///    step time for Llama-2-70B and BLOOM-176B on A100/H100 at TP 2/4/8
 ///    (profiles/splitwise/perf_model.csv; power-capped rows left out).
+///  - vidur_linear: Vidur's measured projection GEMMs.
+///  - "silicon ENGINE MODEL GPU {ttft,tpot}": measured closed-loop serving benchmarks
+///    (validation-open/aiconfigurator-silicon/silicon_non_h100.csv), mean TTFT and TPOT, each
+///    row simulated in the held-out command form; aggregated dense-model rows on H200 only
+///    (see silicon_tables in validate.cc for what is skipped and why).
 
 #include <nlohmann/json.hpp>
 #include <string>

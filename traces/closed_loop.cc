@@ -10,23 +10,39 @@ namespace servesim {
 
 ClosedLoopWorkload::ClosedLoopWorkload(int64_t concurrency, int64_t requests, Time think_time,
                                        int64_t warmup_requests, LengthSampler lengths,
+                                       bool warmup_barrier, int64_t distinct_prompts,
                                        std::string where)
     : concurrency_(concurrency),
       requests_(requests),
       think_time_(think_time),
       warmup_requests_(warmup_requests),
       lengths_(std::move(lengths)),
+      warmup_barrier_(warmup_barrier && warmup_requests > 0),
+      distinct_prompts_(distinct_prompts),
       where_(std::move(where)) {}
 
 void ClosedLoopWorkload::start(Simulator& sim, SubmitFn submit) {
   submit_ = std::move(submit);
-  for (int64_t client = 0; client < concurrency_ && sent_ < requests_; ++client)
+  burst(sim);
+}
+
+void ClosedLoopWorkload::burst(Simulator& sim) {
+  const int64_t phase_end =
+      warmup_barrier_ && sent_ < warmup_requests_ ? warmup_requests_ : requests_;
+  for (int64_t client = 0; client < concurrency_ && sent_ < phase_end; ++client)
     send_after(sim, client, Time{});
 }
 
 void ClosedLoopWorkload::on_request_done(Simulator& sim, int64_t client_id) {
   SERVESIM_CHECK(client_id >= 0 && client_id < concurrency_, "client {} of {}", client_id,
                  concurrency_);
+  ++done_;
+  if (warmup_barrier_ && done_ <= warmup_requests_) {
+    // Warm-up: send only warm-up requests; the last one to finish opens the measured phase.
+    if (sent_ < warmup_requests_) send_after(sim, client_id, think_time_);
+    if (done_ == warmup_requests_) burst(sim);
+    return;
+  }
   if (sent_ < requests_) send_after(sim, client_id, think_time_);
 }
 
@@ -36,14 +52,24 @@ void ClosedLoopWorkload::send_after(Simulator& sim, int64_t client_id, Time dela
         fmt::format("{}: requests at think_time_s pass {:g} s of simulated time "
                     "(about 31 years)",
                     where_, kMaxInputSeconds));
-  ++sent_;
-  sim.schedule_in(delay, Phase::kArrival, [this, &sim, client_id] {
+  const int64_t index = sent_++;
+  sim.schedule_in(delay, Phase::kArrival, [this, &sim, client_id, index] {
     const auto draw = lengths_.draw();
     RequestSpec spec;
     spec.arrival = sim.now();
     spec.prompt_tokens = draw.prompt_tokens;
     spec.output_tokens = draw.output_tokens;
     spec.client_id = client_id;
+    if (distinct_prompts_ > 0) {
+      // Equal prompt ids are equal texts; a pooled prompt keeps its first draw's length only
+      // when lengths are fixed, which is how the benchmarks that reuse prompts run.
+      const auto prompt = static_cast<uint64_t>(index % distinct_prompts_);
+      spec.prefix_block_tokens = kPromptBlockTokens;
+      const int64_t blocks = spec.prompt_tokens / kPromptBlockTokens;
+      spec.prefix_block_hashes.reserve(static_cast<size_t>(blocks));
+      for (int64_t b = 0; b < blocks; ++b)
+        spec.prefix_block_hashes.push_back((prompt + 1) << 40 | static_cast<uint64_t>(b));
+    }
     submit_(spec);
   });
 }

@@ -5,6 +5,15 @@
 /// all. At most `concurrency` requests are ever outstanding, so the offered load adapts to the
 /// system, unlike open-loop arrivals. A request due past kMaxInputSeconds is an InputError
 /// starting with `where`.
+///
+/// With a warm-up barrier (genai-perf / aiperf `--warmup-request-count`), the first
+/// `warmup_requests` are a phase of their own: once they are all sent, clients wait until every
+/// one of them has finished, and the measured phase then opens with all clients sending at
+/// once, so its first burst is inside the measured TTFT.
+///
+/// With `distinct_prompts` P > 0, request k sends prompt k mod P again (aiperf's dataset of 100
+/// prompts reused): its blocks carry prefix hashes, so an engine with a prefix cache finds
+/// every repeat. 0: every prompt is new (genai-perf's dataset of one entry per request).
 
 #include <cstdint>
 #include <string>
@@ -18,8 +27,10 @@ namespace servesim {
 class ClosedLoopWorkload : public Workload {
  public:
   ClosedLoopWorkload(int64_t concurrency, int64_t requests, Time think_time,
-                     int64_t warmup_requests, LengthSampler lengths,
-                     std::string where = "workload");
+                     int64_t warmup_requests, LengthSampler lengths, bool warmup_barrier = false,
+                     int64_t distinct_prompts = 0, std::string where = "workload");
+  /// Prefix-hash block size of pooled prompts (a multiple of the usual KV block sizes).
+  static constexpr int64_t kPromptBlockTokens = 16;
   void start(Simulator& sim, SubmitFn submit) override;
   void on_request_done(Simulator& sim, int64_t client_id) override;
   int64_t warmup_requests() const override { return warmup_requests_; }
@@ -29,14 +40,19 @@ class ClosedLoopWorkload : public Workload {
   /// Schedules `client_id`'s next request `delay` from now; counts it as sent right away so
   /// that no more than `requests` are ever scheduled.
   void send_after(Simulator& sim, int64_t client_id, Time delay);
+  /// Every client sends at once (the opening burst of a phase).
+  void burst(Simulator& sim);
 
   int64_t concurrency_;
   int64_t requests_;
   Time think_time_;
   int64_t warmup_requests_;
   LengthSampler lengths_;
+  bool warmup_barrier_;
+  int64_t distinct_prompts_;
   SubmitFn submit_;
   int64_t sent_ = 0;
+  int64_t done_ = 0;
   std::string where_;
 };
 

@@ -50,22 +50,40 @@ std::unique_ptr<Workload> make_closed_loop(JsonObject& w, const std::string& bas
                                            uint64_t seed) {
   // Each client is an event in flight: a million is far beyond any benchmark's.
   const int64_t concurrency = w.at("concurrency").int_in_range(1, 1'000'000);
-  int64_t requests = concurrency * 10;
-  if (auto v = w.maybe("requests")) requests = v->int_in_range(1, kMaxWorkloadRequests);
-  LengthDist input = parse_length_dist(w.at("input_tokens"), base_dir);
-  LengthDist output = parse_length_dist(w.at("output_tokens"), base_dir);
+  // Benchmark form (genai-perf/aiperf): `warmup_per_client` x N warm-up requests, a barrier,
+  // then `requests_per_client` x N measured ones opening on a burst of all N clients.
+  int64_t per_client = 10;
+  if (auto v = w.maybe("requests_per_client"))
+    per_client = v->int_in_range(1, kMaxWorkloadRequests / concurrency);
+  int64_t requests = concurrency * per_client;
   int64_t warmup = 0;
+  bool barrier = false;
+  if (auto v = w.maybe("warmup_per_client")) {
+    if (w.maybe("warmup_requests")) v->fail("give warmup_per_client or warmup_requests, not both");
+    warmup = concurrency * v->int_in_range(0, kMaxWorkloadRequests / concurrency);
+    barrier = true;
+  }
+  if (auto v = w.maybe("requests")) {
+    if (w.maybe("requests_per_client")) v->fail("give requests or requests_per_client, not both");
+    requests = v->int_in_range(1, kMaxWorkloadRequests);
+  }
   if (auto v = w.maybe("warmup_requests")) {
     warmup = v->nonnegative_int();
     if (warmup >= requests)
       v->fail(fmt::format("must be < requests ({}), got {}", requests, warmup));
   }
+  if (barrier) requests += warmup;  // per-client counts are of measured requests
+  int64_t distinct_prompts = 0;
+  if (auto v = w.maybe("distinct_prompts"))
+    distinct_prompts = v->int_in_range(0, kMaxWorkloadRequests);
+  LengthDist input = parse_length_dist(w.at("input_tokens"), base_dir);
+  LengthDist output = parse_length_dist(w.at("output_tokens"), base_dir);
   Time think_time{};
   if (auto v = w.maybe("think_time_s")) think_time = Time::from_s(v->seconds());
   w.finish();
   return std::make_unique<ClosedLoopWorkload>(
       concurrency, requests, think_time, warmup,
-      LengthSampler(std::move(input), std::move(output), seed),
+      LengthSampler(std::move(input), std::move(output), seed), barrier, distinct_prompts,
       fmt::format("{}: {}", w.value().file(), w.value().pointer()));
 }
 
