@@ -1,0 +1,208 @@
+// A replica's KV memory: blocks per request, the prefix cache, offload to host memory, recompute
+// preemption, and what a failure leaves of it (nothing).
+#include <algorithm>
+#include <cmath>
+
+#include "models/instance.h"
+
+namespace servesim {
+
+double Instance::block_bytes_per_gpu() const {
+  return memory_.kv_bytes_per_token * static_cast<double>(config_.block_tokens);
+}
+
+int64_t Instance::blocks_per_hash(const Request& r) const {
+  const int64_t bt = kv_.block_tokens();
+  if (!config_.kv_policy.prefix_caching || r.spec.prefix_block_hashes.empty() ||
+      r.spec.prefix_block_tokens <= 0 || r.spec.prefix_block_tokens % bt != 0)
+    return 0;
+  return r.spec.prefix_block_tokens / bt;
+}
+
+void Instance::lookup_prefix(Request* r) {
+  if (r->prefix_looked_up) return;
+  r->prefix_looked_up = true;
+  const int64_t per_hash = blocks_per_hash(*r);
+  if (per_hash == 0 || r->computed_tokens > 0) return;
+  const auto& hashes = r->spec.prefix_block_hashes;
+  // At least one prompt token must run, to produce the logits of the next token.
+  const int64_t usable = (r->prefill_target_tokens() - 1) / r->spec.prefix_block_tokens;
+  const int64_t n = std::min(prefix_cache_.match(hashes), usable);
+  if (n <= 0) return;
+  prefix_cache_.pin(hashes, n);
+  r->shared_prefix_blocks = n * per_hash;
+  r->kv_blocks = r->shared_prefix_blocks;
+  outstanding_tokens_ -= outstanding_of(*r);
+  r->computed_tokens = n * r->spec.prefix_block_tokens;
+  outstanding_tokens_ += outstanding_of(*r);
+  prefix_hit_tokens_ += r->computed_tokens;
+}
+
+void Instance::release_kv(Request* r) {
+  const int64_t per_hash = blocks_per_hash(*r);
+  int64_t adopted = 0;
+  if (per_hash > 0) {
+    const auto& hashes = r->spec.prefix_block_hashes;
+    const int64_t shared_hashes = r->shared_prefix_blocks / per_hash;
+    prefix_cache_.unpin(hashes, shared_hashes);
+    // Full hashed blocks this request computed in VRAM join the cache (host blocks do not).
+    const int64_t bt = kv_.block_tokens();
+    const int64_t full_hashes = std::min<int64_t>(static_cast<int64_t>(hashes.size()),
+                                                  r->computed_tokens / (per_hash * bt));
+    for (int64_t i = shared_hashes; i < full_hashes; ++i) {
+      if (i * per_hash < r->shared_prefix_blocks + r->host_blocks) continue;
+      if (prefix_cache_.insert(hashes[static_cast<size_t>(i)], per_hash)) adopted += per_hash;
+    }
+  }
+  const int64_t private_blocks = r->kv_blocks - r->shared_prefix_blocks - r->host_blocks;
+  kv_.give_back(private_blocks - adopted);
+  host_kv_.give_back(r->host_blocks);
+  host_freed_bytes_per_gpu_ += static_cast<double>(r->host_blocks) * block_bytes_per_gpu();
+  r->kv_blocks = r->shared_prefix_blocks = r->host_blocks = 0;
+}
+
+bool Instance::reclaim(int64_t missing_blocks) {
+  int64_t freed = 0;
+  while (freed < missing_blocks) {
+    const int64_t blocks = prefix_cache_.evict_one();
+    if (blocks == 0) break;
+    kv_.give_back(blocks);
+    freed += blocks;
+  }
+  if (freed > 0) return true;
+  if (!config_.kv_policy.prefix_caching)  // nothing is pinned: skip the scan of the queue
+    return config_.kv_policy.mode == KvMode::kHostOffload && offload(missing_blocks);
+  // Cached prefixes pinned by requests still waiting (not the head, which is being admitted)
+  // give way: they are looked up again when those requests come up. Without this, waiting
+  // requests could pin the whole pool and nothing could run.
+  for (size_t i = waiting_.size(); i-- > 1;) {
+    Request* w = waiting_[i];
+    if (w->shared_prefix_blocks == 0) continue;
+    prefix_cache_.unpin(w->spec.prefix_block_hashes, w->shared_prefix_blocks / blocks_per_hash(*w));
+    prefix_hit_tokens_ -= w->computed_tokens;
+    outstanding_tokens_ -= outstanding_of(*w);
+    w->computed_tokens = w->kv_blocks = w->shared_prefix_blocks = 0;
+    outstanding_tokens_ += outstanding_of(*w);
+    w->prefix_looked_up = false;
+    return true;  // now evictable: the caller asks again
+  }
+  return config_.kv_policy.mode == KvMode::kHostOffload && offload(missing_blocks);
+}
+
+bool Instance::offload(int64_t missing_blocks) {
+  (void)missing_blocks;  // a whole request's cold KV moves at once, as a vLLM swap does
+  const int64_t bt = kv_.block_tokens();
+  const int64_t window_blocks = config_.kv_policy.fetch == OffloadFetch::kHotWindow
+                                    ? kv_.blocks_for(config_.kv_policy.hot_window_tokens)
+                                    : 0;
+  // Cold blocks: full, private, in VRAM, older than the hot window.
+  auto cold = [&](const Request* q) {
+    const int64_t full_private = q->computed_tokens / bt - q->shared_prefix_blocks - q->host_blocks;
+    return std::max<int64_t>(0, full_private - window_blocks);
+  };
+  Request* victim = nullptr;
+  for (Request* q : running_)
+    if (cold(q) > 0 && (!victim || cold(q) > cold(victim))) victim = q;
+  if (!victim) return false;
+  const int64_t n = std::min(cold(victim), host_kv_.free_blocks());
+  if (n <= 0) return false;
+  host_kv_.take(n);
+  kv_.give_back(n);
+  victim->host_blocks += n;
+  pending_offload_blocks_ += n;
+  offloaded_bytes_per_gpu_ += static_cast<double>(n) * block_bytes_per_gpu();
+  return true;
+}
+
+void Instance::grow_decode_set(IterationPlan& plan) {
+  kv_.take(decode_set_growth_blocks());
+  plan.decode_set_members = decode_set_.size();
+}
+
+void Instance::preempt(Request* r) {
+  if (DecodeSet::is_member(*r)) {
+    decode_set_.leave(*r);
+    outstanding_tokens_ += outstanding_of(*r);
+  }
+  // Victims are the newest: search from the back.
+  auto it = std::find(running_.rbegin(), running_.rend(), r);
+  SERVESIM_CHECK(it != running_.rend(), "preempting request {} that is not running", r->id);
+  running_.erase(std::next(it).base());
+  release_kv(r);
+  r->prefix_looked_up = false;
+  outstanding_tokens_ -= outstanding_of(*r);
+  r->computed_tokens = 0;
+  r->in_decode = false;
+  outstanding_tokens_ += outstanding_of(*r);
+  ++r->preemptions;
+  ++preemptions_;
+  waiting_.push_front(r);
+}
+
+void Instance::set_pace(const CostModelConfig& cost, double slowdown) {
+  if (busy_ && step_end_ns_.size() > 1) truncate_stretch();
+  cost_ = cost;
+  slowdown_ = slowdown;
+  decode_slope_.clear();  // slopes priced at the old pace
+}
+
+int64_t Instance::fail(std::vector<Request*>& evicted) {
+  available_ = false;
+  if (wakeup_.valid()) {
+    sim_.cancel(wakeup_);
+    wakeup_ = EventId{};
+  }
+  if (busy_) {
+    sim_.cancel(done_event_);
+    // Steps that ended before now happened; the one in flight is lost. A fault precedes an
+    // iteration's end at the same instant (Phase::kFault), so a step ending now is lost too.
+    const auto done = static_cast<size_t>(
+        std::lower_bound(step_end_ns_.begin(), step_end_ns_.end(), sim_.now().ns) -
+        step_end_ns_.begin());
+    if (step_end_ns_.size() > 1 && done >= 1) {
+      step_end_ns_.resize(done);
+      steps_.steps = static_cast<int64_t>(done);
+      apply_iteration();
+    } else {
+      busy_ = false;
+      busy_time_ += sim_.now() - iteration_start_;
+      // The lost step's transfers had started: they count as sent and received.
+      priced_gpu_to_host_bytes_ += step_cost_.gpu_to_host_bytes_per_gpu;
+      priced_host_to_gpu_bytes_ += step_cost_.host_to_gpu_bytes_per_gpu;
+      tp_bytes_per_gpu_ += step_cost_.tp_bytes_per_gpu;
+      pp_bytes_per_hop_ += step_cost_.pp_bytes_per_hop;
+    }
+  }
+  // Offload writes planned but not yet priced happened before the failure.
+  priced_gpu_to_host_bytes_ += static_cast<double>(pending_offload_blocks_) * block_bytes_per_gpu();
+  pending_offload_blocks_ = 0;
+  int64_t lost_tokens = 0;
+  auto evict = [&](Request* r) {
+    if (DecodeSet::is_member(*r)) decode_set_.leave(*r);
+    lost_tokens += r->computed_tokens;
+    host_freed_bytes_per_gpu_ += static_cast<double>(r->host_blocks) * block_bytes_per_gpu();
+    r->computed_tokens = r->kv_blocks = r->shared_prefix_blocks = r->host_blocks = 0;
+    r->in_decode = false;
+    r->prefix_looked_up = false;
+    evicted.push_back(r);
+  };
+  for (Request* r : running_) evict(r);
+  for (Request* r : waiting_) evict(r);
+  running_.clear();
+  waiting_.clear();
+  plan_.clear();
+  step_end_ns_.clear();
+  stretch_left_sorted_.clear();
+  stretch_left_prefix_.clear();
+  outstanding_tokens_ = 0;
+  prefix_cache_.clear();
+  kv_.clear();
+  host_kv_.clear();
+  return lost_tokens;
+}
+
+void Instance::recover() {
+  available_ = true;
+}
+
+}  // namespace servesim

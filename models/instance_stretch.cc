@@ -1,0 +1,239 @@
+// Closed-form decode stretches: between two changes of the batch, decode steps follow a known
+// formula, so a stretch of them is planned at once (plan_stretch) and cut short when an arrival
+// or a change of pace needs a plan at an earlier step (truncate_stretch). The figures routers
+// and samplers read mid-stretch (outstanding tokens, KV in use) are those a step-by-step run
+// would show at that instant.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "models/instance.h"
+
+namespace servesim {
+
+int64_t Instance::outstanding_of(const Request& r, int64_t steps_ahead) {
+  const int64_t prefill_left = r.in_decode ? 0 : r.prefill_target_tokens() - r.computed_tokens;
+  return prefill_left +
+         std::max<int64_t>(0, r.predicted_output_tokens - r.generated_tokens - steps_ahead);
+}
+
+int64_t Instance::outstanding_tokens() const {
+  // Mid-stretch, the steps already past count as done, as they would have in step mode: each
+  // request's decode left shrinks by min(its decode left, steps done).
+  const int64_t done = stretch_steps_done();
+  if (decode_set_mode_) return outstanding_tokens_ + decode_set_.predicted_decode_left(done);
+  if (done == 0) return outstanding_tokens_;
+  if (stretch_left_sorted_.empty())
+    return outstanding_tokens_ - done * static_cast<int64_t>(plan_.items.size());
+  if (stretch_left_prefix_.empty()) {
+    std::sort(stretch_left_sorted_.begin(), stretch_left_sorted_.end());
+    stretch_left_prefix_.assign(1, 0);
+    for (int64_t v : stretch_left_sorted_)
+      stretch_left_prefix_.push_back(stretch_left_prefix_.back() + v);
+  }
+  const auto first_not_below =
+      std::lower_bound(stretch_left_sorted_.begin(), stretch_left_sorted_.end(), done);
+  const auto below = first_not_below - stretch_left_sorted_.begin();
+  const int64_t credit = stretch_left_prefix_[static_cast<size_t>(below)] +
+                         done * static_cast<int64_t>(stretch_left_sorted_.end() - first_not_below);
+  return outstanding_tokens_ - credit;
+}
+
+int64_t Instance::outstanding_tokens_scan() const {
+  int64_t total = 0;
+  for (const Request* r : waiting_) total += outstanding_of(*r);
+  const int64_t done = stretch_steps_done();
+  for (const Request* r : running_)
+    total +=
+        DecodeSet::is_member(*r)
+            ? std::max<int64_t>(0, r->predicted_output_tokens - decode_set_.generated(*r, done))
+            : outstanding_of(*r, done);
+  return total;
+}
+
+int64_t Instance::kv_used_blocks_now() const {
+  if (!busy_ || step_end_ns_.size() <= 1) return kv_.used_blocks();
+  // A step-by-step run would hold, now, the blocks of the step in flight: steps ending at or
+  // before now are done (iteration ends precede samples at the same instant).
+  const auto done = std::upper_bound(step_end_ns_.begin(), step_end_ns_.end(), sim_.now().ns) -
+                    step_end_ns_.begin();
+  if (decode_set_mode_)  // the pool holds the members' blocks of the stretch's first step
+    return kv_.used_blocks() + decode_set_.held_blocks(done + 1) - decode_set_.held_blocks(1);
+  int64_t used = kv_.used_blocks();
+  for (const ScheduledItem& item : plan_.items)
+    used += std::max<int64_t>(
+        0, kv_.blocks_for(item.request->computed_tokens + done + 1) - item.request->kv_blocks);
+  return used;
+}
+
+int64_t Instance::stretch_steps_done() const {
+  if (!busy_ || step_end_ns_.size() <= 1) return 0;
+  // Routers ask on every arrival, and time only moves forward within a stretch: walk on from
+  // the last answer (O(steps) over the whole stretch) instead of searching the array each time.
+  const int64_t now_ns = sim_.now().ns;
+  size_t done = std::min(steps_done_hint_, step_end_ns_.size());
+  while (done < step_end_ns_.size() && step_end_ns_[done] < now_ns) ++done;
+  steps_done_hint_ = done;
+  return static_cast<int64_t>(done);
+}
+
+void Instance::truncate_stretch() {
+  // In step mode the arrival would be planned at the end of the step in flight: an arrival at
+  // exactly a step's end (Phase::kArrival) is seen by the plan made then.
+  const auto it = std::lower_bound(step_end_ns_.begin(), step_end_ns_.end(), sim_.now().ns);
+  const int64_t keep = (it - step_end_ns_.begin()) + 1;
+  if (keep >= static_cast<int64_t>(step_end_ns_.size())) return;
+  step_end_ns_.resize(static_cast<size_t>(keep));
+  steps_.steps = keep;
+  sim_.cancel(done_event_);
+  done_event_ = sim_.schedule_at(Time::from_ns(step_end_ns_.back()), Phase::kIterationDone,
+                                 [this] { finish_iteration(); });
+}
+
+namespace {
+
+/// The most steps, at most `steps`, whose KV growth `fits` (monotone: true up to some k >= 1).
+template <class Fits>
+int64_t most_steps_that_fit(int64_t steps, Fits fits) {
+  if (fits(steps)) return steps;
+  int64_t lo = 1, hi = steps;  // fits(lo), !fits(hi)
+  while (hi - lo > 1) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    (fits(mid) ? lo : hi) = mid;
+  }
+  return lo;
+}
+
+}  // namespace
+
+int64_t Instance::stretch_limit(const BatchShape& shape) {
+  const auto n = static_cast<int64_t>(plan_.items.size());
+  // The next plan repeats this one only if nothing waits to join, every running request
+  // decodes, and no KV moves between tiers.
+  // With requests waiting, the batcher must certify that none can join until one finishes,
+  // and no reclaim (prefix eviction, host offload) may change the pool behind its back.
+  const bool reclaimable =
+      config_.kv_policy.prefix_caching || config_.kv_policy.mode == KvMode::kHostOffload;
+  const bool waiting_stays =
+      !waiting_.empty() && !reclaimable && batcher_->admits_none_while_decoding(*this);
+  if ((!waiting_.empty() && !waiting_stays) || shape.decode_sequences != n ||
+      n != static_cast<int64_t>(running_.size()))
+    return 1;
+  // One pass over the batch: the step at which the first request finishes or reaches the
+  // maximum context, the least predicted decode left (for the routers' credit), and how many
+  // tokens still fit in each request's last KV block. Blocks a request needs after k steps
+  // depend only on that slack: ceil(max(0, k - 1 - slack) / block_tokens).
+  const int64_t bt = kv_.block_tokens();
+  int64_t steps = std::numeric_limits<int64_t>::max();
+  int64_t least_left = std::numeric_limits<int64_t>::max();
+  slack_count_.assign(static_cast<size_t>(bt), 0);
+  bool blocks_as_planned = true;  // each holds exactly the blocks of its step-0 tokens
+  for (const ScheduledItem& item : plan_.items) {
+    const Request* r = item.request;
+    steps = std::min({steps, r->spec.output_tokens - r->generated_tokens,
+                      max_context_tokens_ - r->context_tokens()});
+    least_left = std::min(least_left, r->predicted_output_tokens - r->generated_tokens);
+    const int64_t held_tokens = r->computed_tokens + 1;
+    blocks_as_planned = blocks_as_planned && r->kv_blocks == kv_.blocks_for(held_tokens);
+    ++slack_count_[static_cast<size_t>(r->kv_blocks * bt - held_tokens) % static_cast<size_t>(bt)];
+  }
+  if (steps <= 1) return 1;
+  // Until the KV blocks the stretch needs exceed the free ones (a reclaim changes state).
+  auto blocks_needed = [&](int64_t k) {
+    int64_t extra = 0;
+    if (blocks_as_planned) {
+      for (int64_t slack = 0; slack < bt; ++slack)
+        if (k - 1 > slack)
+          extra += slack_count_[static_cast<size_t>(slack)] * ((k - 1 - slack + bt - 1) / bt);
+    } else {
+      for (const ScheduledItem& item : plan_.items)
+        extra += std::max<int64_t>(
+            0, kv_.blocks_for(item.request->computed_tokens + k) - item.request->kv_blocks);
+    }
+    return extra;
+  };
+  steps =
+      most_steps_that_fit(steps, [&](int64_t k) { return blocks_needed(k) <= kv_.free_blocks(); });
+  stretch_ignores_arrivals_ = waiting_stays;
+  // When every request's predicted decode outlasts the stretch (the common case), each step
+  // done credits one token per request; otherwise the per-request values are kept, and sorted
+  // only if a router asks mid-stretch.
+  stretch_left_sorted_.clear();
+  stretch_left_prefix_.clear();
+  if (least_left < steps)
+    for (const ScheduledItem& item : plan_.items)
+      stretch_left_sorted_.push_back(std::max<int64_t>(
+          0, item.request->predicted_output_tokens - item.request->generated_tokens));
+  return steps;
+}
+
+int64_t Instance::decode_set_stretch_limit() {
+  // Only the decode set runs (no prefill rides along), and nothing waits that could join.
+  if (!plan_.items.empty() || plan_.decode_set_members == 0) return 1;
+  const bool waiting_stays = !waiting_.empty() && batcher_->admits_none_while_decoding(*this);
+  if (!waiting_.empty() && !waiting_stays) return 1;
+  int64_t steps = decode_set_.steps_to_next_finish();
+  if (steps <= 1) return 1;
+  // The first step's blocks were taken at plan; the later steps' must fit in the free ones.
+  const int64_t held_after_first = decode_set_.held_blocks(1);
+  auto fits = [&](int64_t k) {
+    return decode_set_.held_blocks(k) - held_after_first <= kv_.free_blocks();
+  };
+  steps = most_steps_that_fit(steps, fits);
+  stretch_ignores_arrivals_ = waiting_stays;
+  return steps;
+}
+
+int64_t Instance::plan_stretch(const BatchShape& shape, Time first_step) {
+  // Costs that are not affine in context (no KV cache, host-resident KV, interpolated kernel
+  // tables) run step by step.
+  if (!config_.closed_form_decode || shape.host_kv_tokens > 0 || shape.offload_tokens > 0 ||
+      cost_.no_kv_cache || cost_.kernel_db != nullptr)
+    return 1;
+  const int64_t steps = decode_set_mode_ ? decode_set_stretch_limit() : stretch_limit(shape);
+  if (steps <= 1) return 1;
+  const int64_t n = shape.decode_sequences;
+  // Step j attends over n more tokens per step: d_j = d_0 + j * slope. Verify the cost model
+  // is affine here rather than assume it.
+  auto price_at = [&](int64_t j) {
+    BatchShape s = shape;
+    s.decode_context_tokens += static_cast<double>(n * j);
+    return price(s).total_s;
+  };
+  const double d0 = step_cost_.total_s;
+  double slope = 0;
+  if (decode_set_mode_) {
+    // Only the decode set runs, and with fitted kernels the step cost is affine in the
+    // attended context with a slope set by the batch size alone: price it once per batch size,
+    // checked far out, and reuse it.
+    if (decode_slope_.size() <= static_cast<size_t>(n))
+      decode_slope_.resize(static_cast<size_t>(n) + 1, -1);
+    double& cached = decode_slope_[static_cast<size_t>(n)];
+    if (cached < 0) {
+      constexpr int64_t kFar = int64_t{1} << 16;
+      cached = price_at(1) - d0;
+      const double far = price_at(kFar);
+      if (cached < 0 || std::fabs(d0 + cached * static_cast<double>(kFar) - far) > 1e-9 * far)
+        cached = std::numeric_limits<double>::infinity();  // not affine here: step by step
+    }
+    if (std::isinf(cached)) return 1;
+    slope = cached;
+  } else {
+    slope = price_at(1) - d0;
+    const double last = price_at(steps - 1);
+    if (std::fabs(d0 + slope * static_cast<double>(steps - 1) - last) > 1e-9 * last) return 1;
+  }
+  // Each step rounds to whole nanoseconds as a step-mode iteration does.
+  steps_ = StepSeries{first_step.ns, d0, slope, steps};
+  step_end_ns_.resize(static_cast<size_t>(steps));
+  int64_t t = sim_.now().ns;
+  for (int64_t j = 0; j < steps; ++j) {
+    t += steps_.duration_ns(j);
+    step_end_ns_[static_cast<size_t>(j)] = t;
+  }
+  // The blocks of later steps are taken when the stretch's steps are applied (nothing else
+  // allocates from this pool meanwhile), so occupancy and its peak stay those of step mode.
+  return steps;
+}
+
+}  // namespace servesim
