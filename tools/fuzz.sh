@@ -55,16 +55,22 @@ printf '/workload/requests=1e400' >"$corpus/set/overflow"
 
 share_s=$((total_s / 3 > 1 ? total_s / 3 : 1))
 status=0
+passed=0
+failed=0
 for target in scenario traces set; do
   echo "fuzz_$target: ${share_s} s"
   if ! build-fuzz/tests/fuzz/fuzz_$target "$corpus/$target" -max_total_time="$share_s" \
     -timeout=10 -rss_limit_mb=2048 -max_len=16384 -print_final_stats=1 \
     -artifact_prefix=build-fuzz/findings/"$target"- 2>build-fuzz/fuzz_$target.log; then
     status=1
+    failed=$((failed + 1))
     echo "fuzz_$target: FINDING (build-fuzz/fuzz_$target.log, build-fuzz/findings/)"
     grep -E "ERROR|runtime error|SUMMARY|terminate|what\(\)" build-fuzz/fuzz_$target.log | head -5
+  else
+    passed=$((passed + 1))
   fi
   grep -E "stat::number_of_executed_units" build-fuzz/fuzz_$target.log |
     sed "s/^stat::number_of_executed_units: */fuzz_$target executions: /"
 done
+echo "fuzz: $passed passed, $failed failed"
 exit "$status"
