@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Fits each engine preset's host time per iteration (fixed, per running sequence, per prefill
 token) to measured closed-loop serving rows, by running servesim on them.
 
@@ -11,7 +11,7 @@ set and are never read.
 Objective: mean over rows of |log(pred / measured)| for TPOT plus half that for TTFT (TPOT is
 what host time sets; TTFT mixes in scheduling). A coordinate search over a log grid per term.
 
-  python3 tools/fit_engine_host.py [--servesim build/servesim] [--engine vllm] [--rows]
+  tools/fit_engine_host.py [--servesim build/servesim] [--engine vllm] [--rows]
 Prints the fitted terms and the MAPE per engine and model; paste them into policies/engine.cc.
   --report-only: the MAPE with the presets as they are; --logo: leave-one-group-out error.
 """

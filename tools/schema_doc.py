@@ -85,7 +85,7 @@ def render():
              "[`scenarios/schema/`](schema/); a test fails when the two disagree, and another",
              "validates the shipped scenarios and their results against the schemas:",
              "```",
-             "/usr/bin/python3 tools/check_schema.py scenarios/schema/result.schema.json result.json",
+             "tools/check_schema.py scenarios/schema/result.schema.json result.json",
              "```",
              "Keys are JSON pointers; `N` is an array index, `NAME` any key. Units follow the key's",
              "suffix: `_s` seconds, `_ms` milliseconds, `_bytes` bytes, `_per_s` per second,",

@@ -1,11 +1,11 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Wall time of `servesim run scenarios/closed_loop_h100.json` over a grid of the benchmark
 command form: models Llama-3.1-8B, Qwen3-32B, Llama-3.1-70B; engines vllm, sglang, trtllm;
 TP 1/2/4/8; BF16 and FP8 weights; the concurrencies and lengths given. Prints failures (a
 configuration that does not fit, e.g. Llama-3.1-70B in BF16 on one 80 GB GPU) and the slowest
 runs.
 
-  python3 tools/time_closed_loop_grid.py [--concurrency 8,32,128] [--input 1024,2048,4096]
+  tools/time_closed_loop_grid.py [--concurrency 8,32,128] [--input 1024,2048,4096]
                                          [--output 128,512,1024]
 """
 import argparse
