@@ -150,3 +150,23 @@ TEST_CASE("the gateway passes replica reports through and refuses a target out o
   CHECK_THROWS_AS(gateway.submit(spec_at(0.0, 4)), InvariantError);
   CHECK(only.requests.empty());
 }
+
+TEST_CASE("with no replica up the gateway drops an arrival and says why", "[gateway]") {
+  ScriptedRouter router({-1});  // what a router answers when every replica is down
+  HalfPredictor predictor;
+  RecordingObserver metrics;
+  Gateway gateway(router, predictor, metrics);
+  CollectingSink only;
+  gateway.add_instance(nullptr, &only);
+  std::vector<int64_t> released;
+  gateway.set_on_released([&](int64_t client) { released.push_back(client); });
+
+  gateway.submit(spec_at(1.0, 8, 3));
+  CHECK(only.requests.empty());
+  REQUIRE(metrics.ends.size() == 1);
+  CHECK(metrics.ends[0].state == RequestState::kDropped);
+  CHECK(metrics.ends[0].reason == "no replica is up");
+  CHECK(released == std::vector<int64_t>{3});  // a closed-loop client may send its next one
+  CHECK(gateway.dropped() == 1);
+  CHECK_NOTHROW(gateway.check_conservation());
+}
