@@ -34,7 +34,7 @@ void Gateway::submit(const RequestSpec& spec) {
   route(r);
 }
 
-void Gateway::route(Request* r) {
+bool Gateway::route(Request* r) {
   const int target = router_.route(*r, views_);
   if (size_class_router_)
     r->misrouted =
@@ -42,12 +42,13 @@ void Gateway::route(Request* r) {
         size_class_router_->classify(r->spec.prompt_tokens + r->spec.output_tokens);
   if (target < 0) {
     on_drop(*r, "no replica is up");
-    return;
+    return false;
   }
   SERVESIM_CHECK(target < static_cast<int>(sinks_.size()) &&
                      (views_[target] == nullptr || views_[target]->available()),
                  "router chose instance {}", target);
   sinks_[target]->enqueue(r);
+  return true;
 }
 
 Gateway::FailureOutcome Gateway::fail_instance(int index, bool reroute) {
@@ -60,8 +61,10 @@ Gateway::FailureOutcome Gateway::fail_instance(int index, bool reroute) {
   for (Request* r : evicted) {
     r->fault_affected = true;
     if (reroute) {
-      ++outcome.rerouted;
-      route(r);
+      if (route(r))
+        ++outcome.rerouted;
+      else
+        ++outcome.dropped;  // no replica is up to take it
     } else {
       ++outcome.dropped;
       on_drop(*r, reason);

@@ -43,8 +43,8 @@ class Gateway final : public InstanceObserver {
 
   /// What a replica's failure did to the requests it held.
   struct FailureOutcome {
-    uint64_t rerouted = 0;
-    uint64_t dropped = 0;
+    uint64_t rerouted = 0;    ///< handed to a replica still up
+    uint64_t dropped = 0;     ///< dropped by policy, or because no replica was up
     int64_t lost_tokens = 0;  ///< KV tokens lost, which a recompute must compute again
   };
   /// Replica `index` fails now (Instance::fail). Its requests are routed again among the
@@ -83,8 +83,9 @@ class Gateway final : public InstanceObserver {
 
  private:
   void release(Request& r);
-  /// Asks the router and hands `r` to the replica it chose; drops it when none is up.
-  void route(Request* r);
+  /// Asks the router and hands `r` to the replica it chose; drops it (and returns false) when
+  /// none is up.
+  bool route(Request* r);
 
   Router& router_;
   /// The router when it routes by size class: the gateway then marks misrouted requests.
