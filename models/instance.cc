@@ -63,7 +63,8 @@ Instance::Instance(int index, InstanceConfig config, CostModelConfig cost, const
                  config_.name);
   // Only a prefix cache or a host tier can give blocks back; without them a short pool is short.
   if (config_.kv_policy.prefix_caching || config_.kv_policy.mode == KvMode::kHostOffload)
-    kv_.set_reclaimer([this](int64_t missing) { return reclaim(missing); });
+    kv_.set_reclaimer(
+        [this](int64_t missing, const int64_t* growing) { return reclaim(missing, growing); });
   // The decode set's aggregates assume a request holds exactly the VRAM blocks of its tokens
   // and that every step's cost follows from context sums (the fitted kernels).
   decode_set_mode_ = config_.closed_form_decode && batcher_->plans_decode_set() &&

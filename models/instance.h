@@ -215,8 +215,9 @@ class Instance final : public DecodeSetContext, public RequestSink {
   /// Returns all of a request's KV: shared blocks unpinned, its full prompt blocks handed to
   /// the prefix cache (when enabled), host blocks freed, the rest back to the pool.
   void release_kv(Request* r);
-  /// The pool's reclaimer: evict cached prefixes, then offload cold KV to host.
-  bool reclaim(int64_t missing_blocks);
+  /// The pool's reclaimer: evict cached prefixes, then offload cold KV to host. `growing` is
+  /// the holding being grown (a request's kv_blocks), whose pins stay.
+  bool reclaim(int64_t missing_blocks, const int64_t* growing);
   bool offload(int64_t missing_blocks);
   /// KV blocks per prefix hash for this request (0: its hashes cannot be cached here).
   int64_t blocks_per_hash(const Request& r) const;

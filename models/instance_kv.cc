@@ -61,7 +61,7 @@ void Instance::release_kv(Request* r) {
   r->kv_blocks = r->shared_prefix_blocks = r->host_blocks = 0;
 }
 
-bool Instance::reclaim(int64_t missing_blocks) {
+bool Instance::reclaim(int64_t missing_blocks, const int64_t* growing) {
   int64_t freed = 0;
   while (freed < missing_blocks) {
     const int64_t blocks = prefix_cache_.evict_one();
@@ -72,12 +72,14 @@ bool Instance::reclaim(int64_t missing_blocks) {
   if (freed > 0) return true;
   if (!config_.kv_policy.prefix_caching)  // nothing is pinned: skip the scan of the queue
     return config_.kv_policy.mode == KvMode::kHostOffload && offload(missing_blocks);
-  // Cached prefixes pinned by requests still waiting (not the head, which is being admitted)
-  // give way: they are looked up again when those requests come up. Without this, waiting
-  // requests could pin the whole pool and nothing could run.
-  for (size_t i = waiting_.size(); i-- > 1;) {
+  // Cached prefixes pinned by requests still waiting give way, the newest first: they are
+  // looked up again when those requests come up. Only the request being admitted keeps its
+  // pins. Without this, waiting requests could pin the pool and nothing could run; sparing
+  // the head whatever was grown once let its pins force a running request out step after
+  // step, each time losing the chunk it had computed past its cached prefix.
+  for (size_t i = waiting_.size(); i-- > 0;) {
     Request* w = waiting_[i];
-    if (w->shared_prefix_blocks == 0) continue;
+    if (w->shared_prefix_blocks == 0 || &w->kv_blocks == growing) continue;
     prefix_cache_.unpin(w->spec.prefix_block_hashes, w->shared_prefix_blocks / blocks_per_hash(*w));
     prefix_hit_tokens_ -= w->computed_tokens;
     outstanding_tokens_ -= outstanding_of(*w);

@@ -38,8 +38,9 @@ struct KvPolicyConfig {
 
 class KvBlockPool {
  public:
-  /// Called with the number of blocks missing; returns true if it freed any.
-  using Reclaimer = std::function<bool(int64_t missing_blocks)>;
+  /// Called with the number of blocks missing and the holding being grown (which the
+  /// reclaimer must leave alone); returns true if it freed any or made some evictable.
+  using Reclaimer = std::function<bool(int64_t missing_blocks, const int64_t* growing)>;
 
   KvBlockPool(int64_t total_blocks, int64_t block_tokens)
       : total_blocks_(total_blocks), block_tokens_(block_tokens) {}
@@ -53,7 +54,7 @@ class KvBlockPool {
     const int64_t need = blocks_for(tokens) - held_blocks;
     if (need <= 0) return true;
     while (need > free_blocks())
-      if (!reclaimer_ || !reclaimer_(need - free_blocks())) return false;
+      if (!reclaimer_ || !reclaimer_(need - free_blocks(), &held_blocks)) return false;
     take(need);
     held_blocks += need;
     return true;

@@ -2,10 +2,14 @@
 
 #include <cmath>
 
+#include "models/request.h"
+
 namespace servesim {
 
 int64_t NoisyPredictor::predict(const RequestSpec& spec) {
   const double guess = static_cast<double>(spec.output_tokens) * rng_.lognormal(0.0, sigma_);
+  // A wide noise_sigma draws guesses past any int64 (or infinite): clamp before converting.
+  if (!(guess < static_cast<double>(kMaxRequestTokens))) return kMaxRequestTokens;
   return std::max<int64_t>(1, std::llround(guess));
 }
 

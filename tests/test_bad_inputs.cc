@@ -94,5 +94,22 @@ TEST_CASE("a scenario nested 100,000 levels deep is refused without overflowing 
   CHECK_FALSE(std::filesystem::exists(out_path));
 }
 
+TEST_CASE("a scenario path that is not UTF-8 still gives a whole result", "[bad_inputs]") {
+  // Paths are bytes to the system: the run is valid, and its result records the path with
+  // the bad bytes replaced rather than losing the run to the JSON writer at the end.
+  const std::string dir = tmp_path("bad_inputs/not_utf8_path");
+  std::filesystem::create_directories(dir);
+  const std::string scenario = dir + "/q\xff.json";
+  std::filesystem::copy_file(source_path("scenarios/seed_q6_parallelism.json"), scenario,
+                             std::filesystem::copy_options::overwrite_existing);
+  const std::string out = dir + "/out.json";
+  std::filesystem::remove(out);
+  std::string err;
+  REQUIRE(run_cli("run '" + scenario + "' -q -o " + out, &err) == 0);
+  const auto result = nlohmann::json::parse(testing::read_text(out));
+  CHECK(result["servesim"]["command_line"].get<std::string>().find("q\xEF\xBF\xBD.json") !=
+        std::string::npos);  // U+FFFD
+}
+
 }  // namespace
 }  // namespace servesim

@@ -115,6 +115,9 @@ Variant make_variant(int index, std::mt19937_64& rng) {
 
   // Routers that need no class table may take fewer replicas.
   json& router = policies["router"];
+  // Wide noise draws predictions far past any real length (once an overflow in the predictor).
+  if (router.contains("noise_sigma"))
+    router["noise_sigma"] = pick(std::vector<double>{0.0, 0.5, 1.0, 3.0, 1000.0});
   if (doc["instances"].size() > 1 && coin()) {
     router = json{{"name", pick(std::vector<std::string>{"round_robin", "least_loaded"})}};
     const auto keep = std::uniform_int_distribution<size_t>(1, doc["instances"].size())(rng);

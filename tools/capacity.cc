@@ -239,7 +239,8 @@ int CapacityCommand::run(const std::string& command_line) {
   ProgressBar bar(progress_wanted(quiet), "servesim capacity");
   const auto report = run_capacity(options, &bar);
   bar.finish();
-  const std::string text = report.dump(1) + "\n";
+  const std::string text =
+      report.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
   if (output_path == "-")
     std::fwrite(text.data(), 1, text.size(), stdout);
   else if (!output_path.empty())

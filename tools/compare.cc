@@ -423,7 +423,8 @@ int CompareCommand::run(const std::string& command_line) {
     verdict["new"]["file"] = files[1];
     verdict["servesim_compare"]["command_line"] = command_line;
   }
-  const std::string text = verdict.dump(1) + "\n";
+  const std::string text =
+      verdict.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
   if (verdict_path == "-")
     std::fwrite(text.data(), 1, text.size(), stdout);
   else if (!verdict_path.empty())

@@ -200,7 +200,8 @@ nlohmann::ordered_json run_sweep(const SweepOptions& options, ProgressBar* progr
       count, options.threads,
       [&](size_t i) {
         RunOutput out = source.run(point_overrides(i), options.seed);
-        const std::string text = out.result.dump(1) + "\n";
+        const std::string text =
+            out.result.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
         write_file_atomically((std::filesystem::path(options.output_dir) / file_name(i)).string(),
                               text);
         summaries[i] = std::move(out.result["summary"]);
@@ -238,7 +239,9 @@ nlohmann::ordered_json run_sweep(const SweepOptions& options, ProgressBar* progr
     points.push_back(std::move(p));
   }
   const std::filesystem::path dir(options.output_dir);
-  write_file_atomically((dir / "sweep.json").string(), table.dump(1) + "\n");
+  write_file_atomically(
+      (dir / "sweep.json").string(),
+      table.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
   write_file_atomically((dir / "sweep.csv").string(), sweep_csv(table));
   return table;
 }

@@ -167,13 +167,14 @@ std::optional<Time> ReplayClock::arrival(int64_t recorded_ns, const LineReader& 
   }
   previous_ns_ = recorded_ns;
   // Timestamps lie within kMinTraceYear..kMaxTraceYear (or are checked milliseconds), so the
-  // difference fits; scaled, it must stay within the horizon before it becomes a Time.
+  // difference fits; scaled, it must stay within the input horizon before it becomes a Time
+  // (start_s is within it too, and twice the horizon is still far from overflow).
   const int64_t delta_ns = recorded_ns - *first_ns_;
   const double scaled_s = static_cast<double>(delta_ns) * 1e-9 * replay_.time_scale;
-  if (!(replay_.start.to_s() + scaled_s <= kMaxInputSeconds))
+  if (!(scaled_s <= kMaxInputSeconds))
     reader.fail(
-        fmt::format("arrives {:g} s after the first row (time_scale {:g}), past {:g} s of "
-                    "simulated time (about 31 years)",
+        fmt::format("arrives {:g} s after the first row (time_scale {:g}), more than "
+                    "{:g} s (about 31 years)",
                     scaled_s, replay_.time_scale, kMaxInputSeconds));
   const int64_t scaled_ns =
       replay_.time_scale == 1.0
