@@ -155,7 +155,10 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
   JsonObject root = JsonValue::root(s.doc, s.file).object();
   s.name = root.get_or("name", std::filesystem::path(s.file).stem().string());
   root.get_or("description", std::string());
-  if (auto v = root.maybe("seed")) s.seed = static_cast<uint64_t>(v->nonnegative_int());
+  // Any 64-bit unsigned seed, as --seed takes.
+  if (auto v = root.maybe("seed"))
+    s.seed = v->raw().is_number_unsigned() ? v->raw().get<uint64_t>()
+                                           : static_cast<uint64_t>(v->nonnegative_int());
   if (options.seed) s.seed = *options.seed;
   s.kernel_db = load_kernel_db(root, base_dir, options);
 

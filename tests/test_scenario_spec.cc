@@ -56,6 +56,10 @@ TEST_CASE("command-line options apply before the scenario is read", "[scenario]"
   CHECK(s.seed == 42);
   CHECK(s.instances[0].batcher.json["max_num_seqs"] == 8);
   CHECK(s.slo.ttft_ms == 500);
+  // A seed may be any 64-bit unsigned value, in the file as on the command line.
+  nlohmann::json doc = load_scenario("seed_q11_four_node.json");
+  doc["seed"] = UINT64_MAX;
+  CHECK(parse_scenario(doc, "q11.json", source_path("scenarios"), {}).seed == UINT64_MAX);
   // The document kept for the scenario hash is the one after the overrides.
   CHECK(s.doc["policies"]["batcher"]["max_num_seqs"] == 8);
 }
