@@ -93,36 +93,53 @@ EnginePreset load_engine(const std::optional<JsonValue>& value,
     }
   }
   EnginePreset e = *found;
-  // Size the budget to a closed-loop benchmark of fixed prompt length.
+  // Read before the workload is validated (its own reader reports what is wrong there), so
+  // only well-typed, in-range values count here; anything else leaves the defaults alone.
   const auto w = doc.find("workload");
-  if (e.budget_margin_tokens >= 0 && w != doc.end() && w->is_object() &&
-      w->value("kind", "") == "closed_loop" && w->contains("concurrency") &&
-      w->contains("input_tokens") && (*w)["input_tokens"].is_number_integer() &&
-      (*w)["concurrency"].is_number_integer()) {
-    const int64_t concurrency = (*w)["concurrency"].get<int64_t>();
-    const int64_t prompt = (*w)["input_tokens"].get<int64_t>();
+  const bool has_workload = w != doc.end() && w->is_object();
+  auto text = [&](const char* key) {
+    const auto it = w->find(key);
+    return it != w->end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  auto count = [&](const char* key, int64_t most) -> int64_t {
+    const auto it = w->find(key);
+    if (it == w->end() || !it->is_number_integer()) return -1;
+    const int64_t v = it->get<int64_t>();
+    return v >= 1 && v <= most ? v : -1;
+  };
+  // Size the budget to a closed-loop benchmark of fixed prompt length.
+  if (e.budget_margin_tokens >= 0 && has_workload && text("kind") == "closed_loop") {
+    const int64_t concurrency = count("concurrency", 1'000'000);
+    const int64_t prompt = count("input_tokens", int64_t{1} << 24);
     // SGLang's max_prefill_tokens counts prefill tokens only; the budget here also holds the
     // running decodes, so all three come to concurrency + prompt + margin.
-    e.max_num_batched_tokens =
-        round_up(concurrency + prompt + e.budget_margin_tokens, e.budget_round_tokens);
+    if (concurrency > 0 && prompt > 0)
+      e.max_num_batched_tokens =
+          round_up(concurrency + prompt + e.budget_margin_tokens, e.budget_round_tokens);
   }
   // A workload without prefix information (Poisson or closed-loop synthetic prompts, Azure
   // traces) cannot hit a prefix cache; leaving it off gives the same result and keeps the
   // replica's closed-form decode, which a cache that can reclaim blocks rules out.
-  if (w != doc.end() && w->is_object()) {
-    const std::string kind = w->value("kind", "");
+  if (has_workload) {
+    const std::string kind = text("kind");
     const bool has_prefixes = kind == "sessions" ||
-                              (kind == "trace" && w->value("format", "") == "mooncake_jsonl") ||
-                              (kind == "closed_loop" && w->value("distinct_prompts", 0) > 0);
+                              (kind == "trace" && text("format") == "mooncake_jsonl") ||
+                              (kind == "closed_loop" && count("distinct_prompts", INT64_MAX) > 0);
     if (!has_prefixes) e.prefix_caching = false;
   }
   if (overrides) {
     JsonObject o = overrides->object();
-    if (auto x = o.maybe("iteration_overhead_s")) e.iteration_overhead_s = x->nonnegative_double();
-    if (auto x = o.maybe("host_per_sequence_s")) e.host_per_sequence_s = x->nonnegative_double();
-    if (auto x = o.maybe("host_per_prefill_token_s"))
-      e.host_per_prefill_token_s = x->nonnegative_double();
-    if (auto x = o.maybe("cuda_graph_max_batch")) e.cuda_graph_max_batch = x->nonnegative_int();
+    // Bounded so that an iteration's host time stays far inside what simulated time can hold.
+    auto host_s = [](const JsonValue& x, double most_s) {
+      const double v = x.nonnegative_double();
+      if (v > most_s) x.fail(fmt::format("must be at most {:g} s, got {:g}", most_s, v));
+      return v;
+    };
+    if (auto x = o.maybe("iteration_overhead_s")) e.iteration_overhead_s = host_s(*x, 10);
+    if (auto x = o.maybe("host_per_sequence_s")) e.host_per_sequence_s = host_s(*x, 1);
+    if (auto x = o.maybe("host_per_prefill_token_s")) e.host_per_prefill_token_s = host_s(*x, 1);
+    if (auto x = o.maybe("cuda_graph_max_batch"))
+      e.cuda_graph_max_batch = x->int_in_range(0, 1 << 20);
     if (auto x = o.maybe("prefix_caching")) e.prefix_caching = x->as_bool();
     if (auto x = o.maybe("fp8_kv_with_fp8_weights")) e.fp8_kv_with_fp8_weights = x->as_bool();
     o.finish();

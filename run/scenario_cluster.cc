@@ -10,20 +10,6 @@
 
 namespace servesim {
 
-double number_in_range(const JsonValue& v, double lo, double hi) {
-  // The sign first, with the messages every positive or non-negative key gives.
-  const double x = lo > 0 ? v.positive_double() : v.nonnegative_double();
-  if (!(x >= lo && x <= hi))
-    v.fail(fmt::format("must be between {:g} and {:g}, got {:g}", lo, hi, x));
-  return x;
-}
-
-int64_t int_in_range(const JsonValue& v, int64_t lo, int64_t hi) {
-  const int64_t x = v.positive_int();
-  if (x < lo || x > hi) v.fail(fmt::format("must be between {} and {}, got {}", lo, hi, x));
-  return x;
-}
-
 namespace {
 
 // Plausible hardware ranges: far beyond any real part either way, yet narrow enough that every
@@ -39,9 +25,10 @@ constexpr int64_t kMaxParallelism = 4096;
 LinkSpec load_link(const JsonValue& v) {
   JsonObject o = v.object();
   LinkSpec l;
-  l.bandwidth_bytes_per_s = number_in_range(o.at("bandwidth_bytes_per_s"),
-                                            kMinBandwidth_bytes_per_s, kMaxBandwidth_bytes_per_s);
-  l.latency_s = number_in_range(o.at("latency_s"), 0, kMaxLatency_s);
+  l.bandwidth_bytes_per_s =
+      o.at("bandwidth_bytes_per_s")
+          .number_in_range(kMinBandwidth_bytes_per_s, kMaxBandwidth_bytes_per_s);
+  l.latency_s = o.at("latency_s").number_in_range(0, kMaxLatency_s);
   o.finish();
   return l;
 }
@@ -50,10 +37,11 @@ GpuSpec load_gpu_type(const std::string& name, const JsonValue& v) {
   JsonObject o = v.object();
   GpuSpec g;
   g.name = name;
-  g.memory_bytes = number_in_range(o.at("memory_bytes"), kMinMemory_bytes, kMaxMemory_bytes);
-  g.hbm_bandwidth_bytes_per_s = number_in_range(
-      o.at("hbm_bandwidth_bytes_per_s"), kMinBandwidth_bytes_per_s, kMaxBandwidth_bytes_per_s);
-  g.bf16_flops_per_s = number_in_range(o.at("bf16_flops_per_s"), kMinFlops_per_s, kMaxFlops_per_s);
+  g.memory_bytes = o.at("memory_bytes").number_in_range(kMinMemory_bytes, kMaxMemory_bytes);
+  g.hbm_bandwidth_bytes_per_s =
+      o.at("hbm_bandwidth_bytes_per_s")
+          .number_in_range(kMinBandwidth_bytes_per_s, kMaxBandwidth_bytes_per_s);
+  g.bf16_flops_per_s = o.at("bf16_flops_per_s").number_in_range(kMinFlops_per_s, kMaxFlops_per_s);
   g.fp8_flops_per_s = o.get_or("fp8_flops_per_s", 0.0);
   g.int8_ops_per_s = o.get_or("int8_ops_per_s", 0.0);
   g.nvlink_bandwidth_bytes_per_s = o.get_or("nvlink_bandwidth_bytes_per_s", 0.0);
@@ -61,10 +49,10 @@ GpuSpec load_gpu_type(const std::string& name, const JsonValue& v) {
   // 0 means "none" (no FP8 units, no NVLink); otherwise the same plausible ranges.
   for (const char* key : {"fp8_flops_per_s", "int8_ops_per_s"})
     if (auto x = o.maybe(key); x && x->nonnegative_double() > 0)
-      number_in_range(*x, kMinFlops_per_s, kMaxFlops_per_s);
+      x->number_in_range(kMinFlops_per_s, kMaxFlops_per_s);
   for (const char* key : {"nvlink_bandwidth_bytes_per_s", "pcie_bandwidth_bytes_per_s"})
     if (auto x = o.maybe(key); x && x->nonnegative_double() > 0)
-      number_in_range(*x, kMinBandwidth_bytes_per_s, kMaxBandwidth_bytes_per_s);
+      x->number_in_range(kMinBandwidth_bytes_per_s, kMaxBandwidth_bytes_per_s);
   o.finish();
   return g;
 }
@@ -94,15 +82,15 @@ ModelSpec load_model(const JsonValue& v) {
   m.name = o.at("name").as_string();
   // Bounds far above any published model, low enough that parameter and KV counts (products
   // of these) stay exact in 64-bit integers.
-  m.num_layers = int_in_range(o.at("num_layers"), 1, 1 << 12);
-  m.hidden_size = int_in_range(o.at("hidden_size"), 1, 1 << 20);
-  m.num_heads = int_in_range(o.at("num_heads"), 1, 1 << 16);
-  m.num_kv_heads = int_in_range(o.at("num_kv_heads"), 1, 1 << 16);
-  m.head_dim = o.maybe("head_dim") ? int_in_range(o.at("head_dim"), 1, 1 << 16)
-                                   : m.hidden_size / m.num_heads;
+  m.num_layers = o.at("num_layers").int_in_range(1, 1 << 12);
+  m.hidden_size = o.at("hidden_size").int_in_range(1, 1 << 20);
+  m.num_heads = o.at("num_heads").int_in_range(1, 1 << 16);
+  m.num_kv_heads = o.at("num_kv_heads").int_in_range(1, 1 << 16);
+  m.head_dim =
+      o.maybe("head_dim") ? o.at("head_dim").int_in_range(1, 1 << 16) : m.hidden_size / m.num_heads;
   if (m.head_dim < 1) o.at("num_heads").fail("exceeds hidden_size (no head_dim given)");
-  m.ffn_hidden_size = int_in_range(o.at("ffn_hidden_size"), 1, 1 << 20);
-  m.vocab_size = int_in_range(o.at("vocab_size"), 1, 1 << 24);
+  m.ffn_hidden_size = o.at("ffn_hidden_size").int_in_range(1, 1 << 20);
+  m.vocab_size = o.at("vocab_size").int_in_range(1, 1 << 24);
   m.tied_embeddings = o.get_or("tied_embeddings", false);
   m.gated_mlp = o.get_or("gated_mlp", true);
   if (m.num_heads % m.num_kv_heads != 0) o.at("num_kv_heads").fail("must divide num_heads");
@@ -146,14 +134,14 @@ std::unique_ptr<Cluster> load_cluster(const JsonValue& v) {
     if (gpus.is_object()) {  // {"type": "H100-SXM", "count": 8}
       JsonObject g = gpus.object();
       const GpuSpec spec = resolve(g.at("type"));
-      const int64_t count = int_in_range(g.at("count"), 1, kMaxGpusPerNode);
+      const int64_t count = g.at("count").int_in_range(1, kMaxGpusPerNode);
       g.finish();
       node.gpus.assign(static_cast<size_t>(count), spec);
     } else {
       for (const JsonValue& gv : gpus.nonempty_array()) node.gpus.push_back(resolve(gv));
     }
     node.host_memory_bytes = n.get_or("host_memory_bytes", 0.0);
-    if (auto h = n.maybe("host_memory_bytes")) number_in_range(*h, 0, kMaxMemory_bytes * 1e3);
+    if (auto h = n.maybe("host_memory_bytes")) h->number_in_range(0, kMaxMemory_bytes * 1e3);
     // PCIe defaults to the GPU's own host link (catalogue figure) with a typical 2 us DMA
     // set-up latency; NVLink is present when declared, or when the GPU is an SXM part that
     // ships on an NVLink/NVSwitch board.
@@ -184,13 +172,13 @@ std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& clus
                                          const ModelSpec& model, const Precision& precision,
                                          JsonObject& kv_policy, const EnginePreset& engine) {
   const int64_t block_tokens =
-      kv_policy.maybe("block_tokens") ? int_in_range(kv_policy.at("block_tokens"), 1, 1 << 16) : 16;
+      kv_policy.maybe("block_tokens") ? kv_policy.at("block_tokens").int_in_range(1, 1 << 16) : 16;
   const double reserve_fraction = kv_policy.maybe("reserve_fraction")
                                       ? kv_policy.at("reserve_fraction").fraction()
                                       : engine.reserve_fraction;
   const double reserve_bytes =
       kv_policy.maybe("reserve_bytes")
-          ? number_in_range(kv_policy.at("reserve_bytes"), 0, kMaxMemory_bytes)
+          ? kv_policy.at("reserve_bytes").number_in_range(0, kMaxMemory_bytes)
           : engine.reserve_bytes;
   std::vector<InstanceLoad> out;
   std::vector<bool> gpu_used(cluster.gpus().size(), false);
@@ -202,13 +190,13 @@ std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& clus
     c.name = o.get_or("name", fmt::format("instance{}", out.size()));
     for (const auto& other : out)
       if (other.config.name == c.name) o.fail(fmt::format("duplicate instance name '{}'", c.name));
-    c.tp = static_cast<int>(o.maybe("tp") ? int_in_range(o.at("tp"), 1, kMaxParallelism) : 1);
-    c.pp = static_cast<int>(o.maybe("pp") ? int_in_range(o.at("pp"), 1, kMaxParallelism) : 1);
+    c.tp = static_cast<int>(o.maybe("tp") ? o.at("tp").int_in_range(1, kMaxParallelism) : 1);
+    c.pp = static_cast<int>(o.maybe("pp") ? o.at("pp").int_in_range(1, kMaxParallelism) : 1);
     c.block_tokens = block_tokens;
     c.reserve_fraction = reserve_fraction;
     c.reserve_bytes = reserve_bytes;
     c.max_model_len =
-        o.maybe("max_model_len") ? int_in_range(o.at("max_model_len"), 1, int64_t{1} << 32) : 0;
+        o.maybe("max_model_len") ? o.at("max_model_len").int_in_range(1, int64_t{1} << 32) : 0;
     const size_t want = static_cast<size_t>(c.tp * c.pp);
     if (auto gpus = o.maybe("gpus")) {
       if (o.has("node")) o.fail("give either 'gpus' or 'node', not both");

@@ -16,11 +16,6 @@
 
 namespace servesim {
 
-/// A number in [lo, hi] (lo >= 0); the message names both bounds.
-double number_in_range(const JsonValue& v, double lo, double hi);
-/// An integer in [lo, hi] (lo >= 1).
-int64_t int_in_range(const JsonValue& v, int64_t lo, int64_t hi);
-
 DType load_dtype(const JsonValue& v);
 /// A catalogue name or an inline shape.
 ModelSpec load_model(const JsonValue& v);

@@ -102,6 +102,12 @@ int64_t JsonValue::int_in_range(int64_t lo, int64_t hi) const {
   return v;
 }
 
+double JsonValue::number_in_range(double lo, double hi) const {
+  const double x = lo > 0 ? positive_double() : nonnegative_double();
+  if (!(x >= lo && x <= hi)) fail(fmt::format("must be in [{:g}, {:g}], got {:g}", lo, hi, x));
+  return x;
+}
+
 double JsonValue::seconds() const {
   const double s = nonnegative_double();
   if (s > kMaxInputSeconds)

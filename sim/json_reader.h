@@ -46,6 +46,9 @@ class JsonValue {
   /// An integer in [lo, hi]: callers that store it in a narrower type, or whose arithmetic on
   /// it must not overflow, say how far it may go.
   int64_t int_in_range(int64_t lo, int64_t hi) const;
+  /// A number in [lo, hi] (lo >= 0): the sign is checked first, with the messages of
+  /// positive_double / nonnegative_double, then the bounds.
+  double number_in_range(double lo, double hi) const;
   /// A time in seconds in [0, kMaxInputSeconds] (sim/time.h), so it converts to Time safely.
   double seconds() const;
   double positive_seconds() const;  // as seconds(), > 0

@@ -93,29 +93,29 @@ TEST_CASE("values outside plausible ranges are refused where they stand", "[scen
   };
   // An integer that would wrap when stored (tp 2^32 + 1 once ran as tp 1).
   CHECK(error_of("/instances/3/tp=4294967297") ==
-        "q11.json: /instances/3/tp: must be between 1 and 4096, got 4294967297");
+        "q11.json: /instances/3/tp: must be in [1, 4096], got 4294967297");
   CHECK(error_of("/cluster/nodes/0/gpus={\"type\": \"H100-SXM\", \"count\": 1e12}") ==
-        "q11.json: /cluster/nodes/0/gpus/count: must be between 1 and 4096, got 1000000000000");
+        "q11.json: /cluster/nodes/0/gpus/count: must be in [1, 4096], got 1000000000000");
   CHECK(error_of("/cluster/nodes/0/gpus={\"type\": \"H100-SXM\", \"count\": 1000000}") ==
-        "q11.json: /cluster/nodes/0/gpus/count: must be between 1 and 4096, got 1000000");
+        "q11.json: /cluster/nodes/0/gpus/count: must be in [1, 4096], got 1000000");
   // Hardware figures whose derived times or block counts would not fit their types.
   CHECK(error_of("/cluster/gpu_types/gpu8g/bf16_flops_per_s=1e-300") ==
-        "q11.json: /cluster/gpu_types/gpu8g/bf16_flops_per_s: must be between 1e+09 and 1e+19, "
+        "q11.json: /cluster/gpu_types/gpu8g/bf16_flops_per_s: must be in [1e+09, 1e+19], "
         "got 1e-300");
   CHECK(error_of("/cluster/gpu_types/gpu8g/memory_bytes=1e300") ==
-        "q11.json: /cluster/gpu_types/gpu8g/memory_bytes: must be between 1e+06 and 1e+15, got "
+        "q11.json: /cluster/gpu_types/gpu8g/memory_bytes: must be in [1e+06, 1e+15], got "
         "1e+300");
   CHECK(error_of("/cluster/network/bandwidth_bytes_per_s=1e-300") ==
-        "q11.json: /cluster/network/bandwidth_bytes_per_s: must be between 1000 and 1e+16, got "
+        "q11.json: /cluster/network/bandwidth_bytes_per_s: must be in [1000, 1e+16], got "
         "1e-300");
   CHECK(error_of("/policies/kv/block_tokens=1e18") ==
-        "q11.json: /policies/kv/block_tokens: must be between 1 and 65536, got "
+        "q11.json: /policies/kv/block_tokens: must be in [1, 65536], got "
         "1000000000000000000");
   // A sampling interval that rounds to 0 ns would never let simulated time advance.
   CHECK(error_of("/output/sample_interval_s=1e-300") ==
-        "q11.json: /output/sample_interval_s: must be between 1e-06 and 1e+09, got 1e-300");
+        "q11.json: /output/sample_interval_s: must be in [1e-06, 1e+09], got 1e-300");
   CHECK(error_of("/model={\"name\": \"m\", \"num_layers\": 1e15, \"hidden_size\": 4096, "
                  "\"num_heads\": 32, \"num_kv_heads\": 8, \"ffn_hidden_size\": 14336, "
                  "\"vocab_size\": 128256}") ==
-        "q11.json: /model/num_layers: must be between 1 and 4096, got 1000000000000000");
+        "q11.json: /model/num_layers: must be in [1, 4096], got 1000000000000000");
 }
