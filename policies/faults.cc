@@ -13,6 +13,8 @@ std::string_view fault_kind_name(FaultKind kind) {
       return "straggler";
     case FaultKind::kLinkDegradation:
       return "link_degradation";
+    case FaultKind::kLinkFailure:
+      return "link_failure";
   }
   return "?";
 }
@@ -27,7 +29,28 @@ FaultInjector::FaultInjector(Simulator& sim, Gateway& gateway, std::vector<Insta
       base_costs_(std::move(base_costs)),
       faults_(std::move(faults)),
       active_(faults_.size(), false),
-      link_factor_(cluster.links().size(), 1.0) {}
+      link_factor_(cluster.links().size(), 1.0),
+      down_causes_(instances_.size(), 0),
+      links_used_(instances_.size()) {
+  for (size_t i = 0; i < instances_.size(); ++i) {
+    const InstanceConfig& c = instances_[i]->config();
+    std::vector<int>& used = links_used_[i];
+    auto add = [&](const Path& p) {
+      used.insert(used.end(), p.link_ids.begin(), p.link_ids.end());
+    };
+    auto gpu = [&](int stage, int rank) {
+      return c.gpus[static_cast<size_t>(stage * c.tp + rank)];
+    };
+    for (int s = 0; s < c.pp; ++s)
+      for (int t = 0; t < c.tp; ++t) {
+        if (c.tp > 1) add(cluster_.gpu_path(gpu(s, t), gpu(s, (t + 1) % c.tp)));
+        if (s + 1 < c.pp) add(cluster_.gpu_path(gpu(s, t), gpu(s + 1, t)));
+        add(cluster_.host_path(gpu(s, t)));
+      }
+    std::sort(used.begin(), used.end());
+    used.erase(std::unique(used.begin(), used.end()), used.end());
+  }
+}
 
 void FaultInjector::start() {
   for (size_t k = 0; k < faults_.size(); ++k) {
@@ -42,18 +65,14 @@ void FaultInjector::begin(size_t k) {
   active_[k] = true;
   FaultEvent e{sim_.now(), f.kind, f.target, "begin"};
   switch (f.kind) {
-    case FaultKind::kInstanceFailure: {
+    case FaultKind::kInstanceFailure:
       e.action = "fail";
-      if (!instances_[f.instance]->available()) break;  // already down: nothing more to lose
-      const Gateway::FailureOutcome o = gateway_.fail_instance(f.instance, f.reroute);
-      e.rerouted = o.rerouted;
-      e.dropped = o.dropped;
-      e.lost_tokens = o.lost_tokens;
-      rerouted_ += o.rerouted;
-      dropped_ += o.dropped;
-      lost_tokens_ += o.lost_tokens;
+      take_down(static_cast<size_t>(f.instance), f, e);
       break;
-    }
+    case FaultKind::kLinkFailure:
+      e.action = "fail";
+      for (size_t i : replicas_crossing(f.link)) take_down(i, f, e);
+      break;
     case FaultKind::kStraggler:
     case FaultKind::kLinkDegradation:
       apply_pace();
@@ -69,7 +88,11 @@ void FaultInjector::end(size_t k) {
   switch (f.kind) {
     case FaultKind::kInstanceFailure:
       e.action = "recover";
-      instances_[f.instance]->recover();
+      let_up(static_cast<size_t>(f.instance));
+      break;
+    case FaultKind::kLinkFailure:
+      e.action = "recover";
+      for (size_t i : replicas_crossing(f.link)) let_up(i);
       break;
     case FaultKind::kStraggler:
     case FaultKind::kLinkDegradation:
@@ -77,6 +100,28 @@ void FaultInjector::end(size_t k) {
       break;
   }
   events_.push_back(std::move(e));
+}
+
+void FaultInjector::take_down(size_t i, const FaultSpec& f, FaultEvent& e) {
+  if (down_causes_[i]++ > 0) return;  // already down: nothing more to lose
+  const Gateway::FailureOutcome o = gateway_.fail_instance(static_cast<int>(i), f.reroute);
+  e.rerouted += o.rerouted;
+  e.dropped += o.dropped;
+  e.lost_tokens += o.lost_tokens;
+  rerouted_ += o.rerouted;
+  dropped_ += o.dropped;
+  lost_tokens_ += o.lost_tokens;
+}
+
+void FaultInjector::let_up(size_t i) {
+  if (--down_causes_[i] == 0) instances_[i]->recover();
+}
+
+std::vector<size_t> FaultInjector::replicas_crossing(int link) const {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < links_used_.size(); ++i)
+    if (std::binary_search(links_used_[i].begin(), links_used_[i].end(), link)) out.push_back(i);
+  return out;
 }
 
 Path FaultInjector::degraded(const Path& path) const {

@@ -5,7 +5,10 @@
 ///     after a delay;
 ///   - straggler: a replica runs `slowdown` times slower over an interval;
 ///   - link_degradation: a link keeps `bandwidth_factor` of its bandwidth over an interval, and
-///     the transfers priced on it (TP all-reduce, PP sends, KV offload over PCIe) slow down.
+///     the transfers priced on it (TP all-reduce, PP sends, KV offload over PCIe) slow down;
+///   - link_failure: a link goes down at a time; every replica whose TP ring, PP chain or host
+///     PCIe link crosses it fails as in instance_failure (the cluster graph has one path between
+///     two devices, so nothing can route around it), and they come back with the link.
 /// Transfers are priced per iteration on their paths (models/cost_model.h), so a degraded link
 /// re-prices the iterations that start while it is degraded.
 
@@ -21,19 +24,19 @@
 
 namespace servesim {
 
-enum class FaultKind : uint8_t { kInstanceFailure, kStraggler, kLinkDegradation };
+enum class FaultKind : uint8_t { kInstanceFailure, kStraggler, kLinkDegradation, kLinkFailure };
 std::string_view fault_kind_name(FaultKind kind);
 
 struct FaultSpec {
   FaultKind kind = FaultKind::kInstanceFailure;
   std::string target;  ///< the instance or link name, as results name it
   int instance = -1;   ///< failure and straggler: index in scenario order
-  int link = -1;       ///< degradation: Cluster::links() index
+  int link = -1;       ///< link degradation and failure: Cluster::links() index
   Time start;          ///< when the failure happens or the interval begins
   /// When the failed replica is back, or the interval ends; Time::max() for never.
   Time end = Time::max();
   double factor = 1.0;  ///< straggler: slowdown (> 1 slower); link: bandwidth factor in (0, 1]
-  bool reroute = true;  ///< failure: re-route its requests (else drop them)
+  bool reroute = true;  ///< failures: re-route the requests (else drop them)
 };
 
 /// One thing that happened, for the result.
@@ -72,6 +75,12 @@ class FaultInjector {
   void apply_pace();
   /// `path` with each link's bandwidth scaled by its factor now.
   Path degraded(const Path& path) const;
+  /// Fault k takes replica i down (the first cause fails it) or lets it up again (the last
+  /// cause gone recovers it).
+  void take_down(size_t i, const FaultSpec& f, FaultEvent& e);
+  void let_up(size_t i);
+  /// The replicas whose TP ring, PP chain or host link crosses `link`.
+  std::vector<size_t> replicas_crossing(int link) const;
 
   Simulator& sim_;
   Gateway& gateway_;
@@ -81,6 +90,9 @@ class FaultInjector {
   std::vector<FaultSpec> faults_;
   std::vector<bool> active_;         ///< per fault: its interval has begun and not ended
   std::vector<double> link_factor_;  ///< per link, product of active degradations
+  std::vector<int> down_causes_;     ///< per replica, failures holding it down now
+  /// Per replica, the links its TP ring hops, PP hops and GPUs' host links cross.
+  std::vector<std::vector<int>> links_used_;
   std::vector<FaultEvent> events_;
   uint64_t rerouted_ = 0, dropped_ = 0;
   int64_t lost_tokens_ = 0;

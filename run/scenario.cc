@@ -85,9 +85,9 @@ std::vector<FaultSpec> load_faults(const JsonValue& v, const std::vector<Instanc
     JsonObject o = fv.object();
     FaultSpec f;
     const std::string kind =
-        o.at("kind").one_of({"instance_failure", "straggler", "link_degradation"});
-    if (kind == "link_degradation") {
-      f.kind = FaultKind::kLinkDegradation;
+        o.at("kind").one_of({"instance_failure", "straggler", "link_degradation", "link_failure"});
+    if (kind == "link_degradation" || kind == "link_failure") {
+      f.kind = kind == "link_failure" ? FaultKind::kLinkFailure : FaultKind::kLinkDegradation;
       const JsonValue link = o.at("link");
       f.target = link.as_string();
       for (const Link& l : cluster.links())
@@ -101,9 +101,11 @@ std::vector<FaultSpec> load_faults(const JsonValue& v, const std::vector<Instanc
                         "e.g. {}",
                         f.target, fmt::join(names, ", ")));
       }
-      const JsonValue factor = o.at("bandwidth_factor");
-      f.factor = factor.positive_double();
-      if (f.factor > 1) factor.fail(fmt::format("must be in (0, 1], got {:g}", f.factor));
+      if (f.kind == FaultKind::kLinkDegradation) {
+        const JsonValue factor = o.at("bandwidth_factor");
+        f.factor = factor.positive_double();
+        if (f.factor > 1) factor.fail(fmt::format("must be in (0, 1], got {:g}", f.factor));
+      }
     } else {
       f.kind = kind == "straggler" ? FaultKind::kStraggler : FaultKind::kInstanceFailure;
       if (o.has("instance") == o.has("gpu")) o.fail("give either 'instance' or 'gpu'");
@@ -111,7 +113,7 @@ std::vector<FaultSpec> load_faults(const JsonValue& v, const std::vector<Instanc
           o.maybe("instance") ? instance_named(o.at("instance")) : instance_of_gpu(o.at("gpu"));
       f.target = instances[static_cast<size_t>(f.instance)].config.name;
     }
-    if (f.kind == FaultKind::kInstanceFailure) {
+    if (f.kind == FaultKind::kInstanceFailure || f.kind == FaultKind::kLinkFailure) {
       f.start = load_time(o.at("at_s"));
       if (auto r = o.maybe("recover_after_s"))
         f.end = f.start + Time::from_s(r->positive_seconds());

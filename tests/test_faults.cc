@@ -220,3 +220,31 @@ TEST_CASE("bad faults are refused with a located message", "[faults]") {
       fault_error({{"kind", "instance_failure"}, {"instance", "r1"}, {"at_s", 1}, {"slowdown", 2}}),
       Catch::StartsWith("fault.json: /faults/0/slowdown: unknown key"));
 }
+
+TEST_CASE("a failed link takes down the replicas whose transfers cross it, until it is back",
+          "[faults]") {
+  json doc = load_scenario("seed_q6_parallelism.json");
+  const auto base = run_json(doc, "q6.json");
+  // Node B's network link carries both cross-node replicas' TP and PP traffic.
+  doc["faults"] = json::parse(R"([{"kind": "link_failure", "link": "B/nic-switch", "at_s": 20,
+                                  "recover_after_s": 30}])");
+  const auto failed = run_json(doc, "q6.json");
+  std::map<std::string, int64_t> requests, base_requests;
+  for (const auto& inst : failed["instances"]) requests[inst["name"]] = inst["requests"];
+  for (const auto& inst : base["instances"]) base_requests[inst["name"]] = inst["requests"];
+  // Round robin over the replicas up: from 20 s to 50 s only the NVLink replica takes arrivals.
+  CHECK(requests["tp2_nvlink"] > base_requests["tp2_nvlink"]);
+  CHECK(requests["tp2_network"] < base_requests["tp2_network"]);
+  CHECK(requests["pp2_network"] < base_requests["pp2_network"]);
+  CHECK(failed["summary"]["completed"] == base["summary"]["completed"]);
+  const auto& events = failed["faults"]["events"];
+  REQUIRE(events.size() == 2);
+  CHECK(events[0]["action"] == "fail");
+  CHECK(events[1]["action"] == "recover");
+  CHECK(events[1]["time_s"].get<double>() == Approx(50.0));
+
+  // A link no replica's transfers cross changes nothing.
+  doc["faults"][0]["link"] = "A/0-A/nic";
+  const auto untouched = run_json(doc, "q6.json");
+  CHECK(untouched["summary"].dump() == base["summary"].dump());
+}
