@@ -60,45 +60,29 @@ void FaultInjector::start() {
   }
 }
 
+std::vector<size_t> FaultInjector::struck(const FaultSpec& f) const {
+  if (f.kind == FaultKind::kInstanceFailure) return {static_cast<size_t>(f.instance)};
+  if (f.kind == FaultKind::kLinkFailure) return replicas_crossing(f.link);
+  return {};
+}
+
 void FaultInjector::begin(size_t k) {
   const FaultSpec& f = faults_[k];
   active_[k] = true;
-  FaultEvent e{sim_.now(), f.kind, f.target, "begin"};
-  switch (f.kind) {
-    case FaultKind::kInstanceFailure:
-      e.action = "fail";
-      take_down(static_cast<size_t>(f.instance), f, e);
-      break;
-    case FaultKind::kLinkFailure:
-      e.action = "fail";
-      for (size_t i : replicas_crossing(f.link)) take_down(i, f, e);
-      break;
-    case FaultKind::kStraggler:
-    case FaultKind::kLinkDegradation:
-      apply_pace();
-      break;
-  }
+  const bool failure = f.kind == FaultKind::kInstanceFailure || f.kind == FaultKind::kLinkFailure;
+  FaultEvent e{sim_.now(), f.kind, f.target, failure ? "fail" : "begin"};
+  for (size_t i : struck(f)) take_down(i, f, e);
+  if (!failure) apply_pace();
   events_.push_back(std::move(e));
 }
 
 void FaultInjector::end(size_t k) {
   const FaultSpec& f = faults_[k];
   active_[k] = false;
-  FaultEvent e{sim_.now(), f.kind, f.target, "end"};
-  switch (f.kind) {
-    case FaultKind::kInstanceFailure:
-      e.action = "recover";
-      let_up(static_cast<size_t>(f.instance));
-      break;
-    case FaultKind::kLinkFailure:
-      e.action = "recover";
-      for (size_t i : replicas_crossing(f.link)) let_up(i);
-      break;
-    case FaultKind::kStraggler:
-    case FaultKind::kLinkDegradation:
-      apply_pace();
-      break;
-  }
+  const bool failure = f.kind == FaultKind::kInstanceFailure || f.kind == FaultKind::kLinkFailure;
+  FaultEvent e{sim_.now(), f.kind, f.target, failure ? "recover" : "end"};
+  for (size_t i : struck(f)) let_up(i);
+  if (!failure) apply_pace();
   events_.push_back(std::move(e));
 }
 

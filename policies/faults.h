@@ -79,6 +79,8 @@ class FaultInjector {
   /// cause gone recovers it).
   void take_down(size_t i, const FaultSpec& f, FaultEvent& e);
   void let_up(size_t i);
+  /// The replicas a failure takes down (none for a straggler or a degraded link).
+  std::vector<size_t> struck(const FaultSpec& f) const;
   /// The replicas whose TP ring, PP chain or host link crosses `link`.
   std::vector<size_t> replicas_crossing(int link) const;
 
