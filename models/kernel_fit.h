@@ -38,13 +38,25 @@ struct AttentionFit {
   double prefill_compute_efficiency = 1;
 };
 
-/// All-reduce over `n` GPUs of one node: latency_s + bytes / bus_bandwidth_bytes_per_s, where
-/// bytes is the message each GPU contributes and the bandwidth already folds in the ring factor
-/// 2(n-1)/n (it is the effective, algorithm bandwidth: nccl-tests' busbw = it * 2(n-1)/n). The
-/// fit takes, per message size, the faster of NCCL and vLLM's custom all-reduce.
+/// One measured all-reduce point: the message each GPU contributes and the time it took.
+struct AllReducePoint {
+  double bytes = 0;
+  double seconds = 0;
+};
+
+/// All-reduce over `n` GPUs of one node. `measured` holds, per message size, the faster of NCCL
+/// and vLLM's custom all-reduce under CUDA graphs, as an engine that picks its backend per size
+/// runs it; times between two points are interpolated in log-log space (the curve bends between
+/// its latency floor and its bandwidth slope, where any straight line is 20-35% off at the
+/// decode sizes of 100 kB-1 MB), below the first point they are the first point's time, past the
+/// last they grow at the last segment's bandwidth. The line latency_s + bytes /
+/// bus_bandwidth_bytes_per_s is the fitted summary (bandwidth with the ring factor 2(n-1)/n
+/// folded in: nccl-tests' busbw = it * 2(n-1)/n), used when no points were measured.
 struct AllReduceFit {
   double latency_s = 0;
-  double bus_bandwidth_bytes_per_s = 0;  ///< 0 = not fitted for this n
+  double bus_bandwidth_bytes_per_s = 0;      ///< 0 = not fitted for this n
+  const AllReducePoint* measured = nullptr;  ///< ascending bytes; null = use the line
+  int measured_points = 0;
 };
 
 struct GpuKernelFit {
@@ -61,7 +73,8 @@ double gemm_time_s(const GemmFit& fit, double peak_flops_per_s, double hbm_bytes
 double decode_attention_time_s(const AttentionFit& fit, double hbm_bytes_per_s, double batch,
                                double kv_bytes_read);
 double prefill_attention_time_s(const AttentionFit& fit, double peak_flops_per_s, double flops);
-/// latency_s alone when the fit has no bandwidth (not fitted for this n).
+/// The measured curve when there is one, else the line; latency_s alone when neither (not
+/// fitted for this n).
 double allreduce_time_s(const AllReduceFit& fit, double bytes);
 
 /// The fitted models for a catalogue GPU, or nullptr when none was fitted (the cost model then

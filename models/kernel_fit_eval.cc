@@ -2,6 +2,7 @@
 // formulas are fitted by tools/fit_kernels.py (gemm_pred and the linear designs there).
 
 #include <algorithm>
+#include <cmath>
 
 #include "models/kernel_fit.h"
 
@@ -33,6 +34,20 @@ double prefill_attention_time_s(const AttentionFit& fit, double peak_flops_per_s
 
 double allreduce_time_s(const AllReduceFit& fit, double bytes) {
   if (bytes <= 0) return 0;
+  if (fit.measured_points >= 2) {
+    const AllReducePoint* p = fit.measured;
+    const int last = fit.measured_points - 1;
+    if (bytes <= p[0].bytes) return p[0].seconds;
+    if (bytes >= p[last].bytes) {
+      const double seconds_per_byte =
+          (p[last].seconds - p[last - 1].seconds) / (p[last].bytes - p[last - 1].bytes);
+      return p[last].seconds + (bytes - p[last].bytes) * std::max(seconds_per_byte, 0.0);
+    }
+    int i = 1;
+    while (p[i].bytes < bytes) ++i;
+    const double w = std::log(bytes / p[i - 1].bytes) / std::log(p[i].bytes / p[i - 1].bytes);
+    return std::exp((1 - w) * std::log(p[i - 1].seconds) + w * std::log(p[i].seconds));
+  }
   if (fit.bus_bandwidth_bytes_per_s <= 0) return fit.latency_s;
   return fit.latency_s + bytes / fit.bus_bandwidth_bytes_per_s;
 }

@@ -30,6 +30,8 @@ import argparse
 import csv
 import math
 import os
+import shutil
+import subprocess
 import sys
 from dataclasses import dataclass, field
 
@@ -89,6 +91,17 @@ def emit_cc(results, sources, peaks_src, data_flags):
     out.append("")
     out.append("namespace {")
     out.append("")
+    out.append("// Measured all-reduce curves: (bytes per GPU, seconds), the faster backend per size.")
+    out.append("// clang-format off")
+    for name, res in results:
+        for n in (2, 4, 8):
+            pts = res["allreduce"][n]["points"]
+            out.append("constexpr AllReducePoint %s[] = {" % curve_name(name, n))
+            for b, t in pts:
+                out.append("    {%.0f, %s}," % (b, g(t)))
+            out.append("};")
+    out.append("// clang-format on")
+    out.append("")
     out.append("constexpr GpuKernelFit kFits[] = {")
     for name, res in results:
         out.append("    {")
@@ -107,7 +120,9 @@ def emit_cc(results, sources, peaks_src, data_flags):
         out.append("        {AllReduceFit{},  // n = 2, 4, 8 at indices 1, 2, 3")
         for n in (2, 4, 8):
             a = res["allreduce"][n]
-            out.append("         AllReduceFit{%s, %s}%s" % (g(a["latency"]), g(a["bw"]), "}," if n == 8 else ","))
+            out.append("         AllReduceFit{%s, %s, %s, %d}%s" % (
+                g(a["latency"]), g(a["bw"]), curve_name(name, n), len(a["points"]),
+                "}," if n == 8 else ","))
         out.append("    },")
     out.append("};")
     out.append("")
@@ -122,6 +137,10 @@ def emit_cc(results, sources, peaks_src, data_flags):
     out.append("")
     out.append("}  // namespace servesim")
     return "\n".join(out) + "\n"
+
+
+def curve_name(gpu, n):
+    return "k%sAllReduce%d" % ("".join(ch for ch in gpu if ch.isalnum()), n)
 
 
 def sanity(results, peaks):
@@ -257,8 +276,12 @@ def main():
 
     peaks_src = "../shared/data/hardware/gpus.csv (rows %s)" % ", ".join(r for _, _, r, _, _ in GPUS)
     cc = emit_cc(results, sources, peaks_src, data_flags)
-    with open(os.path.join(args.out_dir, "kernel_fit.cc"), "w") as f:
+    cc_path = os.path.join(args.out_dir, "kernel_fit.cc")
+    with open(cc_path, "w") as f:
         f.write(cc)
+    # The project's style file aligns the trailing comments; the file is committed formatted.
+    if shutil.which("clang-format"):
+        subprocess.run(["clang-format", "-i", cc_path], check=True)
 
     md = []
     md.append("# Kernel-time fits")
