@@ -23,6 +23,11 @@ GemmParams gemm_params(const CostModelConfig& c) {
   GemmParams p{c.gpu.peak_flops_per_s(quantized_native ? w : DType::kBf16), {}};
   if (c.fit) {
     p.fit = quantized_native ? c.fit->gemm_fp8 : c.fit->gemm_bf16;
+    if (quantized_native && w == DType::kFp8) {
+      if (c.engine_fp8_gemm.memory_efficiency > 0)
+        p.fit.memory_efficiency = c.engine_fp8_gemm.memory_efficiency;
+      p.fit.m_half *= c.engine_fp8_gemm.m_half_factor;
+    }
   } else {
     p.fit = GemmFit{DefaultEfficiency::kGemmOverheadS, DefaultEfficiency::kGemmCompute,
                     DefaultEfficiency::kGemmMHalf, DefaultEfficiency::kGemmMemory, 0};

@@ -64,6 +64,14 @@ struct DefaultEfficiency {
   static constexpr double kDequantComputePenalty = 1.15;
 };
 
+/// An engine's own FP8 GEMM kernels where they differ from those the fitted tables measured
+/// (vLLM's): the achieved HBM fraction of weight-bound GEMMs (0 = the fit's) and a factor on the
+/// fit's m_half (how fast the rate rises with the token count).
+struct EngineGemmAdjustment {
+  double memory_efficiency = 0;
+  double m_half_factor = 1;
+};
+
 struct CostModelConfig {
   GpuSpec gpu;
   const GpuKernelFit* fit = nullptr;  ///< nullptr: roofline with DefaultEfficiency
@@ -85,6 +93,7 @@ struct CostModelConfig {
   /// mappings built).
   double host_per_sequence_s = 0;
   double host_per_prefill_token_s = 0;
+  EngineGemmAdjustment engine_fp8_gemm;
   /// Largest decode-only batch replayed from a CUDA graph: smaller ones are padded to the next
   /// captured size; larger ones, and iterations with prefill, launch every kernel from the host
   /// (DefaultEfficiency::kEagerLaunchS each). -1: neither modelled.

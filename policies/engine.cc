@@ -26,11 +26,31 @@ namespace {
 //    TPOT 17.6%; {2 ms, 20 us, 2 us} scores 46.9% and 14.4% with a fixed part closer to what
 //    the engine spends on a step, so it is used.
 //  - TensorRT-LLM (72 rows, Llama-3.1-70B FP8): every term fits to 0. Its overlap scheduler
-//    prepares step i+1 on the host while the GPU runs step i, so no host time is exposed; the
-//    GPU kernels it runs are ~10% faster than the vLLM-measured kernels the cost model uses.
+//    prepares step i+1 on the host while the GPU runs step i, so no host time is exposed.
+//    Its FP8 GEMMs outrun the vLLM-measured ones at decode sizes: on the same rows the TPOT
+//    error falls from 11.9% to 5.6% with weight-bound GEMMs at 92% of HBM bandwidth (the
+//    plausible ceiling; 0.86-0.92 all score 5.0-5.9%) and half the fit's m_half (0.4-0.7 score
+//    5.3-6.2%); it falls at every TP (1/2/4/8: 11.4/15.0/12.7/8.4% to 2.5/5.7/5.8/8.5%) and
+//    every concurrency, so it is not one slice's fit. BF16 GEMMs keep the fit (no open rows).
 constexpr std::array<EnginePreset, 4> kPresets = {{
-    {"vllm@0.12", "vllm", 1.0e-3, 1.0e-5, 5.0e-7, 1024, 8192, 1500, 1, true, false, false, 512,
-     0.10, 0.0, true, true,
+    {"vllm@0.12",
+     "vllm",
+     1.0e-3,
+     1.0e-5,
+     5.0e-7,
+     1024,
+     8192,
+     1500,
+     1,
+     true,
+     false,
+     false,
+     512,
+     0.10,
+     0.0,
+     true,
+     true,
+     {},
      "vLLM 0.12 V1 engine: vllm/engine/arg_utils.py (usage-context defaults for the API server "
      "on >= 70 GiB GPUs: max_num_seqs 1024, max_num_batched_tokens 8192, chunked prefill on), "
      "vllm/v1/core/sched/scheduler.py (running requests first, then waiting ones chunked into "
@@ -39,16 +59,48 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
      "(gpu_memory_utilization 0.9, enable_prefix_caching on in V1); budget as aiconfigurator "
      "deploys it: concurrency + prompt + "
      "1500"},
-    {"sglang@0.5", "sglang", 2.0e-3, 2.0e-5, 2.0e-6, 1024, 8192, 1500, 1, true, false, false, 256,
-     0.12, 0.0, true, true,
+    {"sglang@0.5",
+     "sglang",
+     2.0e-3,
+     2.0e-5,
+     2.0e-6,
+     1024,
+     8192,
+     1500,
+     1,
+     true,
+     false,
+     false,
+     256,
+     0.12,
+     0.0,
+     true,
+     true,
+     {},
      "SGLang 0.5: python/sglang/srt/server_args.py (chunked_prefill_size 8192 on 80 GB-class "
      "GPUs, mem_fraction_static ~0.88, cuda_graph_max_bs 256, radix cache on unless "
      "disable_radix_cache), "
      "python/sglang/srt/managers/scheduler.py (get_next_batch_to_run: a new prefill batch "
      "first; with enable_mixed_chunk the running decodes ride in it); aiconfigurator deploys "
      "aggregated SGLang with mixed chunking on and max_prefill_tokens = prompt + 1500"},
-    {"trtllm@1.0", "trtllm", 0.0, 0.0, 0.0, 2048, 8192, 500, 32, false, false, true, 512, 0.10, 0.0,
-     true, true,
+    {"trtllm@1.0",
+     "trtllm",
+     0.0,
+     0.0,
+     0.0,
+     2048,
+     8192,
+     500,
+     32,
+     false,
+     false,
+     true,
+     512,
+     0.10,
+     0.0,
+     true,
+     true,
+     {0.92, 0.5},
      "TensorRT-LLM 1.0 PyTorch backend: tensorrt_llm/llmapi/llm_args.py (max_batch_size 2048, "
      "max_num_tokens 8192, enable_chunked_prefill False, KvCacheConfig "
      "free_gpu_memory_fraction 0.9, enable_block_reuse True, CUDA graphs with padding), "
@@ -57,7 +109,24 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
      "when the KV of its whole output is free); aiconfigurator deploys max_num_tokens = "
      "ceil32(concurrency + prompt "
      "+ 500), CUDA-graph batches up to 512"},
-    {"none", "", 0.0, 0.0, 0.0, 256, 8192, -1, 1, true, false, false, -1, 0.10, 0.0, false, false,
+    {"none",
+     "",
+     0.0,
+     0.0,
+     0.0,
+     256,
+     8192,
+     -1,
+     1,
+     true,
+     false,
+     false,
+     -1,
+     0.10,
+     0.0,
+     false,
+     false,
+     {},
      "an idealised engine: no host overhead, vLLM-style mixed chunked prefill, fixed budget"},
 }};
 
@@ -142,6 +211,10 @@ EnginePreset load_engine(const std::optional<JsonValue>& value,
       e.cuda_graph_max_batch = x->int_in_range(0, 1 << 20);
     if (auto x = o.maybe("prefix_caching")) e.prefix_caching = x->as_bool();
     if (auto x = o.maybe("fp8_kv_with_fp8_weights")) e.fp8_kv_with_fp8_weights = x->as_bool();
+    if (auto x = o.maybe("fp8_gemm_memory_efficiency"))
+      e.fp8_gemm.memory_efficiency = x->number_in_range(0.05, 1.0);
+    if (auto x = o.maybe("fp8_gemm_m_half_factor"))
+      e.fp8_gemm.m_half_factor = x->number_in_range(0.0, 10.0);
     o.finish();
   }
   return e;
@@ -161,6 +234,7 @@ void apply_engine_costs(const EnginePreset& e, CostModelConfig& cost) {
   cost.host_per_sequence_s = e.host_per_sequence_s;
   cost.host_per_prefill_token_s = e.host_per_prefill_token_s;
   cost.cuda_graph_max_batch = e.cuda_graph_max_batch;
+  cost.engine_fp8_gemm = e.fp8_gemm;
 }
 
 }  // namespace servesim

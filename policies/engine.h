@@ -50,6 +50,8 @@ struct EnginePreset {
   bool prefix_caching;
   /// FP8 checkpoints carry an FP8 KV-cache scale, and the engine then stores KV in FP8.
   bool fp8_kv_with_fp8_weights;
+  /// The engine's FP8 GEMMs against the vLLM-measured ones of models/kernel_fit.cc.
+  EngineGemmAdjustment fp8_gemm;
   std::string_view source;
 };
 
