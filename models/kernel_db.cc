@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -452,6 +453,38 @@ double KernelDb::prefill_attention_time_s(double batch, double isl, int num_head
   double scale = 1;
   const Grid2& g = nearest(prefill_, HeadKey{num_heads, num_kv_heads, head_dim, 2}, false, &scale);
   return scale * eval(g, batch, isl) * 1e-3;
+}
+
+bool KernelDb::measured_on(std::string_view gpu_name, double memory_bytes) const {
+  auto tokens = [](std::string_view text) {
+    std::vector<std::string> out;
+    std::string word;
+    for (const char ch : text) {
+      if (std::isalnum(static_cast<unsigned char>(ch))) {
+        word += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+      } else if (!word.empty()) {
+        out.push_back(std::move(word));
+        word.clear();
+      }
+    }
+    if (!word.empty()) out.push_back(std::move(word));
+    return out;
+  };
+  const std::vector<std::string> device = tokens(device_);
+  const std::vector<std::string> name = tokens(gpu_name);
+  if (name.empty()) return false;
+  // The model is the name's first word, or its second after a brand ("RTX-4090").
+  const std::string& model = name.size() > 1 && name[0] == "RTX" ? name[1] : name[0];
+  if (std::find(device.begin(), device.end(), model) == device.end()) return false;
+  for (const std::string& t : device) {
+    // "80GB": the device states its memory; it must be this GPU's (within 10%).
+    if (t.size() > 2 && t.ends_with("GB") &&
+        std::all_of(t.begin(), t.end() - 2, [](char c) { return std::isdigit(c) != 0; })) {
+      const double stated_bytes = std::stod(t.substr(0, t.size() - 2)) * 1e9;
+      if (std::fabs(stated_bytes - memory_bytes) > 0.1 * stated_bytes) return false;
+    }
+  }
+  return true;
 }
 
 bool KernelDb::has_allreduce(int n_gpus) const {

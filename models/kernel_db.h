@@ -67,6 +67,10 @@ class KernelDb {
 
   /// The `device` column of the GEMM table, e.g. "NVIDIA H100 80GB HBM3".
   const std::string& device() const { return device_; }
+  /// Whether these tables were measured on `gpu_name` (a catalogue-style name such as
+  /// "H100-SXM" or "A100-SXM-40" of `memory_bytes`): the device names the GPU's model
+  /// ("H100", "A100", "L40S", "4090") and, when it states a memory size, the same one.
+  bool measured_on(std::string_view gpu_name, double memory_bytes) const;
   /// The files read, in the order above.
   const std::vector<std::filesystem::path>& sources() const { return sources_; }
 

@@ -9,6 +9,7 @@
 #include "policies/kv_policies.h"
 #include "policies/predictor.h"
 #include "policies/router.h"
+#include "run/kernel_tables.h"
 #include "run/scenario_cluster.h"
 #include "run/scenario_file.h"
 #include "sim/error.h"
@@ -20,28 +21,6 @@ namespace {
 
 ConfigObject config_of(const JsonValue& v) {
   return ConfigObject{v.raw(), v.pointer()};
-}
-
-/// /kernel_db (relative to the scenario) or --kernel-db (relative to the working directory,
-/// and preferred).
-std::shared_ptr<const KernelDb> load_kernel_db(JsonObject& root, const std::string& base_dir,
-                                               const ScenarioOptions& options) {
-  std::shared_ptr<const KernelDb> db;
-  if (auto k = root.maybe("kernel_db"); k && options.kernel_db.empty()) {
-    try {
-      db = KernelDb::load_shared(std::filesystem::path(base_dir) / k->as_string());
-    } catch (const InputError& e) {
-      k->fail(e.what());
-    }
-  }
-  if (!options.kernel_db.empty()) {
-    try {
-      db = KernelDb::load_shared(options.kernel_db);
-    } catch (const InputError& e) {
-      throw InputError(fmt::format("--kernel-db: {}", e.what()));
-    }
-  }
-  return db;
 }
 
 /// The batcher's configuration: the engine preset's defaults, /policies/batcher over them.
@@ -155,7 +134,7 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
     s.seed = v->raw().is_number_unsigned() ? v->raw().get<uint64_t>()
                                            : static_cast<uint64_t>(v->nonnegative_int());
   if (options.seed) s.seed = *options.seed;
-  s.kernel_db = load_kernel_db(root, base_dir, options);
+  const std::optional<JsonValue> kernel_db_key = root.maybe("kernel_db");
 
   s.model = load_model(root.at("model"));
   bool kv_given = false;
@@ -176,6 +155,8 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
     s.precision.kv = DType::kFp8;
 
   auto cluster = load_cluster(root.at("cluster"));
+  s.kernel_tables = std::make_shared<const KernelTables>(
+      KernelTables::load(kernel_db_key, base_dir, options.kernel_db, *cluster));
 
   JsonObject policies = root.at("policies").object();
   static const nlohmann::json kEmptyObject = nlohmann::json::object();
@@ -214,8 +195,9 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
     const int host_node = cluster->gpus()[spec.config.gpus.front()].node;
     spec.config.host_kv_bytes =
         kv_config.host_memory_fraction * cluster->nodes()[host_node].host_memory_bytes;
-    spec.cost = cost_model_inputs(spec.config, *cluster, s.model, s.precision, kv_config,
-                                  s.kernel_db.get(), engine);
+    spec.cost =
+        cost_model_inputs(spec.config, *cluster, s.model, s.precision, kv_config, nullptr, engine);
+    spec.cost.kernel_db = s.kernel_tables->for_gpu(spec.cost.gpu, spec.config.name);
     spec.batcher = batcher;
     names.push_back(spec.config.name);
     s.instances.push_back(std::move(spec));

@@ -22,6 +22,7 @@
 #include "models/kernel_db.h"
 #include "models/llm.h"
 #include "policies/faults.h"
+#include "run/kernel_tables.h"
 
 namespace servesim {
 
@@ -60,9 +61,9 @@ struct Scenario {
   ModelSpec model;
   Precision precision;
   std::string engine;
-  /// Measured kernel tables shared by every replica's cost model (InstanceSpec::cost points
-  /// into it); null when the fitted forms price kernels.
-  std::shared_ptr<const KernelDb> kernel_db;
+  /// Measured kernel tables by GPU type, shared by the replicas' cost models
+  /// (InstanceSpec::cost points into them); empty when the fitted forms price kernels.
+  std::shared_ptr<const KernelTables> kernel_tables;
   std::shared_ptr<const Cluster> cluster;
   std::vector<InstanceSpec> instances;
   /// /policies/router, whose keys also configure the output-length predictor.
@@ -78,7 +79,8 @@ struct Scenario {
 struct ScenarioOptions {
   std::optional<uint64_t> seed;        ///< overrides /seed
   std::vector<std::string> overrides;  ///< --set POINTER=VALUE, in order
-  /// --kernel-db DIR (relative to the working directory); overrides /kernel_db.
+  /// --kernel-db DIR (relative to the working directory); overrides /kernel_db. A GPU folder
+  /// or a folder of GPU folders (run/kernel_tables.h).
   std::string kernel_db;
 };
 

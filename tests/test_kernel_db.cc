@@ -153,5 +153,62 @@ TEST_CASE("kernel db: a bad directory is a one-line error", "[kernel_db]") {
   CHECK(err == "error: --kernel-db: no gemm_perf.csv under /nonexistent/kernels\n");
 }
 
+TEST_CASE("kernel db: a table names the GPU it was measured on", "[kernel_db]") {
+  const double gib = 1024.0 * 1024 * 1024;
+  CHECK(h100().measured_on("H100-SXM", 80 * gib));
+  CHECK_FALSE(h100().measured_on("H200", 141 * gib));
+  CHECK_FALSE(h100().measured_on("A100-SXM-80", 80 * gib));
+  const auto a100 = KernelDb::load_shared(kernel_dir("a100_sxm"));  // "NVIDIA A100-SXM4-80GB"
+  CHECK(a100->measured_on("A100-SXM-80", 80 * gib));
+  CHECK_FALSE(a100->measured_on("A100-SXM-40", 40 * gib));  // the device states 80 GB
+  CHECK_FALSE(a100->measured_on("gpu12g", 12 * gib));
+}
+
+/// closed_loop_h100.json on two nodes, H100-SXM and A100-SXM-80, one replica on each.
+nlohmann::json mixed_cluster() {
+  nlohmann::json doc = load_scenario("closed_loop_h100.json");
+  doc["cluster"]["nodes"] = nlohmann::json::array(
+      {{{"name", "h100"}, {"gpus", {{"type", "H100-SXM"}, {"count", 8}}}},
+       {{"name", "a100"}, {"gpus", {{"type", "A100-SXM-80"}, {"count", 8}}}}});
+  doc["cluster"]["network"] = {{"bandwidth_bytes_per_s", 12.5e9}, {"latency_s", 5e-6}};
+  doc["instances"] = nlohmann::json::array({{{"name", "on_h100"}, {"node", "h100"}, {"tp", 1}},
+                                            {{"name", "on_a100"}, {"node", "a100"}, {"tp", 1}}});
+  doc["workload"]["concurrency"] = 4;
+  doc["workload"]["requests_per_client"] = 2;
+  return doc;
+}
+
+TEST_CASE("kernel db: a mixed cluster takes each GPU's own table, never another's", "[kernel_db]") {
+  const nlohmann::json doc = mixed_cluster();
+  // One H100 table for a cluster with A100s: refused, naming the replica and both GPUs.
+  RunOptions one_table;
+  one_table.kernel_db = kernel_dir("h100_sxm");
+  CHECK_THROWS_WITH(run_doc(doc, "mixed.json", one_table),
+                    Catch::Contains("--kernel-db: tables measured on 'NVIDIA H100 80GB HBM3' "
+                                    "cannot price replica 'on_a100' on A100-SXM-80"));
+
+  // The folder of GPU folders: each replica is priced from its own GPU's tables.
+  RunOptions every_gpu;
+  every_gpu.kernel_db = std::string(SERVESIM_SHARED_DIR) + "/data/kernels/aiconfigurator";
+  const RunOutput both = run_doc(doc, "mixed.json", every_gpu);
+  CHECK(both.result["instances"][0]["cost_source"] == "kernel_db");
+  CHECK(both.result["instances"][1]["cost_source"] == "kernel_db");
+
+  // By type in the scenario: the A100 keeps the fitted model when only the H100 is mapped...
+  nlohmann::json by_type = doc;
+  by_type["kernel_db"] = {{"H100-SXM", "../../shared/data/kernels/aiconfigurator/h100_sxm"}};
+  const RunOutput h100_only = run_doc(by_type, "mixed.json");
+  CHECK(h100_only.result["instances"][0]["cost_source"] == "kernel_db");
+  CHECK(h100_only.result["instances"][1]["cost_source"] == "fit");
+  // ... and a table mapped to a GPU it was not measured on is refused at its key.
+  by_type["kernel_db"]["A100-SXM-80"] = "../../shared/data/kernels/aiconfigurator/h200_sxm";
+  CHECK_THROWS_WITH(run_doc(by_type, "mixed.json"),
+                    "mixed.json: /kernel_db/A100-SXM-80: tables measured on 'NVIDIA H200', not "
+                    "on a A100-SXM-80");
+  by_type["kernel_db"] = {{"B200", "../../shared/data/kernels/aiconfigurator/h200_sxm"}};
+  CHECK_THROWS_WITH(run_doc(by_type, "mixed.json"),
+                    Catch::Contains("/kernel_db/B200: no GPU of type 'B200' in the cluster"));
+}
+
 }  // namespace
 }  // namespace servesim
