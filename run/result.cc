@@ -216,15 +216,20 @@ std::string summary_table(const std::string& scenario_name, const nlohmann::orde
   row("Request throughput (req/s):", s["request_throughput"], 2);
   row("Output token throughput (tok/s):", s["output_throughput"], 2);
   row("Preemptions:", s["preemptions"], 0);
-  for (const auto& [label, key] : std::initializer_list<std::pair<const char*, const char*>>{
-           {"Time to First Token", "ttft_ms"},
-           {"Time per Output Token (excl. 1st token)", "tpot_ms"},
-           {"Inter-token Latency", "itl_ms"},
-           {"End-to-end Latency", "e2el_ms"}}) {
-    out += fmt::format("{:-^60}\n", fmt::format("{}", label));
-    row(fmt::format("Mean {} (ms):", key), s[std::string("mean_") + key], 2);
-    row(fmt::format("Median {} (ms):", key), s[std::string("median_") + key], 2);
-    row(fmt::format("P99 {} (ms):", key), s[std::string("p99_") + key], 2);
+  // Headings and labels as vLLM's benchmark_serving prints them ("Mean TTFT (ms):").
+  struct Metric {
+    const char* heading;
+    const char* label;
+    const char* key;
+  };
+  for (const Metric& m : {Metric{"Time to First Token", "TTFT", "ttft_ms"},
+                          Metric{"Time per Output Token (excl. 1st token)", "TPOT", "tpot_ms"},
+                          Metric{"Inter-token Latency", "ITL", "itl_ms"},
+                          Metric{"End-to-end Latency", "E2EL", "e2el_ms"}}) {
+    out += fmt::format("{:-^60}\n", fmt::format("{}", m.heading));
+    row(fmt::format("Mean {} (ms):", m.label), s[std::string("mean_") + m.key], 2);
+    row(fmt::format("Median {} (ms):", m.label), s[std::string("median_") + m.key], 2);
+    row(fmt::format("P99 {} (ms):", m.label), s[std::string("p99_") + m.key], 2);
   }
   out += fmt::format("{:=^60}\n", "");
   return out;

@@ -19,7 +19,10 @@ std::string describe_policies() {
   PredictorRegistry predictors("output-length predictor");
   register_builtin_predictors(predictors);
   auto section = [&](const auto& registry, std::string_view pointer) {
-    out += fmt::format("{}s ({}):\n", registry.kind(), pointer);
+    const std::string kind(registry.kind());
+    const std::string plural =
+        kind.ends_with('y') ? kind.substr(0, kind.size() - 1) + "ies" : kind + "s";
+    out += fmt::format("{} ({}):\n", plural, pointer);
     for (const auto& name : registry.names())
       out += fmt::format("  {:<14} {}\n", name, registry.description(name));
   };

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <vector>
 
 #include "models/gpu.h"
 #include "models/llm.h"
@@ -23,6 +24,7 @@
 #include "tools/output_file.h"
 #include "tools/process_stats.h"
 #include "tools/progress.h"
+#include "tools/shell_quote.h"
 #include "tools/sweep.h"
 #include "tools/validate.h"
 
@@ -68,12 +70,8 @@ void check_output_path(const std::string& option, const std::string& path) {
 }
 
 std::string joined_command_line(int argc, char** argv) {
-  std::string out;
-  for (int i = 0; i < argc; ++i) {
-    if (i) out += ' ';
-    out += argv[i];
-  }
-  return out;
+  std::vector<std::string> args(argv, argv + argc);
+  return shell_quoted(args);
 }
 
 int list(const std::string& what) {
