@@ -25,14 +25,17 @@ double number(const nlohmann::ordered_json& v) {
   return v.get<double>();
 }
 
-/// Summary metrics to compare: numeric in both, in the base's order, filtered by --metric.
-std::vector<std::string> comparable_metrics(const nlohmann::ordered_json& base,
-                                            const nlohmann::ordered_json& candidate,
-                                            const CompareOptions& options) {
-  std::vector<std::string> out;
-  for (const auto& [k, v] : base.items())
-    if (v.is_number() && candidate.contains(k) && candidate.at(k).is_number()) out.push_back(k);
-  auto known = [&](const std::string& m) { return base.contains(m) && base.at(m).is_number(); };
+/// The metrics to compare, in the base's order: those named by --metric or --tolerance, else
+/// the default set, else (with --all-metrics) every numeric one. A metric that is numeric on one
+/// side only goes to `one_sided` instead, with the side that has it.
+std::vector<std::string> comparable_metrics(
+    const nlohmann::ordered_json& base, const nlohmann::ordered_json& candidate,
+    const CompareOptions& options,
+    std::vector<std::pair<std::string, std::string>>* one_sided = nullptr) {
+  auto numeric = [](const nlohmann::ordered_json& s, const std::string& m) {
+    return s.contains(m) && s.at(m).is_number();
+  };
+  auto known = [&](const std::string& m) { return numeric(base, m) || numeric(candidate, m); };
   auto valid_list = [&] {
     std::vector<std::string> names;
     for (const auto& [k, v] : base.items())
@@ -43,23 +46,58 @@ std::vector<std::string> comparable_metrics(const nlohmann::ordered_json& base,
     if (!known(m))
       throw InputError(
           fmt::format("--tolerance {}: unknown summary metric; valid: {}", m, valid_list()));
-  if (!options.metrics.empty()) {
-    for (const auto& m : options.metrics)
-      if (!known(m))
-        throw InputError(
-            fmt::format("--metric {}: unknown summary metric; valid: {}", m, valid_list()));
-    std::vector<std::string> kept;
-    for (const auto& m : out)
-      if (std::find(options.metrics.begin(), options.metrics.end(), m) != options.metrics.end())
-        kept.push_back(m);
-    out = kept;
+  for (const auto& m : options.metrics)
+    if (!known(m))
+      throw InputError(
+          fmt::format("--metric {}: unknown summary metric; valid: {}", m, valid_list()));
+  std::set<std::string> wanted(options.metrics.begin(), options.metrics.end());
+  for (const auto& [m, t] : options.tolerances) wanted.insert(m);
+  const bool named = !wanted.empty();
+  if (!named && !options.all_metrics)
+    for (const auto& [m, t] : default_metric_tolerances()) wanted.insert(m);
+  auto compared = [&](const std::string& m) {
+    return options.all_metrics && !named ? true : wanted.count(m) > 0;
+  };
+  std::vector<std::string> out;
+  for (const auto& [k, v] : base.items()) {
+    if (!compared(k)) continue;
+    if (numeric(base, k) && numeric(candidate, k))
+      out.push_back(k);
+    else if (numeric(base, k) && one_sided)
+      one_sided->emplace_back(k, "base");
   }
+  if (one_sided)
+    for (const auto& [k, v] : candidate.items())
+      if (compared(k) && numeric(candidate, k) && !numeric(base, k))
+        one_sided->emplace_back(k, "new");
   return out;
 }
 
-const Tolerance& tolerance_for(const CompareOptions& options, const std::string& metric) {
-  const auto it = options.tolerances.find(metric);
-  return it != options.tolerances.end() ? it->second : options.default_tolerance;
+Tolerance tolerance_for(const CompareOptions& options, const std::string& metric) {
+  if (const auto it = options.tolerances.find(metric); it != options.tolerances.end())
+    return it->second;
+  if (options.default_tolerance) return *options.default_tolerance;
+  for (const auto& [m, t] : default_metric_tolerances())
+    if (m == metric) return t;
+  return Tolerance{0, true};
+}
+
+/// Records metrics present on one side only: a named one cannot be checked, which fails the
+/// comparison; one of the default set is reported and left alone.
+void note_one_sided(nlohmann::ordered_json& verdict,
+                    const std::vector<std::pair<std::string, std::string>>& one_sided,
+                    const CompareOptions& options) {
+  auto& list = verdict["one_sided"] = nlohmann::ordered_json::array();
+  for (const auto& [m, side] : one_sided) {
+    const bool named =
+        options.tolerances.count(m) > 0 ||
+        std::find(options.metrics.begin(), options.metrics.end(), m) != options.metrics.end();
+    list.push_back({{"metric", m}, {"only_in", side}, {"named", named}});
+    if (named) {
+      verdict["regressed"] = true;
+      verdict["regressions"].push_back(m);
+    }
+  }
 }
 
 /// How much worse `change` (new - base) is: positive means worse.
@@ -104,6 +142,47 @@ std::string_view direction_name(MetricDirection d) {
       break;
   }
   return "neutral";
+}
+
+const std::vector<std::pair<std::string, Tolerance>>& default_metric_tolerances() {
+  static const std::vector<std::pair<std::string, Tolerance>> kDefaults = {
+      {"dropped", Tolerance{0, false}},
+      {"request_throughput", Tolerance{0.05, true}},
+      {"output_throughput", Tolerance{0.05, true}},
+      {"mean_ttft_ms", Tolerance{0.05, true}},
+      {"p99_ttft_ms", Tolerance{0.10, true}},
+      {"mean_tpot_ms", Tolerance{0.05, true}},
+      {"p99_tpot_ms", Tolerance{0.10, true}},
+      {"mean_e2el_ms", Tolerance{0.05, true}},
+      {"p99_e2el_ms", Tolerance{0.10, true}}};
+  return kDefaults;
+}
+
+double sign_test_p(int worse, int pairs) {
+  if (pairs <= 0 || worse <= 0) return 1;
+  // Sum of C(pairs, i) / 2^pairs for i >= worse, in doubles (pairs is a replication count).
+  double p = 0, choose = 1;  // C(pairs, 0)
+  for (int i = 0; i <= pairs; ++i) {
+    if (i >= worse) p += choose;
+    choose = choose * (pairs - i) / (i + 1);
+  }
+  return p / std::pow(2.0, pairs);
+}
+
+std::string table_number(double v, bool sign) {
+  const double a = std::fabs(v);
+  if (v == 0 || (a >= 1e-3 && a < 1e9)) {
+    // Six significant digits in plain form, trailing zeros dropped.
+    const int decimals = v == 0 ? 0 : std::max(0, 5 - static_cast<int>(std::floor(std::log10(a))));
+    std::string text =
+        sign ? fmt::format("{:+.{}f}", v, decimals) : fmt::format("{:.{}f}", v, decimals);
+    if (text.find('.') != std::string::npos) {
+      while (text.back() == '0') text.pop_back();
+      if (text.back() == '.') text.pop_back();
+    }
+    return text;
+  }
+  return sign ? fmt::format("{:+.5e}", v) : fmt::format("{:.5e}", v);
 }
 
 double Tolerance::allowed(double base) const {
@@ -158,10 +237,29 @@ nlohmann::ordered_json compare_results(const nlohmann::ordered_json& base,
   verdict["new"] = run_meta(candidate);
   verdict["regressed"] = false;
   verdict["regressions"] = nlohmann::ordered_json::array();
+  verdict["warnings"] = nlohmann::ordered_json::array();
+  const auto hash = [](const nlohmann::ordered_json& r) {
+    return r.contains("servesim") && r["servesim"].contains("scenario_hash")
+               ? r["servesim"]["scenario_hash"]
+               : nlohmann::ordered_json(nullptr);
+  };
+  if (hash(base) != hash(candidate))
+    verdict["warnings"].push_back(fmt::format(
+        "the two results come from different scenarios (scenario_hash {} vs {}): every input "
+        "difference, not only the policy, is in the comparison",
+        hash(base).dump(), hash(candidate).dump()));
+  else if (base.contains("servesim") && candidate.contains("servesim") &&
+           base["servesim"].value("seed", nlohmann::ordered_json()) !=
+               candidate["servesim"].value("seed", nlohmann::ordered_json()))
+    verdict["warnings"].push_back(
+        "the two results differ in seed only: the changes are seed noise; compare --scenario "
+        "with --replications separates noise from a policy's effect");
+  std::vector<std::pair<std::string, std::string>> one_sided;
+  const std::vector<std::string> names = comparable_metrics(bs, ns, options, &one_sided);
   auto& metrics = verdict["metrics"] = nlohmann::ordered_json::array();
-  for (const auto& m : comparable_metrics(bs, ns, options)) {
+  for (const auto& m : names) {
     const MetricDirection d = metric_direction(m);
-    const Tolerance& tol = tolerance_for(options, m);
+    const Tolerance tol = tolerance_for(options, m);
     const double b = number(bs[m]), n = number(ns[m]);
     const double change = n - b;
     const bool regressed = d != MetricDirection::kNeutral && worsening(d, change) > tol.allowed(b);
@@ -182,6 +280,7 @@ nlohmann::ordered_json compare_results(const nlohmann::ordered_json& base,
     }
     metrics.push_back(std::move(j));
   }
+  note_one_sided(verdict, one_sided, options);
   return verdict;
 }
 
@@ -197,6 +296,57 @@ double t_quantile_975(int dof) {
   const double z3 = z * z * z, z5 = z3 * z * z, z7 = z5 * z * z;
   return z + (z3 + z) / (4 * n) + (5 * z5 + 16 * z3 + 3 * z) / (96 * n * n) +
          (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * n * n * n);
+}
+
+nlohmann::ordered_json paired_verdict(const std::string& m, const std::vector<double>& bv,
+                                      const std::vector<double>& nv, const Tolerance& tol) {
+  const size_t k = bv.size();
+  std::vector<double> diff;
+  for (size_t r = 0; r < k; ++r) diff.push_back(nv[r] - bv[r]);
+  auto mean = [](const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x;
+    return s / static_cast<double>(v.size());
+  };
+  const double base_mean = mean(bv), new_mean = mean(nv), mean_diff = mean(diff);
+  double var = 0;
+  for (double x : diff) var += (x - mean_diff) * (x - mean_diff);
+  const MetricDirection d = metric_direction(m);
+  int pairs_worse = 0;
+  for (size_t r = 0; r < k; ++r)
+    if (worsening(d, diff[r]) > tol.allowed(bv[r])) ++pairs_worse;
+  const double sign_p = sign_test_p(pairs_worse, static_cast<int>(k));
+  nlohmann::ordered_json j;
+  j["metric"] = m;
+  j["direction"] = direction_name(d);
+  j["base"] = base_mean;
+  j["new"] = new_mean;
+  j["change"] = mean_diff;
+  j["change_fraction"] = fraction_or_null(mean_diff, base_mean);
+  // The worse end of the interval decides: a regression must be clear of the noise.
+  double worst_case_better = worsening(d, mean_diff);
+  if (k >= 2) {
+    const double half = t_quantile_975(static_cast<int>(k) - 1) *
+                        std::sqrt(var / static_cast<double>(k - 1)) /
+                        std::sqrt(static_cast<double>(k));
+    j["ci95_low"] = mean_diff - half;
+    j["ci95_high"] = mean_diff + half;
+    worst_case_better = std::min(worsening(d, mean_diff - half), worsening(d, mean_diff + half));
+  } else {
+    j["ci95_low"] = nullptr;
+    j["ci95_high"] = nullptr;
+  }
+  const bool directional = d != MetricDirection::kNeutral;
+  const bool regressed =
+      directional && (worst_case_better > tol.allowed(base_mean) || sign_p < 0.05);
+  j["pairs_worse"] = directional ? nlohmann::ordered_json(pairs_worse) : nullptr;
+  j["sign_test_p"] = directional ? nlohmann::ordered_json(sign_p) : nullptr;
+  j["tolerance"] = tol.text();
+  j["allowed_change"] = directional ? nlohmann::ordered_json(tol.allowed(base_mean)) : nullptr;
+  j["regressed"] = regressed;
+  j["base_values"] = bv;
+  j["new_values"] = nv;
+  return j;
 }
 
 nlohmann::ordered_json compare_replications(const ReplicationOptions& run,
@@ -248,54 +398,15 @@ nlohmann::ordered_json compare_replications(const ReplicationOptions& run,
   verdict["new"] = {{"set", new_set}};
   verdict["regressed"] = false;
   verdict["regressions"] = nlohmann::ordered_json::array();
-  const double t = t_quantile_975(run.replications - 1);
   auto& metrics = verdict["metrics"] = nlohmann::ordered_json::array();
   for (const auto& m : names) {
-    std::vector<double> bv, nv, diff;
+    std::vector<double> bv, nv;
     for (size_t r = 0; r < k; ++r) {
       bv.push_back(number(results[r]["summary"][m]));
       nv.push_back(number(results[k + r]["summary"][m]));
-      diff.push_back(nv.back() - bv.back());
     }
-    auto mean = [](const std::vector<double>& v) {
-      double s = 0;
-      for (double x : v) s += x;
-      return s / static_cast<double>(v.size());
-    };
-    const double base_mean = mean(bv), new_mean = mean(nv), mean_diff = mean(diff);
-    double var = 0;
-    for (double x : diff) var += (x - mean_diff) * (x - mean_diff);
-    const MetricDirection d = metric_direction(m);
-    const Tolerance& tol = tolerance_for(options, m);
-    nlohmann::ordered_json j;
-    j["metric"] = m;
-    j["direction"] = direction_name(d);
-    j["base"] = base_mean;
-    j["new"] = new_mean;
-    j["change"] = mean_diff;
-    j["change_fraction"] = fraction_or_null(mean_diff, base_mean);
-    // The worse end of the interval decides: a regression must be clear of the noise.
-    double worst_case_better = worsening(d, mean_diff);
-    if (k >= 2) {
-      const double half =
-          t * std::sqrt(var / static_cast<double>(k - 1)) / std::sqrt(static_cast<double>(k));
-      j["ci95_low"] = mean_diff - half;
-      j["ci95_high"] = mean_diff + half;
-      worst_case_better = std::min(worsening(d, mean_diff - half), worsening(d, mean_diff + half));
-    } else {
-      j["ci95_low"] = nullptr;
-      j["ci95_high"] = nullptr;
-    }
-    const bool regressed =
-        d != MetricDirection::kNeutral && worst_case_better > tol.allowed(base_mean);
-    j["tolerance"] = tol.text();
-    j["allowed_change"] = d == MetricDirection::kNeutral
-                              ? nlohmann::ordered_json(nullptr)
-                              : nlohmann::ordered_json(tol.allowed(base_mean));
-    j["regressed"] = regressed;
-    j["base_values"] = bv;
-    j["new_values"] = nv;
-    if (regressed) {
+    nlohmann::ordered_json j = paired_verdict(m, bv, nv, tolerance_for(options, m));
+    if (j["regressed"].get<bool>()) {
       verdict["regressed"] = true;
       verdict["regressions"].push_back(m);
     }
@@ -313,9 +424,12 @@ nlohmann::ordered_json compare_replications(const ReplicationOptions& run,
 
 std::string verdict_table(const nlohmann::ordered_json& verdict) {
   const bool with_ci = verdict["servesim_compare"]["mode"] == "replications";
-  std::string out =
-      fmt::format("{:<28}{:>14}{:>14}{:>14}{:>11}", "metric", "base", "new", "change", "change");
-  if (with_ci) out += fmt::format("{:>28}", "95% CI of change");
+  size_t name_width = 6;
+  for (const auto& m : verdict["metrics"])
+    name_width = std::max(name_width, m["metric"].get<std::string>().size());
+  std::string out = fmt::format("{:<{}}  {:>14}{:>14}{:>14}{:>10}", "metric", name_width, "base",
+                                "new", "change", "change");
+  if (with_ci) out += fmt::format("{:>32}{:>12}", "95% CI of change", "worse/sign");
   out += fmt::format("{:>11}  {}\n", "tolerance", "verdict");
   for (const auto& m : verdict["metrics"]) {
     const double b = m["base"].get<double>(), n = m["new"].get<double>();
@@ -323,19 +437,34 @@ std::string verdict_table(const nlohmann::ordered_json& verdict) {
         m["change_fraction"].is_null()
             ? std::string("-")
             : fmt::format("{:+.1f}%", m["change_fraction"].get<double>() * 100);
-    out += fmt::format("{:<28}{:>14.4g}{:>14.4g}{:>+14.4g}{:>11}", m["metric"].get<std::string>(),
-                       b, n, m["change"].get<double>(), frac);
-    if (with_ci)
+    out += fmt::format("{:<{}}  {:>14}{:>14}{:>14}{:>10}", m["metric"].get<std::string>(),
+                       name_width, table_number(b), table_number(n),
+                       table_number(m["change"].get<double>(), true), frac);
+    if (with_ci) {
       out +=
           m["ci95_low"].is_null()
-              ? fmt::format("{:>28}", "-")
-              : fmt::format("{:>28}", fmt::format("[{:+.4g}, {:+.4g}]", m["ci95_low"].get<double>(),
-                                                  m["ci95_high"].get<double>()));
+              ? fmt::format("{:>32}", "-")
+              : fmt::format("{:>32}",
+                            fmt::format("[{}, {}]", table_number(m["ci95_low"].get<double>(), true),
+                                        table_number(m["ci95_high"].get<double>(), true)));
+      out += m["pairs_worse"].is_null()
+                 ? fmt::format("{:>12}", "-")
+                 : fmt::format("{:>12}", fmt::format("{}/{} p={:.2g}", m["pairs_worse"].get<int>(),
+                                                     m["base_values"].size(),
+                                                     m["sign_test_p"].get<double>()));
+    }
     const bool neutral = m["direction"] == "neutral";
     out +=
         fmt::format("{:>11}  {}\n", neutral ? std::string("-") : m["tolerance"].get<std::string>(),
                     neutral ? "" : (m["regressed"].get<bool>() ? "REGRESSED" : "ok"));
   }
+  if (verdict.contains("one_sided"))
+    for (const auto& o : verdict["one_sided"])
+      out += fmt::format("{:<{}}  only in the {} result{}\n", o["metric"].get<std::string>(),
+                         name_width, o["only_in"].get<std::string>(),
+                         o["named"].get<bool>() ? ": cannot be checked (REGRESSED)" : "");
+  if (verdict.contains("warnings"))
+    for (const auto& w : verdict["warnings"]) out += "warning: " + w.get<std::string>() + "\n";
   out += verdict["regressed"].get<bool>()
              ? fmt::format("regressed: {}\n", fmt::join(verdict["regressions"], ", "))
              : std::string("no regression\n");
@@ -362,9 +491,15 @@ CompareCommand::CompareCommand(CLI::App& app) {
                   "e.g. p99_ttft_ms=5%; repeatable")
       ->take_all();
   cmd->add_option("--default-tolerance", default_tolerance,
-                  "Tolerance of every metric not named by --tolerance (default 0%)");
-  cmd->add_option("--metric", metrics, "Compare only these summary metrics; repeatable")
+                  "Tolerance of every compared metric without its own --tolerance (default: "
+                  "the default set's, 0% for others)");
+  cmd->add_option("--metric", metrics,
+                  "Compare this summary metric; repeatable. The metrics compared are those "
+                  "named by --metric or --tolerance; none named: dropped, throughputs, mean and "
+                  "p99 of TTFT, TPOT and E2EL (5% / 10% for p99, 0 for dropped)")
       ->take_all();
+  cmd->add_flag("--all-metrics", all_metrics,
+                "With no metric named, compare every numeric summary metric");
   cmd->add_option("--verdict", verdict_path, "Write the verdict JSON here ('-' for stdout)");
   cmd->add_option("--scenario", replication.scenario_path,
                   "Run this scenario for both sides instead of reading result files")
@@ -395,8 +530,10 @@ bool CompareCommand::parsed() const {
 int CompareCommand::run(const std::string& command_line) {
   CompareOptions options;
   add_tolerances(options, tolerances);
-  options.default_tolerance = parse_tolerance(default_tolerance, "--default-tolerance");
+  if (!default_tolerance.empty())
+    options.default_tolerance = parse_tolerance(default_tolerance, "--default-tolerance");
   options.metrics = metrics;
+  options.all_metrics = all_metrics;
   nlohmann::ordered_json verdict;
   const bool scenario_mode = !replication.scenario_path.empty();
   if (scenario_mode) {
@@ -429,7 +566,11 @@ int CompareCommand::run(const std::string& command_line) {
     std::fwrite(text.data(), 1, text.size(), stdout);
   else if (!verdict_path.empty())
     write_file_atomically(verdict_path, text);
-  if (!quiet) fmt::print(verdict_path == "-" ? stderr : stdout, "{}", verdict_table(verdict));
+  if (!quiet)
+    fmt::print(verdict_path == "-" ? stderr : stdout, "{}", verdict_table(verdict));
+  else if (verdict.contains("warnings"))
+    for (const auto& w : verdict["warnings"])
+      fmt::print(stderr, "warning: {}\n", w.get<std::string>());
   return verdict["regressed"].get<bool>() ? 1 : 0;
 }
 
