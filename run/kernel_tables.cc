@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "sim/error.h"
+#include "traces/trace_streams.h"
 
 namespace servesim {
 namespace fs = std::filesystem;
@@ -48,7 +49,7 @@ KernelTables KernelTables::load(const std::optional<JsonValue>& key, const std::
   if (!flag_dir.empty()) {
     t.where_ = "--kernel-db";
     try {
-      load_folder(flag_dir, t.where_, &t.every_type_, &t.candidates_);
+      load_folder(resolve_input_path("", flag_dir), t.where_, &t.every_type_, &t.candidates_);
     } catch (const InputError& e) {
       const std::string what = e.what();
       throw InputError(what.starts_with(t.where_) ? what : t.where_ + ": " + what);
@@ -73,7 +74,7 @@ KernelTables KernelTables::load(const std::optional<JsonValue>& key, const std::
                                 fmt::join(types, ", ")));
       std::shared_ptr<const KernelDb> db;
       try {
-        db = KernelDb::load_shared(fs::path(base_dir) / folder.as_string());
+        db = KernelDb::load_shared(resolve_input_path(base_dir, folder));
       } catch (const InputError& e) {
         folder.fail(e.what());
       }
@@ -85,7 +86,7 @@ KernelTables KernelTables::load(const std::optional<JsonValue>& key, const std::
     return t;
   }
   try {
-    load_folder(fs::path(base_dir) / key->as_string(), t.where_, &t.every_type_, &t.candidates_);
+    load_folder(resolve_input_path(base_dir, *key), t.where_, &t.every_type_, &t.candidates_);
   } catch (const InputError& e) {
     // Name the key the way every scenario error does, with the loader's reason after it.
     const std::string what = e.what();

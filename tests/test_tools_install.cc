@@ -2,11 +2,18 @@
 // in place, and the installed binary runs an installed scenario.
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <filesystem>
 
 #include "test_support.h"
+#include "traces/trace_streams.h"
 
 using namespace servesim::testing;
+using servesim::read_json_file;
+using servesim::resolve_input_path;
+using servesim::RunOptions;
+using servesim::RunOutput;
+using servesim::shared_data_dir;
 
 TEST_CASE("cmake --install puts binary, scenarios and plot tool in place", "[tools][install]") {
   const std::string build_dir = std::filesystem::path(SERVESIM_BINARY).parent_path().string();
@@ -36,4 +43,55 @@ TEST_CASE("cmake --install puts binary, scenarios and plot tool in place", "[too
                            .c_str());
   INFO(read_text(log));
   CHECK(WEXITSTATUS(status) == 0);
+
+  // A trace scenario reads the trace from $SERVESIM_DATA, not from a path relative to the
+  // clone, so the installed copy runs too (with the variable set, as an install would have it).
+  const std::string trace_run = tmp_path("installed_trace_run.json");
+  status =
+      std::system(("SERVESIM_DATA=" + std::string(SERVESIM_SHARED_DIR) + "/data " + bin.string() +
+                   " run " + (scenarios / "azure_conv_8xh100.json").string() +
+                   " -q --set /workload/max_requests=50 -o " + trace_run + " >" + log + " 2>&1")
+                      .c_str());
+  INFO(read_text(log));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  CHECK(read_json_file(trace_run)["summary"]["completed"] == 50);
+}
+
+TEST_CASE("$SERVESIM_DATA paths follow the variable and fail clearly without data",
+          "[tools][install]") {
+  // Unset: the shared data beside the source tree.
+  unsetenv("SERVESIM_DATA");
+  CHECK(shared_data_dir() == SERVESIM_DEFAULT_DATA_DIR);
+  CHECK(resolve_input_path("/anywhere", "$SERVESIM_DATA/traces/a.csv") ==
+        (std::filesystem::path(SERVESIM_DEFAULT_DATA_DIR) / "traces/a.csv")
+            .lexically_normal()
+            .string());
+  // Set: wherever it says; other paths keep resolving against the scenario's folder.
+  setenv("SERVESIM_DATA", "/opt/data", 1);
+  CHECK(resolve_input_path("/anywhere", "$SERVESIM_DATA/traces/a.csv") == "/opt/data/traces/a.csv");
+  CHECK(resolve_input_path("/scen", "../t.csv") == "/t.csv");
+
+  // A copy of a shipped trace scenario far from the clone runs with the variable set...
+  const std::string copy = tmp_path("moved_azure.json");
+  std::filesystem::copy_file(source_path("scenarios/azure_conv_8xh100.json"), copy,
+                             std::filesystem::copy_options::overwrite_existing);
+  setenv("SERVESIM_DATA", (std::string(SERVESIM_SHARED_DIR) + "/data").c_str(), 1);
+  RunOptions capped;
+  capped.overrides = {"/workload/max_requests=20"};
+  const RunOutput out = servesim::run_scenario(read_json_file(copy), copy, tmp_path(""), capped);
+  CHECK(out.result["summary"]["completed"] == 20);
+  // ... and with a folder that does not exist, fails at the path, saying what to set.
+  std::string err;
+  CHECK(run_cli("run " + copy + " -q --set /workload/max_requests=20 -o " +
+                    tmp_path("moved_azure_out.json"),
+                &err) == 0);
+  CHECK(std::system(("SERVESIM_DATA=/no/such/data " + std::string(SERVESIM_BINARY) + " run " +
+                     copy + " -q -o " + tmp_path("moved_azure_out.json") + " 2>" +
+                     tmp_path("moved_azure.err"))
+                        .c_str()) != 0);
+  CHECK(read_text(tmp_path("moved_azure.err")) ==
+        "error: " + copy +
+            ": /workload/path: the shared data folder /no/such/data does not exist; set "
+            "SERVESIM_DATA to the folder that holds traces/ (../shared/data beside a clone)\n");
+  unsetenv("SERVESIM_DATA");
 }

@@ -27,6 +27,7 @@
 #include "tools/shell_quote.h"
 #include "tools/sweep.h"
 #include "tools/validate.h"
+#include "traces/trace_streams.h"
 
 namespace {
 
@@ -155,10 +156,13 @@ int main(int argc, char** argv) {
       "validate",
       "Reproduce the open published tables (TensorRT-LLM, vLLM, Splitwise) and print predicted vs "
       "measured with the MAPE per table");
-  std::string data_dir = SERVESIM_DEFAULT_DATA_DIR;
+  std::string data_dir = shared_data_dir();
   std::string validate_output;
   bool validate_rows = false;
-  validate_cmd->add_option("--data", data_dir, "Folder with validation-open/ and profiles/")
+  validate_cmd
+      ->add_option("--data", data_dir,
+                   "Folder with validation-open/ and profiles/ (default: $SERVESIM_DATA, "
+                   "else ../shared/data beside the source tree)")
       ->capture_default_str();
   validate_cmd->add_option("-o,--output", validate_output, "Write every row and MAPE as JSON");
   validate_cmd->add_flag("--rows", validate_rows, "Print every row, not only the MAPE table");

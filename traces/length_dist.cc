@@ -69,7 +69,7 @@ LengthDist parse_length_dist(const JsonValue& value, const std::string& base_dir
     }
   } else {
     dist.kind = LengthDist::Kind::kEmpirical;
-    dist.path = resolve_input_path(base_dir, obj.at("empirical").as_string());
+    dist.path = resolve_input_path(base_dir, obj.at("empirical"));
     dist.column = obj.at("column").as_string();
   }
   obj.finish();

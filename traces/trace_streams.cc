@@ -6,9 +6,11 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <system_error>
 #include <vector>
 
 #include "sim/error.h"
@@ -107,10 +109,36 @@ std::optional<int64_t> parse_azure_timestamp_ns(std::string_view text) {
   return seconds * kNsPerS + fraction_ns;
 }
 
+namespace {
+constexpr std::string_view kDataPrefix = "$SERVESIM_DATA/";
+}  // namespace
+
+std::string shared_data_dir() {
+  const char* env = std::getenv("SERVESIM_DATA");
+  return env && *env ? std::string(env) : std::string(SERVESIM_DEFAULT_DATA_DIR);
+}
+
 std::string resolve_input_path(const std::string& base_dir, const std::string& path) {
+  if (path.starts_with(kDataPrefix))
+    return (std::filesystem::path(shared_data_dir()) / path.substr(kDataPrefix.size()))
+        .lexically_normal()
+        .string();
   std::filesystem::path p(path);
   if (p.is_relative() && !base_dir.empty()) p = std::filesystem::path(base_dir) / p;
   return p.lexically_normal().string();
+}
+
+std::string resolve_input_path(const std::string& base_dir, const JsonValue& path) {
+  const std::string text = path.as_string();
+  if (text.starts_with(kDataPrefix)) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(shared_data_dir(), ec))
+      path.fail(fmt::format(
+          "the shared data folder {} does not exist; set SERVESIM_DATA to the folder that holds "
+          "traces/ (../shared/data beside a clone)",
+          shared_data_dir()));
+  }
+  return resolve_input_path(base_dir, text);
 }
 
 namespace detail {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "models/request.h"
+#include "sim/json_reader.h"
 #include "sim/time.h"
 #include "traces/workload.h"
 
@@ -34,8 +35,18 @@ struct TraceReplay {
 };
 
 /// `path` as written in a scenario, resolved against `base_dir` (the scenario's folder) when
-/// relative, and normalized ("scenarios/../x" becomes "x") so error messages stay readable.
+/// relative, and normalized ("scenarios/../x" becomes "x") so error messages stay readable. A
+/// path that starts with "$SERVESIM_DATA/" is inside shared_data_dir() instead, so a scenario
+/// that reads shared data works wherever it is copied or installed.
 std::string resolve_input_path(const std::string& base_dir, const std::string& path);
+/// The same for a scenario value; a "$SERVESIM_DATA/" path whose folder does not exist fails at
+/// the value, saying how to set it.
+std::string resolve_input_path(const std::string& base_dir, const JsonValue& path);
+
+/// The shared data folder (traces/, kernels/, validation-open/, profiles/): the environment
+/// variable SERVESIM_DATA when set, else the ../shared/data beside the source tree the binary
+/// was built from.
+std::string shared_data_dir();
 
 /// Parses an Azure trace timestamp, "YYYY-MM-DD HH:MM:SS[.fraction]" (UTC, up to 9 fractional
 /// digits), to nanoseconds since the Unix epoch. The fraction is read as an integer, so

@@ -16,7 +16,7 @@ namespace {
 
 std::unique_ptr<Workload> make_trace(JsonObject& w, const std::string& base_dir) {
   const std::string format = w.at("format").one_of({"azure_csv", "mooncake_jsonl"});
-  const std::string path = resolve_input_path(base_dir, w.at("path").as_string());
+  const std::string path = resolve_input_path(base_dir, w.at("path"));
   TraceReplay replay;
   if (auto v = w.maybe("time_scale")) replay.time_scale = v->positive_double();
   if (auto v = w.maybe("start_s")) replay.start = Time::from_s(v->seconds());
