@@ -77,9 +77,38 @@ TEST_CASE("plot.py names the file when a result lacks per-request records", "[to
                   " -q --set /output/requests=false --set /workload/requests=50 -o " + result) ==
           0);
   const std::string log = tmp_path("plot_norequests.log");
-  const std::string cmd = source_path("tools/plot.py") + " cdf " + result +
-                          " -o " + tmp_path("plot_norequests") + " >" + log + " 2>&1";
+  const std::string cmd = source_path("tools/plot.py") + " cdf " + result + " -o " +
+                          tmp_path("plot_norequests") + " >" + log + " 2>&1";
   const int status = std::system(cmd.c_str());
   CHECK(WEXITSTATUS(status) == 2);
   CHECK(read_text(log).find(result + ": /requests") != std::string::npos);
+}
+
+TEST_CASE("plot.py validate draws predicted against measured for the serving rows",
+          "[tools][plot]") {
+  const std::string table = tmp_path("plot_validate.json");
+  REQUIRE(run_cli("validate -o " + table) == 0);
+  const std::string out = tmp_path("plot_validate");
+  std::filesystem::remove_all(out);
+  const std::string log = tmp_path("plot_validate.log");
+  const int status = std::system(
+      (source_path("tools/plot.py") + " validate " + table + " -o " + out + " >" + log + " 2>&1")
+          .c_str());
+  INFO(read_text(log));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  const std::string png = read_text(out + "/validate_silicon.png");
+  REQUIRE(png.size() > 20000);  // two scatter panels, four groups each
+  CHECK(png.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0);
+  CHECK(big_endian32(png, 16) >= 1000);  // two panels side by side
+
+  // A table without serving rows is named, exit 2.
+  const std::string empty = tmp_path("plot_validate_empty.json");
+  {
+    std::ofstream f(empty);
+    f << R"({"tables": [{"name": "vidur_linear", "predictions": []}]})";
+  }
+  CHECK(WEXITSTATUS(std::system((source_path("tools/plot.py") + " validate " + empty + " -o " +
+                                 out + " >" + log + " 2>&1")
+                                    .c_str())) == 2);
+  CHECK(read_text(log).find(empty + ": no silicon tables") != std::string::npos);
 }

@@ -7,6 +7,8 @@
   plot.py links      RESULT.json [...] -o DIR              bytes moved per link
   plot.py sweep      DIR/sweep.json --x POINTER [--y METRIC ...] -o DIR   metric vs swept value
   plot.py all        RESULT.json [...] -o DIR              cdf + timeseries + gpus + links
+  plot.py validate   VALIDATE.json -o DIR   predicted vs measured TTFT and TPOT of the serving
+                     rows (servesim validate -o VALIDATE.json), one colour per engine x model
 
 Each command prints the PNG files it wrote, one per line. With several results the per-run
 plots are prefixed with the run's label (--label, else the file name without .json).
@@ -247,6 +249,45 @@ def plot_sweep(path, x_pointer, metrics, series_pointer, out_dir, written):
         save(fig, out_dir, f"sweep_{metric}.png", written)
 
 
+def plot_validate(path, out_dir, written):
+    """Predicted against measured mean TTFT and TPOT of the silicon tables, log-log, with the
+    y = x line and a +-20% band: where a group sits off the band is where its error is."""
+    doc = load(path)
+    tables = [t for t in doc.get("tables", []) if t.get("name", "").startswith("silicon ")]
+    if not tables:
+        fail(f"{path}: no silicon tables (write it with servesim validate -o FILE)")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    for ax, metric in zip(axes, ("ttft", "tpot")):
+        lo, hi = math.inf, 0.0
+        for t in tables:
+            if not t["name"].endswith(" " + metric):
+                continue
+            rows = t.get("predictions", [])
+            xs = [r["measured"] for r in rows]
+            ys = [r["predicted"] for r in rows]
+            if not xs:
+                continue
+            group = t["name"][len("silicon "):-len(metric) - 1]
+            ax.scatter(xs, ys, s=14, alpha=0.75,
+                       label=f"{group} ({t['mape_pct']:.1f}% MAPE, {len(xs)} rows)")
+            lo, hi = min(lo, *xs, *ys), max(hi, *xs, *ys)
+        if hi <= 0:
+            fail(f"{path}: no {metric} rows")
+        line = [lo / 1.5, hi * 1.5]
+        ax.plot(line, line, color="black", linewidth=1)
+        ax.fill_between(line, [v / 1.2 for v in line], [v * 1.2 for v in line], color="grey",
+                        alpha=0.15, label="within 20%")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"measured mean {metric.upper()} (ms)")
+        ax.set_ylabel(f"predicted mean {metric.upper()} (ms)")
+        ax.set_title(f"{metric.upper()}: predicted vs measured")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    save(fig, out_dir, "validate_silicon.png", written)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -256,6 +297,9 @@ def main(argv=None):
         p.add_argument("results", nargs="+", help="result JSON files from servesim run")
         p.add_argument("--label", action="append", help="label per result, in order")
         p.add_argument("-o", "--output-dir", required=True)
+    p = sub.add_parser("validate")
+    p.add_argument("table", help="JSON written by servesim validate -o")
+    p.add_argument("-o", "--output-dir", required=True)
     p = sub.add_parser("sweep")
     p.add_argument("table", help="sweep.json written by servesim sweep")
     p.add_argument("--x", help="swept pointer on the x axis (default: the last axis)")
@@ -266,7 +310,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     written = []
-    if args.command == "sweep":
+    if args.command == "validate":
+        plot_validate(args.table, args.output_dir, written)
+    elif args.command == "sweep":
         plot_sweep(args.table, args.x, args.y or ["p99_ttft_ms"], args.series, args.output_dir,
                    written)
     else:
