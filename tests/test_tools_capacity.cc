@@ -70,9 +70,52 @@ TEST_CASE("capacity reports no value when even the lowest misses", "[tools][capa
                 report_path) == 1);
   const auto report = nlohmann::json::parse(read_text(report_path));
   CHECK(report["capacity"].is_null());
-  CHECK(report["status"] == "below_range");
+  CHECK(report["status"] == "none_meets");
   std::string err;
   CHECK(run_cli("capacity " + q11 + " --slo p99_tft_ms=1 --lo 1 --hi 2 -q", &err) == 2);
   CHECK(err.find("p99_tft_ms") != std::string::npos);
   CHECK(run_cli("capacity " + q11 + " --slo p99_ttft_ms=1 --param /workload/kind -q", &err) == 2);
+}
+
+TEST_CASE("capacity on a trace: rate_scale searched upward, time_scale downward, same answer",
+          "[tools][capacity]") {
+  // time_scale is "less load" when larger: the search must look for its lowest passing value
+  // (it used to search upward and never converge). rate_scale is its inverse, "more load".
+  const std::string azure = source_path("scenarios/azure_conv_8xh100.json");
+  const std::string common = "capacity " + azure +
+                             " --set /workload/max_requests=3000 --slo p99_ttft_ms=500"
+                             " --tolerance 5% -q -o ";
+  const std::string by_rate = tmp_path("capacity_rate_scale.json");
+  const std::string by_time = tmp_path("capacity_time_scale.json");
+  REQUIRE(run_cli(common + by_rate +
+                  " --set /workload/rate_scale=1.0 --param /workload/rate_scale") == 0);
+  REQUIRE(run_cli(common + by_time +
+                  " --set /workload/time_scale=1.0 --param /workload/time_scale") == 0);
+  const auto rate = nlohmann::json::parse(read_text(by_rate));
+  const auto time = nlohmann::json::parse(read_text(by_time));
+  CHECK(rate["direction"] == "maximize");
+  CHECK(time["direction"] == "minimize");
+  CHECK(rate["status"] == "found");
+  CHECK(time["status"] == "found");
+  // Minimizing, the value that meets lies above the one that fails.
+  CHECK(time["bracket"]["meets"].get<double>() > time["bracket"]["fails"].get<double>());
+  // The same load point from both sides: rate_scale x time_scale = 1 within the two 5% brackets.
+  const double product = rate["capacity"].get<double>() * time["capacity"].get<double>();
+  INFO("rate_scale " << rate["capacity"] << ", time_scale " << time["capacity"]);
+  CHECK(product > 0.9);
+  CHECK(product < 1.1);
+  CHECK(rate["runs"].size() <= 16);
+  CHECK(time["runs"].size() <= 16);
+}
+
+TEST_CASE("capacity stops a run that outgrows its wall-time bound, naming the value",
+          "[tools][capacity]") {
+  std::string err;
+  CHECK(run_cli("capacity " + source_path("scenarios/azure_conv_8xh100.json") +
+                    " --set /workload/max_requests=3000 --set /workload/rate_scale=1.0"
+                    " --param /workload/rate_scale --slo p99_ttft_ms=500 -q --max-run-wall-s 1e-9",
+                &err) == 2);
+  CHECK_THAT(err, Catch::StartsWith("error: capacity: the run at /workload/rate_scale=0.25 passed "
+                                    "1e-09 s of wall time"));
+  CHECK_THAT(err, Catch::Contains("--max-run-wall-s"));
 }

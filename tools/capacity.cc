@@ -3,12 +3,14 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cmath>
 
 #include "run/scenario_file.h"
 #include "sim/error.h"
 #include "tools/compare.h"
 #include "tools/output_file.h"
+#include "tools/process_stats.h"
 #include "tools/progress.h"
 #include "tools/sweep.h"
 
@@ -49,6 +51,13 @@ Slo parse_slo(const std::string& text) {
   return slo;
 }
 
+SearchDirection implied_direction(const std::string& param) {
+  const std::string last = param.substr(param.rfind('/') + 1);
+  for (const char* less_load : {"time_scale", "think_time_s", "count", "replicas"})
+    if (last == less_load) return SearchDirection::kMinimize;
+  return SearchDirection::kMaximize;
+}
+
 nlohmann::ordered_json run_capacity(const CapacityOptions& options, ProgressBar* progress) {
   if (options.slos.empty()) throw InputError("capacity: give at least one --slo METRIC<=X");
   const ScenarioSource source(options.scenario_path);
@@ -64,6 +73,8 @@ nlohmann::ordered_json run_capacity(const CapacityOptions& options, ProgressBar*
                                  options.scenario_path, options.param));
   const double current = doc.at(pointer).get<double>();
   const bool integer = options.integer || doc.at(pointer).is_number_integer();
+  const bool minimize =
+      options.direction.value_or(implied_direction(options.param)) == SearchDirection::kMinimize;
   const Tolerance tol = parse_tolerance(options.tolerance, "--tolerance");
   auto snap = [&](double v) { return integer ? std::max(1.0, std::round(v)) : v; };
   double lo = snap(options.lo ? *options.lo : current / 4);
@@ -77,6 +88,7 @@ nlohmann::ordered_json run_capacity(const CapacityOptions& options, ProgressBar*
   meta["scenario"] = options.scenario_path;
   meta["command_line"] = options.command_line;
   report["param"] = options.param;
+  report["direction"] = minimize ? "minimize" : "maximize";
   auto& slos = report["slos"] = nlohmann::ordered_json::array();
   for (const auto& s : options.slos)
     slos.push_back({{"metric", s.metric}, {"bound", s.upper ? "max" : "min"}, {"limit", s.limit}});
@@ -88,7 +100,26 @@ nlohmann::ordered_json run_capacity(const CapacityOptions& options, ProgressBar*
   auto evaluate = [&](double v) {
     std::vector<std::string> overrides = options.overrides;
     overrides.push_back(fmt::format("{}={}", options.param, value_json(v).dump()));
-    RunOutput out = source.run(overrides, options.seed);
+    // The guard: a run past its wall time or the process past its memory bound stops the search
+    // with the value that caused it (a far too large run is a bracket mistake, not a result).
+    const auto started = std::chrono::steady_clock::now();
+    auto guard = [&](const RunProgress& p) {
+      const double wall_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      if (wall_s > options.max_run_wall_s)
+        throw InputError(fmt::format(
+            "capacity: the run at {}={} passed {:g} s of wall time ({:.0f} s simulated, {} "
+            "requests done); narrow --lo/--hi or raise --max-run-wall-s",
+            options.param, value_json(v).dump(), options.max_run_wall_s, p.simulated_s,
+            p.completed));
+      const double rss_gib = static_cast<double>(peak_rss_bytes()) / (1024.0 * 1024 * 1024);
+      if (rss_gib > options.max_rss_gib)
+        throw InputError(fmt::format(
+            "capacity: the run at {}={} took the process past {:g} GiB ({:.1f} GiB); narrow "
+            "--lo/--hi or raise --max-rss-gib",
+            options.param, value_json(v).dump(), options.max_rss_gib, rss_gib));
+    };
+    RunOutput out = source.run(overrides, options.seed, guard);
     const auto& s = out.result["summary"];
     nlohmann::ordered_json run;
     run["value"] = value_json(v);
@@ -117,47 +148,58 @@ nlohmann::ordered_json run_capacity(const CapacityOptions& options, ProgressBar*
     return meets;
   };
   auto budget_left = [&] { return static_cast<int>(runs.size()) < options.max_runs; };
-  auto converged = [&] {
-    if (integer) return hi - lo <= 1;
-    return tol.relative ? hi - lo <= tol.value * hi : hi - lo <= tol.value;
-  };
+  auto halve = [&](double v) { return integer ? std::max(1.0, std::floor(v / 2)) : v / 2; };
+  auto floor_reached = [&](double v) { return v <= (integer ? 1.0 : 1e-9); };
 
+  // `meet` is a value that meets the SLOs, `miss` one that misses them; maximizing, meet < miss,
+  // minimizing, meet > miss. Each end is widened (halved or doubled) until it holds, unless
+  // --lo/--hi fixed it.
+  const bool meet_is_lo = !minimize;
+  double meet = meet_is_lo ? lo : hi, miss = meet_is_lo ? hi : lo;
+  const bool meet_fixed = meet_is_lo ? options.lo.has_value() : options.hi.has_value();
+  const bool miss_fixed = meet_is_lo ? options.hi.has_value() : options.lo.has_value();
+  auto toward_meet = [&](double v) { return meet_is_lo ? halve(v) : snap(v * 2); };
+  auto toward_miss = [&](double v) { return meet_is_lo ? snap(v * 2) : halve(v); };
   std::string status = "found";
-  bool lo_meets = evaluate(lo);
-  // Widen downwards until something meets the SLOs (only when --lo was not given).
-  while (!lo_meets && !options.lo && budget_left() && lo > (integer ? 1.0 : 1e-9)) {
-    hi = lo;
-    lo = integer ? std::max(1.0, std::floor(lo / 2)) : lo / 2;
-    lo_meets = evaluate(lo);
+  bool meet_ok = evaluate(meet);
+  while (!meet_ok && !meet_fixed && budget_left() && !(meet_is_lo && floor_reached(meet))) {
+    miss = meet;
+    meet = toward_meet(meet);
+    meet_ok = evaluate(meet);
   }
   nlohmann::ordered_json capacity = nullptr;
-  if (!lo_meets) {
-    status = "below_range";
+  if (!meet_ok) {
+    status = "none_meets";
   } else {
-    bool hi_meets = evaluate(hi);
-    while (hi_meets && !options.hi && budget_left()) {
-      lo = hi;
-      hi = integer ? hi * 2 : hi * 2;
-      hi_meets = evaluate(hi);
+    bool miss_ok = evaluate(miss);
+    while (miss_ok && !miss_fixed && budget_left() && !(!meet_is_lo && floor_reached(miss))) {
+      meet = miss;
+      miss = toward_miss(miss);
+      miss_ok = evaluate(miss);
     }
-    if (hi_meets) {
-      lo = hi;
-      status = "above_range";
+    auto converged = [&] {
+      const double width = std::fabs(miss - meet);
+      if (integer) return width <= 1;
+      return tol.relative ? width <= tol.value * std::max(meet, miss) : width <= tol.value;
+    };
+    if (miss_ok) {
+      meet = miss;
+      status = "range_end";
     } else {
       while (!converged() && budget_left()) {
-        const double mid = integer ? std::floor((lo + hi) / 2) : (lo + hi) / 2;
-        (evaluate(mid) ? lo : hi) = mid;
+        const double mid = integer ? std::floor((meet + miss) / 2) : (meet + miss) / 2;
+        (evaluate(mid) ? meet : miss) = mid;
       }
       if (!converged()) status = "run_limit";
     }
-    capacity = value_json(lo);
+    capacity = value_json(meet);
   }
   report["status"] = status;
   report["capacity"] = capacity;
   report["bracket"] = {
-      {"meets", lo_meets ? value_json(lo) : nlohmann::ordered_json(nullptr)},
-      {"fails", status == "above_range" ? nlohmann::ordered_json(nullptr)
-                                        : value_json(status == "below_range" ? lo : hi)}};
+      {"meets", meet_ok ? value_json(meet) : nlohmann::ordered_json(nullptr)},
+      {"fails", status == "range_end" ? nlohmann::ordered_json(nullptr)
+                                      : value_json(status == "none_meets" ? meet : miss)}};
   return report;
 }
 
@@ -180,13 +222,16 @@ std::string capacity_table(const nlohmann::ordered_json& report) {
     slo_text.push_back(fmt::format("{} {} {:g}", s["metric"].get<std::string>(),
                                    s["bound"] == "max" ? "<=" : ">=", s["limit"].get<double>()));
   const std::string status = report["status"];
+  const bool minimize = report.value("direction", "maximize") == "minimize";
   if (report["capacity"].is_null())
-    out += fmt::format("no value of {} meets {} (lowest tried fails)\n",
-                       report["param"].get<std::string>(), fmt::join(slo_text, ", "));
+    out += fmt::format("no value of {} meets {} (the {} tried fails)\n",
+                       report["param"].get<std::string>(), fmt::join(slo_text, ", "),
+                       minimize ? "highest" : "lowest");
   else
     out += fmt::format("capacity: {} = {} meets {}{}\n", report["param"].get<std::string>(),
                        report["capacity"].dump(), fmt::join(slo_text, ", "),
-                       status == "above_range" ? " (the highest value tried: raise --hi)"
+                       status == "range_end"   ? (minimize ? " (the lowest value tried: lower --lo)"
+                                                           : " (the highest value tried: raise --hi)")
                        : status == "run_limit" ? " (stopped at --max-runs before --tolerance)"
                                                : "");
   return out;
@@ -202,8 +247,8 @@ namespace servesim {
 CapacityCommand::CapacityCommand(CLI::App& app) {
   cmd = app.add_subcommand(
       "capacity",
-      "Find the highest arrival rate (or other --param) meeting the SLOs, by bisection over "
-      "runs; exit 1 when none does");
+      "Find the highest arrival rate (or other --param; the lowest for time_scale or replicas) "
+      "meeting the SLOs, by bisection over runs; exit 1 when none does");
   cmd->add_option("scenario", options.scenario_path, "Scenario JSON file")
       ->required()
       ->check(CLI::ExistingFile);
@@ -214,6 +259,18 @@ CapacityCommand::CapacityCommand(CLI::App& app) {
       ->take_all();
   cmd->add_option("--param", options.param,
                   "JSON pointer of the number searched (default /workload/rate_per_s)");
+  auto* maximize = cmd->add_flag_callback(
+      "--maximize", [this] { options.direction = SearchDirection::kMaximize; },
+      "Find the highest value that meets the SLOs (more is more load: rates, concurrency)");
+  auto* minimize = cmd->add_flag_callback(
+      "--minimize", [this] { options.direction = SearchDirection::kMinimize; },
+      "Find the lowest value that meets the SLOs (more is less load: time_scale, replicas); "
+      "default: implied by --param's last key (time_scale, think_time_s, count, replicas)");
+  maximize->excludes(minimize);
+  cmd->add_option("--max-run-wall-s", options.max_run_wall_s,
+                  "Stop the search when one run passes this wall time (default 600)");
+  cmd->add_option("--max-rss-gib", options.max_rss_gib,
+                  "Stop the search when the process passes this peak memory (default 16)");
   cmd->add_option("--lo", options.lo, "Lowest value (default: current / 4, halved while failing)");
   cmd->add_option("--hi", options.hi, "Highest value (default: current x 4, doubled while met)");
   cmd->add_option("--tolerance", options.tolerance,

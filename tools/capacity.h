@@ -1,7 +1,9 @@
 #pragma once
-/// `servesim capacity`: the highest value of a load parameter (the arrival rate by default)
-/// at which a scenario still meets its SLOs, found by bisection over runs. Assumes that meeting
-/// the SLOs is monotone in the parameter (more load, worse latency), as it is for arrival rate.
+/// `servesim capacity`: the highest value of a load parameter (the arrival rate by default), or
+/// the lowest value of a capacity parameter (replicas, a trace's time_scale), at which a scenario
+/// still meets its SLOs, found by bisection over runs. Assumes that meeting the SLOs is monotone
+/// in the parameter. Each run is bounded in wall time and memory, so a search that wanders into
+/// a run far larger than intended stops with a message instead of exhausting the machine.
 
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -29,10 +31,23 @@ struct Slo {
 /// Parses `p99_ttft_ms=2000`, `p99_ttft_ms<=2000` or `request_throughput>=3`.
 Slo parse_slo(const std::string& text);
 
+/// Which end of the parameter the search is after.
+enum class SearchDirection {
+  kMaximize,  ///< more is more load (rate_per_s, rate_scale, concurrency): the highest that meets
+  kMinimize,  ///< more is less load (time_scale, think time, replicas): the lowest that meets
+};
+
+/// The direction a parameter's name implies: minimize for a last key `time_scale`,
+/// `think_time_s`, `count` or `replicas`, maximize otherwise.
+SearchDirection implied_direction(const std::string& param);
+
 struct CapacityOptions {
   std::string scenario_path;
   std::vector<Slo> slos;
   std::string param = "/workload/rate_per_s";
+  std::optional<SearchDirection> direction;  ///< --maximize / --minimize; default: implied
+  double max_run_wall_s = 600;               ///< one run longer than this stops the search
+  double max_rss_gib = 16;                   ///< the process past this peak RSS stops it too
   std::optional<double> lo, hi;  ///< default: current value / 4 and x 4, widened as needed
   std::string tolerance = "2%";  ///< stop when hi - lo is within this (relative to hi) or absolute
   bool integer = false;          ///< the parameter takes integer values (forced when it is one)

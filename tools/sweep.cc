@@ -72,8 +72,10 @@ uint64_t ScenarioSource::seed(const std::vector<std::string>& overrides) const {
 }
 
 RunOutput ScenarioSource::run(const std::vector<std::string>& overrides,
-                              std::optional<uint64_t> seed) const {
+                              std::optional<uint64_t> seed,
+                              std::function<void(const RunProgress&)> on_progress) const {
   RunOptions options;
+  options.on_progress = std::move(on_progress);
   options.overrides = overrides;
   options.seed = seed;
   options.command_line = run_command_line(path_, overrides, seed);

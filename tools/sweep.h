@@ -33,7 +33,10 @@ class ScenarioSource {
   /// Runs with `overrides` applied after the scenario's own values and `seed` (nullopt: the
   /// scenario's /seed). The result's command_line is the equivalent `servesim run` command,
   /// so it does not depend on how runs were batched (-j).
-  RunOutput run(const std::vector<std::string>& overrides, std::optional<uint64_t> seed) const;
+  /// `on_progress` is called at each timeseries sample (RunOptions::on_progress); it may throw
+  /// to abandon the run.
+  RunOutput run(const std::vector<std::string>& overrides, std::optional<uint64_t> seed,
+                std::function<void(const RunProgress&)> on_progress = {}) const;
   /// The scenario's /seed after `overrides` (0 when absent).
   uint64_t seed(const std::vector<std::string>& overrides) const;
 

@@ -19,6 +19,8 @@ std::unique_ptr<Workload> make_trace(JsonObject& w, const std::string& base_dir)
   const std::string path = resolve_input_path(base_dir, w.at("path"));
   TraceReplay replay;
   if (auto v = w.maybe("time_scale")) replay.time_scale = v->positive_double();
+  // "More load" as a factor: rate_scale 2 replays the trace at twice its arrival rate.
+  if (auto v = w.maybe("rate_scale")) replay.time_scale /= v->positive_double();
   if (auto v = w.maybe("start_s")) replay.start = Time::from_s(v->seconds());
   if (auto v = w.maybe("max_requests"))
     replay.max_requests = v->int_in_range(1, kMaxWorkloadRequests);
