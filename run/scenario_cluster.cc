@@ -182,12 +182,15 @@ std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& clus
           : engine.reserve_bytes;
   std::vector<InstanceLoad> out;
   std::vector<bool> gpu_used(cluster.gpus().size(), false);
-  for (const JsonValue& iv : v.nonempty_array()) {
+  // One replica from `iv`; a template copy (`copy` >= 0) is named after it with its index and,
+  // without "node" or "gpus", placed on the first node with enough free GPUs.
+  auto load_one = [&](const JsonValue& iv, int64_t copy) {
     JsonObject o = iv.object();
     InstanceLoad load;
     load.pointer = iv.pointer();
     InstanceConfig& c = load.config;
-    c.name = o.get_or("name", fmt::format("instance{}", out.size()));
+    c.name = copy < 0 ? o.get_or("name", fmt::format("instance{}", out.size()))
+                      : fmt::format("{}{}", o.get_or("name", std::string("replica")), copy);
     for (const auto& other : out)
       if (other.config.name == c.name) o.fail(fmt::format("duplicate instance name '{}'", c.name));
     c.tp = static_cast<int>(o.maybe("tp") ? o.at("tp").int_in_range(1, kMaxParallelism) : 1);
@@ -211,6 +214,26 @@ std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& clus
         gpu_used[index] = true;
         c.gpus.push_back(index);
       }
+    } else if (copy >= 0 && !o.has("node")) {
+      // A template copy without a place: the first node with tp x pp free GPUs, in node order,
+      // so that a TP group shares one node's NVLink.
+      int node = -1;
+      for (int n = 0; n < static_cast<int>(cluster.nodes().size()) && node < 0; ++n) {
+        size_t free = 0;
+        for (size_t g = 0; g < cluster.gpus().size(); ++g)
+          free += cluster.gpus()[g].node == n && !gpu_used[g];
+        if (free >= want) node = n;
+      }
+      if (node < 0)
+        o.fail(
+            fmt::format("replica {} of /instances/count needs tp x pp = {} free GPUs on one "
+                        "node; none is left",
+                        copy, want));
+      for (size_t g = 0; g < cluster.gpus().size() && c.gpus.size() < want; ++g)
+        if (cluster.gpus()[g].node == node && !gpu_used[g]) {
+          gpu_used[g] = true;
+          c.gpus.push_back(static_cast<int>(g));
+        }
     } else {
       // "node": take the first tp x pp unused GPUs of that node.
       const JsonValue node_value = o.at("node");
@@ -241,6 +264,16 @@ std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& clus
       o.fail(fmt::format("instance '{}' has no room for a single KV block", c.name));
     o.finish();
     out.push_back(std::move(load));
+  };
+  if (v.raw().is_object()) {
+    // {"template": {...}, "count": N}: N replicas alike, the knob a replica-count search turns.
+    JsonObject o = v.object();
+    const int64_t count = o.at("count").int_in_range(1, 1 << 16);
+    const JsonValue templ = o.at("template");
+    o.finish();
+    for (int64_t i = 0; i < count; ++i) load_one(templ, i);
+  } else {
+    for (const JsonValue& iv : v.nonempty_array()) load_one(iv, -1);
   }
   return out;
 }

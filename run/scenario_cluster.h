@@ -28,6 +28,9 @@ struct InstanceLoad {
 
 /// /instances, placed on `cluster`; block size and memory reserve come from /policies/kv (keys
 /// read here) or the engine preset. Each replica must hold the model and at least one KV block.
+/// /instances is a list, or {"template": {...}, "count": N}: N replicas named NAME0..NAME{N-1}
+/// (NAME the template's name, default "replica"), each placed where the template says or, with
+/// neither "node" nor "gpus", on the first node with tp x pp free GPUs.
 std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& cluster,
                                          const ModelSpec& model, const Precision& precision,
                                          JsonObject& kv_policy, const EnginePreset& engine);

@@ -78,7 +78,9 @@ nlohmann::ordered_json run_capacity(const CapacityOptions& options, ProgressBar*
   const Tolerance tol = parse_tolerance(options.tolerance, "--tolerance");
   auto snap = [&](double v) { return integer ? std::max(1.0, std::round(v)) : v; };
   double lo = snap(options.lo ? *options.lo : current / 4);
-  double hi = snap(options.hi ? *options.hi : current * 4);
+  // Minimizing starts from the scenario as given (a replica count cannot grow past its
+  // cluster), widening upward only if that misses.
+  double hi = snap(options.hi ? *options.hi : minimize ? current : current * 4);
   if (!(lo > 0) || !(hi > lo))
     throw InputError(fmt::format("capacity: need 0 < --lo < --hi (have {:g} and {:g})", lo, hi));
 

@@ -38,7 +38,9 @@ def type_of(s):
     if "enum" in s:
         return " \\| ".join(f"`{v}`" for v in s["enum"])
     if "oneOf" in s:
-        return " or ".join(type_of(x) for x in s["oneOf"])
+        parts = [type_of(x) for x in s["oneOf"]]
+        if all(parts):  # branches that only differ in required keys fall through to the type
+            return " or ".join(parts)
     t = s.get("type", "")
     if t == "array":
         inner = type_of(s.get("items", {}))
@@ -73,10 +75,12 @@ def rows(schema, pointer, required, out, note=""):
         extra = s.get("additionalProperties")
         if isinstance(extra, dict):
             rows(extra, f"{pointer}/NAME", False, out)
-    items = schema.get("items")
-    if isinstance(items, dict):
-        for key, sub in items.get("properties", {}).items():
-            rows(sub, f"{pointer}/N/{key}", key in set(items.get("required", [])), out)
+    # Arrays, including an array branch of a oneOf (a list, or an object that generates one).
+    for s in [schema] + [b for b in schema.get("oneOf", []) if b.get("type") == "array"]:
+        items = s.get("items")
+        if isinstance(items, dict):
+            for key, sub in items.get("properties", {}).items():
+                rows(sub, f"{pointer}/N/{key}", key in set(items.get("required", [])), out)
 
 
 def render():
