@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "policies/cache_aware_router.h"
+
 namespace servesim {
 namespace {
 
@@ -66,6 +68,7 @@ int SizeClassRouter::route(const Request& r, const std::vector<Instance*>& insta
 }
 
 void register_builtin_routers(RouterRegistry& registry) {
+  register_cache_aware_routers(registry);
   registry.add("round_robin", "cycle through replicas in scenario order, blind to load and size",
                [](JsonObject&, const std::vector<std::string>&) {
                  return std::make_unique<RoundRobinRouter>();

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "models/instance.h"
+#include "policies/cache_aware_router.h"
 #include "policies/continuous_batcher.h"
 #include "policies/router.h"
 #include "sim/error.h"
@@ -108,6 +109,80 @@ TEST_CASE("round robin cycles; least loaded picks the fewest outstanding tokens"
   f.instances[2]->enqueue(f.make(10, 5000, 0));
   CHECK(f.instances[2]->outstanding_tokens() == 610);
   CHECK(ll.route(*probe, f.instances) == 2);
+}
+
+namespace {
+
+Request* with_prefix(Request* r, std::vector<uint64_t> hashes, int64_t session = -1) {
+  r->spec.prefix_block_tokens = 512;
+  r->spec.prefix_block_hashes = std::move(hashes);
+  r->spec.session_id = session;
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("ties go round the replicas, not to the lowest index", "[router]") {
+  FairTieBreak ties;
+  auto all = [](size_t) { return true; };
+  auto same = [](size_t) { return 0; };
+  CHECK(ties.pick(3, all, same) == 0);
+  CHECK(ties.pick(3, all, same) == 1);
+  CHECK(ties.pick(3, all, same) == 2);
+  CHECK(ties.pick(3, all, same) == 0);
+  // A strictly better candidate wins whatever the rotation; none eligible: -1.
+  CHECK(ties.pick(3, all, [](size_t i) { return i == 2 ? -1 : 0; }) == 2);
+  CHECK(ties.pick(
+            3, [](size_t) { return false; }, same) == -1);
+  // kv_aware on idle replicas: all tie, so each gets its turn.
+  Fixture f(3);
+  KvAwareRouter kv;
+  Request* probe = f.make(10, 10, 10);
+  CHECK(kv.route(*probe, f.instances) == 0);
+  CHECK(kv.route(*probe, f.instances) == 1);
+  CHECK(kv.route(*probe, f.instances) == 2);
+}
+
+TEST_CASE("cache-aware router: longest match when balanced, fewest in flight when not",
+          "[router]") {
+  Fixture f(3);
+  CacheAwareRouter router(0.5, BalanceThresholds{32, 1.1});
+  // A first turn matches nowhere: the smallest tree (all empty, so the first in turn).
+  CHECK(router.route(*with_prefix(f.make(2048, 10, 10), {1, 2, 3, 4}), f.instances) == 0);
+  // Its next turn matches 4 of 6 blocks there (0.67 > 0.5): same replica.
+  Request* next = with_prefix(f.make(3072, 10, 10), {1, 2, 3, 4, 5, 6});
+  CHECK(router.matched_blocks(*next, 0) == 4);
+  CHECK(router.matched_blocks(*next, 1) == 0);
+  CHECK(router.route(*next, f.instances) == 0);
+  // Another conversation shares only the first block (0.25): the smallest tree, replica 1.
+  CHECK(router.route(*with_prefix(f.make(2048, 10, 10), {1, 9, 10, 11}), f.instances) == 1);
+  // 40 requests in flight on replica 0 against none elsewhere: imbalanced (40 - 0 > 32), so a
+  // full match still goes to the fewest in flight.
+  for (int i = 0; i < 40; ++i) f.instances[0]->enqueue(f.make(100, 10, 10));
+  const int chosen =
+      router.route(*with_prefix(f.make(3584, 10, 10), {1, 2, 3, 4, 5, 6, 7}), f.instances);
+  CHECK(chosen == 2);
+}
+
+TEST_CASE("session affinity keeps a session's turns together until loads diverge", "[router]") {
+  Fixture f(3);
+  SessionAffinityRouter router(BalanceThresholds{4, 1.1});
+  CHECK(router.route(*with_prefix(f.make(100, 10, 10), {}, 7), f.instances) == 0);
+  // Replica 0 gets busier, but not by more than 4 requests: session 7 stays.
+  f.instances[0]->enqueue(f.make(5000, 500, 500));
+  CHECK(router.route(*with_prefix(f.make(200, 10, 10), {}, 7), f.instances) == 0);
+  // A new session goes to the least loaded replica (1 and 2 tie; 1 is next in turn).
+  CHECK(router.route(*with_prefix(f.make(100, 10, 10), {}, 8), f.instances) == 1);
+  // Five more on replica 0: imbalanced (6 - 0 > 4), so session 7 moves, and stays moved.
+  for (int i = 0; i < 5; ++i) f.instances[0]->enqueue(f.make(100, 10, 10));
+  const int moved = router.route(*with_prefix(f.make(300, 10, 10), {}, 7), f.instances);
+  CHECK(moved == 2);
+  // Balanced again (6, 2, 3 in flight) with replica 2 the heaviest in tokens: the session
+  // stays where it moved, where a load-only router would leave it.
+  for (int i = 0; i < 2; ++i) f.instances[1]->enqueue(f.make(100, 10, 10));
+  for (int i = 0; i < 3; ++i) f.instances[2]->enqueue(f.make(5000, 500, 500));
+  CHECK(router.route(*with_prefix(f.make(400, 10, 10), {}, 7), f.instances) == moved);
+  CHECK(router.route(*with_prefix(f.make(400, 10, 10), {}, 9), f.instances) == 1);
 }
 
 TEST_CASE("size-class router: class by prompt + predicted output, least loaded in the pool",

@@ -48,7 +48,7 @@ TEST_CASE("bad scenarios give exact one-line errors with file and JSON pointer",
   d["policies"]["router"]["name"] = "sise_class";
   CHECK(load_error(d) ==
         "q11.json: /policies/router/name: unknown router 'sise_class'; valid: "
-        "least_loaded, round_robin, size_class");
+        "cache_aware, kv_aware, least_loaded, round_robin, session_affinity, size_class");
 
   d = q11();
   d["model"] = "Llama-3.1-8B";
@@ -152,8 +152,8 @@ TEST_CASE("the CLI exits 2 with one line and writes no output on bad input", "[l
   CHECK(run_cli("run " + scenario + " -o " + out + " --set /policies/router/name=sise_class",
                 &err) == 2);
   CHECK(err == "error: " + scenario +
-                   ": /policies/router/name: unknown router 'sise_class'; valid: least_loaded, "
-                   "round_robin, size_class\n");
+                   ": /policies/router/name: unknown router 'sise_class'; valid: cache_aware, "
+                   "kv_aware, least_loaded, round_robin, session_affinity, size_class\n");
   CHECK_FALSE(std::filesystem::exists(out));
 
   CHECK(run_cli("run " + scenario + " -o " + out + " --set /nope/x=1", &err) == 2);

@@ -119,7 +119,9 @@ Variant make_variant(int index, std::mt19937_64& rng) {
   if (router.contains("noise_sigma"))
     router["noise_sigma"] = pick(std::vector<double>{0.0, 0.5, 1.0, 3.0, 1000.0});
   if (doc["instances"].size() > 1 && coin()) {
-    router = json{{"name", pick(std::vector<std::string>{"round_robin", "least_loaded"})}};
+    router =
+        json{{"name", pick(std::vector<std::string>{"round_robin", "least_loaded", "cache_aware",
+                                                    "session_affinity", "kv_aware"})}};
     const auto keep = std::uniform_int_distribution<size_t>(1, doc["instances"].size())(rng);
     doc["instances"].erase(doc["instances"].begin() + static_cast<std::ptrdiff_t>(keep),
                            doc["instances"].end());

@@ -260,7 +260,7 @@ TEST_CASE("workload errors name the key and list the choices", "[traces]") {
   CHECK(build_error(R"({"kind": "trace", "format": "azure_csv", "path": "x.csv",
                         "timescale": 2})") ==
         "scenario.json: /workload/timescale: unknown key; valid here: format, kind, "
-        "max_requests, path, start_s, time_scale");
+        "max_requests, path, rate_scale, start_s, time_scale");
   CHECK(build_error(R"({"kind": "trace", "format": "azure", "path": "x.csv"})") ==
         "scenario.json: /workload/format: unknown value 'azure'; valid: azure_csv, "
         "mooncake_jsonl");
