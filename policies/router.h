@@ -35,11 +35,15 @@ class RoundRobinRouter final : public Router {
 };
 
 /// The replica with the fewest outstanding tokens (prefill left plus predicted decode left);
-/// ties go to the lowest index.
+/// ties go round the replicas (the first after the last chosen), so idle replicas share the
+/// arrivals instead of the lowest index taking them all.
 class LeastLoadedRouter final : public Router {
  public:
   std::string_view name() const override { return "least_loaded"; }
   int route(const Request& r, const std::vector<Instance*>& instances) override;
+
+ private:
+  size_t last_ = SIZE_MAX;
 };
 
 /// Seed Q11: a request's class (short, medium, large, ...) follows from its prompt plus
