@@ -23,7 +23,7 @@
 #include "tools/output_file.h"
 #include "tools/process_stats.h"
 #include "tools/progress.h"
-#include "tools/sweep.h"
+#include "tools/sweep_command.h"
 #include "tools/validate.h"
 
 namespace {
@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (compare_cmd.parsed()) return compare_cmd.run(joined_command_line(argc, argv));
-    if (sweep_cmd.parsed()) return sweep_cmd.run(joined_command_line(argc, argv));
+    if (sweep_cmd.parsed()) return sweep_cmd.run();
     if (capacity_cmd.parsed()) return capacity_cmd.run(joined_command_line(argc, argv));
     RunOptions options;
     if (seed_text) options.seed = parse_seed(*seed_text);
