@@ -73,6 +73,7 @@ SweepCommand::SweepCommand(CLI::App& app) {
       ->needs(slurm_flag);
   cmd->add_option("--array-parallel", slurm_options.array_parallel,
                   "Run at most N array tasks at once (sbatch --array=...%N)")
+      ->check(CLI::NonNegativeNumber)
       ->needs(slurm_flag);
   cmd->add_option("--points-per-task", slurm_options.points_per_task,
                   "Points per array task (default: as few as keep the array within 1000 tasks)")

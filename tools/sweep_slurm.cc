@@ -84,10 +84,6 @@ void prepare_slurm_job(const std::string& dir, const SweepPlan& plan, const Slur
                               ? options.points_per_task
                               : (points + kDefaultMaxTasks - 1) / kDefaultMaxTasks;
   const size_t tasks = (points + per_task - 1) / per_task;
-  if (options.array_parallel < 0)
-    throw InputError(
-        fmt::format("--array-parallel {}: expected 0 (no limit) or more", options.array_parallel));
-
   const fs::path job = job_folder(dir);
   fs::create_directories(job / "logs");
   // The binary the tasks run: this one, copied, so results do not change under a rebuild.
