@@ -139,13 +139,14 @@ TEST_CASE("a point that fails is noted by point and does not stop its shard", "[
 
 TEST_CASE("a dry-run Slurm sweep writes a self-contained job array for 10,000 points",
           "[tools][sweep]") {
-  // The README's 10,000-point spec: 2 routers x 50 rates x 100 seeds on Q11.
+  // The 10,000-point spec of tools/bench_sweep.sh: 2 routers x 50 rates x 100 seeds on Q11.
   std::string rates, seeds;
   for (int r = 1; r <= 50; ++r) rates += (r > 1 ? "," : "") + std::to_string(r * 0.1).substr(0, 3);
   for (int s = 1; s <= 100; ++s) seeds += (s > 1 ? "," : "") + std::to_string(s);
   const std::string dir = tmp_path("sweep_jobs_10k");
   fs::remove_all(dir);
   const std::string args = "sweep " + source_path("scenarios/seed_q11_four_node.json") +
+                           " --set /output/requests=false --set /output/sample_interval_s=60"
                            " --grid /policies/router/name=round_robin,size_class --grid "
                            "/workload/rate_per_s=" +
                            rates + " --grid /seed=" + seeds + " -o " + dir +
@@ -169,7 +170,18 @@ TEST_CASE("a dry-run Slurm sweep writes a self-contained job array for 10,000 po
   const auto slurm = nlohmann::json::parse(read_text(dir + "/job/slurm.json"));
   CHECK(slurm["tasks"] == 1000);
   CHECK(slurm["points_per_task"] == 10);
+  CHECK(slurm["array_parallel"] == 8);
   CHECK(slurm["submissions"].empty());
+
+  // Not yet submitted: every point is without a result, and resume would submit every task.
+  const std::string out = tmp_path("sweep_jobs_10k_out.txt");
+  const std::string binary = SERVESIM_BINARY;
+  REQUIRE(std::system((binary + " sweep status " + dir + " >" + out).c_str()) == 0);
+  CHECK(read_text(out) ==
+        "10000 points: 0 done, 0 running, 0 pending, 0 failed, 10000 without a result\n");
+  REQUIRE(std::system((binary + " sweep resume " + dir + " --dry-run >" + out).c_str()) == 0);
+  CHECK(read_text(out).find("&& sbatch --parsable --array=0-999%8 job/array.sbatch\n") !=
+        std::string::npos);
 
   // A job directory is not reused for another submission.
   std::string err;

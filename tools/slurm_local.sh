@@ -70,6 +70,7 @@ start() {
   [ -f /etc/munge/munge.key ] || fail "/etc/munge/munge.key missing (munge's postinst makes it)"
   host=$(hostname -s)
 
+  stop "$state"  # daemons a killed earlier run left behind
   rm -rf "$state"
   mkdir -p "$state"/{ctld,slurmd,run,log,munge}
   chmod 755 "$state"

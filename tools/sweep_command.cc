@@ -196,10 +196,9 @@ int SweepCommand::task() {
 
 int SweepCommand::collect() {
   const SweepPlan plan = read_job_plan(job_dir);
-  const bool on_slurm = is_slurm_job(job_dir);
+  const bool on_slurm = is_submitted_slurm_job(job_dir);
   if (wait && !on_slurm)
-    throw InputError(
-        fmt::format("{}: --wait needs a Slurm job (this one was run by shards)", job_dir));
+    throw InputError(fmt::format("{}: --wait needs a submitted Slurm job", job_dir));
   if (wait)
     while (!queued_tasks(job_dir).empty())
       std::this_thread::sleep_for(std::chrono::duration<double>(poll_interval_s));
@@ -273,7 +272,7 @@ int SweepCommand::resume() {
 int SweepCommand::status() {
   const SweepPlan plan = read_job_plan(job_dir);
   const std::vector<PointStatus> statuses = point_statuses(job_dir, plan);
-  const bool on_slurm = is_slurm_job(job_dir);
+  const bool on_slurm = is_submitted_slurm_job(job_dir);
   std::map<size_t, char> queued;
   size_t task_count = 1;
   std::string queue_note;

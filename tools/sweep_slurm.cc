@@ -126,6 +126,12 @@ bool is_slurm_job(const std::string& dir) {
   return fs::exists(slurm_json_path(dir));
 }
 
+bool is_submitted_slurm_job(const std::string& dir) {
+  if (!is_slurm_job(dir)) return false;
+  const auto record = read_slurm_json(dir);
+  return record.contains("submissions") && !record.at("submissions").empty();
+}
+
 size_t slurm_task_count(const std::string& dir) {
   const auto record = read_slurm_json(dir);
   try {

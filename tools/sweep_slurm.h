@@ -26,6 +26,9 @@ void prepare_slurm_job(const std::string& dir, const SweepPlan& plan, const Slur
 /// True when DIR holds a Slurm job (job/slurm.json).
 bool is_slurm_job(const std::string& dir);
 
+/// True when DIR holds a Slurm job that was submitted at least once (not only a dry run).
+bool is_submitted_slurm_job(const std::string& dir);
+
 /// The job array's task count, and the task that runs point `index`.
 size_t slurm_task_count(const std::string& dir);
 inline size_t slurm_task_of(size_t index, size_t task_count) {
