@@ -183,6 +183,19 @@ TEST_CASE("a dry-run Slurm sweep writes a self-contained job array for 10,000 po
   CHECK(read_text(out).find("&& sbatch --parsable --array=0-999%8 job/array.sbatch\n") !=
         std::string::npos);
 
+  // Without sbatch the job is still written, and the error says how to submit it later.
+  const std::string no_sbatch = tmp_path("sweep_jobs_no_sbatch");
+  fs::remove_all(no_sbatch);
+  const int status = std::system(("env PATH=/nonexistent " + binary + " sweep " +
+                                  source_path("scenarios/seed_q11_four_node.json") +
+                                  " --grid /seed=1,2 --slurm -o " + no_sbatch + " 2>" + out)
+                                     .c_str());
+  CHECK(WEXITSTATUS(status) == 2);
+  CHECK(read_text(out).find("sbatch failed") != std::string::npos);
+  CHECK(read_text(out).find("submit it later with: servesim sweep resume " + no_sbatch) !=
+        std::string::npos);
+  CHECK(fs::exists(no_sbatch + "/job/array.sbatch"));
+
   // A job directory is not reused for another submission.
   std::string err;
   CHECK(run_cli(args, &err) == 2);

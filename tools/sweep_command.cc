@@ -142,7 +142,15 @@ int SweepCommand::run_grid() {
     const size_t tasks = slurm_task_count(dir);
     std::vector<size_t> all(tasks);
     for (size_t t = 0; t < tasks; ++t) all[t] = t;
-    const Submission s = submit_tasks(dir, all, dry_run);
+    Submission s;
+    try {
+      s = submit_tasks(dir, all, dry_run);
+    } catch (const InputError& e) {
+      throw InputError(
+          fmt::format("{}; the job is written, submit it later with: servesim sweep "
+                      "resume {}",
+                      e.what(), dir));
+    }
     if (dry_run) {
       fmt::print("wrote {} ({} points in {} array tasks); submit with: servesim sweep resume {}\n",
                  (fs::path(job_folder(dir)) / "array.sbatch").string(), plan.point_count(), tasks,
