@@ -57,15 +57,20 @@ std::string plan_text(const SweepPlan& plan) {
 /// together may all write the same plan at once.
 void write_shared_file(const fs::path& path, const std::string& text) {
   const fs::path tmp = path.string() + fmt::format(".tmp{}", getpid());
+  bool written = false;
   {
     std::ofstream out(tmp, std::ios::binary);
     out << text;
     out.close();
-    if (!out) throw InputError(fmt::format("{}: cannot write", path.string()));
+    written = static_cast<bool>(out);
   }
   std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw InputError(fmt::format("{}: cannot write: {}", path.string(), ec.message()));
+  if (written) fs::rename(tmp, path, ec);
+  if (!written || ec) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    throw InputError(fmt::format("{}: cannot write", path.string()));
+  }
 }
 
 fs::path failure_note(const std::string& dir, const SweepPlan& plan, size_t index) {
