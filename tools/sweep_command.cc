@@ -128,59 +128,8 @@ int SweepCommand::run_grid() {
   if (options.output_dir.empty()) throw InputError("sweep: give an output folder with -o DIR");
   options.axes.clear();
   for (const auto& g : grids) options.axes.push_back(parse_grid(g));
-  const std::string& dir = options.output_dir;
-
-  if (slurm) {
-    if (fs::exists(dir) && !fs::is_empty(dir))
-      throw InputError(
-          fmt::format("-o {}: not empty; a Slurm sweep needs a new folder "
-                      "(`servesim sweep resume {}` reruns a job's missing points)",
-                      dir, dir));
-    const SweepPlan plan = plan_sweep(options);
-    write_job_plan(dir, plan);
-    prepare_slurm_job(dir, plan, slurm_options);
-    const size_t tasks = slurm_task_count(dir);
-    std::vector<size_t> all(tasks);
-    for (size_t t = 0; t < tasks; ++t) all[t] = t;
-    Submission s;
-    try {
-      s = submit_tasks(dir, all, dry_run);
-    } catch (const InputError& e) {
-      throw InputError(
-          fmt::format("{}; the job is written, submit it later with: servesim sweep "
-                      "resume {}",
-                      e.what(), dir));
-    }
-    if (dry_run) {
-      fmt::print("wrote {} ({} points in {} array tasks); submit with: servesim sweep resume {}\n",
-                 (fs::path(job_folder(dir)) / "array.sbatch").string(), plan.point_count(), tasks,
-                 dir);
-      return 0;
-    }
-    fmt::print("Submitted job {}: {} points in {} array tasks ({})\n", s.job_id, plan.point_count(),
-               tasks, dir);
-    fmt::print("progress: servesim sweep status {}; merge: servesim sweep collect {} --wait\n", dir,
-               dir);
-    return 0;
-  }
-
-  if (!shard.empty()) {
-    const Shard part = parse_shard(shard);
-    const SweepPlan plan = plan_sweep(options);
-    if (!fs::exists(fs::path(job_folder(dir)) / "plan.json") && fs::exists(dir) &&
-        has_other_files(dir))
-      throw InputError(fmt::format("-o {}: holds files but no sweep plan; give a new folder", dir));
-    write_job_plan(dir, plan);
-    ProgressBar bar(progress_wanted(quiet), "servesim sweep");
-    const ShardReport report = run_shard(dir, plan, part, options.threads, &bar);
-    bar.finish();
-    if (!quiet)
-      fmt::print(
-          "shard {}: {} points run ({} failed), {} already done; when every shard is "
-          "done: servesim sweep collect {}\n",
-          shard, report.run, report.failed, report.already_done, dir);
-    return report.failed > 0 ? 1 : 0;
-  }
+  if (slurm) return submit_to_slurm();
+  if (!shard.empty()) return run_one_shard();
 
   ProgressBar bar(progress_wanted(quiet), "servesim sweep");
   const auto table = run_sweep(options, &bar);
@@ -188,9 +137,63 @@ int SweepCommand::run_grid() {
   if (!quiet) {
     fmt::print("{}", sweep_text_table(table));
     fmt::print("{} points in {} (sweep.csv, sweep.json, point_*.json)\n", table["points"].size(),
-               dir);
+               options.output_dir);
   }
   return 0;
+}
+
+int SweepCommand::submit_to_slurm() {
+  const std::string& dir = options.output_dir;
+  if (fs::exists(dir) && !fs::is_empty(dir))
+    throw InputError(
+        fmt::format("-o {}: not empty; a Slurm sweep needs a new folder "
+                    "(`servesim sweep resume {}` reruns a job's missing points)",
+                    dir, dir));
+  const SweepPlan plan = plan_sweep(options);
+  write_job_plan(dir, plan);
+  prepare_slurm_job(dir, plan, slurm_options);
+  const size_t tasks = slurm_task_count(dir);
+  std::vector<size_t> all(tasks);
+  for (size_t t = 0; t < tasks; ++t) all[t] = t;
+  Submission s;
+  try {
+    s = submit_tasks(dir, all, dry_run);
+  } catch (const InputError& e) {
+    throw InputError(
+        fmt::format("{}; the job is written, submit it later with: servesim sweep "
+                    "resume {}",
+                    e.what(), dir));
+  }
+  if (dry_run) {
+    fmt::print("wrote {} ({} points in {} array tasks); submit with: servesim sweep resume {}\n",
+               (fs::path(job_folder(dir)) / "array.sbatch").string(), plan.point_count(), tasks,
+               dir);
+    return 0;
+  }
+  fmt::print("Submitted job {}: {} points in {} array tasks ({})\n", s.job_id, plan.point_count(),
+             tasks, dir);
+  fmt::print("progress: servesim sweep status {}; merge: servesim sweep collect {} --wait\n", dir,
+             dir);
+  return 0;
+}
+
+int SweepCommand::run_one_shard() {
+  const std::string& dir = options.output_dir;
+  const Shard part = parse_shard(shard);
+  const SweepPlan plan = plan_sweep(options);
+  if (!fs::exists(fs::path(job_folder(dir)) / "plan.json") && fs::exists(dir) &&
+      has_other_files(dir))
+    throw InputError(fmt::format("-o {}: holds files but no sweep plan; give a new folder", dir));
+  write_job_plan(dir, plan);
+  ProgressBar bar(progress_wanted(quiet), "servesim sweep");
+  const ShardReport report = run_shard(dir, plan, part, options.threads, &bar);
+  bar.finish();
+  if (!quiet)
+    fmt::print(
+        "shard {}: {} points run ({} failed), {} already done; when every shard is "
+        "done: servesim sweep collect {}\n",
+        shard, report.run, report.failed, report.already_done, dir);
+  return report.failed > 0 ? 1 : 0;
 }
 
 int SweepCommand::task() {

@@ -40,6 +40,8 @@ struct SweepCommand {
 
  private:
   int run_grid();
+  int submit_to_slurm();
+  int run_one_shard();
   int collect();
   int resume();
   int status();
