@@ -16,6 +16,14 @@ fail() {
   exit 1
 }
 
+# collect --wait, bounded: a stuck queue fails the test with the queue and the daemons' logs.
+collect_waiting() {
+  timeout 300 "$servesim" sweep collect "$1" --wait --poll-s 0.5 -q && return 0
+  squeue >&2 || true
+  tail -n 20 "$state"/log/*.log >&2 || true
+  fail "$2"
+}
+
 rm -rf "$work"
 mkdir -p "$work"
 trap '"$src/tools/slurm_local.sh" stop "$state"' EXIT
@@ -33,7 +41,7 @@ grid=(scenarios/seed_q11_four_node.json --set /workload/requests=40
 "$servesim" sweep "${grid[@]}" -o "$work/array" --slurm --points-per-task 10 | tee "$work/submit.txt"
 grep -q "^Submitted job [0-9]*: 200 points in 20 array tasks" "$work/submit.txt" ||
   fail "sbatch submission not reported"
-"$servesim" sweep collect "$work/array" --wait --poll-s 0.5 -q || fail "collect after the array"
+collect_waiting "$work/array" "collect after the array (or the array took over 300 s)"
 
 # Every task ran under Slurm, each its 10 points.
 [ "$(ls "$work/array/job/logs" | wc -l)" -eq 20 ] || fail "expected 20 task logs"
@@ -69,7 +77,7 @@ assert all("task 7 ended without a result" in p["reason"] for p in m["missing"])
 "$servesim" sweep resume "$work/array" | tee "$work/resume.txt"
 grep -q "^Submitted job [0-9]*: array tasks 7 for 10 points without a result" "$work/resume.txt" ||
   fail "resume did not submit task 7 alone"
-"$servesim" sweep collect "$work/array" --wait --poll-s 0.5 -q || fail "collect after resume"
+collect_waiting "$work/array" "collect after resume (or the task took over 300 s)"
 [ ! -e "$work/array/missing.json" ] || fail "missing.json left after a whole collect"
 diff -r --exclude=job "$work/local" "$work/array" || fail "resumed job differs from the local sweep"
 # The resubmitted task 7 appended its second run to its log: the 10 lost points rerun.
