@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -213,4 +214,35 @@ TEST_CASE("a 200-point sweep runs as a Slurm job array, collects and resumes", "
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
   CHECK(read_text(log).find("slurm sweep test: passed") != std::string::npos);
+}
+
+TEST_CASE("the README's shard example runs as pasted and matches the local sweep",
+          "[tools][sweep]") {
+  // The fenced block after "The same sweep with no scheduler", run from a folder where build/
+  // and scenarios/ are this build and the repository's scenarios.
+  const std::string readme = read_text(source_path("README.md"));
+  const auto intro = readme.find("The same sweep with no scheduler");
+  REQUIRE(intro != std::string::npos);
+  const auto begin = readme.find("```\n", intro) + 4;
+  const std::string block = readme.substr(begin, readme.find("```", begin) - begin);
+  REQUIRE(block.find("--shard {}/4") != std::string::npos);
+  const fs::path dir = tmp_path("sweep_jobs_readme");
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  fs::create_directory_symlink(fs::path(SERVESIM_BINARY).parent_path(), dir / "build");
+  fs::create_directory_symlink(source_path("scenarios"), dir / "scenarios");
+  {
+    std::ofstream script(dir / "example.sh");
+    script << "set -e\ncd " << dir.string() << "\n" << block;
+  }
+  REQUIRE(std::system(("bash " + (dir / "example.sh").string() + " >/dev/null").c_str()) == 0);
+  // The same sweep run whole, from the same folder so that the recorded paths agree.
+  REQUIRE(std::system(("cd " + dir.string() +
+                       " && build/servesim sweep scenarios/seed_q11_four_node.json -q -o local"
+                       " --grid /policies/router/name=round_robin,least_loaded,size_class"
+                       " --grid /workload/rate_per_s=1,2,3")
+                          .c_str()) == 0);
+  const auto table = nlohmann::json::parse(read_text((dir / "sweep_shards/sweep.json").string()));
+  CHECK(table["points"].size() == 9);
+  check_same_files((dir / "local").string(), (dir / "sweep_shards").string());
 }
