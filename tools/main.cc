@@ -26,6 +26,7 @@
 #include "tools/progress.h"
 #include "tools/shell_quote.h"
 #include "tools/sweep.h"
+#include "tools/sweep_command.h"
 #include "tools/validate.h"
 #include "traces/trace_streams.h"
 
@@ -191,7 +192,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (compare_cmd.parsed()) return compare_cmd.run(joined_command_line(argc, argv));
-    if (sweep_cmd.parsed()) return sweep_cmd.run(joined_command_line(argc, argv));
+    if (sweep_cmd.parsed()) return sweep_cmd.run();
     if (capacity_cmd.parsed()) return capacity_cmd.run(joined_command_line(argc, argv));
     RunOptions options;
     if (seed_text) options.seed = parse_seed(*seed_text);

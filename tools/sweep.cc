@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <CLI/CLI.hpp>
 #include <atomic>
 #include <exception>
 #include <filesystem>
@@ -17,17 +16,8 @@
 #include "tools/progress.h"
 
 namespace servesim {
-namespace {
 
-std::string shell_quote(const std::string& s) {
-  const bool plain = !s.empty() && s.find_first_not_of(
-                                       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                       "0123456789_-+=/.,:@%") == std::string::npos;
-  if (plain) return s;
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
+namespace {
 
 nlohmann::ordered_json parse_value(const std::string& text) {
   try {
@@ -55,6 +45,9 @@ ScenarioSource::ScenarioSource(std::string path) : path_(std::move(path)) {
   base_dir_ = std::filesystem::path(path_).parent_path().string();
   if (base_dir_.empty()) base_dir_ = ".";
 }
+
+ScenarioSource::ScenarioSource(nlohmann::json doc, std::string label, std::string base_dir)
+    : path_(std::move(label)), base_dir_(std::move(base_dir)), doc_(std::move(doc)) {}
 
 nlohmann::json ScenarioSource::with_overrides(const std::vector<std::string>& overrides) const {
   nlohmann::json doc = doc_;
@@ -165,86 +158,136 @@ SweepAxis parse_grid(const std::string& text) {
   return axis;
 }
 
-nlohmann::ordered_json run_sweep(const SweepOptions& options, ProgressBar* progress) {
-  if (options.axes.empty()) throw InputError("sweep: give at least one --grid /pointer=V1,V2");
-  if (options.output_dir.empty()) throw InputError("sweep: give an output folder with -o DIR");
-  const ScenarioSource source(options.scenario_path);
+size_t SweepPlan::point_count() const {
   size_t count = 1;
-  for (const auto& axis : options.axes) count *= axis.values.size();
+  for (const auto& axis : axes) count *= axis.values.size();
+  return count;
+}
 
-  // Point i's value on axis a: mixed radix, the last axis fastest.
-  std::vector<std::vector<size_t>> choice(count, std::vector<size_t>(options.axes.size()));
-  for (size_t i = 0; i < count; ++i) {
-    size_t rest = i;
-    for (size_t a = options.axes.size(); a-- > 0;) {
-      choice[i][a] = rest % options.axes[a].values.size();
-      rest /= options.axes[a].values.size();
-    }
+std::string SweepPlan::point_file(size_t index) const {
+  const int digits = static_cast<int>(fmt::format("{}", point_count() - 1).size());
+  return fmt::format("point_{:0{}}.json", index, std::max(digits, 3));
+}
+
+std::vector<size_t> SweepPlan::point_choice(size_t index) const {
+  std::vector<size_t> choice(axes.size());
+  for (size_t a = axes.size(); a-- > 0;) {
+    choice[a] = index % axes[a].values.size();
+    index /= axes[a].values.size();
   }
-  const int digits = static_cast<int>(fmt::format("{}", count - 1).size());
-  auto file_name = [&](size_t i) {
-    return fmt::format("point_{:0{}}.json", i, std::max(digits, 3));
-  };
-  auto point_overrides = [&](size_t i) {
-    std::vector<std::string> o = options.overrides;
-    for (size_t a = 0; a < options.axes.size(); ++a)
-      o.push_back(options.axes[a].pointer + "=" + options.axes[a].values[choice[i][a]]);
-    return o;
-  };
-  // Catch a bad pointer or value before spending time on threads.
-  for (size_t i = 0; i < count; ++i) source.with_overrides(point_overrides(i));
+  return choice;
+}
 
-  std::filesystem::create_directories(options.output_dir);
-  std::vector<nlohmann::ordered_json> summaries(count);
-  std::vector<std::string> hashes(count);
-  std::vector<uint64_t> seeds(count);
-  parallel_for(
-      count, options.threads,
-      [&](size_t i) {
-        RunOutput out = source.run(point_overrides(i), options.seed);
-        const std::string text =
-            out.result.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
-        write_file_atomically((std::filesystem::path(options.output_dir) / file_name(i)).string(),
-                              text);
-        summaries[i] = std::move(out.result["summary"]);
-        hashes[i] = out.result["servesim"]["scenario_hash"].get<std::string>();
-        seeds[i] = out.result["servesim"]["seed"].get<uint64_t>();
-      },
-      [&](size_t done) {
-        if (progress)
-          progress->update_steps(static_cast<int64_t>(done), static_cast<int64_t>(count), "points");
-      });
+std::vector<std::string> SweepPlan::point_overrides(size_t index) const {
+  std::vector<std::string> out = overrides;
+  const std::vector<size_t> choice = point_choice(index);
+  for (size_t a = 0; a < axes.size(); ++a)
+    out.push_back(axes[a].pointer + "=" + axes[a].values[choice[a]]);
+  return out;
+}
 
+SweepPlan plan_sweep(const SweepOptions& options) {
+  if (options.axes.empty()) throw InputError("sweep: give at least one --grid /pointer=V1,V2");
+  const ScenarioSource source(options.scenario_path);
+  SweepPlan plan;
+  plan.scenario_label = options.scenario_path;
+  plan.base_dir = std::filesystem::absolute(source.base_dir()).lexically_normal().string();
+  plan.scenario = source.document();
+  plan.axes = options.axes;
+  plan.overrides = options.overrides;
+  plan.seed = options.seed;
+  // What decides the results, and nothing of how they were run: the same for every grouping.
+  plan.command_line = "servesim sweep " + shell_quote(options.scenario_path);
+  for (const auto& o : options.overrides) plan.command_line += " --set " + shell_quote(o);
+  if (options.seed) plan.command_line += fmt::format(" --seed {}", *options.seed);
+  for (const auto& axis : options.axes) {
+    std::string values;
+    for (const auto& v : axis.values) values += (values.empty() ? "" : ",") + v;
+    plan.command_line += " --grid " + shell_quote(axis.pointer + "=" + values);
+  }
+  // Catch a bad pointer or value before spending time on runs.
+  for (size_t i = 0; i < plan.point_count(); ++i) source.with_overrides(plan.point_overrides(i));
+  return plan;
+}
+
+std::string run_sweep_point(const SweepPlan& plan, const ScenarioSource& source, size_t index) {
+  const RunOutput out = source.run(plan.point_overrides(index), plan.seed);
+  return out.result.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+}
+
+PointRecord point_record(const std::string& result_text, const std::string& file) {
+  try {
+    auto result = nlohmann::ordered_json::parse(result_text);
+    PointRecord record;
+    record.summary = std::move(result.at("summary"));
+    record.scenario_hash = result.at("servesim").at("scenario_hash").get<std::string>();
+    record.seed = result.at("servesim").at("seed").get<uint64_t>();
+    return record;
+  } catch (const nlohmann::json::exception& e) {
+    throw InputError(fmt::format("{}: not a servesim result: {}", file, e.what()));
+  }
+}
+
+nlohmann::ordered_json sweep_table(const SweepPlan& plan, std::vector<PointRecord> records) {
+  const ScenarioSource source(plan.scenario, plan.scenario_label, plan.base_dir);
   nlohmann::ordered_json table;
   auto& meta = table["servesim_sweep"];
   meta["version"] = SERVESIM_VERSION;
-  meta["scenario"] = options.scenario_path;
-  meta["scenario_hash"] = scenario_hash(source.with_overrides(options.overrides));
-  meta["command_line"] = options.command_line;
+  meta["scenario"] = plan.scenario_label;
+  meta["scenario_hash"] = scenario_hash(source.with_overrides(plan.overrides));
+  meta["command_line"] = plan.command_line;
   auto& axes = table["axes"] = nlohmann::ordered_json::array();
-  for (const auto& axis : options.axes) {
+  for (const auto& axis : plan.axes) {
     nlohmann::ordered_json values = nlohmann::ordered_json::array();
     for (const auto& v : axis.values) values.push_back(parse_value(v));
     axes.push_back({{"pointer", axis.pointer}, {"values", values}});
   }
   auto& points = table["points"] = nlohmann::ordered_json::array();
-  for (size_t i = 0; i < count; ++i) {
+  for (size_t i = 0; i < records.size(); ++i) {
     nlohmann::ordered_json p;
     p["index"] = i;
-    p["file"] = file_name(i);
+    p["file"] = plan.point_file(i);
     auto& values = p["values"] = nlohmann::ordered_json::object();
-    for (size_t a = 0; a < options.axes.size(); ++a)
-      values[options.axes[a].pointer] = parse_value(options.axes[a].values[choice[i][a]]);
-    p["seed"] = seeds[i];
-    p["scenario_hash"] = hashes[i];
-    p["summary"] = std::move(summaries[i]);
+    const std::vector<size_t> choice = plan.point_choice(i);
+    for (size_t a = 0; a < plan.axes.size(); ++a)
+      values[plan.axes[a].pointer] = parse_value(plan.axes[a].values[choice[a]]);
+    p["seed"] = records[i].seed;
+    p["scenario_hash"] = std::move(records[i].scenario_hash);
+    p["summary"] = std::move(records[i].summary);
     points.push_back(std::move(p));
   }
-  const std::filesystem::path dir(options.output_dir);
+  return table;
+}
+
+void write_sweep_table(const std::string& dir, const nlohmann::ordered_json& table) {
+  const std::filesystem::path folder(dir);
   write_file_atomically(
-      (dir / "sweep.json").string(),
+      (folder / "sweep.json").string(),
       table.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
-  write_file_atomically((dir / "sweep.csv").string(), sweep_csv(table));
+  write_file_atomically((folder / "sweep.csv").string(), sweep_csv(table));
+}
+
+nlohmann::ordered_json run_sweep(const SweepOptions& options, ProgressBar* progress) {
+  if (options.output_dir.empty()) throw InputError("sweep: give an output folder with -o DIR");
+  const SweepPlan plan = plan_sweep(options);
+  const ScenarioSource source(plan.scenario, plan.scenario_label, plan.base_dir);
+  const size_t count = plan.point_count();
+  std::filesystem::create_directories(options.output_dir);
+  std::vector<PointRecord> records(count);
+  parallel_for(
+      count, options.threads,
+      [&](size_t i) {
+        const std::string text = run_sweep_point(plan, source, i);
+        const std::string file = plan.point_file(i);
+        write_file_atomically((std::filesystem::path(options.output_dir) / file).string(), text);
+        records[i] = point_record(text, file);
+      },
+      [&](size_t done) {
+        if (progress)
+          progress->update_steps(static_cast<int64_t>(done), static_cast<int64_t>(count), "points");
+      });
+  nlohmann::ordered_json table = sweep_table(plan, std::move(records));
+  write_sweep_table(options.output_dir, table);
   return table;
 }
 
@@ -301,57 +344,6 @@ std::string sweep_text_table(const nlohmann::ordered_json& table) {
     out += "\n";
   }
   return out;
-}
-
-}  // namespace servesim
-
-// -----------------------------------------------------------------------------------------
-// Command line.
-
-namespace servesim {
-
-SweepCommand::SweepCommand(CLI::App& app) {
-  cmd = app.add_subcommand(
-      "sweep",
-      "Run a grid of --set values on parallel threads: one result per point plus a combined "
-      "table (sweep.csv, sweep.json)");
-  cmd->add_option("scenario", options.scenario_path, "Scenario JSON file")
-      ->required()
-      ->check(CLI::ExistingFile);
-  cmd->add_option("--grid", grids,
-                  "An axis: /json/pointer=V1,V2,... (values parsed like --set; commas inside "
-                  "[] {} or quotes do not split); repeatable, the first varies slowest")
-      ->required()
-      ->take_all();
-  cmd->add_option("--set", options.overrides, "Override for every point: /json/pointer=VALUE")
-      ->take_all();
-  cmd->add_option("--seed", options.seed, "Override the scenario's /seed for every point");
-  cmd->add_option("-j,--jobs", options.threads,
-                  "Points run at once (default 0: one per CPU core); results do not depend on it");
-  cmd->add_option("-o,--output-dir", options.output_dir,
-                  "Folder for point_NNN.json, sweep.json and sweep.csv (created if missing)")
-      ->required();
-  cmd->add_flag("-q,--quiet", quiet, "Print neither the table nor the progress bar");
-  options.threads = 0;
-}
-
-bool SweepCommand::parsed() const {
-  return cmd->parsed();
-}
-
-int SweepCommand::run(const std::string& command_line) {
-  options.command_line = command_line;
-  options.axes.clear();
-  for (const auto& g : grids) options.axes.push_back(parse_grid(g));
-  ProgressBar bar(progress_wanted(quiet), "servesim sweep");
-  const auto table = run_sweep(options, &bar);
-  bar.finish();
-  if (!quiet) {
-    fmt::print("{}", sweep_text_table(table));
-    fmt::print("{} points in {} (sweep.csv, sweep.json, point_*.json)\n", table["points"].size(),
-               options.output_dir);
-  }
-  return 0;
 }
 
 }  // namespace servesim

@@ -2,6 +2,8 @@
 /// `servesim sweep`: a grid over --set values run on parallel threads, one result file per
 /// point and a combined table. Also the machinery compare and capacity share: running one
 /// scenario under extra overrides and a seed, and running many such jobs on threads.
+/// The sweep is first expanded into a plan of points, so any grouping of the points (threads,
+/// shards, job-array tasks) runs the same runs and merges into the same table.
 
 #include <cstddef>
 #include <cstdint>
@@ -12,10 +14,7 @@
 #include <vector>
 
 #include "run/run.h"
-
-namespace CLI {
-class App;
-}  // namespace CLI
+#include "tools/shell_quote.h"
 
 namespace servesim {
 
@@ -27,7 +26,12 @@ class ProgressBar;
 class ScenarioSource {
  public:
   explicit ScenarioSource(std::string path);
+  /// A document already read: `label` is the path recorded in results and messages, and the
+  /// scenario's relative paths resolve from `base_dir`.
+  ScenarioSource(nlohmann::json doc, std::string label, std::string base_dir);
   const std::string& path() const { return path_; }
+  const std::string& base_dir() const { return base_dir_; }
+  const nlohmann::json& document() const { return doc_; }
   /// The document after `overrides` (for reading the current value of a pointer).
   nlohmann::json with_overrides(const std::vector<std::string>& overrides) const;
   /// Runs with `overrides` applied after the scenario's own values and `seed` (nullopt: the
@@ -75,12 +79,52 @@ struct SweepOptions {
   std::optional<uint64_t> seed;
   int threads = 1;
   std::string output_dir;  ///< point_NNN.json, sweep.json, sweep.csv; created if missing
-  std::string command_line;
 };
 
+/// A sweep expanded into its points: all that running any subset of them needs.
+struct SweepPlan {
+  std::string scenario_label;  ///< the scenario path as given; results record it
+  std::string base_dir;        ///< absolute, so runs do not depend on the working directory
+  nlohmann::json scenario;     ///< the document as read, before any override
+  std::vector<SweepAxis> axes;
+  std::vector<std::string> overrides;
+  std::optional<uint64_t> seed;
+  std::string command_line;  ///< `servesim sweep ...` without how it was run (-j, -o, shards)
+
+  size_t point_count() const;
+  /// point_NNN.json, zero-padded to the widest index (at least 3 digits).
+  std::string point_file(size_t index) const;
+  /// Index of point `index`'s value on each axis (mixed radix, the last axis fastest).
+  std::vector<size_t> point_choice(size_t index) const;
+  /// The --set list of point `index`: the sweep's overrides, then one per axis.
+  std::vector<std::string> point_overrides(size_t index) const;
+};
+
+/// Expands the grid and checks every point's overrides before anything runs.
+SweepPlan plan_sweep(const SweepOptions& options);
+
+/// What the combined table takes from a point's result file.
+struct PointRecord {
+  nlohmann::ordered_json summary;
+  std::string scenario_hash;
+  uint64_t seed = 0;
+};
+
+/// Runs point `index` and returns its result file's text.
+std::string run_sweep_point(const SweepPlan& plan, const ScenarioSource& source, size_t index);
+
+/// Reads a point's result file text; errors name `file`.
+PointRecord point_record(const std::string& result_text, const std::string& file);
+
+/// The combined table of every point, in point order.
+nlohmann::ordered_json sweep_table(const SweepPlan& plan, std::vector<PointRecord> records);
+
+/// Writes sweep.json and sweep.csv into `dir`.
+void write_sweep_table(const std::string& dir, const nlohmann::ordered_json& table);
+
 /// Runs every grid point, writes its result file and the combined table (sweep.json, sweep.csv)
-/// and returns the table. Identical files whatever `threads` is (sweep.json records the
-/// sweep's own command line in its metadata, which is the only part that may differ).
+/// and returns the table. The table is built from the result files' text, as `servesim sweep
+/// collect` builds it, so the files are identical whatever `threads`, sharding or scheduler.
 nlohmann::ordered_json run_sweep(const SweepOptions& options, ProgressBar* progress);
 
 /// The combined table as CSV: index, file, one column per axis, then every summary metric.
@@ -88,19 +132,5 @@ std::string sweep_csv(const nlohmann::ordered_json& table);
 
 /// A short table for the terminal: axis values and the headline metrics.
 std::string sweep_text_table(const nlohmann::ordered_json& table);
-
-/// Writes through a temporary file and renames, so a failed run never leaves a partial file.
-
-/// `servesim sweep` on the command line: registered on the app, run when chosen.
-struct SweepCommand {
-  explicit SweepCommand(CLI::App& app);
-  bool parsed() const;
-  int run(const std::string& command_line);
-
-  CLI::App* cmd;
-  SweepOptions options;
-  std::vector<std::string> grids;
-  bool quiet = false;
-};
 
 }  // namespace servesim
