@@ -8,7 +8,10 @@
 namespace servesim {
 
 Metrics::Metrics(Simulator& sim, MetricsOptions options)
-    : sim_(sim), options_(options), interval_s_(options.sample_interval_s) {}
+    : sim_(sim),
+      options_(options),
+      latencies_(options.exact_samples),
+      interval_s_(options.sample_interval_s) {}
 
 void Metrics::add_instance(const Instance* instance) {
   instances_.push_back(instance);
@@ -42,18 +45,18 @@ void Metrics::on_finish(Request& r) {
     output_tokens_ += r.generated_tokens;
     const double e2el = (r.finished - r.spec.arrival).to_ms();
     const double ttft = (r.first_token - r.spec.arrival).to_ms();
-    latencies_.e2el_ms.push_back(e2el);
-    latencies_.queue_ms.push_back((r.first_scheduled - r.spec.arrival).to_ms());
+    latencies_.e2el_ms.add(e2el);
+    latencies_.queue_ms.add((r.first_scheduled - r.spec.arrival).to_ms());
     window_e2el_ms_.push_back(e2el);
-    if (r.fault_affected) latencies_.fault_affected_e2el_ms.push_back(e2el);
+    if (r.fault_affected) latencies_.fault_affected_e2el_ms.add(e2el);
     if (r.misrouted) {
-      latencies_.misrouted_e2el_ms.push_back(e2el);
+      latencies_.misrouted_e2el_ms.add(e2el);
       misrouted_preemptions_ += static_cast<uint64_t>(r.preemptions);
     }
     double tpot = 0;
     if (r.generated_tokens > 1) {
       tpot = (e2el - ttft) / static_cast<double>(r.generated_tokens - 1);
-      latencies_.tpot_ms.push_back(tpot);
+      latencies_.tpot_ms.add(tpot);
     }
     const SloSpec& slo = options_.slo;
     const bool good =
@@ -92,11 +95,30 @@ void Metrics::record_request(const Request& r, std::string_view status, std::str
   if (r.truncated) j["truncated"] = true;
   if (r.spec.session_id >= 0) j["session"] = r.spec.session_id;
   if (!reason.empty()) j["reason"] = reason;
+  if (options_.records_out && options_.records_out_as_elements) {
+    *options_.records_out << (records_written_++ == 0 ? "\n" : ",\n")
+                          << indent_as_result_element(j);
+    return;
+  }
   if (options_.records_out) {
     *options_.records_out << j.dump() << '\n';  // streamed: nothing kept per request
     return;
   }
   records_.push_back(std::move(j));
+}
+
+std::string indent_as_result_element(const nlohmann::ordered_json& record) {
+  // As the result's dump(1) lays out an element of a top-level array: two more spaces on every
+  // line (strings hold no raw newline: JSON escapes it).
+  const std::string text =
+      record.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  std::string out = "  ";
+  out.reserve(text.size() + text.size() / 8);
+  for (char c : text) {
+    out += c;
+    if (c == '\n') out += "  ";
+  }
+  return out;
 }
 
 void Metrics::sample() {

@@ -55,12 +55,61 @@ void RunLengthSamples::add_steps(const StepSeries& steps, uint64_t count) {
   }
   changed();
   total_count_ += count * static_cast<uint64_t>(steps.steps);
+  if (sketched_) {
+    for (int64_t j = 0; j < steps.steps; ++j) add_to_sketch(steps.duration_ns(j), count);
+    return;
+  }
   series_.push_back({steps, count});
-  if (stored_runs() >= compact_at_) compact();
+  series_steps_ += static_cast<size_t>(steps.steps);
+  if (held_entries() >= exact_entries_) compact();
 }
 
 void RunLengthSamples::merge(const RunLengthSamples& other) {
-  other.for_each_entry([this](int64_t value_ns, uint64_t count) { add(Time{value_ns}, count); });
+  if (!other.sketched_) {
+    other.for_each_entry([this](int64_t value_ns, uint64_t count) { add(Time{value_ns}, count); });
+    return;
+  }
+  changed();
+  to_sketch();
+  total_count_ += other.total_count_;
+  sketch_.merge(other.sketch_);
+  sums_exact_ = sums_exact_ && other.sums_exact_ && total_count_ < kExactBelowSamples;
+  sum_ns_ += other.sum_ns_;
+  sum_sq_ns_ += other.sum_sq_ns_;
+  sum_ld_ += other.sum_ld_;
+  sum_sq_ld_ += other.sum_sq_ld_;
+}
+
+void RunLengthSamples::add_to_sketch(int64_t value_ns, uint64_t count) {
+  sketch_.add(static_cast<double>(value_ns), count);
+  const auto v = static_cast<long double>(value_ns);
+  sum_ld_ += v * static_cast<long double>(count);
+  sum_sq_ld_ += v * v * static_cast<long double>(count);
+  sums_exact_ =
+      sums_exact_ && value_ns >= 0 && value_ns < kExactBelowNs && total_count_ < kExactBelowSamples;
+  if (!sums_exact_) return;  // the integer sums are not used then
+  const Int128 exact_v = value_ns;
+  sum_ns_ += exact_v * count;
+  sum_sq_ns_ += exact_v * exact_v * count;
+}
+
+void RunLengthSamples::to_sketch() {
+  if (sketched_) return;
+  summarize();  // the exact integer sums so far
+  for_each_entry([this](int64_t value_ns, uint64_t count) {
+    sketch_.add(static_cast<double>(value_ns), count);
+    const auto v = static_cast<long double>(value_ns);
+    sum_ld_ += v * static_cast<long double>(count);
+    sum_sq_ld_ += v * v * static_cast<long double>(count);
+  });
+  // Swapped with empty vectors: clear() would keep the memory.
+  std::vector<Run>().swap(runs_);
+  std::vector<Run>().swap(scratch_);
+  std::vector<CountedSeries>().swap(series_);
+  std::vector<uint64_t>().swap(bucket_count_);
+  prepared_.clear();
+  sorted_end_ = series_steps_ = 0;
+  sketched_ = true;
 }
 
 void RunLengthSamples::compact() {
@@ -82,7 +131,10 @@ void RunLengthSamples::compact() {
   }
   runs_.resize(out);
   sorted_end_ = out;
-  compact_at_ = std::max(compact_at_, 2 * runs_.size());
+  series_steps_ = 0;
+  // Kept exact only while compactions free at least half the limit: each then stands for as
+  // many entries added, and memory stays bounded.
+  if (runs_.size() > exact_entries_ / 2) to_sketch();
 }
 
 size_t RunLengthSamples::bucket_of(int64_t value_ns) {
@@ -110,6 +162,10 @@ std::pair<int64_t, int64_t> RunLengthSamples::bucket_range(size_t bucket) {
 
 void RunLengthSamples::summarize() {
   if (summarized_) return;
+  if (sketched_) {  // the sums are kept as samples come
+    summarized_ = true;
+    return;
+  }
   bucket_count_.assign(kBuckets, 0);
   Int128 sum = 0, sum_sq = 0;
   bool in_range = total_count_ < kExactBelowSamples;
@@ -167,7 +223,7 @@ std::pair<size_t, uint64_t> RunLengthSamples::bucket_of_rank(uint64_t rank) cons
 }
 
 void RunLengthSamples::prepare_percentiles(std::initializer_list<double> ps) {
-  if (total_count_ == 0) return;
+  if (total_count_ == 0 || sketched_) return;
   summarize();
   std::vector<size_t> wanted;
   for (double p : ps) {
@@ -264,6 +320,7 @@ int64_t RunLengthSamples::value_at_rank(uint64_t rank) {
 
 double RunLengthSamples::percentile_ms(double p) {
   if (total_count_ == 0) return 0;
+  if (sketched_) return sketch_.percentile(p) * 1e-6;  // as Time::to_ms
   summarize();
   // The same interpolation as percentile_sorted (sim/stats.h) over the expanded list.
   const PercentileRank rank = percentile_rank(total_count_, p);
@@ -277,6 +334,8 @@ double RunLengthSamples::mean_ms() {
   summarize();
   // Exact: the integer sum of nanoseconds, divided once.
   if (sums_exact_) return static_cast<double>(sum_ns_) / static_cast<double>(total_count_) * 1e-6;
+  if (sketched_)
+    return static_cast<double>(sum_ld_ / static_cast<long double>(total_count_) * 1e-6L);
   long double sum = 0;
   for_each_entry(
       [&](int64_t value_ns, uint64_t count) { sum += static_cast<long double>(value_ns) * count; });
@@ -287,6 +346,10 @@ double RunLengthSamples::std_ms() {
   if (total_count_ == 0) return 0;
   summarize();
   const auto n = static_cast<long double>(total_count_);
+  if (!sums_exact_ && sketched_) {  // the entries are gone: from the long double sums
+    const long double mean = sum_ld_ / n;
+    return static_cast<double>(std::sqrt(std::max(0.0L, sum_sq_ld_ / n - mean * mean)) * 1e-6L);
+  }
   if (!sums_exact_) {  // two passes in long double
     long double mean = 0, sum_sq = 0;
     for_each_entry([&](int64_t value_ns, uint64_t count) {
@@ -310,11 +373,12 @@ double RunLengthSamples::std_ms() {
   return static_cast<double>(std::sqrt(std::max(0.0L, sum_sq) / n) * 1e-6L);
 }
 
-void add_latency_summary(nlohmann::ordered_json& out, const std::string& name,
+bool add_latency_summary(nlohmann::ordered_json& out, const std::string& name,
                          RunLengthSamples& samples) {
   samples.prepare_percentiles({50, 90, 95, 99});
   write_latency_entries(out, name, samples.mean_ms(), samples.std_ms(),
                         [&](double p) { return samples.percentile_ms(p); });
+  return samples.exact();
 }
 
 }  // namespace servesim
