@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <filesystem>
+#include <iterator>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -150,4 +152,33 @@ TEST_CASE("streamed request records equal the in-result array, and nothing is ke
   // /output/requests false: no array and no stream.
   doc["output"]["requests"] = false;
   CHECK_FALSE(run_doc(doc).result.contains("requests"));
+}
+
+TEST_CASE("the result file's records are spooled, and its bytes are the whole result's",
+          "[perf][output]") {
+  const std::string dir = tmp_path("spooled_result");
+  std::filesystem::create_directories(dir);
+  const std::string out = dir + "/q11.json";
+  for (const std::string& stale : {out, out + ".tmp", out + ".requests.tmp"})
+    std::filesystem::remove(stale);
+  const std::string scenario = source_path("scenarios/seed_q11_four_node.json");
+  REQUIRE(run_cli("run " + scenario + " --set /workload/requests=60 -q -o " + out) == 0);
+  const std::string text = read_text(out);
+  // One JSON document, laid out exactly as dumping it whole lays it out, "requests" last.
+  const auto parsed = nlohmann::ordered_json::parse(text);
+  CHECK(text == parsed.dump(1) + "\n");
+  CHECK(parsed.back().size() == 60);
+  CHECK(std::prev(parsed.end()).key() == "requests");
+  // The same records as the in-memory result of the same run.
+  json doc = load_scenario("seed_q11_four_node.json");
+  doc["workload"]["requests"] = 60;
+  CHECK(json(parsed["requests"]) == json(run_doc(doc).result["requests"]));
+  CHECK_FALSE(std::filesystem::exists(out + ".requests.tmp"));
+  CHECK_FALSE(std::filesystem::exists(out + ".tmp"));
+
+  // A failed run leaves no result, no spool.
+  std::filesystem::remove(out);
+  CHECK(run_cli("run " + scenario + " --set /workload/requests=-1 -q -o " + out) == 2);
+  for (const std::string& left : {out, out + ".tmp", out + ".requests.tmp"})
+    CHECK_FALSE(std::filesystem::exists(left));
 }
