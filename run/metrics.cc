@@ -96,8 +96,8 @@ void Metrics::record_request(const Request& r, std::string_view status, std::str
   if (r.spec.session_id >= 0) j["session"] = r.spec.session_id;
   if (!reason.empty()) j["reason"] = reason;
   if (options_.records_out && options_.records_out_as_elements) {
-    *options_.records_out << (records_written_++ == 0 ? "\n" : ",\n")
-                          << indent_as_result_element(j);
+    *options_.records_out << (records_written_++ == 0 ? "\n" : ",\n");
+    write_as_result_element(*options_.records_out, j, record_text_);
     return;
   }
   if (options_.records_out) {
@@ -107,18 +107,17 @@ void Metrics::record_request(const Request& r, std::string_view status, std::str
   records_.push_back(std::move(j));
 }
 
-std::string indent_as_result_element(const nlohmann::ordered_json& record) {
-  // As the result's dump(1) lays out an element of a top-level array: two more spaces on every
-  // line (strings hold no raw newline: JSON escapes it).
-  const std::string text =
-      record.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-  std::string out = "  ";
-  out.reserve(text.size() + text.size() / 8);
-  for (char c : text) {
-    out += c;
-    if (c == '\n') out += "  ";
-  }
-  return out;
+void write_as_result_element(std::ostream& out, const nlohmann::ordered_json& record,
+                             std::string& buffer) {
+  // Laid out by the serializer behind dump(), started at the element's depth, into a buffer
+  // kept between records: one write per record.
+  buffer.assign("  ");
+  nlohmann::detail::serializer<nlohmann::ordered_json> serializer(
+      nlohmann::detail::output_adapter<char, std::string>(buffer), ' ',
+      nlohmann::ordered_json::error_handler_t::replace);
+  serializer.dump(record, /*pretty_print=*/true, /*ensure_ascii=*/false, /*indent_step=*/1,
+                  /*current_indent=*/2);
+  out.write(buffer.data(), static_cast<std::streamsize>(buffer.size()));
 }
 
 void Metrics::sample() {

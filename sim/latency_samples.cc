@@ -60,8 +60,7 @@ void RunLengthSamples::add_steps(const StepSeries& steps, uint64_t count) {
     return;
   }
   series_.push_back({steps, count});
-  series_steps_ += static_cast<size_t>(steps.steps);
-  if (held_entries() >= exact_entries_) compact();
+  if (stored_runs() >= exact_entries_) compact();
 }
 
 void RunLengthSamples::merge(const RunLengthSamples& other) {
@@ -108,16 +107,16 @@ void RunLengthSamples::to_sketch() {
   std::vector<CountedSeries>().swap(series_);
   std::vector<uint64_t>().swap(bucket_count_);
   prepared_.clear();
-  sorted_end_ = series_steps_ = 0;
+  sorted_end_ = 0;
   sketched_ = true;
 }
 
 void RunLengthSamples::compact() {
-  for (const CountedSeries& s : series_)
-    for (int64_t j = 0; j < s.steps.steps; ++j)
-      runs_.push_back(Run{s.steps.duration_ns(j), s.count});
-  series_.clear();
-  if (sorted_end_ == runs_.size()) return;
+  // Series stay as they are: expanded they would take a pair per step.
+  if (sorted_end_ == runs_.size()) {
+    if (stored_runs() > exact_entries_ / 2) to_sketch();
+    return;
+  }
   const auto by_value = [](const Run& a, const Run& b) { return a.value_ns < b.value_ns; };
   const auto middle = runs_.begin() + static_cast<std::ptrdiff_t>(sorted_end_);
   radix_sort_by_value(runs_.data() + sorted_end_, runs_.data() + runs_.size(), scratch_);
@@ -131,10 +130,9 @@ void RunLengthSamples::compact() {
   }
   runs_.resize(out);
   sorted_end_ = out;
-  series_steps_ = 0;
   // Kept exact only while compactions free at least half the limit: each then stands for as
   // many entries added, and memory stays bounded.
-  if (runs_.size() > exact_entries_ / 2) to_sketch();
+  if (stored_runs() > exact_entries_ / 2) to_sketch();
 }
 
 size_t RunLengthSamples::bucket_of(int64_t value_ns) {

@@ -16,10 +16,10 @@
 /// sums, a second collects the entries of the buckets that hold the wanted ranks, and a
 /// weighted selection finds the ranks among those. When the store grows very large, entries
 /// are sorted and equal values merged (compaction), so memory is bounded by the number of
-/// distinct values seen, never by the number of samples.
+/// distinct values and series, never by the number of samples.
 ///
-/// When a compaction still leaves more than half of `exact_entries` distinct values (a very long
-/// run: 2^20 distinct gaps by default), the store turns into a QuantileSketch
+/// When a compaction still leaves more than half of `exact_entries` entries (distinct values
+/// plus series; 2^20 by default: a very long run), the store turns into a QuantileSketch
 /// (sim/quantile_sketch.h) and memory stops growing: percentiles are then within
 /// QuantileSketch::kRelativeError of the exact ones, while count, mean and standard deviation
 /// still come from exact integer sums over every sample. exact() tells which.
@@ -40,8 +40,8 @@ namespace servesim {
 class RunLengthSamples {
  public:
   static constexpr size_t kExactEntries = size_t{1} << 21;
-  /// A sort + merge happens whenever `exact_entries` entries (pairs, and the steps of the
-  /// series) are held; past half as many distinct values the store turns into a sketch.
+  /// The pairs are sorted and merged whenever `exact_entries` entries (pairs and series) are
+  /// held; if more than half as many remain, the store turns into a sketch.
   explicit RunLengthSamples(size_t exact_entries = kExactEntries) : exact_entries_(exact_entries) {}
 
   /// Records `count` samples of `value`.
@@ -58,7 +58,7 @@ class RunLengthSamples {
       return;
     }
     runs_.push_back(Run{value.ns, count});
-    if (held_entries() >= exact_entries_) compact();
+    if (stored_runs() >= exact_entries_) compact();
   }
   /// Records the tokens of a run of decode steps: `count` samples of each step's duration.
   void add_steps(const StepSeries& steps, uint64_t count);
@@ -101,8 +101,6 @@ class RunLengthSamples {
     summarized_ = false;
     prepared_.clear();
   }
-  /// Pairs plus the steps of the series: what a compaction would hold before merging.
-  size_t held_entries() const { return runs_.size() + series_steps_; }
   /// Moves every entry into the sketch (with the sums) and frees the store.
   void to_sketch();
   void add_to_sketch(int64_t value_ns, uint64_t count);
@@ -171,7 +169,6 @@ class RunLengthSamples {
   std::vector<CountedSeries> series_;
   std::vector<Run> scratch_;  ///< the radix sort's buffer, kept between compactions
   size_t sorted_end_ = 0;     ///< runs_[0, sorted_end_) is sorted by value, values distinct
-  size_t series_steps_ = 0;   ///< steps of the series held
   size_t exact_entries_;
   uint64_t total_count_ = 0;
 
