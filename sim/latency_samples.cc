@@ -179,14 +179,18 @@ void RunLengthSamples::summarize() {
   __extension__ using Uint128 = unsigned __int128;
   for (const CountedSeries& s : series_) {
     Uint128 series_sum = 0, series_sum_sq = 0;
-    bool series_in_range = true;
+    // Steps j >= 1 are monotone in j: the first and the last of them bound the others.
+    const auto exact_range = [](int64_t v) { return v >= 0 && v < kExactBelowNs; };
+    const bool series_in_range = exact_range(s.steps.first_ns) &&
+                                 exact_range(s.steps.duration_ns(1)) &&
+                                 exact_range(s.steps.duration_ns(s.steps.steps - 1));
     // Successive steps mostly stay in one bucket: count them there and look the bucket up
     // only when a value leaves it.
     size_t bucket = 0;
     int64_t bucket_lowest = 0, bucket_end = 0;
     uint64_t in_bucket = 0;
     for (int64_t j = 0; j < s.steps.steps; ++j) {
-      const int64_t v = s.steps.duration_ns(j);
+      const int64_t v = j == 0 ? s.steps.first_ns : s.steps.later_duration_ns(j);
       if (v < bucket_lowest || v >= bucket_end) {
         bucket_count_[bucket] += in_bucket * s.count;
         bucket = bucket_of(v);
@@ -196,7 +200,6 @@ void RunLengthSamples::summarize() {
         in_bucket = 0;
       }
       ++in_bucket;
-      series_in_range = series_in_range && v >= 0 && v < kExactBelowNs;
       const auto u = static_cast<uint64_t>(v);
       series_sum += u;
       series_sum_sq += static_cast<Uint128>(u) * u;
@@ -238,30 +241,21 @@ void RunLengthSamples::prepare_percentiles(std::initializer_list<double> ps) {
 }
 
 void RunLengthSamples::collect_buckets(const std::vector<size_t>& wanted) {
-  if (wanted.empty()) return;
-  std::vector<int> slot(kBuckets, -1);
-  // Only values between the lowest and the highest wanted bucket can land in one.
-  int64_t lowest = std::numeric_limits<int64_t>::max(),
-          highest = std::numeric_limits<int64_t>::min();
+  // One search per wanted bucket: a series is then binary-searched for the few steps inside the
+  // bucket, where one range spanning all wanted buckets (p50 to p99) would expand half of it.
   for (size_t bucket : wanted) {
-    slot[bucket] = static_cast<int>(prepared_.size());
     const auto [bucket_lowest, width] = bucket_range(bucket);
-    Prepared prepared{bucket, bucket_lowest, {}, {}};
-    if (width > 0 && width <= kCountedBucketNs)
-      prepared.counts.assign(static_cast<size_t>(width), 0);
-    prepared_.push_back(std::move(prepared));
-    lowest = std::min(lowest, bucket_lowest);
-    highest = std::max(highest, bucket == 0 ? int64_t{1} : bucket_lowest + width);
+    Prepared b{bucket, bucket_lowest, {}, {}};
+    if (width > 0 && width <= kCountedBucketNs) b.counts.assign(static_cast<size_t>(width), 0);
+    for_each_entry_in(bucket_lowest, bucket == 0 ? int64_t{1} : bucket_lowest + width,
+                      [&](int64_t value_ns, uint64_t count) {
+                        if (!b.counts.empty())
+                          b.counts[static_cast<size_t>(value_ns - b.lowest_ns)] += count;
+                        else
+                          b.runs.push_back(Run{value_ns, count});
+                      });
+    prepared_.push_back(std::move(b));
   }
-  for_each_entry_in(lowest, highest, [&](int64_t value_ns, uint64_t count) {
-    const int s = slot[bucket_of(value_ns)];
-    if (s < 0) return;
-    Prepared& b = prepared_[static_cast<size_t>(s)];
-    if (!b.counts.empty())
-      b.counts[static_cast<size_t>(value_ns - b.lowest_ns)] += count;
-    else
-      b.runs.push_back(Run{value_ns, count});
-  });
 }
 
 int64_t RunLengthSamples::value_at_rank(uint64_t rank) {
