@@ -241,20 +241,40 @@ void RunLengthSamples::prepare_percentiles(std::initializer_list<double> ps) {
 }
 
 void RunLengthSamples::collect_buckets(const std::vector<size_t>& wanted) {
-  // One search per wanted bucket: a series is then binary-searched for the few steps inside the
-  // bucket, where one range spanning all wanted buckets (p50 to p99) would expand half of it.
+  if (wanted.empty()) return;
+  const size_t first_new = prepared_.size();
+  std::vector<int> slot(kBuckets, -1);
+  int64_t lowest = std::numeric_limits<int64_t>::max(),
+          highest = std::numeric_limits<int64_t>::min();
   for (size_t bucket : wanted) {
+    slot[bucket] = static_cast<int>(prepared_.size());
     const auto [bucket_lowest, width] = bucket_range(bucket);
     Prepared b{bucket, bucket_lowest, {}, {}};
     if (width > 0 && width <= kCountedBucketNs) b.counts.assign(static_cast<size_t>(width), 0);
-    for_each_entry_in(bucket_lowest, bucket == 0 ? int64_t{1} : bucket_lowest + width,
-                      [&](int64_t value_ns, uint64_t count) {
-                        if (!b.counts.empty())
-                          b.counts[static_cast<size_t>(value_ns - b.lowest_ns)] += count;
-                        else
-                          b.runs.push_back(Run{value_ns, count});
-                      });
     prepared_.push_back(std::move(b));
+    lowest = std::min(lowest, bucket_lowest);
+    highest = std::max(highest, bucket == 0 ? int64_t{1} : bucket_lowest + width);
+  }
+  const auto add_to = [](Prepared& b, int64_t value_ns, uint64_t count) {
+    if (!b.counts.empty())
+      b.counts[static_cast<size_t>(value_ns - b.lowest_ns)] += count;
+    else
+      b.runs.push_back(Run{value_ns, count});
+  };
+  // Pairs and short series: one pass over the span of the wanted buckets.
+  for_each_entry_in<Part::kPairsAndShortSeries>(
+      lowest, highest, [&](int64_t value_ns, uint64_t count) {
+        const int s = slot[bucket_of(value_ns)];
+        if (s >= 0) add_to(prepared_[static_cast<size_t>(s)], value_ns, count);
+      });
+  // Long series: searched bucket by bucket, so that only their few steps inside a wanted bucket
+  // are read (the span from p50 to p99 would hold half of each).
+  for (size_t i = first_new; i < prepared_.size(); ++i) {
+    Prepared& b = prepared_[i];
+    const auto [bucket_lowest, width] = bucket_range(b.bucket);
+    for_each_entry_in<Part::kLongSeries>(
+        bucket_lowest, b.bucket == 0 ? int64_t{1} : bucket_lowest + width,
+        [&](int64_t value_ns, uint64_t count) { add_to(b, value_ns, count); });
   }
 }
 

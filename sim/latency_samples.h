@@ -111,17 +111,25 @@ class RunLengthSamples {
     for (const CountedSeries& s : series_)
       for (int64_t j = 0; j < s.steps.steps; ++j) f(s.steps.duration_ns(j), s.count);
   }
+  /// Which entries for_each_entry_in visits.
+  enum class Part { kAll, kPairsAndShortSeries, kLongSeries };
+  static constexpr int64_t kShortSeriesSteps = 16;  ///< expanded, not searched
   /// As for_each_entry, for the entries with values in [lo, hi) only. Steps j >= 1 of a series
   /// are monotone in j (an affine cost, rounded), so a long series is searched, not expanded.
-  template <class F>
+  template <Part part = Part::kAll, class F>
   void for_each_entry_in(int64_t lo, int64_t hi, F&& f) const {
-    for (const Run& r : runs_)
-      if (r.value_ns >= lo && r.value_ns < hi) f(r.value_ns, r.count);
+    if (part != Part::kLongSeries)
+      for (const Run& r : runs_)
+        if (r.value_ns >= lo && r.value_ns < hi) f(r.value_ns, r.count);
     for (const CountedSeries& s : series_) {
       const StepSeries& steps = s.steps;
+      const bool is_long = steps.steps > kShortSeriesSteps;
+      if ((part == Part::kLongSeries && !is_long) ||
+          (part == Part::kPairsAndShortSeries && is_long))
+        continue;
       if (steps.first_ns >= lo && steps.first_ns < hi) f(steps.first_ns, s.count);
       int64_t begin = 1, end = steps.steps;
-      if (steps.steps > 16) {
+      if (is_long) {
         // First j in [1, steps) where pred turns true (pred monotone: false then true).
         const auto first_true = [&](auto pred) {
           int64_t a = 1, b = steps.steps;
