@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ostream>
 
+#include "run/request_record.h"
 #include "sim/stats.h"
 
 namespace servesim {
@@ -15,6 +16,7 @@ Metrics::Metrics(Simulator& sim, MetricsOptions options)
 
 void Metrics::add_instance(const Instance* instance) {
   instances_.push_back(instance);
+  quoted_names_.push_back(quoted_json_string(instance->name()));
   series_.emplace_back();
 }
 
@@ -74,50 +76,25 @@ void Metrics::on_drop(Request& r, std::string_view reason) {
 
 void Metrics::record_request(const Request& r, std::string_view status, std::string_view reason) {
   if (!options_.keep_records && !options_.records_out) return;
-  nlohmann::ordered_json j;
-  j["id"] = r.id;
-  j["status"] = status;
-  j["instance"] = r.instance >= 0 ? instances_[r.instance]->name() : "";
-  j["arrival_s"] = r.spec.arrival.to_s();
-  j["prompt_tokens"] = r.spec.prompt_tokens;
-  j["output_tokens"] = r.spec.output_tokens;
-  j["predicted_output_tokens"] = r.predicted_output_tokens;
-  j["generated_tokens"] = r.generated_tokens;
-  j["preemptions"] = r.preemptions;
-  if (r.first_token != Time::max()) {
-    j["first_token_s"] = r.first_token.to_s();
-    j["ttft_ms"] = (r.first_token - r.spec.arrival).to_ms();
-  }
-  if (r.finished != Time::max()) {
-    j["finish_s"] = r.finished.to_s();
-    j["e2el_ms"] = (r.finished - r.spec.arrival).to_ms();
-  }
-  if (r.truncated) j["truncated"] = true;
-  if (r.spec.session_id >= 0) j["session"] = r.spec.session_id;
-  if (!reason.empty()) j["reason"] = reason;
   if (options_.records_out && options_.records_out_as_elements) {
-    *options_.records_out << (records_written_++ == 0 ? "\n" : ",\n");
-    write_as_result_element(*options_.records_out, j, record_text_);
+    // Straight to text, into a buffer kept between records: one write per record.
+    record_text_.assign(records_written_++ == 0 ? "\n" : ",\n");
+    RecordText text(record_text_);
+    describe_request(text, r, status, r.instance >= 0 ? quoted_names_[r.instance] : quoted_none_,
+                     reason);
+    text.finish();
+    options_.records_out->write(record_text_.data(),
+                                static_cast<std::streamsize>(record_text_.size()));
     return;
   }
+  RecordJson record;
+  describe_request(record, r, status, r.instance >= 0 ? instances_[r.instance]->name() : "",
+                   reason);
   if (options_.records_out) {
-    *options_.records_out << j.dump() << '\n';  // streamed: nothing kept per request
+    *options_.records_out << record.json.dump() << '\n';  // streamed: nothing kept per request
     return;
   }
-  records_.push_back(std::move(j));
-}
-
-void write_as_result_element(std::ostream& out, const nlohmann::ordered_json& record,
-                             std::string& buffer) {
-  // Laid out by the serializer behind dump(), started at the element's depth, into a buffer
-  // kept between records: one write per record.
-  buffer.assign("  ");
-  nlohmann::detail::serializer<nlohmann::ordered_json> serializer(
-      nlohmann::detail::output_adapter<char, std::string>(buffer), ' ',
-      nlohmann::ordered_json::error_handler_t::replace);
-  serializer.dump(record, /*pretty_print=*/true, /*ensure_ascii=*/false, /*indent_step=*/1,
-                  /*current_indent=*/2);
-  out.write(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+  records_.push_back(std::move(record.json));
 }
 
 void Metrics::sample() {

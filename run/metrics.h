@@ -36,12 +36,6 @@ struct MetricsOptions {
   uint64_t exact_samples = uint64_t{1} << 20;
 };
 
-/// Writes a request record laid out as an element of the result's "requests" array in the
-/// result's text (nlohmann dump with indent 1), without the separator before it; `buffer` is
-/// scratch space.
-void write_as_result_element(std::ostream& out, const nlohmann::ordered_json& record,
-                             std::string& buffer);
-
 class Metrics final : public InstanceObserver {
  public:
   /// The time series hold at most one more than this many samples: past it, every other
@@ -140,7 +134,9 @@ class Metrics final : public InstanceObserver {
   Latencies latencies_;
   uint64_t truncated_ = 0, good_ = 0, misrouted_preemptions_ = 0, fault_affected_ = 0;
   uint64_t records_written_ = 0;
-  std::string record_text_;  ///< reused by write_as_result_element
+  std::string record_text_;                 ///< a record's text, reused
+  std::vector<std::string> quoted_names_;   ///< the replicas' names as JSON strings
+  const std::string quoted_none_ = "\"\"";  ///< no replica
   int64_t input_tokens_ = 0, output_tokens_ = 0;
   Time last_finish_;
   nlohmann::ordered_json records_ = nlohmann::ordered_json::array();

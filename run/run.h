@@ -32,7 +32,7 @@ struct RunOptions {
   std::ostream* requests_out = nullptr;
   /// When set (and requests_out is not), the records the result's "requests" array would hold
   /// are written here instead as requests complete, laid out as that array's elements
-  /// (write_as_result_element, run/metrics.h); the caller splices them into the written result
+  /// (run/request_record.h); the caller splices them into the written result
   /// (tools/output_file.h), so memory does not grow with the trace.
   std::ostream* result_requests_out = nullptr;
   /// --kernel-db DIR: price kernels from these measured tables (models/kernel_db.h); overrides
