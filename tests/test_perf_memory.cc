@@ -10,6 +10,7 @@
 #include <random>
 #include <sstream>
 
+#include "run/request_record.h"
 #include "sim/latency_samples.h"
 #include "sim/stats.h"
 #include "test_support.h"
@@ -181,4 +182,34 @@ TEST_CASE("the result file's records are spooled, and its bytes are the whole re
   CHECK(run_cli("run " + scenario + " --set /workload/requests=-1 -q -o " + out) == 2);
   for (const std::string& left : {out, out + ".tmp", out + ".requests.tmp"})
     CHECK_FALSE(std::filesystem::exists(left));
+}
+
+TEST_CASE("a record's text is its JSON value as the result lays it out", "[perf][output]") {
+  // Every optional field, odd numbers and a reason that is not UTF-8.
+  Request r;
+  r.id = 18'446'744'073'709'551'615ULL;
+  r.spec.arrival = Time{1'234'567'891};
+  r.spec.prompt_tokens = 7;
+  r.spec.output_tokens = 1;
+  r.spec.session_id = 3;
+  r.predicted_output_tokens = -1;
+  r.generated_tokens = 0;
+  r.preemptions = 2;
+  r.truncated = true;
+  for (int finished = 0; finished < 2; ++finished) {
+    r.first_token = finished ? Time{1'234'567'892} : Time::max();
+    r.finished = finished ? Time{99'000'000'000'001} : Time::max();
+    const std::string reason = finished ? "" : "kv \"full\" \xff\n";
+    RecordJson value;
+    describe_request(value, r, "dropped", std::string("C\xc3\xa9/0"), reason);
+    std::string text;
+    RecordText writer(text);
+    describe_request(writer, r, "dropped", quoted_json_string("C\xc3\xa9/0"), reason);
+    writer.finish();
+    // The record as the only element of a top-level array in an object dumped with indent 1.
+    nlohmann::ordered_json doc;
+    doc["requests"] = nlohmann::ordered_json::array({value.json});
+    CHECK(doc.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) ==
+          "{\n \"requests\": [\n" + text + "\n ]\n}");
+  }
 }
