@@ -1,5 +1,6 @@
 #include "run/request_record.h"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -44,7 +45,17 @@ void RecordText::add(const char* key, bool value) {
 
 void RecordText::add_string(const char* key, std::string_view value) {
   start(key);
-  out_ += quoted_json_string(value);
+  // Printable ASCII without quote or backslash needs no escaping: most values (the status).
+  const bool plain = std::all_of(value.begin(), value.end(), [](char c) {
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+  });
+  if (!plain) {
+    out_ += quoted_json_string(value);
+    return;
+  }
+  out_ += '"';
+  out_ += value;
+  out_ += '"';
 }
 
 std::string quoted_json_string(std::string_view text) {
