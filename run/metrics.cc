@@ -3,15 +3,20 @@
 #include <algorithm>
 #include <ostream>
 
+#include "run/request_record.h"
 #include "sim/stats.h"
 
 namespace servesim {
 
 Metrics::Metrics(Simulator& sim, MetricsOptions options)
-    : sim_(sim), options_(options), interval_s_(options.sample_interval_s) {}
+    : sim_(sim),
+      options_(options),
+      latencies_(options.exact_samples),
+      interval_s_(options.sample_interval_s) {}
 
 void Metrics::add_instance(const Instance* instance) {
   instances_.push_back(instance);
+  quoted_names_.push_back(quoted_json_string(instance->name()));
   series_.emplace_back();
 }
 
@@ -42,18 +47,18 @@ void Metrics::on_finish(Request& r) {
     output_tokens_ += r.generated_tokens;
     const double e2el = (r.finished - r.spec.arrival).to_ms();
     const double ttft = (r.first_token - r.spec.arrival).to_ms();
-    latencies_.e2el_ms.push_back(e2el);
-    latencies_.queue_ms.push_back((r.first_scheduled - r.spec.arrival).to_ms());
+    latencies_.e2el_ms.add(e2el);
+    latencies_.queue_ms.add((r.first_scheduled - r.spec.arrival).to_ms());
     window_e2el_ms_.push_back(e2el);
-    if (r.fault_affected) latencies_.fault_affected_e2el_ms.push_back(e2el);
+    if (r.fault_affected) latencies_.fault_affected_e2el_ms.add(e2el);
     if (r.misrouted) {
-      latencies_.misrouted_e2el_ms.push_back(e2el);
+      latencies_.misrouted_e2el_ms.add(e2el);
       misrouted_preemptions_ += static_cast<uint64_t>(r.preemptions);
     }
     double tpot = 0;
     if (r.generated_tokens > 1) {
       tpot = (e2el - ttft) / static_cast<double>(r.generated_tokens - 1);
-      latencies_.tpot_ms.push_back(tpot);
+      latencies_.tpot_ms.add(tpot);
     }
     const SloSpec& slo = options_.slo;
     const bool good =
@@ -71,32 +76,25 @@ void Metrics::on_drop(Request& r, std::string_view reason) {
 
 void Metrics::record_request(const Request& r, std::string_view status, std::string_view reason) {
   if (!options_.keep_records && !options_.records_out) return;
-  nlohmann::ordered_json j;
-  j["id"] = r.id;
-  j["status"] = status;
-  j["instance"] = r.instance >= 0 ? instances_[r.instance]->name() : "";
-  j["arrival_s"] = r.spec.arrival.to_s();
-  j["prompt_tokens"] = r.spec.prompt_tokens;
-  j["output_tokens"] = r.spec.output_tokens;
-  j["predicted_output_tokens"] = r.predicted_output_tokens;
-  j["generated_tokens"] = r.generated_tokens;
-  j["preemptions"] = r.preemptions;
-  if (r.first_token != Time::max()) {
-    j["first_token_s"] = r.first_token.to_s();
-    j["ttft_ms"] = (r.first_token - r.spec.arrival).to_ms();
-  }
-  if (r.finished != Time::max()) {
-    j["finish_s"] = r.finished.to_s();
-    j["e2el_ms"] = (r.finished - r.spec.arrival).to_ms();
-  }
-  if (r.truncated) j["truncated"] = true;
-  if (r.spec.session_id >= 0) j["session"] = r.spec.session_id;
-  if (!reason.empty()) j["reason"] = reason;
-  if (options_.records_out) {
-    *options_.records_out << j.dump() << '\n';  // streamed: nothing kept per request
+  if (options_.records_out && options_.records_out_as_elements) {
+    // Straight to text, into a buffer kept between records: one write per record.
+    record_text_.assign(records_written_++ == 0 ? "\n" : ",\n");
+    RecordText text(record_text_);
+    describe_request(text, r, status, r.instance >= 0 ? quoted_names_[r.instance] : quoted_none_,
+                     reason);
+    text.finish();
+    options_.records_out->write(record_text_.data(),
+                                static_cast<std::streamsize>(record_text_.size()));
     return;
   }
-  records_.push_back(std::move(j));
+  RecordJson record;
+  describe_request(record, r, status, r.instance >= 0 ? instances_[r.instance]->name() : "",
+                   reason);
+  if (options_.records_out) {
+    *options_.records_out << record.json.dump() << '\n';  // streamed: nothing kept per request
+    return;
+  }
+  records_.push_back(std::move(record.json));
 }
 
 void Metrics::sample() {

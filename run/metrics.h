@@ -1,6 +1,6 @@
 #pragma once
-/// What a run measures, apart from who runs it: per-request latencies (exact stores, sim/stats.h
-/// and sim/latency_samples.h), per-request records, drops, misroutes and goodput, and time
+/// What a run measures, apart from who runs it: per-request latencies (sim/latency_values.h and
+/// sim/latency_samples.h), per-request records, drops, misroutes and goodput, and time
 /// series sampled every sample interval of simulated time. It is the replicas' observer behind
 /// the gateway (policies/gateway.h), so it only reads what happens and never decides anything.
 
@@ -16,6 +16,7 @@
 #include "models/instance.h"
 #include "run/scenario.h"
 #include "sim/latency_samples.h"
+#include "sim/latency_values.h"
 #include "sim/simulator.h"
 
 namespace servesim {
@@ -27,8 +28,12 @@ struct MetricsOptions {
   double sample_interval_s = 1.0;
   /// Keep each request's record for the result's "requests" array.
   bool keep_records = true;
-  /// When set, records are written here as JSON lines as requests end, and none is kept.
+  /// When set, records are written here as requests end, and none is kept: as JSON lines, or
+  /// with records_out_as_elements, as the elements of the result's "requests" array.
   std::ostream* records_out = nullptr;
+  bool records_out_as_elements = false;
+  /// Latency percentiles stay exact up to this many samples (OutputSpec::exact_samples).
+  uint64_t exact_samples = uint64_t{1} << 20;
 };
 
 class Metrics final : public InstanceObserver {
@@ -51,7 +56,7 @@ class Metrics final : public InstanceObserver {
 
   // InstanceObserver.
   void on_first_token(const Request& r) override {
-    if (counted(r)) latencies_.ttft_ms.push_back((r.first_token - r.spec.arrival).to_ms());
+    if (counted(r)) latencies_.ttft_ms.add((r.first_token - r.spec.arrival).to_ms());
   }
   void on_decode_stretch(const std::vector<ScheduledItem>& items,
                          const std::vector<int64_t>& step_end_ns) override;
@@ -65,10 +70,19 @@ class Metrics final : public InstanceObserver {
   void on_finish(Request& r) override;
   void on_drop(Request& r, std::string_view reason) override;
 
-  /// Per-request latency stores of the counted requests, in ms (the result sorts them).
+  /// Per-request latency stores of the counted requests, in ms: exact up to a sample count,
+  /// then sketched (sim/latency_values.h).
   struct Latencies {
-    std::vector<double> ttft_ms, tpot_ms, e2el_ms, queue_ms, misrouted_e2el_ms;
-    std::vector<double> fault_affected_e2el_ms;  ///< requests a replica failure evicted
+    explicit Latencies(uint64_t exact_samples)
+        : ttft_ms(exact_samples),
+          tpot_ms(exact_samples),
+          e2el_ms(exact_samples),
+          queue_ms(exact_samples),
+          misrouted_e2el_ms(exact_samples),
+          fault_affected_e2el_ms(exact_samples),
+          itl(2 * exact_samples) {}
+    LatencyValues ttft_ms, tpot_ms, e2el_ms, queue_ms, misrouted_e2el_ms;
+    LatencyValues fault_affected_e2el_ms;  ///< requests a replica failure evicted
     RunLengthSamples itl;  ///< per token, run-length encoded: one entry per decode iteration
   };
   Latencies& latencies() { return latencies_; }
@@ -85,6 +99,7 @@ class Metrics final : public InstanceObserver {
   const std::vector<double>& p99_e2el_ms_by_window() const { return p99_e2el_ms_by_window_; }
 
   int64_t warmup_requests() const { return options_.warmup_requests; }
+  uint64_t exact_samples() const { return options_.exact_samples; }
   /// The interval between samples, doubled each time the series were thinned.
   double sample_interval_s() const { return interval_s_; }
   bool has_slo() const { return options_.slo.ttft_ms > 0 || options_.slo.tpot_ms > 0; }
@@ -114,10 +129,14 @@ class Metrics final : public InstanceObserver {
   std::vector<const Instance*> instances_;
   std::function<void()> on_sample_;
 
-  // One double per counted request each (8 MB per million requests per metric): exact
-  // percentiles. Inter-token gaps are per token, so they are stored run-length encoded.
+  // One double per counted request each up to 2^20 requests (8 MiB per metric), then a sketch.
+  // Inter-token gaps are per token, so they are stored run-length encoded.
   Latencies latencies_;
   uint64_t truncated_ = 0, good_ = 0, misrouted_preemptions_ = 0, fault_affected_ = 0;
+  uint64_t records_written_ = 0;
+  std::string record_text_;                 ///< a record's text, reused
+  std::vector<std::string> quoted_names_;   ///< the replicas' names as JSON strings
+  const std::string quoted_none_ = "\"\"";  ///< no replica
   int64_t input_tokens_ = 0, output_tokens_ = 0;
   Time last_finish_;
   nlohmann::ordered_json records_ = nlohmann::ordered_json::array();

@@ -4,12 +4,20 @@
 
 #include <algorithm>
 #include <initializer_list>
+#include <type_traits>
 #include <utility>
 
 #include "run/scenario_hash.h"
 #include "sim/stats.h"
 
 namespace servesim {
+namespace {
+
+/// The sketch's bound, 2^-10, rounded up to cover the conversion to milliseconds.
+constexpr double kStatedRelativeError = 0.001;
+static_assert(QuantileSketch::kRelativeError < kStatedRelativeError);
+
+}  // namespace
 
 nlohmann::ordered_json build_result(const ResultInputs& in) {
   const Scenario& scenario = in.scenario;
@@ -42,7 +50,7 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
   s["duration_s"] = duration_s;
   s["total_input_tokens"] = metrics.input_tokens();
   s["total_output_tokens"] = metrics.output_tokens();
-  const double counted_completed = static_cast<double>(latencies.e2el_ms.size());
+  const double counted_completed = static_cast<double>(latencies.e2el_ms.count());
   s["request_throughput"] = duration_s > 0 ? counted_completed / duration_s : 0.0;
   s["output_throughput"] =
       duration_s > 0 ? static_cast<double>(metrics.output_tokens()) / duration_s : 0.0;
@@ -52,11 +60,22 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
           : 0.0;
   if (metrics.has_slo())
     s["request_goodput"] = duration_s > 0 ? static_cast<double>(metrics.good()) / duration_s : 0.0;
-  add_latency_summary(s, "ttft_ms", latencies.ttft_ms);
-  add_latency_summary(s, "tpot_ms", latencies.tpot_ms);
-  add_latency_summary(s, "itl_ms", latencies.itl);
-  add_latency_summary(s, "e2el_ms", latencies.e2el_ms);
-  add_latency_summary(s, "queue_ms", latencies.queue_ms);
+  // Metrics whose percentiles come from a sketch (past the exact sample counts).
+  std::vector<std::string> approximate;
+  const auto summarize = [&](nlohmann::ordered_json& out, const std::string& name,
+                             const std::string& label, auto& samples) {
+    bool exact;
+    if constexpr (std::is_same_v<std::decay_t<decltype(samples)>, RunLengthSamples>)
+      exact = add_latency_summary(out, name, samples);
+    else
+      exact = samples.add_summary(out, name);
+    if (!exact) approximate.push_back(label);
+  };
+  summarize(s, "ttft_ms", "ttft_ms", latencies.ttft_ms);
+  summarize(s, "tpot_ms", "tpot_ms", latencies.tpot_ms);
+  summarize(s, "itl_ms", "itl_ms", latencies.itl);
+  summarize(s, "e2el_ms", "e2el_ms", latencies.e2el_ms);
+  summarize(s, "queue_ms", "queue_ms", latencies.queue_ms);
   uint64_t preemptions = 0;
   for (const auto& inst : in.instances) preemptions += inst->preemptions();
   s["preemptions"] = preemptions;
@@ -75,9 +94,9 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
                                    : 0.0;
   if (in.size_class_routing) {
     // Requests whose predicted class differs from their true class, and what they cost.
-    s["misroutes"] = latencies.misrouted_e2el_ms.size();
+    s["misroutes"] = latencies.misrouted_e2el_ms.count();
     s["misrouted_preemptions"] = metrics.misrouted_preemptions();
-    add_latency_summary(s, "e2el_ms_misrouted", latencies.misrouted_e2el_ms);
+    summarize(s, "e2el_ms_misrouted", "e2el_ms_misrouted", latencies.misrouted_e2el_ms);
   }
   s["warmup_requests_discarded"] =
       std::min<int64_t>(metrics.warmup_requests(), static_cast<int64_t>(gateway.arrived()));
@@ -183,7 +202,7 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
     f["requests_rerouted"] = in.faults->rerouted();
     f["requests_dropped"] = in.faults->dropped();
     f["lost_tokens"] = in.faults->lost_tokens();
-    add_latency_summary(f, "e2el_ms", latencies.fault_affected_e2el_ms);
+    summarize(f, "e2el_ms", "faults/e2el_ms", latencies.fault_affected_e2el_ms);
     auto& events = f["events"] = nlohmann::ordered_json::array();
     for (const FaultEvent& e : in.faults->events())
       events.push_back({{"time_s", e.time.to_s()},
@@ -193,6 +212,14 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
                         {"requests_rerouted", e.rerouted},
                         {"requests_dropped", e.dropped},
                         {"lost_tokens", e.lost_tokens}});
+  }
+  if (!approximate.empty()) {
+    // Absent when every percentile is exact, which keeps small runs' results as they were.
+    // Not through `s`: keys added to the result since may have moved the summary.
+    auto& a = result["summary"]["approximate_percentiles"];
+    a["metrics"] = approximate;
+    a["relative_error"] = kStatedRelativeError;
+    a["exact_samples"] = metrics.exact_samples();
   }
   if (!metrics.drops_by_instance().empty())
     result["drops_by_instance"] = metrics.drops_by_instance();

@@ -92,9 +92,13 @@ RunOutput run_scenario(const Scenario& s, const RunOptions& options) {
   ConfigCopy workload_config(s, s.workload);
   std::unique_ptr<Workload> workload = make_workload(workload_config.object, s.base_dir, s.seed);
 
-  Metrics metrics(sim,
-                  MetricsOptions{workload->warmup_requests(), s.slo, s.output.sample_interval_s,
-                                 s.output.record_requests, options.requests_out});
+  const bool spool_requests =
+      s.output.record_requests && !options.requests_out && options.result_requests_out;
+  Metrics metrics(
+      sim, MetricsOptions{workload->warmup_requests(), s.slo, s.output.sample_interval_s,
+                          s.output.record_requests,
+                          spool_requests ? options.result_requests_out : options.requests_out,
+                          spool_requests, s.output.exact_samples});
   Gateway gateway(*router, *predictor, metrics);
   std::vector<std::unique_ptr<Instance>> instances;
   for (size_t i = 0; i < s.instances.size(); ++i) {
@@ -137,7 +141,8 @@ RunOutput run_scenario(const Scenario& s, const RunOptions& options) {
   out.result = build_result({s, gateway, metrics, instances,
                              dynamic_cast<const SizeClassRouter*>(router.get()) != nullptr,
                              faults.get(), sim.now(), options.command_line,
-                             s.output.record_requests && !options.requests_out});
+                             s.output.record_requests && !options.requests_out && !spool_requests});
+  out.requests_spooled = spool_requests;
   out.summary_table = summary_table(s.name, out.result["summary"]);
   return out;
 }

@@ -30,6 +30,11 @@ struct RunOptions {
   /// result holds no "requests" array: memory then does not grow with the trace. The caller owns
   /// the stream (and the file behind it), so the runner still never opens files.
   std::ostream* requests_out = nullptr;
+  /// When set (and requests_out is not), the records the result's "requests" array would hold
+  /// are written here instead as requests complete, laid out as that array's elements
+  /// (run/request_record.h); the caller splices them into the written result
+  /// (tools/output_file.h), so memory does not grow with the trace.
+  std::ostream* result_requests_out = nullptr;
   /// --kernel-db DIR: price kernels from these measured tables (models/kernel_db.h); overrides
   /// the scenario's /kernel_db. Relative to the working directory.
   std::string kernel_db;
@@ -44,6 +49,8 @@ struct RunOptions {
 struct RunOutput {
   nlohmann::ordered_json result;
   std::string summary_table;  ///< for people, on the terminal
+  /// The "requests" array was written to RunOptions::result_requests_out, not into `result`.
+  bool requests_spooled = false;
   uint64_t events = 0;
   double simulated_s = 0;
 };

@@ -234,6 +234,8 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
     // one that rounds to 0 ns would never let time advance.
     if (auto si = oo.maybe("sample_interval_s"))
       s.output.sample_interval_s = si->number_in_range(1e-6, 1e9);
+    if (auto es = oo.maybe("exact_samples"))
+      s.output.exact_samples = static_cast<uint64_t>(es->int_in_range(1, int64_t{1} << 32));
     oo.finish();
   }
   if (auto slo = root.maybe("slo")) {

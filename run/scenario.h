@@ -44,6 +44,10 @@ struct InstanceSpec {
 struct OutputSpec {
   bool record_requests = true;     ///< keep per-request records in the result
   double sample_interval_s = 1.0;  ///< time-series sampling period, simulated seconds
+  /// Per-request latency percentiles are exact up to this many samples (and inter-token ones up
+  /// to this many stored entries: distinct gaps and decode stretches), then sketched
+  /// (sim/latency_values.h).
+  uint64_t exact_samples = uint64_t{1} << 20;
 };
 
 /// Service-level objectives for goodput; 0 means none.

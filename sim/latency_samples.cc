@@ -55,20 +55,68 @@ void RunLengthSamples::add_steps(const StepSeries& steps, uint64_t count) {
   }
   changed();
   total_count_ += count * static_cast<uint64_t>(steps.steps);
+  if (sketched_) {
+    for (int64_t j = 0; j < steps.steps; ++j) add_to_sketch(steps.duration_ns(j), count);
+    return;
+  }
   series_.push_back({steps, count});
-  if (stored_runs() >= compact_at_) compact();
+  if (stored_runs() >= exact_entries_) compact();
 }
 
 void RunLengthSamples::merge(const RunLengthSamples& other) {
-  other.for_each_entry([this](int64_t value_ns, uint64_t count) { add(Time{value_ns}, count); });
+  if (!other.sketched_) {
+    other.for_each_entry([this](int64_t value_ns, uint64_t count) { add(Time{value_ns}, count); });
+    return;
+  }
+  changed();
+  to_sketch();
+  total_count_ += other.total_count_;
+  sketch_.merge(other.sketch_);
+  sums_exact_ = sums_exact_ && other.sums_exact_ && total_count_ < kExactBelowSamples;
+  sum_ns_ += other.sum_ns_;
+  sum_sq_ns_ += other.sum_sq_ns_;
+  sum_ld_ += other.sum_ld_;
+  sum_sq_ld_ += other.sum_sq_ld_;
+}
+
+void RunLengthSamples::add_to_sketch(int64_t value_ns, uint64_t count) {
+  sketch_.add(static_cast<double>(value_ns), count);
+  const auto v = static_cast<long double>(value_ns);
+  sum_ld_ += v * static_cast<long double>(count);
+  sum_sq_ld_ += v * v * static_cast<long double>(count);
+  sums_exact_ =
+      sums_exact_ && value_ns >= 0 && value_ns < kExactBelowNs && total_count_ < kExactBelowSamples;
+  if (!sums_exact_) return;  // the integer sums are not used then
+  const Int128 exact_v = value_ns;
+  sum_ns_ += exact_v * count;
+  sum_sq_ns_ += exact_v * exact_v * count;
+}
+
+void RunLengthSamples::to_sketch() {
+  if (sketched_) return;
+  summarize();  // the exact integer sums so far
+  for_each_entry([this](int64_t value_ns, uint64_t count) {
+    sketch_.add(static_cast<double>(value_ns), count);
+    const auto v = static_cast<long double>(value_ns);
+    sum_ld_ += v * static_cast<long double>(count);
+    sum_sq_ld_ += v * v * static_cast<long double>(count);
+  });
+  // Swapped with empty vectors: clear() would keep the memory.
+  std::vector<Run>().swap(runs_);
+  std::vector<Run>().swap(scratch_);
+  std::vector<CountedSeries>().swap(series_);
+  std::vector<uint64_t>().swap(bucket_count_);
+  prepared_.clear();
+  sorted_end_ = 0;
+  sketched_ = true;
 }
 
 void RunLengthSamples::compact() {
-  for (const CountedSeries& s : series_)
-    for (int64_t j = 0; j < s.steps.steps; ++j)
-      runs_.push_back(Run{s.steps.duration_ns(j), s.count});
-  series_.clear();
-  if (sorted_end_ == runs_.size()) return;
+  // Series stay as they are: expanded they would take a pair per step.
+  if (sorted_end_ == runs_.size()) {
+    if (stored_runs() > exact_entries_ / 2) to_sketch();
+    return;
+  }
   const auto by_value = [](const Run& a, const Run& b) { return a.value_ns < b.value_ns; };
   const auto middle = runs_.begin() + static_cast<std::ptrdiff_t>(sorted_end_);
   radix_sort_by_value(runs_.data() + sorted_end_, runs_.data() + runs_.size(), scratch_);
@@ -82,7 +130,9 @@ void RunLengthSamples::compact() {
   }
   runs_.resize(out);
   sorted_end_ = out;
-  compact_at_ = std::max(compact_at_, 2 * runs_.size());
+  // Kept exact only while compactions free at least half the limit: each then stands for as
+  // many entries added, and memory stays bounded.
+  if (stored_runs() > exact_entries_ / 2) to_sketch();
 }
 
 size_t RunLengthSamples::bucket_of(int64_t value_ns) {
@@ -110,6 +160,10 @@ std::pair<int64_t, int64_t> RunLengthSamples::bucket_range(size_t bucket) {
 
 void RunLengthSamples::summarize() {
   if (summarized_) return;
+  if (sketched_) {  // the sums are kept as samples come
+    summarized_ = true;
+    return;
+  }
   bucket_count_.assign(kBuckets, 0);
   Int128 sum = 0, sum_sq = 0;
   bool in_range = total_count_ < kExactBelowSamples;
@@ -125,14 +179,18 @@ void RunLengthSamples::summarize() {
   __extension__ using Uint128 = unsigned __int128;
   for (const CountedSeries& s : series_) {
     Uint128 series_sum = 0, series_sum_sq = 0;
-    bool series_in_range = true;
+    // Steps j >= 1 are monotone in j: the first and the last of them bound the others.
+    const auto exact_range = [](int64_t v) { return v >= 0 && v < kExactBelowNs; };
+    const bool series_in_range = exact_range(s.steps.first_ns) &&
+                                 exact_range(s.steps.duration_ns(1)) &&
+                                 exact_range(s.steps.duration_ns(s.steps.steps - 1));
     // Successive steps mostly stay in one bucket: count them there and look the bucket up
     // only when a value leaves it.
     size_t bucket = 0;
     int64_t bucket_lowest = 0, bucket_end = 0;
     uint64_t in_bucket = 0;
     for (int64_t j = 0; j < s.steps.steps; ++j) {
-      const int64_t v = s.steps.duration_ns(j);
+      const int64_t v = j == 0 ? s.steps.first_ns : s.steps.later_duration_ns(j);
       if (v < bucket_lowest || v >= bucket_end) {
         bucket_count_[bucket] += in_bucket * s.count;
         bucket = bucket_of(v);
@@ -142,7 +200,6 @@ void RunLengthSamples::summarize() {
         in_bucket = 0;
       }
       ++in_bucket;
-      series_in_range = series_in_range && v >= 0 && v < kExactBelowNs;
       const auto u = static_cast<uint64_t>(v);
       series_sum += u;
       series_sum_sq += static_cast<Uint128>(u) * u;
@@ -167,7 +224,7 @@ std::pair<size_t, uint64_t> RunLengthSamples::bucket_of_rank(uint64_t rank) cons
 }
 
 void RunLengthSamples::prepare_percentiles(std::initializer_list<double> ps) {
-  if (total_count_ == 0) return;
+  if (total_count_ == 0 || sketched_) return;
   summarize();
   std::vector<size_t> wanted;
   for (double p : ps) {
@@ -185,29 +242,40 @@ void RunLengthSamples::prepare_percentiles(std::initializer_list<double> ps) {
 
 void RunLengthSamples::collect_buckets(const std::vector<size_t>& wanted) {
   if (wanted.empty()) return;
+  const size_t first_new = prepared_.size();
   std::vector<int> slot(kBuckets, -1);
-  // Only values between the lowest and the highest wanted bucket can land in one.
   int64_t lowest = std::numeric_limits<int64_t>::max(),
           highest = std::numeric_limits<int64_t>::min();
   for (size_t bucket : wanted) {
     slot[bucket] = static_cast<int>(prepared_.size());
     const auto [bucket_lowest, width] = bucket_range(bucket);
-    Prepared prepared{bucket, bucket_lowest, {}, {}};
-    if (width > 0 && width <= kCountedBucketNs)
-      prepared.counts.assign(static_cast<size_t>(width), 0);
-    prepared_.push_back(std::move(prepared));
+    Prepared b{bucket, bucket_lowest, {}, {}};
+    if (width > 0 && width <= kCountedBucketNs) b.counts.assign(static_cast<size_t>(width), 0);
+    prepared_.push_back(std::move(b));
     lowest = std::min(lowest, bucket_lowest);
     highest = std::max(highest, bucket == 0 ? int64_t{1} : bucket_lowest + width);
   }
-  for_each_entry_in(lowest, highest, [&](int64_t value_ns, uint64_t count) {
-    const int s = slot[bucket_of(value_ns)];
-    if (s < 0) return;
-    Prepared& b = prepared_[static_cast<size_t>(s)];
+  const auto add_to = [](Prepared& b, int64_t value_ns, uint64_t count) {
     if (!b.counts.empty())
       b.counts[static_cast<size_t>(value_ns - b.lowest_ns)] += count;
     else
       b.runs.push_back(Run{value_ns, count});
-  });
+  };
+  // Pairs and short series: one pass over the span of the wanted buckets.
+  for_each_entry_in<Part::kPairsAndShortSeries>(
+      lowest, highest, [&](int64_t value_ns, uint64_t count) {
+        const int s = slot[bucket_of(value_ns)];
+        if (s >= 0) add_to(prepared_[static_cast<size_t>(s)], value_ns, count);
+      });
+  // Long series: searched bucket by bucket, so that only their few steps inside a wanted bucket
+  // are read (the span from p50 to p99 would hold half of each).
+  for (size_t i = first_new; i < prepared_.size(); ++i) {
+    Prepared& b = prepared_[i];
+    const auto [bucket_lowest, width] = bucket_range(b.bucket);
+    for_each_entry_in<Part::kLongSeries>(
+        bucket_lowest, b.bucket == 0 ? int64_t{1} : bucket_lowest + width,
+        [&](int64_t value_ns, uint64_t count) { add_to(b, value_ns, count); });
+  }
 }
 
 int64_t RunLengthSamples::value_at_rank(uint64_t rank) {
@@ -264,6 +332,7 @@ int64_t RunLengthSamples::value_at_rank(uint64_t rank) {
 
 double RunLengthSamples::percentile_ms(double p) {
   if (total_count_ == 0) return 0;
+  if (sketched_) return sketch_.percentile(p) * 1e-6;  // as Time::to_ms
   summarize();
   // The same interpolation as percentile_sorted (sim/stats.h) over the expanded list.
   const PercentileRank rank = percentile_rank(total_count_, p);
@@ -277,6 +346,8 @@ double RunLengthSamples::mean_ms() {
   summarize();
   // Exact: the integer sum of nanoseconds, divided once.
   if (sums_exact_) return static_cast<double>(sum_ns_) / static_cast<double>(total_count_) * 1e-6;
+  if (sketched_)
+    return static_cast<double>(sum_ld_ / static_cast<long double>(total_count_) * 1e-6L);
   long double sum = 0;
   for_each_entry(
       [&](int64_t value_ns, uint64_t count) { sum += static_cast<long double>(value_ns) * count; });
@@ -287,6 +358,10 @@ double RunLengthSamples::std_ms() {
   if (total_count_ == 0) return 0;
   summarize();
   const auto n = static_cast<long double>(total_count_);
+  if (!sums_exact_ && sketched_) {  // the entries are gone: from the long double sums
+    const long double mean = sum_ld_ / n;
+    return static_cast<double>(std::sqrt(std::max(0.0L, sum_sq_ld_ / n - mean * mean)) * 1e-6L);
+  }
   if (!sums_exact_) {  // two passes in long double
     long double mean = 0, sum_sq = 0;
     for_each_entry([&](int64_t value_ns, uint64_t count) {
@@ -310,11 +385,12 @@ double RunLengthSamples::std_ms() {
   return static_cast<double>(std::sqrt(std::max(0.0L, sum_sq) / n) * 1e-6L);
 }
 
-void add_latency_summary(nlohmann::ordered_json& out, const std::string& name,
+bool add_latency_summary(nlohmann::ordered_json& out, const std::string& name,
                          RunLengthSamples& samples) {
   samples.prepare_percentiles({50, 90, 95, 99});
   write_latency_entries(out, name, samples.mean_ms(), samples.std_ms(),
                         [&](double p) { return samples.percentile_ms(p); });
+  return samples.exact();
 }
 
 }  // namespace servesim

@@ -16,8 +16,13 @@
 /// sums, a second collects the entries of the buckets that hold the wanted ranks, and a
 /// weighted selection finds the ranks among those. When the store grows very large, entries
 /// are sorted and equal values merged (compaction), so memory is bounded by the number of
-/// distinct values seen (twice that, or the first compaction point), never by the number of
-/// samples.
+/// distinct values and series, never by the number of samples.
+///
+/// When a compaction still leaves more than half of `exact_entries` entries (distinct values
+/// plus series; 2^20 by default: a very long run), the store turns into a QuantileSketch
+/// (sim/quantile_sketch.h) and memory stops growing: percentiles are then within
+/// QuantileSketch::kRelativeError of the exact ones, while count, mean and standard deviation
+/// still come from exact integer sums over every sample. exact() tells which.
 
 #include <cstdint>
 #include <initializer_list>
@@ -26,6 +31,7 @@
 #include <utility>
 #include <vector>
 
+#include "sim/quantile_sketch.h"
 #include "sim/step_series.h"
 #include "sim/time.h"
 
@@ -33,22 +39,26 @@ namespace servesim {
 
 class RunLengthSamples {
  public:
-  /// The first sort + merge waits until `first_compaction_entries` entries are held (most
-  /// runs never need one; statistics never do).
-  explicit RunLengthSamples(size_t first_compaction_entries = size_t{1} << 22)
-      : compact_at_(first_compaction_entries) {}
+  static constexpr size_t kExactEntries = size_t{1} << 21;
+  /// The pairs are sorted and merged whenever `exact_entries` entries (pairs and series) are
+  /// held; if more than half as many remain, the store turns into a sketch.
+  explicit RunLengthSamples(size_t exact_entries = kExactEntries) : exact_entries_(exact_entries) {}
 
   /// Records `count` samples of `value`.
   void add(Time value, uint64_t count = 1) {
     if (count == 0) return;
     changed();
     total_count_ += count;
+    if (sketched_) {
+      add_to_sketch(value.ns, count);
+      return;
+    }
     if (!runs_.empty() && runs_.back().value_ns == value.ns) {
       runs_.back().count += count;
       return;
     }
     runs_.push_back(Run{value.ns, count});
-    if (stored_runs() >= compact_at_) compact();
+    if (stored_runs() >= exact_entries_) compact();
   }
   /// Records the tokens of a run of decode steps: `count` samples of each step's duration.
   void add_steps(const StepSeries& steps, uint64_t count);
@@ -59,6 +69,8 @@ class RunLengthSamples {
   bool empty() const { return total_count_ == 0; }
   /// Entries held now: (value, count) pairs and step series.
   size_t stored_runs() const { return runs_.size() + series_.size(); }
+  /// False once the store has turned into a sketch: percentiles are then approximate.
+  bool exact() const { return !sketched_; }
 
   /// Percentile `p` in [0, 100] in milliseconds, numpy "linear"; 0 when empty.
   double percentile_ms(double p);
@@ -89,6 +101,9 @@ class RunLengthSamples {
     summarized_ = false;
     prepared_.clear();
   }
+  /// Moves every entry into the sketch (with the sums) and frees the store.
+  void to_sketch();
+  void add_to_sketch(int64_t value_ns, uint64_t count);
   /// Calls f(value_ns, count) for every pair and every step of every series.
   template <class F>
   void for_each_entry(F&& f) const {
@@ -96,17 +111,25 @@ class RunLengthSamples {
     for (const CountedSeries& s : series_)
       for (int64_t j = 0; j < s.steps.steps; ++j) f(s.steps.duration_ns(j), s.count);
   }
+  /// Which entries for_each_entry_in visits.
+  enum class Part { kAll, kPairsAndShortSeries, kLongSeries };
+  static constexpr int64_t kShortSeriesSteps = 16;  ///< expanded, not searched
   /// As for_each_entry, for the entries with values in [lo, hi) only. Steps j >= 1 of a series
   /// are monotone in j (an affine cost, rounded), so a long series is searched, not expanded.
-  template <class F>
+  template <Part part = Part::kAll, class F>
   void for_each_entry_in(int64_t lo, int64_t hi, F&& f) const {
-    for (const Run& r : runs_)
-      if (r.value_ns >= lo && r.value_ns < hi) f(r.value_ns, r.count);
+    if (part != Part::kLongSeries)
+      for (const Run& r : runs_)
+        if (r.value_ns >= lo && r.value_ns < hi) f(r.value_ns, r.count);
     for (const CountedSeries& s : series_) {
       const StepSeries& steps = s.steps;
+      const bool is_long = steps.steps > kShortSeriesSteps;
+      if ((part == Part::kLongSeries && !is_long) ||
+          (part == Part::kPairsAndShortSeries && is_long))
+        continue;
       if (steps.first_ns >= lo && steps.first_ns < hi) f(steps.first_ns, s.count);
       int64_t begin = 1, end = steps.steps;
-      if (steps.steps > 16) {
+      if (is_long) {
         // First j in [1, steps) where pred turns true (pred monotone: false then true).
         const auto first_true = [&](auto pred) {
           int64_t a = 1, b = steps.steps;
@@ -154,8 +177,14 @@ class RunLengthSamples {
   std::vector<CountedSeries> series_;
   std::vector<Run> scratch_;  ///< the radix sort's buffer, kept between compactions
   size_t sorted_end_ = 0;     ///< runs_[0, sorted_end_) is sorted by value, values distinct
-  size_t compact_at_;
+  size_t exact_entries_;
   uint64_t total_count_ = 0;
+
+  bool sketched_ = false;
+  QuantileSketch sketch_;  ///< of the values in ns, once sketched_
+  /// Once sketched_, the sums are kept as samples come; also in long double, for when the
+  /// integer sums leave their exact range.
+  long double sum_ld_ = 0, sum_sq_ld_ = 0;
 
   bool summarized_ = false;
   std::vector<uint64_t> bucket_count_;  ///< samples per bucket
@@ -177,8 +206,8 @@ class RunLengthSamples {
 };
 
 /// Adds mean_, median_, std_, p90_, p95_, p99_ NAME entries, as add_latency_summary does for a
-/// vector of doubles (sim/stats.h).
-void add_latency_summary(nlohmann::ordered_json& out, const std::string& name,
+/// vector of doubles (sim/stats.h). Returns whether the percentiles are exact.
+bool add_latency_summary(nlohmann::ordered_json& out, const std::string& name,
                          RunLengthSamples& samples);
 
 }  // namespace servesim

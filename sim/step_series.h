@@ -22,6 +22,12 @@ struct StepSeries {
     if (j == 0) return first_ns;
     return std::max<int64_t>(Time::from_s(d0_s + slope_s * static_cast<double>(j)).ns, 1);
   }
+  /// duration_ns(j) for 1 <= j < steps once duration_ns(1) and duration_ns(steps - 1) have
+  /// been computed (checked): steps j >= 1 are monotone in j, so every one between is in range.
+  int64_t later_duration_ns(int64_t j) const {
+    return std::max<int64_t>(
+        Time::from_s_within_horizon(d0_s + slope_s * static_cast<double>(j)).ns, 1);
+  }
 };
 
 }  // namespace servesim

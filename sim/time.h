@@ -27,13 +27,10 @@ struct Time {
     const double x = s * 1e9;
     if (!(std::fabs(x) < 0x1p62)) [[unlikely]]
       throw InvariantError(fmt::format("time of {} s is beyond the simulated horizon", s));
-    // Below 2^62 the truncation is exact and so is x - whole: compare the fraction.
-    // Branch-free: the direction of rounding is unpredictable, step after step.
-    const auto whole = static_cast<int64_t>(x);
-    const double fraction = x - static_cast<double>(whole);
-    return Time{whole + static_cast<int64_t>(fraction >= 0.5) -
-                static_cast<int64_t>(fraction <= -0.5)};
+    return round_ns(x);
   }
+  /// As from_s for `s` already known to be within the horizon (no check).
+  static Time from_s_within_horizon(double s) { return round_ns(s * 1e9); }
   static constexpr Time max() { return Time{std::numeric_limits<int64_t>::max()}; }
   constexpr double to_s() const { return static_cast<double>(ns) * 1e-9; }
   constexpr double to_ms() const { return static_cast<double>(ns) * 1e-6; }
@@ -55,6 +52,15 @@ struct Time {
   constexpr Time& operator+=(Time o) { return *this = *this + o; }
 
  private:
+  static Time round_ns(double x) {
+    // Below 2^62 the truncation is exact and so is x - whole: compare the fraction.
+    // Branch-free: the direction of rounding is unpredictable, step after step.
+    const auto whole = static_cast<int64_t>(x);
+    const double fraction = x - static_cast<double>(whole);
+    return Time{whole + static_cast<int64_t>(fraction >= 0.5) -
+                static_cast<int64_t>(fraction <= -0.5)};
+  }
+
   [[noreturn]] static void overflow(Time a, char op, Time b) {
     throw InvariantError(fmt::format("time overflow: {} ns {} {} ns", a.ns, op, b.ns));
   }

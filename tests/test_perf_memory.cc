@@ -4,10 +4,13 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <filesystem>
+#include <iterator>
 #include <numeric>
 #include <random>
 #include <sstream>
 
+#include "run/request_record.h"
 #include "sim/latency_samples.h"
 #include "sim/stats.h"
 #include "test_support.h"
@@ -150,4 +153,63 @@ TEST_CASE("streamed request records equal the in-result array, and nothing is ke
   // /output/requests false: no array and no stream.
   doc["output"]["requests"] = false;
   CHECK_FALSE(run_doc(doc).result.contains("requests"));
+}
+
+TEST_CASE("the result file's records are spooled, and its bytes are the whole result's",
+          "[perf][output]") {
+  const std::string dir = tmp_path("spooled_result");
+  std::filesystem::create_directories(dir);
+  const std::string out = dir + "/q11.json";
+  for (const std::string& stale : {out, out + ".tmp", out + ".requests.tmp"})
+    std::filesystem::remove(stale);
+  const std::string scenario = source_path("scenarios/seed_q11_four_node.json");
+  REQUIRE(run_cli("run " + scenario + " --set /workload/requests=60 -q -o " + out) == 0);
+  const std::string text = read_text(out);
+  // One JSON document, laid out exactly as dumping it whole lays it out, "requests" last.
+  const auto parsed = nlohmann::ordered_json::parse(text);
+  CHECK(text == parsed.dump(1) + "\n");
+  CHECK(parsed.back().size() == 60);
+  CHECK(std::prev(parsed.end()).key() == "requests");
+  // The same records as the in-memory result of the same run.
+  json doc = load_scenario("seed_q11_four_node.json");
+  doc["workload"]["requests"] = 60;
+  CHECK(json(parsed["requests"]) == json(run_doc(doc).result["requests"]));
+  CHECK_FALSE(std::filesystem::exists(out + ".requests.tmp"));
+  CHECK_FALSE(std::filesystem::exists(out + ".tmp"));
+
+  // A failed run leaves no result, no spool.
+  std::filesystem::remove(out);
+  CHECK(run_cli("run " + scenario + " --set /workload/requests=-1 -q -o " + out) == 2);
+  for (const std::string& left : {out, out + ".tmp", out + ".requests.tmp"})
+    CHECK_FALSE(std::filesystem::exists(left));
+}
+
+TEST_CASE("a record's text is its JSON value as the result lays it out", "[perf][output]") {
+  // Every optional field, odd numbers and a reason that is not UTF-8.
+  Request r;
+  r.id = 18'446'744'073'709'551'615ULL;
+  r.spec.arrival = Time{1'234'567'891};
+  r.spec.prompt_tokens = 7;
+  r.spec.output_tokens = 1;
+  r.spec.session_id = 3;
+  r.predicted_output_tokens = -1;
+  r.generated_tokens = 0;
+  r.preemptions = 2;
+  r.truncated = true;
+  for (int finished = 0; finished < 2; ++finished) {
+    r.first_token = finished ? Time{1'234'567'892} : Time::max();
+    r.finished = finished ? Time{99'000'000'000'001} : Time::max();
+    const std::string reason = finished ? "" : "kv \"full\" \xff\n";
+    RecordJson value;
+    describe_request(value, r, "dropped", std::string("C\xc3\xa9/0"), reason);
+    std::string text;
+    RecordText writer(text);
+    describe_request(writer, r, "dropped", quoted_json_string("C\xc3\xa9/0"), reason);
+    writer.finish();
+    // The record as the only element of a top-level array in an object dumped with indent 1.
+    nlohmann::ordered_json doc;
+    doc["requests"] = nlohmann::ordered_json::array({value.json});
+    CHECK(doc.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) ==
+          "{\n \"requests\": [\n" + text + "\n ]\n}");
+  }
 }

@@ -7,6 +7,8 @@
 #   (b100k) the first 100,000 requests of (b)
 #   (c)    the same 100,000 requests with every output length x10 (same arrivals and prompts:
 #          the output lengths come from their own RNG stream)
+#   (brec) (b) with the per-request records in the result (/output/requests true)
+#   (b10m) 10,000,000 requests of (b)'s distribution; (b10mrec) the same with records
 # Figures come from `servesim run --stats` (measured inside the process: wall time from load to
 # written result, VmHWM for peak RSS). Usage: tools/bench.sh [servesim binary] [workload...]
 # e.g. RUNS=1 tools/bench.sh build/servesim a b100k
@@ -30,7 +32,10 @@ args_for() {
     b) echo "$poisson" ;;
     b100k) echo "$poisson --set /workload/requests=100000" ;;
     c) echo "$poisson --set /workload/requests=100000 --set /workload/output_tokens=$x10" ;;
-    *) echo "unknown workload '$1' (a, azure8, b, b100k, c)" >&2; exit 2 ;;
+    brec) echo "$poisson --set /output/requests=true" ;;
+    b10m) echo "$poisson --set /workload/requests=10000000" ;;
+    b10mrec) echo "$poisson --set /workload/requests=10000000 --set /output/requests=true" ;;
+    *) echo "unknown workload '$1' (a, azure8, b, b100k, c, brec, b10m, b10mrec)" >&2; exit 2 ;;
   esac
 }
 describe() {
@@ -40,6 +45,9 @@ describe() {
     b) echo "(b) Poisson 1M req, 64xH100" ;;
     b100k) echo "(b) first 100k req" ;;
     c) echo "(c) first 100k req, output x10" ;;
+    brec) echo "(b) 1M req, records on" ;;
+    b10m) echo "(b) 10M req" ;;
+    b10mrec) echo "(b) 10M req, records on" ;;
   esac
 }
 

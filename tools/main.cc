@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <vector>
 
 #include "models/gpu.h"
@@ -210,6 +211,12 @@ int main(int argc, char** argv) {
       if (!requests_out) throw InputError(fmt::format("{}: cannot write", requests_out_path));
       options.requests_out = &requests_out;
     }
+    // The result's request records go to a spool as requests complete, not into memory.
+    std::optional<RequestSpool> spool;
+    if (!output_path.empty() && requests_out_path.empty()) {
+      spool.emplace(output_path);
+      options.result_requests_out = &spool->stream();
+    }
     ProgressBar progress(progress_wanted(quiet), "servesim run");
     if (progress.enabled()) {
       const RunSizeHint hint = estimate_run_size_file(scenario_path, overrides);
@@ -225,14 +232,14 @@ int main(int argc, char** argv) {
       if (ec)
         throw InputError(fmt::format("{}: cannot write: {}", requests_out_path, ec.message()));
     }
-    // Replacing, not throwing, on bytes that are not UTF-8: paths and the command line are
-    // recorded as the system gave them, and a finished run must not be lost to them.
-    const std::string text =
-        out.result.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
-    if (output_path == "-")
+    if (spool) {
+      spool->write_result(out.result, out.requests_spooled);
+    } else if (output_path == "-") {
+      const std::string text = result_text(out.result);
       std::fwrite(text.data(), 1, text.size(), stdout);
-    else if (!output_path.empty())
-      write_file_atomically(output_path, text);
+    } else if (!output_path.empty()) {
+      write_file_atomically(output_path, result_text(out.result));
+    }
     if (stats) {
       RunCost cost;
       cost.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -1,0 +1,66 @@
+#include "run/request_record.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+
+namespace servesim {
+
+void RecordText::start(const char* key) {
+  out_ += first_ ? "\n   \"" : ",\n   \"";
+  first_ = false;
+  out_ += key;
+  out_ += "\": ";
+}
+
+void RecordText::add(const char* key, uint64_t value) {
+  start(key);
+  std::array<char, 24> buffer;
+  out_.append(buffer.data(), std::to_chars(buffer.begin(), buffer.end(), value).ptr);
+}
+
+void RecordText::add(const char* key, int64_t value) {
+  start(key);
+  std::array<char, 24> buffer;
+  out_.append(buffer.data(), std::to_chars(buffer.begin(), buffer.end(), value).ptr);
+}
+
+void RecordText::add(const char* key, double value) {
+  start(key);
+  if (!std::isfinite(value)) {  // as nlohmann writes them
+    out_ += "null";
+    return;
+  }
+  // nlohmann's own shortest round-trip formatting, so the digits are those of its dump.
+  std::array<char, 64> buffer;
+  out_.append(buffer.data(),
+              nlohmann::detail::to_chars(buffer.data(), buffer.data() + buffer.size(), value));
+}
+
+void RecordText::add(const char* key, bool value) {
+  start(key);
+  out_ += value ? "true" : "false";
+}
+
+void RecordText::add_string(const char* key, std::string_view value) {
+  start(key);
+  // Printable ASCII without quote or backslash needs no escaping: most values (the status).
+  const bool plain = std::all_of(value.begin(), value.end(), [](char c) {
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+  });
+  if (!plain) {
+    out_ += quoted_json_string(value);
+    return;
+  }
+  out_ += '"';
+  out_ += value;
+  out_ += '"';
+}
+
+std::string quoted_json_string(std::string_view text) {
+  return nlohmann::ordered_json(text).dump(-1, ' ', false,
+                                           nlohmann::ordered_json::error_handler_t::replace);
+}
+
+}  // namespace servesim
