@@ -33,101 +33,116 @@ namespace {
 //    5.3-6.2%); it falls at every TP (1/2/4/8: 11.4/15.0/12.7/8.4% to 2.5/5.7/5.8/8.5%) and
 //    every concurrency, so it is not one slice's fit. BF16 GEMMs keep the fit (no open rows).
 constexpr std::array<EnginePreset, 4> kPresets = {{
-    {"vllm@0.12",
-     "vllm",
-     1.0e-3,
-     1.0e-5,
-     5.0e-7,
-     1024,
-     8192,
-     1500,
-     1,
-     true,
-     false,
-     false,
-     512,
-     0.10,
-     0.0,
-     true,
-     true,
-     {},
-     "vLLM 0.12 V1 engine: vllm/engine/arg_utils.py (usage-context defaults for the API server "
-     "on >= 70 GiB GPUs: max_num_seqs 1024, max_num_batched_tokens 8192, chunked prefill on), "
-     "vllm/v1/core/sched/scheduler.py (running requests first, then waiting ones chunked into "
-     "the remaining budget), vllm/config/compilation.py (CUDA-graph sizes 1, 2, 4, multiples of "
-     "8 to 256, of 16 to min(2 x max_num_seqs, 512)), vllm/config/cache.py "
-     "(gpu_memory_utilization 0.9, enable_prefix_caching on in V1); budget as aiconfigurator "
-     "deploys it: concurrency + prompt + "
-     "1500"},
-    {"sglang@0.5",
-     "sglang",
-     2.0e-3,
-     2.0e-5,
-     2.0e-6,
-     1024,
-     8192,
-     1500,
-     1,
-     true,
-     false,
-     false,
-     256,
-     0.12,
-     0.0,
-     true,
-     true,
-     {},
-     "SGLang 0.5: python/sglang/srt/server_args.py (chunked_prefill_size 8192 on 80 GB-class "
-     "GPUs, mem_fraction_static ~0.88, cuda_graph_max_bs 256, radix cache on unless "
-     "disable_radix_cache), "
-     "python/sglang/srt/managers/scheduler.py (get_next_batch_to_run: a new prefill batch "
-     "first; with enable_mixed_chunk the running decodes ride in it); aiconfigurator deploys "
-     "aggregated SGLang with mixed chunking on and max_prefill_tokens = prompt + 1500"},
-    {"trtllm@1.0",
-     "trtllm",
-     0.0,
-     0.0,
-     0.0,
-     2048,
-     8192,
-     500,
-     32,
-     false,
-     false,
-     true,
-     512,
-     0.10,
-     0.0,
-     true,
-     true,
-     {0.92, 0.5},
-     "TensorRT-LLM 1.0 PyTorch backend: tensorrt_llm/llmapi/llm_args.py (max_batch_size 2048, "
-     "max_num_tokens 8192, enable_chunked_prefill False, KvCacheConfig "
-     "free_gpu_memory_fraction 0.9, enable_block_reuse True, CUDA graphs with padding), "
-     "tensorrt_llm/_torch/pyexecutor/scheduler.py (in-flight batching: whole context phases "
-     "beside generation; capacity scheduler GUARANTEED_NO_EVICT by default: a request starts only "
-     "when the KV of its whole output is free); aiconfigurator deploys max_num_tokens = "
-     "ceil32(concurrency + prompt "
-     "+ 500), CUDA-graph batches up to 512"},
-    {"none",
-     "",
-     0.0,
-     0.0,
-     0.0,
-     256,
-     8192,
-     -1,
-     1,
-     true,
-     false,
-     false,
-     -1,
-     0.10,
-     0.0,
-     false,
-     false,
-     {},
-     "an idealised engine: no host overhead, vLLM-style mixed chunked prefill, fixed budget"},
+    {
+        .name = "vllm@0.12",
+        .alias = "vllm",
+        .iteration_overhead_s = 1.0e-3,
+        .host_per_sequence_s = 1.0e-5,
+        .host_per_prefill_token_s = 5.0e-7,
+        .max_num_seqs = 1024,
+        .max_num_batched_tokens = 8192,
+        .budget_margin_tokens = 1500,
+        .budget_round_tokens = 1,
+        .chunked_prefill = true,
+        .prefill_priority = false,
+        .reserve_full_output = false,
+        .cuda_graph_max_batch = 512,
+        .reserve_fraction = 0.10,
+        .reserve_bytes = 0.0,
+        .prefix_caching = true,
+        .fp8_kv_with_fp8_weights = true,
+        .fp8_gemm = {},
+        .source = "vLLM 0.12 V1 engine: vllm/engine/arg_utils.py (usage-context defaults for "
+                  "the API server on >= 70 GiB GPUs: max_num_seqs 1024, max_num_batched_tokens "
+                  "8192, chunked prefill on), vllm/v1/core/sched/scheduler.py (running "
+                  "requests first, then waiting ones chunked into the remaining budget), "
+                  "vllm/config/compilation.py (CUDA-graph sizes 1, 2, 4, multiples of 8 to "
+                  "256, of 16 to min(2 x max_num_seqs, 512)), vllm/config/cache.py "
+                  "(gpu_memory_utilization 0.9, enable_prefix_caching on in V1); budget as "
+                  "aiconfigurator deploys it: concurrency + prompt + 1500",
+    },
+    {
+        .name = "sglang@0.5",
+        .alias = "sglang",
+        .iteration_overhead_s = 2.0e-3,
+        .host_per_sequence_s = 2.0e-5,
+        .host_per_prefill_token_s = 2.0e-6,
+        .max_num_seqs = 1024,
+        .max_num_batched_tokens = 8192,
+        .budget_margin_tokens = 1500,
+        .budget_round_tokens = 1,
+        .chunked_prefill = true,
+        .prefill_priority = false,
+        .reserve_full_output = false,
+        .cuda_graph_max_batch = 256,
+        .reserve_fraction = 0.12,
+        .reserve_bytes = 0.0,
+        .prefix_caching = true,
+        .fp8_kv_with_fp8_weights = true,
+        .fp8_gemm = {},
+        .source =
+            "SGLang 0.5: python/sglang/srt/server_args.py (chunked_prefill_size 8192 on 80 "
+            "GB-class "
+            "GPUs, mem_fraction_static ~0.88, cuda_graph_max_bs 256, radix cache on unless "
+            "disable_radix_cache), "
+            "python/sglang/srt/managers/scheduler.py (get_next_batch_to_run: a new prefill batch "
+            "first; with enable_mixed_chunk the running decodes ride in it); aiconfigurator "
+            "deploys "
+            "aggregated SGLang with mixed chunking on and max_prefill_tokens = prompt + 1500",
+    },
+    {
+        .name = "trtllm@1.0",
+        .alias = "trtllm",
+        .iteration_overhead_s = 0.0,
+        .host_per_sequence_s = 0.0,
+        .host_per_prefill_token_s = 0.0,
+        .max_num_seqs = 2048,
+        .max_num_batched_tokens = 8192,
+        .budget_margin_tokens = 500,
+        .budget_round_tokens = 32,
+        .chunked_prefill = false,
+        .prefill_priority = false,
+        .reserve_full_output = true,
+        .cuda_graph_max_batch = 512,
+        .reserve_fraction = 0.10,
+        .reserve_bytes = 0.0,
+        .prefix_caching = true,
+        .fp8_kv_with_fp8_weights = true,
+        .fp8_gemm = {.memory_efficiency = 0.92, .m_half_factor = 0.5},
+        .source =
+            "TensorRT-LLM 1.0 PyTorch backend: tensorrt_llm/llmapi/llm_args.py (max_batch_size "
+            "2048, "
+            "max_num_tokens 8192, enable_chunked_prefill False, KvCacheConfig "
+            "free_gpu_memory_fraction 0.9, enable_block_reuse True, CUDA graphs with padding), "
+            "tensorrt_llm/_torch/pyexecutor/scheduler.py (in-flight batching: whole context phases "
+            "beside generation; capacity scheduler GUARANTEED_NO_EVICT by default: a request "
+            "starts only "
+            "when the KV of its whole output is free); aiconfigurator deploys max_num_tokens = "
+            "ceil32(concurrency + prompt "
+            "+ 500), CUDA-graph batches up to 512",
+    },
+    {
+        .name = "none",
+        .alias = "",
+        .iteration_overhead_s = 0.0,
+        .host_per_sequence_s = 0.0,
+        .host_per_prefill_token_s = 0.0,
+        .max_num_seqs = 256,
+        .max_num_batched_tokens = 8192,
+        .budget_margin_tokens = -1,
+        .budget_round_tokens = 1,
+        .chunked_prefill = true,
+        .prefill_priority = false,
+        .reserve_full_output = false,
+        .cuda_graph_max_batch = -1,
+        .reserve_fraction = 0.10,
+        .reserve_bytes = 0.0,
+        .prefix_caching = false,
+        .fp8_kv_with_fp8_weights = false,
+        .fp8_gemm = {},
+        .source =
+            "an idealised engine: no host overhead, vLLM-style mixed chunked prefill, fixed budget",
+    },
 }};
 
 int64_t round_up(int64_t x, int64_t to) {

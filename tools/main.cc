@@ -1,4 +1,4 @@
-// servesim: the command line. Subcommands: run, list.
+// servesim: the command line. Subcommands: run, list, validate, compare, sweep, capacity.
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
