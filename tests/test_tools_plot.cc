@@ -112,3 +112,52 @@ TEST_CASE("plot.py validate draws predicted against measured for the serving row
                                     .c_str())) == 2);
   CHECK(read_text(log).find(empty + ": no silicon tables") != std::string::npos);
 }
+
+TEST_CASE("plot.py reads --requests-out records and plots what a result without them allows",
+          "[tools][plot]") {
+  const std::string result = tmp_path("plot_jsonl_result.json");
+  const std::string records = tmp_path("plot_jsonl_records.jsonl");
+  REQUIRE(run_cli("run " + source_path("scenarios/seed_q11_four_node.json") +
+                  " -q --set /workload/requests=60 --requests-out " + records + " -o " + result) ==
+          0);
+  const std::string out = tmp_path("plot_jsonl");
+  std::filesystem::remove_all(out);
+  const std::string log = tmp_path("plot_jsonl.log");
+  auto plot = [&](const std::string& args) {
+    const int status = std::system(
+        (source_path("tools/plot.py") + " " + args + " -o " + out + " >" + log + " 2>&1").c_str());
+    return WEXITSTATUS(status);
+  };
+  // The records file alone gives the CDFs.
+  REQUIRE(plot("cdf " + records) == 0);
+  CHECK(read_text(out + "/cdf_ttft.png").size() > 10000);
+  // `all` on a result without records and its records file: every plot, with a note that the
+  // result itself has no records (it used to stop at the CDFs with exit 2).
+  REQUIRE(plot("all " + result + " " + records) == 0);
+  CHECK(read_text(log).find("no per-request records, so no latency CDF from it") !=
+        std::string::npos);
+  CHECK(std::filesystem::exists(out + "/plot_jsonl_result_kv_occupancy.png"));
+  // A bad line is named by file and line.
+  {
+    std::ofstream f(records, std::ios::app);
+    f << "{not json\n";
+  }
+  CHECK(plot("cdf " + records) == 2);
+  CHECK(read_text(log).find(records + ":61:") != std::string::npos);
+}
+
+TEST_CASE("plot.py names sweep plots after their sweep, so two sweeps share a folder",
+          "[tools][plot]") {
+  const std::string q11 = source_path("scenarios/seed_q11_four_node.json");
+  for (const char* name : {"by_router", "by_rate"})
+    REQUIRE(run_cli("sweep " + q11 + " -q -j 2 --set /workload/requests=40 -o " + tmp_path(name) +
+                    " --grid /workload/rate_per_s=1,2") == 0);
+  const std::string out = tmp_path("plot_two_sweeps");
+  std::filesystem::remove_all(out);
+  for (const char* name : {"by_router", "by_rate"})
+    REQUIRE(WEXITSTATUS(std::system((source_path("tools/plot.py") + " sweep " + tmp_path(name) +
+                                     "/sweep.json -o " + out + " >/dev/null 2>&1")
+                                        .c_str())) == 0);
+  CHECK(std::filesystem::exists(out + "/by_router_p99_ttft_ms.png"));
+  CHECK(std::filesystem::exists(out + "/by_rate_p99_ttft_ms.png"));
+}

@@ -6,11 +6,13 @@
   plot.py gpus       RESULT.json [...] -o DIR              per-GPU busy fraction and memory breakdown
   plot.py links      RESULT.json [...] -o DIR              bytes moved per link
   plot.py sweep      DIR/sweep.json --x POINTER [--y METRIC ...] -o DIR   metric vs swept value
+                     (files named DIR's folder name + metric, so several sweeps share -o)
   plot.py all        RESULT.json [...] -o DIR              cdf + timeseries + gpus + links
   plot.py validate   VALIDATE.json -o DIR   predicted vs measured TTFT and TPOT of the serving
                      rows (servesim validate -o VALIDATE.json), one colour per engine x model
 
-Each command prints the PNG files it wrote, one per line. With several results the per-run
+A RESULT may also be a records file of `servesim run --requests-out` (.jsonl): the CDFs come
+from its records. Each command prints the PNG files it wrote, one per line. With several results the per-run
 plots are prefixed with the run's label (--label, else the file name without .json).
 """
 
@@ -35,13 +37,42 @@ def fail(message):
 
 
 def load(path):
+    """A result JSON, or a records file of `servesim run --requests-out` (one JSON record a
+    line, .jsonl), which reads as a result holding only its `requests`."""
     try:
         with open(path, encoding="utf-8") as f:
+            if path.endswith(".jsonl"):
+                records = []
+                for number, line in enumerate(f, start=1):
+                    if line.strip():
+                        try:
+                            records.append(json.loads(line))
+                        except json.JSONDecodeError as e:
+                            fail(f"{path}:{number}:{e.colno}: invalid JSON: {e.msg}")
+                return {"requests": records, "records_only": True}
             return json.load(f)
     except OSError as e:
         fail(f"{path}: cannot open ({e.strerror})")
     except json.JSONDecodeError as e:
         fail(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}")
+
+
+def pointer_label(pointer):
+    """An axis label for a JSON pointer or metric: its last key in words, the unit apart."""
+    key = pointer.rsplit("/", 1)[-1]
+    for suffix, unit in (("_per_s", "/s"), ("_ms", "ms"), ("_s", "s"), ("_bytes", "bytes")):
+        if key.endswith(suffix):
+            return f"{key[:-len(suffix)].replace('_', ' ')} ({unit})"
+    return key.replace("_", " ")
+
+
+def legend(ax, count):
+    """Readable with many series: smaller, in columns, outside the axes past ten."""
+    if count > 10:
+        ax.legend(fontsize=6, ncol=max(1, math.ceil(count / 20)), loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    else:
+        ax.legend(fontsize=8)
 
 
 def labels_for(paths, given):
@@ -65,6 +96,10 @@ def finished_records(result, path):
              "{\"requests\": true} (the default) and without --requests-out")
     warmup = result.get("summary", {}).get("warmup_requests_discarded", 0)
     return [r for r in result["requests"] if r.get("status") == "finished" and r["id"] >= warmup]
+
+
+def has_records(result):
+    return "requests" in result
 
 
 def latencies_ms(records):
@@ -96,7 +131,7 @@ def plot_cdf(results, labels, out_dir, written):
         ax.set_ylim(0, 1.01)
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(loc="lower right", fontsize=8)
+        legend(ax, len(series))
         fig.tight_layout()
         save(fig, out_dir, f"cdf_{key}.png", written)
 
@@ -237,16 +272,17 @@ def plot_sweep(path, x_pointer, metrics, series_pointer, out_dir, written):
             ax.plot(x, [p["summary"][metric] for p in points], marker="o", label=key or metric)
         if not numeric:
             ax.set_xticks(range(len(categories)), categories)
-        ax.set_xlabel(x_pointer)
-        ax.set_ylabel(metric)
+        ax.set_xlabel(pointer_label(x_pointer))
+        ax.set_ylabel(pointer_label(metric))
         if metric.endswith("_ms") and all(p["summary"][metric] > 0 for p in table["points"]):
             ax.set_yscale("log")
         ax.set_title(f"{metric} vs {x_pointer.rsplit('/', 1)[-1]}")
         ax.grid(True, which="both", alpha=0.3)
         if any(groups):
-            ax.legend(fontsize=8)
+            legend(ax, len(groups))
         fig.tight_layout()
-        save(fig, out_dir, f"sweep_{metric}.png", written)
+        name = os.path.basename(os.path.dirname(os.path.abspath(path))) or "sweep"
+        save(fig, out_dir, f"{name}_{metric}.png", written)
 
 
 def plot_validate(path, out_dir, written):
@@ -319,9 +355,22 @@ def main(argv=None):
         labels = labels_for(args.results, args.label)
         results = [(p, load(p)) for p in args.results]
         many = len(results) > 1
-        if args.command in ("cdf", "all"):
+        if args.command == "cdf":
             plot_cdf(results, labels, args.output_dir, written)
+        elif args.command == "all":
+            # The CDFs need per-request records; the other plots do not, so a result without
+            # them still gets those.
+            with_records = [(i, pr) for i, pr in enumerate(results) if has_records(pr[1])]
+            for path, result in results:
+                if not has_records(result):
+                    print(f"note: {path}: no per-request records, so no latency CDF from it",
+                          file=sys.stderr)
+            if with_records:
+                plot_cdf([pr for _, pr in with_records], [labels[i] for i, _ in with_records],
+                         args.output_dir, written)
         for (path, result), label in zip(results, labels):
+            if result.get("records_only"):
+                continue  # a records file has no time series, GPUs or links
             if args.command in ("timeseries", "all"):
                 plot_timeseries(result, path, label, many, args.output_dir, written)
             if args.command in ("gpus", "all"):
