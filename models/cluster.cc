@@ -26,7 +26,7 @@ Cluster::Cluster(std::vector<NodeSpec> nodes, LinkSpec network) : nodes_(std::mo
   auto add_link = [&](Graph::vertex_descriptor a, Graph::vertex_descriptor b, LinkKind kind,
                       LinkSpec spec) {
     Link link{kind, spec, static_cast<int>(links_.size()),
-              fmt::format("{}-{}", graph_[a].name, graph_[b].name)};
+              fmt::format("{}-{}", graph_[a].name, graph_[b].name), a};
     links_.push_back(link);
     boost::add_edge(a, b, link, graph_);
   };
@@ -102,11 +102,13 @@ Path Cluster::shortest_path(Graph::vertex_descriptor from, Graph::vertex_descrip
       if (!best || l.spec.bandwidth_bytes_per_s > best->spec.bandwidth_bytes_per_s) best = &l;
     }
     path.link_ids.push_back(best->id);
+    path.forward.push_back(best->end_a == u);
     path.bandwidth_bytes_per_s =
         std::min(path.bandwidth_bytes_per_s, best->spec.bandwidth_bytes_per_s);
     path.latency_s += best->spec.latency_s;
   }
   std::reverse(path.link_ids.begin(), path.link_ids.end());
+  std::reverse(path.forward.begin(), path.forward.end());
   return path;
 }
 

@@ -33,13 +33,16 @@ struct Device {
 struct Link {
   LinkKind kind;
   LinkSpec spec;
-  int id = 0;  ///< index into Cluster::links()
-  std::string name;
+  int id = 0;        ///< index into Cluster::links()
+  std::string name;  ///< "A-B": its two ends; bytes from A to B travel it forward
+  size_t end_a = 0;  ///< graph vertex of end A
 };
 
 /// The end-to-end figures of a path: the bottleneck bandwidth and the summed latency.
 struct Path {
   std::vector<int> link_ids;
+  /// Per link of link_ids, whether the path crosses it from its end A to its end B.
+  std::vector<bool> forward;
   double bandwidth_bytes_per_s = 0;
   double latency_s = 0;
   double transfer_time_s(double bytes) const {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <initializer_list>
 #include <type_traits>
 #include <utility>
@@ -104,7 +105,13 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
   const double makespan_s = end.to_s();
   auto& instances = result["instances"] = nlohmann::ordered_json::array();
   auto& gpus = result["gpus"] = nlohmann::ordered_json::array();
-  std::vector<double> link_bytes(cluster.links().size(), 0.0);
+  // Bytes per link and direction ([0] from its end A to B, [1] back): a link's two directions
+  // are independent channels of its bandwidth each.
+  std::vector<std::array<double, 2>> link_bytes(cluster.links().size(), {0.0, 0.0});
+  auto add_path_bytes = [&](const Path& path, double bytes, bool along) {
+    for (size_t k = 0; k < path.link_ids.size(); ++k)
+      link_bytes[static_cast<size_t>(path.link_ids[k])][path.forward[k] == along ? 0 : 1] += bytes;
+  };
   for (const auto& inst : in.instances) {
     const InstanceConfig& c = inst->config();
     const MemoryPlan& m = inst->memory();
@@ -158,31 +165,39 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
       for (int t = 0; t < c.tp && c.tp > 1; ++t) {
         const Path p = cluster.gpu_path(c.gpus[static_cast<size_t>(st * c.tp + t)],
                                         c.gpus[static_cast<size_t>(st * c.tp + (t + 1) % c.tp)]);
-        for (int l : p.link_ids) link_bytes[l] += inst->tp_bytes_per_gpu();
+        add_path_bytes(p, inst->tp_bytes_per_gpu(), true);
       }
       if (st + 1 < c.pp)
         for (int t = 0; t < c.tp; ++t) {
           const Path p = cluster.gpu_path(c.gpus[static_cast<size_t>(st * c.tp + t)],
                                           c.gpus[static_cast<size_t>((st + 1) * c.tp + t)]);
-          for (int l : p.link_ids) link_bytes[l] += inst->pp_bytes_per_hop() / c.tp;
+          add_path_bytes(p, inst->pp_bytes_per_hop() / c.tp, true);
         }
     }
     // KV offload: each GPU's writes to and reads from host memory cross its own PCIe link.
-    for (int g : c.gpus)
-      for (int l : cluster.host_path(g).link_ids)
-        link_bytes[l] +=
-            inst->priced_gpu_to_host_bytes_per_gpu() + inst->priced_host_to_gpu_bytes_per_gpu();
+    for (int g : c.gpus) {
+      const Path to_host = cluster.host_path(g);
+      add_path_bytes(to_host, inst->priced_gpu_to_host_bytes_per_gpu(), true);
+      add_path_bytes(to_host, inst->priced_host_to_gpu_bytes_per_gpu(), false);
+    }
   }
   auto& links = result["links"] = nlohmann::ordered_json::array();
   for (const Link& l : cluster.links()) {
-    if (link_bytes[l.id] <= 0) continue;
-    links.push_back(
-        {{"name", l.name},
-         {"kind", link_kind_name(l.kind)},
-         {"bandwidth_bytes_per_s", l.spec.bandwidth_bytes_per_s},
-         {"bytes", link_bytes[l.id]},
-         {"busy_fraction",
-          makespan_s > 0 ? link_bytes[l.id] / l.spec.bandwidth_bytes_per_s / makespan_s : 0.0}});
+    const auto [forward, back] = link_bytes[static_cast<size_t>(l.id)];
+    if (forward + back <= 0) continue;
+    // Demand: the busier direction's bytes over what it could carry in the run. Above 1 the
+    // link is oversubscribed, which the per-transfer pricing does not slow down; busy time
+    // cannot exceed the run, so busy_fraction is bounded by 1 and the excess stays visible.
+    const double demand =
+        makespan_s > 0 ? std::max(forward, back) / l.spec.bandwidth_bytes_per_s / makespan_s : 0.0;
+    links.push_back({{"name", l.name},
+                     {"kind", link_kind_name(l.kind)},
+                     {"bandwidth_bytes_per_s", l.spec.bandwidth_bytes_per_s},
+                     {"bytes", forward + back},
+                     {"bytes_forward", forward},
+                     {"bytes_back", back},
+                     {"busy_fraction", std::min(1.0, demand)},
+                     {"demand_fraction", demand}});
   }
 
   auto& ts = result["timeseries"];

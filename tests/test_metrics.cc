@@ -38,3 +38,35 @@ TEST_CASE("time series past their cap are thinned to every other sample at twice
   }
   CHECK(thinned["p99_e2el_ms"].size() == t.size());
 }
+
+TEST_CASE("links count bytes per direction; busy time is bounded by the run", "[metrics][links]") {
+  // Seed Q6: TP 2 inside a node (NVLink), TP 2 across two nodes (PCIe, NIC, switch) and PP 2
+  // across them. A two-GPU ring sends each way alike; a pipeline only forward.
+  const RunOutput out = run_doc(load_scenario("seed_q6_parallelism.json"), "seed_q6.json");
+  const double makespan_s = out.result["summary"]["duration_s"].get<double>();
+  int checked = 0;
+  for (const auto& l : out.result["links"]) {
+    INFO(l.dump());
+    const double forward = l["bytes_forward"].get<double>(), back = l["bytes_back"].get<double>();
+    CHECK(l["bytes"].get<double>() == forward + back);
+    CHECK(l["busy_fraction"].get<double>() <= 1.0);
+    CHECK(l["busy_fraction"].get<double>() == std::min(1.0, l["demand_fraction"].get<double>()));
+    if (l["name"] == "A/0-A/1") {  // the NVLink ring of two
+      CHECK(forward == back);
+      ++checked;
+    }
+    if (l["name"] == "B/1-B/nic") {  // stage 1 of the pipeline hands on, nothing comes back
+      CHECK(forward > 0);
+      CHECK(back == 0);
+      ++checked;
+    }
+    if (l["kind"] == "network") {  // the busier direction over the run, not both added
+      CHECK(l["demand_fraction"].get<double>() ==
+            Approx(std::max(forward, back) / l["bandwidth_bytes_per_s"].get<double>() /
+                   makespan_s)
+                .epsilon(1e-6));
+      ++checked;
+    }
+  }
+  CHECK(checked == 4);
+}
