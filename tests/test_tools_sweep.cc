@@ -76,3 +76,25 @@ TEST_CASE("sweep rejects a bad grid before running", "[tools][sweep]") {
                 &err) == 2);
   CHECK(err.find("sise_class") != std::string::npos);
 }
+
+TEST_CASE("a sweep records the points the scenario refuses, runs the rest, and writes no table",
+          "[tools][sweep]") {
+  // Llama-3.1-8B does not fit Q11's 8 GB GPUs: that point fails, the 3B point still runs.
+  // (Such a point used to stop the whole sweep with one error and no word of which point.)
+  const std::string dir = tmp_path("sweep_failed_point");
+  std::filesystem::remove_all(dir);
+  std::string err;
+  CHECK(run_cli("sweep " + source_path("scenarios/seed_q11_four_node.json") +
+                    " -q -j 2 --set /workload/requests=30 -o " + dir +
+                    " --grid /model=Llama-3.2-3B,Llama-3.1-8B",
+                &err) == 1);
+  CHECK_THAT(err, Catch::StartsWith("point 1 (/workload/requests=30 /model=Llama-3.1-8B): "));
+  CHECK_THAT(err, Catch::Contains("does not fit instance 'C1'"));
+  CHECK_THAT(err, Catch::Contains("1 of 2 points failed"));
+  CHECK(std::filesystem::exists(dir + "/point_000.json"));
+  CHECK_FALSE(std::filesystem::exists(dir + "/point_001.json"));
+  CHECK_FALSE(std::filesystem::exists(dir + "/sweep.json"));
+  const auto failed = nlohmann::json::parse(read_text(dir + "/failed.json"));
+  REQUIRE(failed.size() == 1);
+  CHECK(failed[0]["index"] == 1);
+}

@@ -274,10 +274,20 @@ nlohmann::ordered_json run_sweep(const SweepOptions& options, ProgressBar* progr
   const size_t count = plan.point_count();
   std::filesystem::create_directories(options.output_dir);
   std::vector<PointRecord> records(count);
+  // A point the scenario refuses (a model that does not fit, a bad combination) is recorded
+  // with its error and the others still run; then no table is written, since it would pass a
+  // partial sweep off as whole.
+  std::vector<std::string> errors(count);
   parallel_for(
       count, options.threads,
       [&](size_t i) {
-        const std::string text = run_sweep_point(plan, source, i);
+        std::string text;
+        try {
+          text = run_sweep_point(plan, source, i);
+        } catch (const InputError& e) {
+          errors[i] = e.what();
+          return;
+        }
         const std::string file = plan.point_file(i);
         write_file_atomically((std::filesystem::path(options.output_dir) / file).string(), text);
         records[i] = point_record(text, file);
@@ -286,6 +296,21 @@ nlohmann::ordered_json run_sweep(const SweepOptions& options, ProgressBar* progr
         if (progress)
           progress->update_steps(static_cast<int64_t>(done), static_cast<int64_t>(count), "points");
       });
+  nlohmann::ordered_json failed = nlohmann::ordered_json::array();
+  for (size_t i = 0; i < count; ++i)
+    if (!errors[i].empty())
+      failed.push_back({{"index", i}, {"set", plan.point_overrides(i)}, {"error", errors[i]}});
+  const std::filesystem::path dir(options.output_dir);
+  if (!failed.empty()) {
+    std::error_code ec;
+    for (const char* stale : {"sweep.json", "sweep.csv"}) std::filesystem::remove(dir / stale, ec);
+    write_file_atomically((dir / "failed.json").string(), failed.dump(1) + "\n");
+    return {{"failed", std::move(failed)},
+            {"point_count", count},
+            {"points", nlohmann::ordered_json::array()}};
+  }
+  std::error_code ec;
+  std::filesystem::remove(dir / "failed.json", ec);
   nlohmann::ordered_json table = sweep_table(plan, std::move(records));
   write_sweep_table(options.output_dir, table);
   return table;

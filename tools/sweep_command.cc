@@ -134,6 +134,18 @@ int SweepCommand::run_grid() {
   ProgressBar bar(progress_wanted(quiet), "servesim sweep");
   const auto table = run_sweep(options, &bar);
   bar.finish();
+  if (table.contains("failed")) {
+    // Every failed point, one line each; exit 1 as for a regression: the run was valid, the
+    // sweep is not whole.
+    for (const auto& f : table["failed"])
+      fmt::print(stderr, "point {} ({}): {}\n", f["index"].get<size_t>(),
+                 fmt::join(f["set"].get<std::vector<std::string>>(), " "),
+                 f["error"].get<std::string>());
+    fmt::print(stderr,
+               "{} of {} points failed (listed in {}/failed.json); no sweep table written\n",
+               table["failed"].size(), table["point_count"].get<size_t>(), options.output_dir);
+    return 1;
+  }
   if (!quiet) {
     fmt::print("{}", sweep_text_table(table));
     fmt::print("{} points in {} (sweep.csv, sweep.json, point_*.json)\n", table["points"].size(),
