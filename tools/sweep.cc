@@ -301,6 +301,8 @@ nlohmann::ordered_json run_sweep(const SweepOptions& options, ProgressBar* progr
     if (!errors[i].empty())
       failed.push_back({{"index", i}, {"set", plan.point_overrides(i)}, {"error", errors[i]}});
   const std::filesystem::path dir(options.output_dir);
+  // Every point refused: the sweep itself is bad input (a misspelt value), said as one error.
+  if (count > 0 && failed.size() == count) throw InputError(errors.front());
   if (!failed.empty()) {
     std::error_code ec;
     for (const char* stale : {"sweep.json", "sweep.csv"}) std::filesystem::remove(dir / stale, ec);
