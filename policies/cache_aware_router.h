@@ -23,27 +23,6 @@
 
 namespace servesim {
 
-/// Chooses among equal candidates fairly: the first after the last choice, cyclically.
-class FairTieBreak {
- public:
-  /// The index in [0, n) minimising `key` among those `eligible`, ties broken round-robin; -1
-  /// when none is eligible.
-  template <typename Eligible, typename Key>
-  int pick(size_t n, Eligible eligible, Key key) {
-    int best = -1;
-    for (size_t step = 1; step <= n; ++step) {
-      const size_t i = (last_ + step) % n;
-      if (!eligible(i)) continue;
-      if (best < 0 || key(i) < key(static_cast<size_t>(best))) best = static_cast<int>(i);
-    }
-    if (best >= 0) last_ = static_cast<size_t>(best);
-    return best;
-  }
-
- private:
-  size_t last_ = SIZE_MAX;  ///< so that the first search starts at index 0
-};
-
 /// The imbalance test of SGLang's cache-aware router, over in-flight requests per replica.
 struct BalanceThresholds {
   double abs_requests = 32;

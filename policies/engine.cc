@@ -32,6 +32,9 @@ namespace {
 //    plausible ceiling; 0.86-0.92 all score 5.0-5.9%) and half the fit's m_half (0.4-0.7 score
 //    5.3-6.2%); it falls at every TP (1/2/4/8: 11.4/15.0/12.7/8.4% to 2.5/5.7/5.8/8.5%) and
 //    every concurrency, so it is not one slice's fit. BF16 GEMMs keep the fit (no open rows).
+//    Each point: tools/fit_engine_host.py --report-only --engine trtllm --host
+//    '{"fp8_gemm_memory_efficiency": E, "fp8_gemm_m_half_factor": F}' (E 0.831055, F 1: the
+//    vLLM-measured fit, 11.9%).
 constexpr std::array<EnginePreset, 4> kPresets = {{
     {
         .name = "vllm@0.12",

@@ -35,20 +35,9 @@ int RoundRobinRouter::route(const Request&, const std::vector<Instance*>& instan
 }
 
 int LeastLoadedRouter::route(const Request&, const std::vector<Instance*>& instances) {
-  int best = -1;
-  int64_t best_load = 0;
-  const size_t n = instances.size();
-  for (size_t step = 1; step <= n; ++step) {
-    const size_t i = (last_ + step) % n;
-    if (!instances[i]->available()) continue;
-    const int64_t load = instances[i]->outstanding_tokens();
-    if (best < 0 || load < best_load) {
-      best = static_cast<int>(i);
-      best_load = load;
-    }
-  }
-  if (best >= 0) last_ = static_cast<size_t>(best);
-  return best;
+  return ties_.pick(
+      instances.size(), [&](size_t i) { return instances[i]->available(); },
+      [&](size_t i) { return instances[i]->outstanding_tokens(); });
 }
 
 size_t SizeClassRouter::classify(int64_t predicted_total_tokens) const {

@@ -3,6 +3,7 @@
 /// queue lengths, outstanding work, KV capacity, the prompt length and a *predicted* output
 /// length (the true one only under an oracle predictor).
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -14,6 +15,27 @@
 #include "sim/registry.h"
 
 namespace servesim {
+
+/// Chooses among equal candidates fairly: the first after the last choice, cyclically.
+class FairTieBreak {
+ public:
+  /// The index in [0, n) minimising `key` among those `eligible`, ties broken round-robin; -1
+  /// when none is eligible.
+  template <typename Eligible, typename Key>
+  int pick(size_t n, Eligible eligible, Key key) {
+    int best = -1;
+    for (size_t step = 1; step <= n; ++step) {
+      const size_t i = (last_ + step) % n;
+      if (!eligible(i)) continue;
+      if (best < 0 || key(i) < key(static_cast<size_t>(best))) best = static_cast<int>(i);
+    }
+    if (best >= 0) last_ = static_cast<size_t>(best);
+    return best;
+  }
+
+ private:
+  size_t last_ = SIZE_MAX;  ///< so that the first search starts at index 0
+};
 
 class Router {
  public:
@@ -43,7 +65,7 @@ class LeastLoadedRouter final : public Router {
   int route(const Request& r, const std::vector<Instance*>& instances) override;
 
  private:
-  size_t last_ = SIZE_MAX;
+  FairTieBreak ties_;
 };
 
 /// Seed Q11: a request's class (short, medium, large, ...) follows from its prompt plus
