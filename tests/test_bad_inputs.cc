@@ -113,3 +113,23 @@ TEST_CASE("a scenario path that is not UTF-8 still gives a whole result", "[bad_
 
 }  // namespace
 }  // namespace servesim
+
+TEST_CASE("an output path that is a FIFO or a device is written in place, never replaced",
+          "[bad_inputs]") {
+  // `-o /dev/null` must not rename a temporary file over the device (as root it would): a FIFO
+  // stands in for it here.
+  const std::string fifo = servesim::testing::tmp_path("result_fifo_" + std::to_string(::getpid()));
+  const std::string copy = fifo + ".json";
+  std::filesystem::remove(fifo);
+  REQUIRE(std::system(("mkfifo " + fifo).c_str()) == 0);
+  REQUIRE(std::system(("cat " + fifo + " > " + copy + " &").c_str()) == 0);
+  std::string err;
+  CHECK(servesim::testing::run_cli(
+            "run " + servesim::testing::source_path("scenarios/seed_q7_static_batching.json") +
+                " -q -o " + fifo,
+            &err) == 0);
+  INFO(err);
+  CHECK(std::filesystem::is_fifo(fifo));
+  CHECK_FALSE(std::filesystem::exists(fifo + ".tmp"));
+  std::filesystem::remove(fifo);
+}

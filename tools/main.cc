@@ -64,7 +64,8 @@ void check_output_path(const std::string& option, const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
     throw InputError(fmt::format("{} {}: is a directory; give a file path", option, path));
-  const std::string probe = path + ".tmp";
+  const std::string probe = staging_path(path);
+  if (probe == path) return;  // a device or a FIFO: written in place, never replaced
   const bool existed = std::filesystem::exists(probe, ec);
   std::ofstream out(probe, std::ios::binary | std::ios::app);
   if (!out) throw InputError(fmt::format("{} {}: cannot write", option, path));
@@ -206,8 +207,10 @@ int main(int argc, char** argv) {
     const auto start = std::chrono::steady_clock::now();
     // Written to PATH.tmp and renamed on success, as the result is.
     std::ofstream requests_out;
+    const std::string requests_staged =
+        requests_out_path.empty() ? std::string() : staging_path(requests_out_path);
     if (!requests_out_path.empty()) {
-      requests_out.open(requests_out_path + ".tmp", std::ios::binary);
+      requests_out.open(requests_staged, std::ios::binary);
       if (!requests_out) throw InputError(fmt::format("{}: cannot write", requests_out_path));
       options.requests_out = &requests_out;
     }
@@ -227,10 +230,7 @@ int main(int argc, char** argv) {
     if (!requests_out_path.empty()) {
       requests_out.close();
       if (!requests_out) throw InputError(fmt::format("{}: write failed", requests_out_path));
-      std::error_code ec;
-      std::filesystem::rename(requests_out_path + ".tmp", requests_out_path, ec);
-      if (ec)
-        throw InputError(fmt::format("{}: cannot write: {}", requests_out_path, ec.message()));
+      commit_staged(requests_staged, requests_out_path);
     }
     if (spool) {
       spool->write_result(out.result, out.requests_spooled);

@@ -22,31 +22,44 @@ void check_not_directory(const std::string& path) {
     throw InputError(fmt::format("{}: is a directory; give a file path", path));
 }
 
-void rename_into_place(const std::string& tmp, const std::string& path) {
+/// An existing path that is not a regular file (a device, a FIFO): written in place.
+bool is_special(const std::string& path) {
   std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    remove_quietly(tmp);
-    throw InputError(fmt::format("{}: cannot write: {}", path, ec.message()));
-  }
+  const auto status = std::filesystem::status(path, ec);
+  return !ec && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status) &&
+         !std::filesystem::is_directory(status);
 }
 
 }  // namespace
 
+std::string staging_path(const std::string& path) {
+  return is_special(path) ? path : path + ".tmp";
+}
+
+void commit_staged(const std::string& staged, const std::string& path) {
+  if (staged == path) return;
+  std::error_code ec;
+  std::filesystem::rename(staged, path, ec);
+  if (ec) {
+    remove_quietly(staged);
+    throw InputError(fmt::format("{}: cannot write: {}", path, ec.message()));
+  }
+}
+
 void write_file_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
   check_not_directory(path);
+  const std::string tmp = staging_path(path);
   {
     std::ofstream out(tmp, std::ios::binary);
     if (!out) throw InputError(fmt::format("{}: cannot write", path));
     out << text;
     out.close();
     if (!out) {
-      remove_quietly(tmp);
+      if (tmp != path) remove_quietly(tmp);
       throw InputError(fmt::format("{}: write failed", path));
     }
   }
-  rename_into_place(tmp, path);
+  commit_staged(tmp, path);
 }
 
 std::string result_text(const nlohmann::ordered_json& result) {
@@ -58,10 +71,11 @@ std::string result_text(const nlohmann::ordered_json& result) {
 RequestSpool::RequestSpool(const std::string& output_path) : output_path_(output_path) {
   // Next to the output (same file system, and cleaned up with it); for standard output, in the
   // temporary directory with the process id in the name.
-  spool_path_ = output_path == "-" ? (std::filesystem::temp_directory_path() /
-                                      fmt::format("servesim-requests-{}.tmp", ::getpid()))
-                                         .string()
-                                   : output_path + ".requests.tmp";
+  spool_path_ = output_path == "-" || is_special(output_path)
+                    ? (std::filesystem::temp_directory_path() /
+                       fmt::format("servesim-requests-{}.tmp", ::getpid()))
+                          .string()
+                    : output_path + ".requests.tmp";
   if (output_path != "-") check_not_directory(output_path);
   spool_.open(spool_path_, std::ios::binary | std::ios::in | std::ios::out | std::ios::trunc);
   if (!spool_) throw InputError(fmt::format("{}: cannot write", spool_path_));
@@ -97,18 +111,18 @@ void RequestSpool::write_result(const nlohmann::ordered_json& result, bool with_
     std::cout.flush();
     return;
   }
-  const std::string tmp = output_path_ + ".tmp";
+  const std::string tmp = staging_path(output_path_);
   {
     std::ofstream out(tmp, std::ios::binary);
     if (!out) throw InputError(fmt::format("{}: cannot write", output_path_));
     copy_into(out);
     out.close();
     if (!out) {
-      remove_quietly(tmp);
+      if (tmp != output_path_) remove_quietly(tmp);
       throw InputError(fmt::format("{}: write failed", output_path_));
     }
   }
-  rename_into_place(tmp, output_path_);
+  commit_staged(tmp, output_path_);
 }
 
 }  // namespace servesim

@@ -11,6 +11,13 @@ namespace servesim {
 /// partial file that looks whole. Errors name the path.
 void write_file_atomically(const std::string& path, const std::string& text);
 
+/// Where the content of `path` is written until it is complete: PATH.tmp, or PATH itself when
+/// it exists and is not a regular file (/dev/null, a FIFO), which a rename would replace.
+std::string staging_path(const std::string& path);
+/// Moves the staged content into place (nothing to do when it was written in place). Throws
+/// InputError naming `path`.
+void commit_staged(const std::string& staged, const std::string& path);
+
 /// The result's per-request records, written to a spool file next to the output as requests
 /// complete (RunOptions::result_requests_out) and spliced in as the result's last key,
 /// "requests", when the result is written: the file is byte for byte what dumping the whole
