@@ -13,21 +13,18 @@ FlowNetwork::FlowNetwork(Simulator& sim, std::vector<LinkSpec> links)
       stats_(links_.size()),
       flows_on_link_(links_.size()),
       used_bytes_per_s_(links_.size(), 0.0),
-      last_advance_(sim.now()) {
+      last_advance_(sim.now()),
+      link_seen_(links_.size(), 0),
+      left_(links_.size(), 0.0),
+      unfixed_(links_.size(), 0) {
   for (const LinkSpec& l : links_)
     SERVESIM_CHECK(l.bandwidth_bytes_per_s > 0 && l.latency_s >= 0, "link {} B/s, {} s",
                    l.bandwidth_bytes_per_s, l.latency_s);
 }
 
-FlowNetwork::Flow* FlowNetwork::find(uint64_t id) {
-  for (Flow& f : active_)
-    if (f.id == id) return &f;
-  return nullptr;
-}
-
 const FlowNetwork::Flow* FlowNetwork::find(uint64_t id) const {
-  for (const Flow& f : active_)
-    if (f.id == id) return &f;
+  for (uint32_t slot : active_)
+    if (slots_[slot].id == id) return &slots_[slot];
   return nullptr;
 }
 
@@ -54,21 +51,31 @@ uint64_t FlowNetwork::start(const std::vector<int>& path, double bytes, Done don
                      });
     return id;
   }
-  Flow f;
+  uint32_t slot;
+  if (free_slots_.empty()) {
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
+  } else {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  }
+  Flow& f = slots_[slot];
   f.id = id;
   f.path = path;
   f.bytes = f.remaining_bytes = bytes;
+  f.rate_bytes_per_s = 0;
   f.latency_s = latency_s;
   f.done = std::move(done);
   for (int l : path) {
     auto& on = flows_on_link_[static_cast<size_t>(l)];
-    on.push_back(id);
+    on.push_back(slot);
     LinkStats& s = stats_[static_cast<size_t>(l)];
     s.bytes += bytes;
     s.peak_flows = std::max(s.peak_flows, static_cast<int>(on.size()));
   }
-  active_.push_back(std::move(f));
+  active_.push_back(slot);
   reshare(path);
+  schedule_next_finish();
   return id;
 }
 
@@ -77,6 +84,7 @@ void FlowNetwork::set_bandwidth(int link, double bandwidth_bytes_per_s) {
   advance_to_now();
   links_[static_cast<size_t>(link)].bandwidth_bytes_per_s = bandwidth_bytes_per_s;
   reshare({link});
+  schedule_next_finish();
 }
 
 void FlowNetwork::settle() {
@@ -87,8 +95,10 @@ void FlowNetwork::advance_to_now() {
   const double dt_s = (sim_.now() - last_advance_).to_s();
   last_advance_ = sim_.now();
   if (dt_s <= 0) return;
-  for (Flow& f : active_)
+  for (uint32_t slot : active_) {
+    Flow& f = slots_[slot];
     f.remaining_bytes = std::max(0.0, f.remaining_bytes - f.rate_bytes_per_s * dt_s);
+  }
   for (size_t l = 0; l < links_.size(); ++l) {
     const size_t n = flows_on_link_[l].size();
     if (n == 0) continue;
@@ -101,93 +111,114 @@ void FlowNetwork::advance_to_now() {
 
 void FlowNetwork::reshare(std::vector<int> seed_links) {
   // The flows touched: those reachable from the seed links through shared links. Flows elsewhere
-  // keep their rates, so their completion events stay where they are.
-  std::vector<char> link_seen(links_.size(), 0);
+  // keep their rates, so their finishing times stay where they are.
+  const uint64_t pass = ++reshare_pass_;
   std::vector<int> links;
-  std::vector<Flow*> flows;
+  std::vector<uint32_t> flows;
   for (size_t i = 0; i < seed_links.size(); ++i) {
     const int l = seed_links[i];
-    if (link_seen[static_cast<size_t>(l)]) continue;
-    link_seen[static_cast<size_t>(l)] = 1;
+    if (link_seen_[static_cast<size_t>(l)]) continue;
+    link_seen_[static_cast<size_t>(l)] = 1;
     links.push_back(l);
-    for (uint64_t id : flows_on_link_[static_cast<size_t>(l)]) {
-      Flow* f = find(id);
-      if (std::find(flows.begin(), flows.end(), f) != flows.end()) continue;
-      flows.push_back(f);
-      for (int m : f->path)
-        if (!link_seen[static_cast<size_t>(m)]) seed_links.push_back(m);
+    for (uint32_t slot : flows_on_link_[static_cast<size_t>(l)]) {
+      Flow& f = slots_[slot];
+      if (f.visited == pass) continue;
+      f.visited = pass;
+      f.fixed = false;
+      flows.push_back(slot);
+      for (int m : f.path)
+        if (!link_seen_[static_cast<size_t>(m)]) seed_links.push_back(m);
     }
   }
+  for (int l : links) link_seen_[static_cast<size_t>(l)] = 0;
   std::sort(links.begin(), links.end());  // ties go to the lowest link index: deterministic
   // Progressive filling: the link offering the smallest fair share fixes the rate of its
   // unfixed flows; their bandwidth is taken from every link they cross; repeat.
-  std::vector<double> left(links_.size(), 0.0);
-  std::vector<int> unfixed(links_.size(), 0);
   for (int l : links) {
-    left[static_cast<size_t>(l)] = links_[static_cast<size_t>(l)].bandwidth_bytes_per_s;
-    unfixed[static_cast<size_t>(l)] =
-        static_cast<int>(flows_on_link_[static_cast<size_t>(l)].size());
+    const auto li = static_cast<size_t>(l);
+    left_[li] = links_[li].bandwidth_bytes_per_s;
+    unfixed_[li] = static_cast<int>(flows_on_link_[li].size());
   }
-  std::vector<char> fixed(flows.size(), 0);
   size_t fixed_count = 0;
   while (fixed_count < flows.size()) {
     int bottleneck = -1;
     double share = 0;
     for (int l : links) {
       const auto li = static_cast<size_t>(l);
-      if (unfixed[li] == 0) continue;
-      const double s = left[li] / unfixed[li];
+      if (unfixed_[li] == 0) continue;
+      const double s = left_[li] / unfixed_[li];
       if (bottleneck < 0 || s < share) {
         bottleneck = l;
         share = s;
       }
     }
     SERVESIM_CHECK(bottleneck >= 0, "{} flows left without a link", flows.size() - fixed_count);
-    for (size_t i = 0; i < flows.size(); ++i) {
-      if (fixed[i]) continue;
-      Flow& f = *flows[i];
-      if (std::find(f.path.begin(), f.path.end(), bottleneck) == f.path.end()) continue;
-      fixed[i] = 1;
+    for (uint32_t slot : flows_on_link_[static_cast<size_t>(bottleneck)]) {
+      Flow& f = slots_[slot];
+      if (f.fixed) continue;
+      f.fixed = true;
       ++fixed_count;
       f.rate_bytes_per_s = share;
       for (int m : f.path) {
         const auto mi = static_cast<size_t>(m);
-        left[mi] = std::max(0.0, left[mi] - share);
-        --unfixed[mi];
+        left_[mi] = std::max(0.0, left_[mi] - share);
+        --unfixed_[mi];
       }
     }
   }
   for (int l : links) {
     double used = 0;
-    for (uint64_t id : flows_on_link_[static_cast<size_t>(l)]) used += find(id)->rate_bytes_per_s;
+    for (uint32_t slot : flows_on_link_[static_cast<size_t>(l)])
+      used += slots_[slot].rate_bytes_per_s;
     used_bytes_per_s_[static_cast<size_t>(l)] = used;
-  }
-  for (Flow* f : flows) {
-    if (f->finish_event.valid()) sim_.cancel(f->finish_event);
-    const uint64_t id = f->id;
-    f->finish_event = sim_.schedule_in(Time::from_s(f->remaining_bytes / f->rate_bytes_per_s),
-                                       Phase::kTransfer, [this, id] { finish(id); });
   }
 }
 
-void FlowNetwork::finish(uint64_t id) {
-  advance_to_now();
-  const auto it =
-      std::find_if(active_.begin(), active_.end(), [id](const Flow& f) { return f.id == id; });
-  SERVESIM_CHECK(it != active_.end(), "flow {} finished twice", id);
-  Flow f = std::move(*it);
-  active_.erase(it);
-  for (int l : f.path) {
-    auto& on = flows_on_link_[static_cast<size_t>(l)];
-    on.erase(std::find(on.begin(), on.end(), id));
+void FlowNetwork::schedule_next_finish() {
+  if (finish_event_.valid()) sim_.cancel(finish_event_);
+  finish_event_ = EventId{};
+  double earliest_s = -1;
+  for (uint32_t slot : active_) {
+    const Flow& f = slots_[slot];
+    const double t_s = f.remaining_bytes / f.rate_bytes_per_s;
+    if (earliest_s < 0 || t_s < earliest_s) earliest_s = t_s;
   }
-  // The last byte left now (up to the nanosecond rounding of the completion time).
-  sim_.schedule_in(Time::from_s(f.latency_s), Phase::kTransfer,
-                   [this, bytes = f.bytes, done = std::move(f.done)] {
-                     bytes_received_ += bytes;
-                     done();
-                   });
-  reshare(f.path);
+  if (earliest_s < 0) return;
+  finish_event_ = sim_.schedule_in(Time::from_s(earliest_s), Phase::kTransfer, [this] {
+    finish_event_ = EventId{};
+    finish_due();
+  });
+}
+
+void FlowNetwork::finish_due() {
+  advance_to_now();
+  // Done: less than a nanosecond's worth of bytes left (the clock's rounding of the finish).
+  std::vector<int> seeds;
+  size_t kept = 0;
+  for (uint32_t slot : active_) {
+    Flow& f = slots_[slot];
+    if (f.remaining_bytes > f.rate_bytes_per_s * 1e-9) {
+      active_[kept++] = slot;
+      continue;
+    }
+    for (int l : f.path) {
+      auto& on = flows_on_link_[static_cast<size_t>(l)];
+      on.erase(std::find(on.begin(), on.end(), slot));
+      seeds.push_back(l);
+    }
+    // The last byte left now; the receiver has it the path's latency later.
+    sim_.schedule_in(Time::from_s(f.latency_s), Phase::kTransfer,
+                     [this, bytes = f.bytes, done = std::move(f.done)] {
+                       bytes_received_ += bytes;
+                       done();
+                     });
+    f.done = nullptr;
+    f.path.clear();
+    free_slots_.push_back(slot);
+  }
+  active_.resize(kept);
+  if (!seeds.empty()) reshare(seeds);  // links left without flows get no rate
+  schedule_next_finish();
 }
 
 void FlowNetwork::check_conservation() const {

@@ -63,27 +63,40 @@ class FlowNetwork {
     double rate_bytes_per_s = 0;
     double latency_s = 0;
     Done done;
-    EventId finish_event;
+    bool fixed = false;    ///< scratch of reshare: its rate is set
+    uint64_t visited = 0;  ///< scratch of reshare: the pass that last reached it
   };
 
   /// Moves every flow's remaining bytes and the link integrals to now at the current rates.
   void advance_to_now();
-  /// Re-solves the rates of the flows connected (through shared links) to `seeds` and moves
-  /// their completion events.
+  /// Re-solves the rates of the flows connected (through shared links) to `seeds`.
   void reshare(std::vector<int> seed_links);
-  void finish(uint64_t id);
-  Flow* find(uint64_t id);
+  /// Moves the network's one completion event to the earliest finish at the current rates.
+  void schedule_next_finish();
+  /// Ends every flow whose last byte has left (up to the nanosecond rounding of the clock).
+  void finish_due();
   const Flow* find(uint64_t id) const;
 
   Simulator& sim_;
   std::vector<LinkSpec> links_;
   std::vector<LinkStats> stats_;
-  std::vector<std::vector<uint64_t>> flows_on_link_;
+  /// Flows live in slots reused through a free list; links and the active list hold slots.
+  std::vector<Flow> slots_;
+  std::vector<uint32_t> free_slots_;
+  std::vector<std::vector<uint32_t>> flows_on_link_;
   std::vector<double> used_bytes_per_s_;  ///< per link, sum of its flows' rates
-  std::vector<Flow> active_;              ///< in progress, in start order
+  std::vector<uint32_t> active_;          ///< in progress, in start order
+  /// One event for the whole network, at the earliest finish: a change of rates moves it
+  /// alone, not one event per flow.
+  EventId finish_event_;
   uint64_t next_id_ = 0;
+  uint64_t reshare_pass_ = 0;
   Time last_advance_;
   double bytes_sent_ = 0, bytes_received_ = 0;
+  // Scratch of reshare, kept between calls.
+  std::vector<char> link_seen_;
+  std::vector<double> left_;
+  std::vector<int> unfixed_;
 };
 
 }  // namespace servesim

@@ -13,6 +13,18 @@
 
 namespace servesim {
 
+std::string_view instance_role_name(InstanceRole role) {
+  switch (role) {
+    case InstanceRole::kMixed:
+      return "mixed";
+    case InstanceRole::kPrefill:
+      return "prefill";
+    case InstanceRole::kDecode:
+      return "decode";
+  }
+  return "?";
+}
+
 MemoryPlan plan_memory(const InstanceConfig& config, const Cluster& cluster, const ModelSpec& model,
                        const Precision& precision) {
   MemoryPlan plan;
@@ -67,10 +79,11 @@ Instance::Instance(int index, InstanceConfig config, CostModelConfig cost, const
         [this](int64_t missing, const int64_t* growing) { return reclaim(missing, growing); });
   // The decode set's aggregates assume a request holds exactly the VRAM blocks of its tokens
   // and that every step's cost follows from context sums (the fitted kernels).
-  decode_set_mode_ = config_.closed_form_decode && batcher_->plans_decode_set() &&
-                     config_.kv_policy.mode == KvMode::kGpuOnly &&
-                     !config_.kv_policy.prefix_caching && !cost_.no_kv_cache &&
-                     cost_.kernel_db == nullptr;
+  // A prefill replica decodes nothing.
+  decode_set_mode_ =
+      config_.closed_form_decode && batcher_->plans_decode_set() &&
+      config_.role != InstanceRole::kPrefill && config_.kv_policy.mode == KvMode::kGpuOnly &&
+      !config_.kv_policy.prefix_caching && !cost_.no_kv_cache && cost_.kernel_db == nullptr;
   // With offload a request's KV may spill to host: its context is bounded by both tiers.
   max_context_tokens_ = kv_.capacity_tokens() + host_kv_.capacity_tokens();
   if (config_.max_model_len > 0)
@@ -79,6 +92,7 @@ Instance::Instance(int index, InstanceConfig config, CostModelConfig cost, const
 
 void Instance::enqueue(Request* r) {
   r->instance = index_;
+  r->state = RequestState::kQueued;
   ++requests_seen_;
   // A prompt must fit with room for at least its first generated token.
   if (r->spec.prompt_tokens + 1 > max_context_tokens_) {
@@ -220,16 +234,23 @@ void Instance::finish_request(Request* r) {
 
 void Instance::report_finished(std::vector<Request*>& finished) {
   if (finished.empty()) return;
+  remove_from_running(finished);
+  for (Request* r : finished) observer_.on_finish(*r);
+  finished.clear();
+}
+
+void Instance::remove_from_running(std::vector<Request*>& leaving) {
+  if (leaving.empty()) return;
   // Keep running_ in admission order (the batcher preempts from the back), and report in it.
-  // Usually one request finishes: find it by pointer, without reading the others.
+  // Usually one request leaves: find it by pointer, without reading the others.
   finished_at_.clear();
-  for (Request* r : finished) {
+  for (Request* r : leaving) {
     const auto it = std::find(running_.begin(), running_.end(), r);
-    SERVESIM_CHECK(it != running_.end(), "finished request {} is not running", r->id);
+    SERVESIM_CHECK(it != running_.end(), "request {} is not running", r->id);
     finished_at_.push_back(static_cast<size_t>(it - running_.begin()));
   }
   std::sort(finished_at_.begin(), finished_at_.end());
-  for (size_t i = 0; i < finished_at_.size(); ++i) finished[i] = running_[finished_at_[i]];
+  for (size_t i = 0; i < finished_at_.size(); ++i) leaving[i] = running_[finished_at_[i]];
   size_t out = finished_at_.front();
   for (size_t in = out, next = 0; in < running_.size(); ++in) {
     if (next < finished_at_.size() && finished_at_[next] == in) {
@@ -239,8 +260,22 @@ void Instance::report_finished(std::vector<Request*>& finished) {
     running_[out++] = running_[in];
   }
   running_.resize(out);
-  for (Request* r : finished) observer_.on_finish(*r);
-  finished.clear();
+}
+
+void Instance::hand_off(std::vector<Request*>& handed) {
+  if (handed.empty()) return;
+  remove_from_running(handed);
+  handoffs_in_flight_ += static_cast<int64_t>(handed.size());
+  for (Request* r : handed) observer_.on_prefill_handoff(*r);
+  handed.clear();
+}
+
+void Instance::release_handed_off(Request* r) {
+  SERVESIM_CHECK(handoffs_in_flight_ > 0, "instance {} released request {} it did not hand off",
+                 config_.name, r->id);
+  --handoffs_in_flight_;
+  release_kv(r);
+  request_schedule();  // the freed KV may admit a waiting request
 }
 
 void Instance::finish_iteration() {
@@ -260,6 +295,8 @@ void Instance::apply_iteration() {
   priced_host_to_gpu_bytes_ += step_cost_.host_to_gpu_bytes_per_gpu;
   std::vector<Request*>& finished = finished_scratch_;
   finished.clear();
+  std::vector<Request*>& handed = handoff_scratch_;
+  handed.clear();
   if (decode_set_mode_) {
     finish_decode_set_iteration(steps);
   } else {
@@ -294,10 +331,14 @@ void Instance::apply_iteration() {
         outstanding_tokens_ -= outstanding_of(*r);
         finish_request(r);
         finished.push_back(r);
+      } else if (config_.role == InstanceRole::kPrefill) {
+        outstanding_tokens_ -= outstanding_of(*r);
+        handed.push_back(r);
       }
     }
   }
   report_finished(finished);
+  hand_off(handed);
 }
 
 void Instance::finish_decode_set_iteration(int64_t steps) {

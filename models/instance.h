@@ -6,6 +6,7 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "models/batcher.h"
@@ -15,6 +16,7 @@
 #include "models/kv_cache.h"
 #include "models/prefix_cache.h"
 #include "models/request.h"
+#include "sim/error.h"
 #include "sim/simulator.h"
 #include "sim/step_series.h"
 
@@ -30,6 +32,16 @@ class InstanceObserver {
   /// A token after the first; `gap` is the time since the request's previous token.
   virtual void on_token(const Request& r, Time gap) { (void)r, (void)gap; }
   virtual void on_finish(Request& r) = 0;
+  /// A prefill replica (InstanceRole::kPrefill) finished `r`'s prefill and emitted its first
+  /// token: `r` has left its queues and still holds its KV there until
+  /// Instance::release_handed_off. Only observers of disaggregated replicas receive it.
+  virtual void on_prefill_handoff(Request& r) {
+    SERVESIM_CHECK(false, "request {} handed off with no one to take it", r.id);
+  }
+  /// `r`'s KV (`bytes` in all) reached its decode replica, `duration` after its prefill ended.
+  virtual void on_kv_transfer(const Request& r, Time duration, double bytes) {
+    (void)r, (void)duration, (void)bytes;
+  }
   virtual void on_drop(Request& r, std::string_view reason) = 0;
   /// A stretch of identical decode steps computed in closed form: every request of `items`
   /// emitted one token at each of `step_end_ns` (absolute times). Called before the requests'
@@ -74,8 +86,15 @@ struct MemoryPlan {
   double shortfall_bytes = 0;
 };
 
+/// What a replica does with a request: all of it, or one phase of disaggregated serving
+/// (DistServe, Splitwise): a prefill replica hands each request's KV on to a decode replica
+/// once its first token is out.
+enum class InstanceRole : uint8_t { kMixed, kPrefill, kDecode };
+std::string_view instance_role_name(InstanceRole role);
+
 struct InstanceConfig {
   std::string name;
+  InstanceRole role = InstanceRole::kMixed;
   std::vector<int> gpus;  ///< cluster GPU indices, tp x pp of them, stage-major
   int tp = 1;
   int pp = 1;
@@ -101,8 +120,14 @@ class Instance final : public DecodeSetContext, public RequestSink {
   Instance(int index, InstanceConfig config, CostModelConfig cost, const Cluster& cluster,
            Simulator& sim, std::unique_ptr<Batcher> batcher, InstanceObserver& observer);
 
-  /// A request routed here. Dropped at once if its prompt can never fit.
+  /// A request routed here. Dropped at once if its prompt can never fit. On a decode replica,
+  /// a request whose prefill ran elsewhere: its KV has arrived, and it is admitted as a decode.
   void enqueue(Request* r) override;
+  /// A prefill replica gives up the KV of a request it handed off (on_prefill_handoff), once
+  /// the transfer is done.
+  void release_handed_off(Request* r);
+  /// Requests handed off whose KV this replica still holds.
+  int64_t handoffs_in_flight() const { return handoffs_in_flight_; }
 
   // Faults (policies/faults.h).
   /// Whether the replica takes requests (false between fail() and recover()).
@@ -163,7 +188,9 @@ class Instance final : public DecodeSetContext, public RequestSink {
   double priced_host_to_gpu_bytes_per_gpu() const { return priced_host_to_gpu_bytes_; }
   double tp_bytes_per_gpu() const { return tp_bytes_per_gpu_; }
   double pp_bytes_per_hop() const { return pp_bytes_per_hop_; }
-  bool idle() const { return !busy_ && waiting_.empty() && running_.empty(); }
+  bool idle() const {
+    return !busy_ && waiting_.empty() && running_.empty() && handoffs_in_flight_ == 0;
+  }
 
   // BatchContext.
   std::deque<Request*>& waiting() override { return waiting_; }
@@ -195,6 +222,10 @@ class Instance final : public DecodeSetContext, public RequestSink {
   void finish_request(Request* r);
   /// Removes the finished requests from running_ (keeping admission order) and reports them.
   void report_finished(std::vector<Request*>& finished);
+  /// Removes `leaving` from running_, keeping admission order; `leaving` comes out in it.
+  void remove_from_running(std::vector<Request*>& leaving);
+  /// A prefill replica passes the requests whose prefill ended on to their decode replicas.
+  void hand_off(std::vector<Request*>& handed);
   void emit_token(Request* r);
   /// Decode steps the current plan can repeat unchanged (filling step_end_ns_ and reserving
   /// their KV), or 1 when the next step may differ or the cost is not affine in context.
@@ -243,6 +274,8 @@ class Instance final : public DecodeSetContext, public RequestSink {
   bool decode_set_mode_ = false;
   DecodeSet decode_set_;
   std::vector<Request*> finished_scratch_;
+  std::vector<Request*> handoff_scratch_;
+  int64_t handoffs_in_flight_ = 0;
   std::vector<size_t> finished_at_;
   IterationPlan plan_;
   bool busy_ = false;

@@ -12,9 +12,17 @@ Gateway::Gateway(Router& router, OutputPredictor& predictor, InstanceObserver& m
       predictor_(predictor),
       metrics_(metrics) {}
 
-void Gateway::add_instance(Instance* view, RequestSink* sink) {
+void Gateway::add_instance(Instance* view, RequestSink* sink, InstanceRole role) {
+  const int index = static_cast<int>(views_.size());
   views_.push_back(view);
   sinks_.push_back(sink);
+  if (role == InstanceRole::kDecode) {
+    decode_views_.push_back(view);
+    decode_index_.push_back(index);
+  } else {
+    entry_views_.push_back(view);
+    entry_index_.push_back(index);
+  }
 }
 
 void Gateway::submit(const RequestSpec& spec) {
@@ -35,7 +43,9 @@ void Gateway::submit(const RequestSpec& spec) {
 }
 
 bool Gateway::route(Request* r) {
-  const int target = router_.route(*r, views_);
+  const int entry = router_.route(*r, entry_views_);
+  SERVESIM_CHECK(entry < static_cast<int>(entry_index_.size()), "router chose instance {}", entry);
+  const int target = entry < 0 ? -1 : entry_index_[static_cast<size_t>(entry)];
   if (size_class_router_)
     r->misrouted =
         size_class_router_->classify(r->spec.prompt_tokens + r->predicted_output_tokens) !=
@@ -49,6 +59,34 @@ bool Gateway::route(Request* r) {
                  "router chose instance {}", target);
   sinks_[target]->enqueue(r);
   return true;
+}
+
+int Gateway::route_decode(const Request& r) {
+  const int choice = decode_router_->route(r, decode_views_);
+  SERVESIM_CHECK(choice < static_cast<int>(decode_index_.size()), "decode router chose {}", choice);
+  if (choice < 0) return -1;
+  const int target = decode_index_[static_cast<size_t>(choice)];
+  SERVESIM_CHECK(views_[target] == nullptr || views_[target]->available(),
+                 "decode router chose instance {}", target);
+  return target;
+}
+
+void Gateway::on_prefill_handoff(Request& r) {
+  SERVESIM_CHECK(decode_router_ && kv_mover_ && sim_, "request {} handed off with no decode pool",
+                 r.id);
+  const int from = r.instance;
+  const int to = route_decode(r);
+  if (to < 0) {
+    views_[from]->release_handed_off(&r);
+    on_drop(r, "no decode replica is up");
+    return;
+  }
+  const Time start = sim_->now();
+  kv_mover_->move(r, from, to, [this, &r, from, to, start](double bytes) {
+    views_[from]->release_handed_off(&r);
+    metrics_.on_kv_transfer(r, sim_->now() - start, bytes);
+    sinks_[to]->enqueue(&r);
+  });
 }
 
 Gateway::FailureOutcome Gateway::fail_instance(int index, bool reroute) {

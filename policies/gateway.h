@@ -23,6 +23,17 @@ namespace servesim {
 
 class SizeClassRouter;
 
+/// Moves a request's KV between replicas (disaggregated serving), e.g. as flows on the
+/// cluster's links (policies/kv_transfer.h).
+class KvMover {
+ public:
+  virtual ~KvMover() = default;
+  /// Starts moving `r`'s KV (its computed tokens) from replica `from` to replica `to`;
+  /// `arrived(bytes)` runs when the last byte is there.
+  virtual void move(const Request& r, int from, int to,
+                    std::function<void(double bytes)> arrived) = 0;
+};
+
 class Gateway final : public InstanceObserver {
  public:
   /// `metrics` sees every report of the replicas, and a request's finish or drop before the
@@ -30,8 +41,16 @@ class Gateway final : public InstanceObserver {
   Gateway(Router& router, OutputPredictor& predictor, InstanceObserver& metrics);
 
   /// A replica, in scenario order: `view` is what the router may read of it (may be null for a
-  /// router that reads nothing), `sink` takes the requests routed to it.
-  void add_instance(Instance* view, RequestSink* sink);
+  /// router that reads nothing), `sink` takes the requests routed to it. Arrivals go to the
+  /// mixed and prefill replicas; the decode router chooses among the decode replicas.
+  void add_instance(Instance* view, RequestSink* sink, InstanceRole role = InstanceRole::kMixed);
+  /// Disaggregated serving: who picks the decode replica of a request whose prefill ended, and
+  /// who moves its KV there. Both outlive the gateway.
+  void set_disaggregation(Router* decode_router, KvMover* mover, Simulator* sim) {
+    decode_router_ = decode_router;
+    kv_mover_ = mover;
+    sim_ = sim;
+  }
   /// Called with the request's client id (-1 for open-loop sources) once it is released, so a
   /// closed-loop client can send its next request.
   void set_on_released(std::function<void(int64_t client_id)> on_released) {
@@ -69,6 +88,7 @@ class Gateway final : public InstanceObserver {
   }
   void on_finish(Request& r) override;
   void on_drop(Request& r, std::string_view reason) override;
+  void on_prefill_handoff(Request& r) override;
 
   uint64_t arrived() const { return arrived_; }
   uint64_t completed() const { return completed_; }
@@ -86,6 +106,8 @@ class Gateway final : public InstanceObserver {
   /// Asks the router and hands `r` to the replica it chose; drops it (and returns false) when
   /// none is up.
   bool route(Request* r);
+  /// Has the decode router choose among the decode replicas: the replica's index, or -1.
+  int route_decode(const Request& r);
 
   Router& router_;
   /// The router when it routes by size class: the gateway then marks misrouted requests.
@@ -94,6 +116,13 @@ class Gateway final : public InstanceObserver {
   InstanceObserver& metrics_;
   std::vector<Instance*> views_;
   std::vector<RequestSink*> sinks_;
+  /// The replicas arrivals go to (mixed and prefill) and the decode replicas: what their
+  /// routers see, and each one's index in views_.
+  std::vector<Instance*> entry_views_, decode_views_;
+  std::vector<int> entry_index_, decode_index_;
+  Router* decode_router_ = nullptr;
+  KvMover* kv_mover_ = nullptr;
+  Simulator* sim_ = nullptr;
   std::function<void(int64_t)> on_released_;
 
   /// Requests in flight live in a pool whose slots are reused once a request is released:

@@ -20,6 +20,17 @@ void Metrics::add_instance(const Instance* instance) {
   series_.emplace_back();
 }
 
+void Metrics::set_network(ClusterNetwork* network) {
+  network_ = network;
+  link_transfer_s_.assign(2 * network->links(), {});
+}
+
+void Metrics::on_kv_transfer(const Request& r, Time duration, double bytes) {
+  ++kv_transfers_;
+  kv_transfer_bytes_ += bytes;
+  if (counted(r)) latencies_.kv_transfer_ms.add(duration.to_ms());
+}
+
 void Metrics::start_sampling() {
   sim_.schedule_at(Time{}, Phase::kSample, [this] { sample(); });
 }
@@ -109,6 +120,12 @@ void Metrics::sample() {
     series_[i].running.push_back(static_cast<int64_t>(inst.num_running()));
     series_[i].preemptions.push_back(inst.preemptions());
   }
+  if (network_) {
+    network_->settle();
+    for (size_t c = 0; c < link_transfer_s_.size(); ++c)
+      link_transfer_s_[c].push_back(
+          network_->stats(static_cast<int>(c / 2), c % 2 == 0).transfer_seconds);
+  }
   std::sort(window_e2el_ms_.begin(), window_e2el_ms_.end());
   p99_e2el_ms_by_window_.push_back(
       window_e2el_ms_.empty() ? 0.0 : percentile_sorted(window_e2el_ms_, 99));
@@ -136,6 +153,7 @@ void Metrics::thin_series() {
     keep_even(s.running);
     keep_even(s.preemptions);
   }
+  for (auto& cumulative : link_transfer_s_) keep_even(cumulative);
   interval_s_ *= 2;
 }
 

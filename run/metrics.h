@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "models/instance.h"
+#include "models/network.h"
 #include "run/scenario.h"
 #include "sim/latency_samples.h"
 #include "sim/latency_values.h"
@@ -69,6 +70,10 @@ class Metrics final : public InstanceObserver {
   }
   void on_finish(Request& r) override;
   void on_drop(Request& r, std::string_view reason) override;
+  void on_kv_transfer(const Request& r, Time duration, double bytes) override;
+
+  /// Samples the links' cumulative transfer time with the replicas (disaggregated runs).
+  void set_network(ClusterNetwork* network);
 
   /// Per-request latency stores of the counted requests, in ms: exact up to a sample count,
   /// then sketched (sim/latency_values.h).
@@ -80,9 +85,11 @@ class Metrics final : public InstanceObserver {
           queue_ms(exact_samples),
           misrouted_e2el_ms(exact_samples),
           fault_affected_e2el_ms(exact_samples),
+          kv_transfer_ms(exact_samples),
           itl(2 * exact_samples) {}
     LatencyValues ttft_ms, tpot_ms, e2el_ms, queue_ms, misrouted_e2el_ms;
     LatencyValues fault_affected_e2el_ms;  ///< requests a replica failure evicted
+    LatencyValues kv_transfer_ms;          ///< prefill end to KV arrived at the decode replica
     RunLengthSamples itl;  ///< per token, run-length encoded: one entry per decode iteration
   };
   Latencies& latencies() { return latencies_; }
@@ -95,6 +102,11 @@ class Metrics final : public InstanceObserver {
   };
   const std::vector<double>& sample_times_s() const { return sample_times_s_; }
   const std::vector<Series>& series() const { return series_; }
+  /// Per link and direction (2 x link + 0 forward, 1 back), the cumulative seconds of
+  /// transfer (integral of used bandwidth / bandwidth) at each sample; empty without a network.
+  const std::vector<std::vector<double>>& link_transfer_s() const { return link_transfer_s_; }
+  uint64_t kv_transfers() const { return kv_transfers_; }
+  double kv_transfer_bytes() const { return kv_transfer_bytes_; }
   /// p99 end-to-end latency of the requests that finished within each sample interval.
   const std::vector<double>& p99_e2el_ms_by_window() const { return p99_e2el_ms_by_window_; }
 
@@ -146,6 +158,10 @@ class Metrics final : public InstanceObserver {
   std::vector<double> window_e2el_ms_, p99_e2el_ms_by_window_;
   std::vector<double> sample_times_s_;
   std::vector<Series> series_;
+  ClusterNetwork* network_ = nullptr;
+  std::vector<std::vector<double>> link_transfer_s_;
+  uint64_t kv_transfers_ = 0;
+  double kv_transfer_bytes_ = 0;
   double interval_s_;
 };
 

@@ -77,6 +77,12 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
   summarize(s, "itl_ms", "itl_ms", latencies.itl);
   summarize(s, "e2el_ms", "e2el_ms", latencies.e2el_ms);
   summarize(s, "queue_ms", "queue_ms", latencies.queue_ms);
+  if (in.network) {
+    // Disaggregated serving: each hand-off's KV, from prefill end to arrival at its decode replica.
+    s["kv_transfers"] = metrics.kv_transfers();
+    s["kv_transfer_bytes"] = metrics.kv_transfer_bytes();
+    summarize(s, "kv_transfer_ms", "kv_transfer_ms", latencies.kv_transfer_ms);
+  }
   uint64_t preemptions = 0;
   for (const auto& inst : in.instances) preemptions += inst->preemptions();
   s["preemptions"] = preemptions;
@@ -125,6 +131,7 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
     j["cost_source"] = inst->cost_config().kernel_db ? "kernel_db"
                        : inst->cost_config().fit     ? "fit"
                                                      : "roofline";
+    if (in.network) j["role"] = instance_role_name(c.role);
     j["tp"] = c.tp;
     j["pp"] = c.pp;
     std::vector<std::string> gpu_names;
@@ -181,6 +188,12 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
       add_path_bytes(to_host, inst->priced_host_to_gpu_bytes_per_gpu(), false);
     }
   }
+  // Flows (KV hand-offs) add their bytes per direction.
+  if (in.network)
+    for (const Link& l : cluster.links())
+      for (int d = 0; d < 2; ++d)
+        link_bytes[static_cast<size_t>(l.id)][static_cast<size_t>(d)] +=
+            in.network->stats(l.id, d == 0).bytes;
   auto& links = result["links"] = nlohmann::ordered_json::array();
   for (const Link& l : cluster.links()) {
     const auto [forward, back] = link_bytes[static_cast<size_t>(l.id)];
@@ -198,6 +211,18 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
                      {"bytes_back", back},
                      {"busy_fraction", std::min(1.0, demand)},
                      {"demand_fraction", demand}});
+    if (in.network) {
+      // The flows on it, per direction: bytes, time with any flow on it, how many at once.
+      const FlowNetwork::LinkStats& f = in.network->stats(l.id, true);
+      const FlowNetwork::LinkStats& b = in.network->stats(l.id, false);
+      auto& j = links.back();
+      j["flow_bytes_forward"] = f.bytes;
+      j["flow_bytes_back"] = b.bytes;
+      j["flow_busy_fraction"] = makespan_s > 0 ? std::max(f.busy_s, b.busy_s) / makespan_s : 0.0;
+      j["mean_flows"] =
+          makespan_s > 0 ? std::max(f.flow_seconds, b.flow_seconds) / makespan_s : 0.0;
+      j["peak_flows"] = std::max(f.peak_flows, b.peak_flows);
+    }
   }
 
   auto& ts = result["timeseries"];
@@ -211,6 +236,27 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
                    {"running", metrics.series()[i].running},
                    {"preemptions", metrics.series()[i].preemptions}});
   ts["p99_e2el_ms"] = metrics.p99_e2el_ms_by_window();
+  if (in.network) {
+    // Per link that carried flows, per direction: the fraction of its bandwidth used over each
+    // sample interval (cumulative transfer time differenced; 0 at the first sample).
+    const auto& times = metrics.sample_times_s();
+    const auto& cumulative = metrics.link_transfer_s();
+    auto& per_link = ts["links"] = nlohmann::ordered_json::array();
+    for (const Link& l : cluster.links()) {
+      const auto li = static_cast<size_t>(l.id);
+      if (in.network->stats(l.id, true).bytes + in.network->stats(l.id, false).bytes <= 0) continue;
+      nlohmann::ordered_json j;
+      j["name"] = l.name;
+      for (size_t d = 0; d < 2; ++d) {
+        const std::vector<double>& c = cumulative[2 * li + d];
+        std::vector<double> used(c.size(), 0.0);
+        for (size_t k = 1; k < c.size(); ++k)
+          used[k] = times[k] > times[k - 1] ? (c[k] - c[k - 1]) / (times[k] - times[k - 1]) : 0.0;
+        j[d == 0 ? "used_fraction_forward" : "used_fraction_back"] = used;
+      }
+      per_link.push_back(std::move(j));
+    }
+  }
   if (in.faults) {  // after the sections above: adding a key may move them
     auto& f = result["faults"];
     f["requests_affected"] = metrics.fault_affected();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "models/instance.h"
+#include "models/network.h"
 #include "policies/faults.h"
 #include "policies/gateway.h"
 #include "run/metrics.h"
@@ -23,7 +24,9 @@ struct ResultInputs {
   const std::vector<std::unique_ptr<Instance>>& instances;
   bool size_class_routing = false;        ///< report misroutes
   const FaultInjector* faults = nullptr;  ///< report faults and what they did
-  Time end;                               ///< simulated time at the end of the run
+  /// The links as simulated flows (disaggregated runs): report their KV traffic.
+  const ClusterNetwork* network = nullptr;
+  Time end;  ///< simulated time at the end of the run
   std::string command_line;
   bool keep_records = true;  ///< put the kept per-request records in the result
 };

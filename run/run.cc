@@ -4,8 +4,10 @@
 #include <memory>
 
 #include "models/instance.h"
+#include "models/network.h"
 #include "policies/batchers.h"
 #include "policies/gateway.h"
+#include "policies/kv_transfer.h"
 #include "policies/predictor.h"
 #include "policies/router.h"
 #include "run/metrics.h"
@@ -80,9 +82,10 @@ RunOutput run_scenario(const Scenario& s, const RunOptions& options) {
   // Wiring: specs -> objects. Declaration order is teardown order in reverse: the replicas
   // refer to the simulator, the cluster and the gateway; the gateway to the policies.
   Simulator sim;
-  std::vector<std::string> names;
-  for (const InstanceSpec& spec : s.instances) names.push_back(spec.config.name);
-  std::unique_ptr<Router> router = build(routers, s, s.router, names);
+  std::vector<std::string> entry_names;  // the replicas arrivals go to
+  for (const InstanceSpec& spec : s.instances)
+    if (spec.config.role != InstanceRole::kDecode) entry_names.push_back(spec.config.name);
+  std::unique_ptr<Router> router = build(routers, s, s.router, entry_names);
   std::unique_ptr<OutputPredictor> predictor = std::make_unique<OraclePredictor>();
   if (s.router.json.contains("output_length")) {
     ConfigCopy copy(s, s.router);
@@ -107,8 +110,26 @@ RunOutput run_scenario(const Scenario& s, const RunOptions& options) {
     instances.push_back(
         std::make_unique<Instance>(static_cast<int>(i), config, s.instances[i].cost, *s.cluster,
                                    sim, build(batchers, s, s.instances[i].batcher), gateway));
-    gateway.add_instance(instances.back().get(), instances.back().get());
+    gateway.add_instance(instances.back().get(), instances.back().get(), config.role);
     metrics.add_instance(instances.back().get());
+  }
+  // Disaggregated serving: KV moves as flows on the links, which only then are simulated.
+  std::unique_ptr<ClusterNetwork> network;
+  std::unique_ptr<Router> decode_router;
+  std::unique_ptr<NetworkKvMover> kv_mover;
+  if (s.disaggregated) {
+    std::vector<std::string> decode_names;
+    std::vector<const Instance*> views;
+    for (const auto& inst : instances) {
+      views.push_back(inst.get());
+      if (inst->config().role == InstanceRole::kDecode) decode_names.push_back(inst->name());
+    }
+    network = std::make_unique<ClusterNetwork>(sim, *s.cluster);
+    decode_router = build(routers, s, s.decode_router, decode_names);
+    kv_mover = std::make_unique<NetworkKvMover>(
+        *network, std::move(views), kv_bytes_per_token_per_gpu(s.model, s.precision.kv, 1, 1));
+    gateway.set_disaggregation(decode_router.get(), kv_mover.get(), &sim);
+    metrics.set_network(network.get());
   }
   gateway.set_on_released([&](int64_t client) { workload->on_request_done(sim, client); });
   std::unique_ptr<FaultInjector> faults;
@@ -134,13 +155,21 @@ RunOutput run_scenario(const Scenario& s, const RunOptions& options) {
   sim.run();
   gateway.check_conservation();
   check_instances(instances);
+  if (network) {
+    network->settle();
+    network->check_conservation();
+    SERVESIM_CHECK(std::abs(network->bytes_sent() - metrics.kv_transfer_bytes()) <=
+                       1e-9 * std::max(1.0, metrics.kv_transfer_bytes()),
+                   "KV bytes handed off ({}) differ from the bytes the links carried ({})",
+                   metrics.kv_transfer_bytes(), network->bytes_sent());
+  }
 
   RunOutput out;
   out.events = sim.events_processed();
   out.simulated_s = sim.now().to_s();
   out.result = build_result({s, gateway, metrics, instances,
                              dynamic_cast<const SizeClassRouter*>(router.get()) != nullptr,
-                             faults.get(), sim.now(), options.command_line,
+                             faults.get(), network.get(), sim.now(), options.command_line,
                              s.output.record_requests && !options.requests_out && !spool_requests});
   out.requests_spooled = spool_requests;
   out.summary_table = summary_table(s.name, out.result["summary"]);

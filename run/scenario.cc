@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "policies/batchers.h"
@@ -186,7 +187,31 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
     batchers.allow_all_keys(bo);
     bo.finish();
   }
-  std::vector<std::string> names;
+  // Disaggregated serving: prefill replicas hand each request on to a decode replica.
+  std::vector<std::string> names, entry_names, decode_names;
+  for (const InstanceLoad& load : loads) {
+    (load.config.role == InstanceRole::kDecode ? decode_names : entry_names)
+        .push_back(load.config.name);
+    s.disaggregated = s.disaggregated || load.config.role != InstanceRole::kMixed;
+  }
+  if (s.disaggregated) {
+    const bool has_prefill = std::any_of(loads.begin(), loads.end(), [](const InstanceLoad& l) {
+      return l.config.role == InstanceRole::kPrefill;
+    });
+    if (!has_prefill)
+      root.at("instances").fail("decode replicas need at least one replica with role 'prefill'");
+    if (decode_names.empty())
+      root.at("instances").fail("prefill replicas need at least one replica with role 'decode'");
+    if (kv_config.mode == KvMode::kNoCache)
+      root.at("instances")
+          .fail("prefill and decode roles hand the KV cache on; the no_kv_cache policy has none");
+    if (batcher.json.value("name", "") != "continuous")
+      root.at("instances")
+          .fail(fmt::format("prefill and decode roles need the continuous batcher, not '{}'",
+                            batcher.json.value("name", "")));
+    if (root.has("faults"))
+      root.at("faults").fail("faults are not supported with prefill and decode roles yet");
+  }
   for (const InstanceLoad& load : loads) {
     InstanceSpec spec;
     spec.config = load.config;
@@ -211,13 +236,25 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
     register_builtin_predictors(predictors);
     JsonObject router_config = policies.at("router").object();
     const JsonValue router_name = router_config.at("name");
-    routers.create(router_name.as_string(), router_name, router_config, names);
+    routers.create(router_name.as_string(), router_name, router_config, entry_names);
     if (auto ol = router_config.maybe("output_length"))
       predictors.create(ol->as_string(), *ol, router_config, s.seed);
     routers.allow_all_keys(router_config);
     predictors.allow_all_keys(router_config);
     router_config.finish();
     s.router = config_of(policies.at("router"));
+    if (auto d = policies.maybe("decode_router")) {
+      if (!s.disaggregated) d->fail("a decode router needs replicas with role 'decode'");
+      JsonObject decode_config = d->object();
+      const JsonValue name = decode_config.at("name");
+      routers.create(name.as_string(), name, decode_config, decode_names);
+      routers.allow_all_keys(decode_config);
+      decode_config.finish();
+      s.decode_router = config_of(*d);
+    } else if (s.disaggregated) {
+      s.decode_router.json = {{"name", "least_loaded"}};
+      s.decode_router.pointer = "/policies/decode_router";
+    }
   }
   policies.finish();
 

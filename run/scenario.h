@@ -70,8 +70,13 @@ struct Scenario {
   std::shared_ptr<const KernelTables> kernel_tables;
   std::shared_ptr<const Cluster> cluster;
   std::vector<InstanceSpec> instances;
-  /// /policies/router, whose keys also configure the output-length predictor.
+  /// /policies/router, whose keys also configure the output-length predictor. It routes
+  /// arrivals among the mixed and prefill replicas.
   ConfigObject router;
+  /// Some replicas have a prefill or decode role: each request's prefill ends with its KV
+  /// flowing to a decode replica that /policies/decode_router chooses.
+  bool disaggregated = false;
+  ConfigObject decode_router;
   ConfigObject workload;
   /// /faults: failures, stragglers and degraded links, in scenario order.
   std::vector<FaultSpec> faults;

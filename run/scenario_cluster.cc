@@ -193,6 +193,12 @@ std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& clus
                       : fmt::format("{}{}", o.get_or("name", std::string("replica")), copy);
     for (const auto& other : out)
       if (other.config.name == c.name) o.fail(fmt::format("duplicate instance name '{}'", c.name));
+    if (auto role = o.maybe("role")) {
+      const std::string name = role->one_of({"mixed", "prefill", "decode"});
+      c.role = name == "prefill"  ? InstanceRole::kPrefill
+               : name == "decode" ? InstanceRole::kDecode
+                                  : InstanceRole::kMixed;
+    }
     c.tp = static_cast<int>(o.maybe("tp") ? o.at("tp").int_in_range(1, kMaxParallelism) : 1);
     c.pp = static_cast<int>(o.maybe("pp") ? o.at("pp").int_in_range(1, kMaxParallelism) : 1);
     c.block_tokens = block_tokens;
@@ -265,15 +271,25 @@ std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& clus
     o.finish();
     out.push_back(std::move(load));
   };
-  if (v.raw().is_object()) {
-    // {"template": {...}, "count": N}: N replicas alike, the knob a replica-count search turns.
-    JsonObject o = v.object();
+  // {"template": {...}, "count": N}: N replicas alike, the knob a replica-count search turns.
+  auto load_copies = [&](const JsonValue& tv) {
+    JsonObject o = tv.object();
     const int64_t count = o.at("count").int_in_range(1, 1 << 16);
     const JsonValue templ = o.at("template");
     o.finish();
     for (int64_t i = 0; i < count; ++i) load_one(templ, i);
+  };
+  if (v.raw().is_object()) {
+    load_copies(v);
   } else {
-    for (const JsonValue& iv : v.nonempty_array()) load_one(iv, -1);
+    // A list of replicas, each one alone or a template with a count (e.g. a prefill pool and a
+    // decode pool).
+    for (const JsonValue& iv : v.nonempty_array()) {
+      if (iv.raw().is_object() && iv.raw().contains("template"))
+        load_copies(iv);
+      else
+        load_one(iv, -1);
+    }
   }
   return out;
 }

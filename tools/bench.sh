@@ -3,6 +3,8 @@
 # median wall time, simulated/wall time ratio, events/s and peak RSS of each as a table.
 #   (a)    Azure conversation trace (19,366 requests) on 16 H100 replicas
 #   (azure8) the same trace on the 8 H100 replicas of scenarios/azure_conv_8xh100.json
+#   (disagg) the same trace on 8 prefill + 8 decode H100 replicas on two nodes, every KV
+#          hand-off a flow on the network (scenarios/bench_disagg_azure_conv.json)
 #   (b)    1,000,000 Poisson requests at 80% of capacity on 64 H100 replicas
 #   (b100k) the first 100,000 requests of (b)
 #   (c)    the same 100,000 requests with every output length x10 (same arrivals and prompts:
@@ -29,19 +31,21 @@ args_for() {
   case "$1" in
     a) echo "scenarios/bench_azure_16xh100.json" ;;
     azure8) echo "scenarios/azure_conv_8xh100.json --set /output/requests=false" ;;
+    disagg) echo "scenarios/bench_disagg_azure_conv.json" ;;
     b) echo "$poisson" ;;
     b100k) echo "$poisson --set /workload/requests=100000" ;;
     c) echo "$poisson --set /workload/requests=100000 --set /workload/output_tokens=$x10" ;;
     brec) echo "$poisson --set /output/requests=true" ;;
     b10m) echo "$poisson --set /workload/requests=10000000" ;;
     b10mrec) echo "$poisson --set /workload/requests=10000000 --set /output/requests=true" ;;
-    *) echo "unknown workload '$1' (a, azure8, b, b100k, c, brec, b10m, b10mrec)" >&2; exit 2 ;;
+    *) echo "unknown workload '$1' (a, azure8, disagg, b, b100k, c, brec, b10m, b10mrec)" >&2; exit 2 ;;
   esac
 }
 describe() {
   case "$1" in
     a) echo "(a) Azure conv 19,366 req, 16xH100" ;;
     azure8) echo "Azure conv 19,366 req, 8xH100" ;;
+    disagg) echo "Azure conv, 8P+8D H100, 2 nodes" ;;
     b) echo "(b) Poisson 1M req, 64xH100" ;;
     b100k) echo "(b) first 100k req" ;;
     c) echo "(c) first 100k req, output x10" ;;

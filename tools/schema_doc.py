@@ -38,7 +38,7 @@ def type_of(s):
     if "enum" in s:
         return " \\| ".join(f"`{v}`" for v in s["enum"])
     if "oneOf" in s:
-        parts = [type_of(x) for x in s["oneOf"]]
+        parts = list(dict.fromkeys(type_of(x) for x in s["oneOf"]))
         if all(parts):  # branches that only differ in required keys fall through to the type
             return " or ".join(parts)
     t = s.get("type", "")
@@ -78,9 +78,13 @@ def rows(schema, pointer, required, out, note=""):
     # Arrays, including an array branch of a oneOf (a list, or an object that generates one).
     for s in [schema] + [b for b in schema.get("oneOf", []) if b.get("type") == "array"]:
         items = s.get("items")
-        if isinstance(items, dict):
-            for key, sub in items.get("properties", {}).items():
-                rows(sub, f"{pointer}/N/{key}", key in set(items.get("required", [])), out)
+        if not isinstance(items, dict):
+            continue
+        # Items of several shapes: the plain object's keys (the others are documented above).
+        for shape in [items] + [b for b in items.get("oneOf", []) if "template" not in
+                                b.get("properties", {})]:
+            for key, sub in shape.get("properties", {}).items():
+                rows(sub, f"{pointer}/N/{key}", key in set(shape.get("required", [])), out)
 
 
 def render():
