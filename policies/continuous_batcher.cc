@@ -118,6 +118,8 @@ bool ContinuousBatcher::plan_prefill_only(BatchContext& ctx, IterationPlan& plan
   std::vector<Request*>& running = ctx.running();
   if (ctx.waiting().empty() || static_cast<int64_t>(running.size()) >= config_.max_num_seqs)
     return false;
+  // A request whose KV arrived from a prefill replica joins as a decode: nothing to prefill.
+  if (ctx.waiting().front()->in_decode) return false;
   int64_t budget = config_.max_num_batched_tokens;
   // Unfinished chunked prefills continue first; they already hold their earlier chunks' KV.
   for (Request* r : running) {

@@ -179,3 +179,49 @@ TEST_CASE("disaggregated scenarios that cannot work are refused with their place
   bad_role["instances"][0]["template"]["role"] = "prefil";
   CHECK_THAT(error_of(bad_role), Catch::Contains("/instances/0/template/role"));
 }
+
+namespace {
+
+/// The highest Poisson rate (requests/s, to 1%) at which the scenario meets DistServe's SLOs:
+/// P90 TTFT <= 0.4 s and P90 TPOT <= 0.04 s.
+double max_rate_within_slo(json doc) {
+  double lo = 0.1, hi = 40;
+  while (hi - lo > 0.01 * lo) {
+    const double mid = 0.5 * (lo + hi);
+    doc["workload"]["rate_per_s"] = mid;
+    const json s = run_doc(doc, "distserve_fig1_a100.json").result["summary"];
+    const bool met = s["p90_ttft_ms"].get<double>() <= 400 && s["p90_tpot_ms"].get<double>() <= 40;
+    (met ? lo : hi) = mid;
+  }
+  return lo;
+}
+
+}  // namespace
+
+TEST_CASE("DistServe's Figure 1: 2 prefill + 1 decode GPUs beat colocation in goodput per GPU",
+          "[disaggregation][scenario][published]") {
+  const json disagg = load_scenario("distserve_fig1_a100.json");
+  json colocated = disagg;
+  colocated["cluster"]["nodes"][0]["gpus"]["count"] = 1;
+  colocated["instances"] = json::parse(R"([ { "name": "mixed", "gpus": ["a100/0"] } ])");
+  // DistServe's baseline was vLLM of 2023: whole prompts first, no chunking.
+  json colocated_v0 = colocated;
+  colocated_v0["policies"]["batcher"] = {{"name", "continuous"},
+                                         {"chunked_prefill", false},
+                                         {"prefill_priority", true},
+                                         {"max_num_batched_tokens", 2048}};
+  const double per_gpu_disagg = max_rate_within_slo(disagg) / 3;
+  const double per_gpu_v0 = max_rate_within_slo(colocated_v0);
+  const double per_gpu_chunked = max_rate_within_slo(colocated);
+  INFO("per GPU: 2P1D " << per_gpu_disagg << ", colocated " << per_gpu_v0 << " (vLLM 2023), "
+                        << per_gpu_chunked << " (chunked prefill)");
+  // Published: 3.3 vs 1.6 requests/s per GPU, 2.1x. Measured here: 7.05 vs 4.26, 1.65x (the
+  // absolute rates are ~2x DistServe's, whose own runtime differs from the vLLM fits). The band
+  // [1.3x, 3x] holds the published gain and ours; a lost or inverted effect falls outside it.
+  CHECK(per_gpu_disagg / per_gpu_v0 > 1.3);
+  CHECK(per_gpu_disagg / per_gpu_v0 < 3.0);
+  // Chunked prefill (vLLM since 2024) narrows the gap, and disaggregation still wins
+  // (measured 5.38: 1.31x).
+  CHECK(per_gpu_chunked > per_gpu_v0);
+  CHECK(per_gpu_disagg > 1.1 * per_gpu_chunked);
+}
