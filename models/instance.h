@@ -38,9 +38,17 @@ class InstanceObserver {
   virtual void on_prefill_handoff(Request& r) {
     SERVESIM_CHECK(false, "request {} handed off with no one to take it", r.id);
   }
-  /// `r`'s KV (`bytes` in all) reached its decode replica, `duration` after its prefill ended.
-  virtual void on_kv_transfer(const Request& r, Time duration, double bytes) {
-    (void)r, (void)duration, (void)bytes;
+  /// `r`'s KV (`bytes` in all) reached its decode replica, `duration` after its prefill ended
+  /// (or, with `migration`, after its replica let it go instead of preempting it).
+  virtual void on_kv_transfer(const Request& r, Time duration, double bytes, bool migration) {
+    (void)r, (void)duration, (void)bytes, (void)migration;
+  }
+  /// A replica must preempt decoding request `r` for KV: the observer may move its KV to
+  /// another replica instead of a recompute. True when it took `r` (which then has left the
+  /// replica's queues; its KV is freed there at once).
+  virtual bool on_migrate(Request& r) {
+    (void)r;
+    return false;
   }
   virtual void on_drop(Request& r, std::string_view reason) = 0;
   /// A stretch of identical decode steps computed in closed form: every request of `items`
@@ -172,6 +180,8 @@ class Instance final : public DecodeSetContext, public RequestSink {
   uint64_t iterations() const { return iterations_; }
   uint64_t requests_seen() const { return requests_seen_; }
   uint64_t preemptions() const { return preemptions_; }
+  /// Preemptions that moved the request's KV to another replica instead of a recompute.
+  uint64_t migrations() const { return migrations_; }
   size_t peak_running() const { return peak_running_; }
   /// Prompt (and recompute) tokens actually run through prefill, and those the prefix cache
   /// supplied instead.
@@ -310,6 +320,7 @@ class Instance final : public DecodeSetContext, public RequestSink {
   uint64_t iterations_ = 0;
   uint64_t requests_seen_ = 0;
   uint64_t preemptions_ = 0;
+  uint64_t migrations_ = 0;
   size_t peak_running_ = 0;
   int64_t prefill_tokens_ = 0;
   int64_t prefix_hit_tokens_ = 0;

@@ -130,6 +130,16 @@ void Instance::preempt(Request* r) {
   auto it = std::find(running_.rbegin(), running_.rend(), r);
   SERVESIM_CHECK(it != running_.rend(), "preempting request {} that is not running", r->id);
   running_.erase(std::next(it).base());
+  // A decoding request's KV may move to another replica rather than be recomputed; the blocks
+  // are freed here at once, as the copy leaves them (the approximation of a swap-out).
+  if (r->in_decode && observer_.on_migrate(*r)) {
+    release_kv(r);
+    outstanding_tokens_ -= outstanding_of(*r);
+    ++r->preemptions;
+    ++preemptions_;
+    ++migrations_;
+    return;
+  }
   release_kv(r);
   r->prefix_looked_up = false;
   outstanding_tokens_ -= outstanding_of(*r);

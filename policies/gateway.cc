@@ -84,9 +84,36 @@ void Gateway::on_prefill_handoff(Request& r) {
   const Time start = sim_->now();
   kv_mover_->move(r, from, to, [this, &r, from, to, start](double bytes) {
     views_[from]->release_handed_off(&r);
-    metrics_.on_kv_transfer(r, sim_->now() - start, bytes);
+    metrics_.on_kv_transfer(r, sim_->now() - start, bytes, false);
     sinks_[to]->enqueue(&r);
   });
+}
+
+bool Gateway::on_migrate(Request& r) {
+  if (!migration_mover_) return false;
+  const int from = r.instance;
+  // Room for the context and the next token, in the KV free now and within the context limit.
+  const int64_t need_tokens = r.computed_tokens + 2;
+  auto free_tokens = [&](size_t i) {
+    const Instance& v = *entry_views_[i];
+    return v.kv_pool().free_blocks() * v.kv_pool().block_tokens();
+  };
+  const int choice = migration_ties_.pick(
+      entry_views_.size(),
+      [&](size_t i) {
+        const Instance* v = entry_views_[i];
+        return v && entry_index_[i] != from && v->available() &&
+               v->max_context_tokens() >= need_tokens && free_tokens(i) >= need_tokens;
+      },
+      [&](size_t i) { return -free_tokens(i); });
+  if (choice < 0) return false;
+  const int to = entry_index_[static_cast<size_t>(choice)];
+  const Time start = sim_->now();
+  migration_mover_->move(r, from, to, [this, &r, to, start](double bytes) {
+    metrics_.on_kv_transfer(r, sim_->now() - start, bytes, true);
+    sinks_[to]->enqueue(&r);
+  });
+  return true;
 }
 
 Gateway::FailureOutcome Gateway::fail_instance(int index, bool reroute) {

@@ -89,6 +89,13 @@ class Gateway final : public InstanceObserver {
   void on_finish(Request& r) override;
   void on_drop(Request& r, std::string_view reason) override;
   void on_prefill_handoff(Request& r) override;
+  /// With migration on (set_migration), a replica's preempted decode moves to the other
+  /// replica with the most free KV that can hold its context, if any.
+  bool on_migrate(Request& r) override;
+  void set_migration(KvMover* mover, Simulator* sim) {
+    migration_mover_ = mover;
+    sim_ = sim;
+  }
 
   uint64_t arrived() const { return arrived_; }
   uint64_t completed() const { return completed_; }
@@ -122,6 +129,8 @@ class Gateway final : public InstanceObserver {
   std::vector<int> entry_index_, decode_index_;
   Router* decode_router_ = nullptr;
   KvMover* kv_mover_ = nullptr;
+  KvMover* migration_mover_ = nullptr;
+  FairTieBreak migration_ties_;
   Simulator* sim_ = nullptr;
   std::function<void(int64_t)> on_released_;
 

@@ -25,10 +25,11 @@ void Metrics::set_network(ClusterNetwork* network) {
   link_transfer_s_.assign(2 * network->links(), {});
 }
 
-void Metrics::on_kv_transfer(const Request& r, Time duration, double bytes) {
-  ++kv_transfers_;
-  kv_transfer_bytes_ += bytes;
-  if (counted(r)) latencies_.kv_transfer_ms.add(duration.to_ms());
+void Metrics::on_kv_transfer(const Request& r, Time duration, double bytes, bool migration) {
+  ++(migration ? kv_migrations_ : kv_transfers_);
+  (migration ? kv_migration_bytes_ : kv_transfer_bytes_) += bytes;
+  if (counted(r))
+    (migration ? latencies_.kv_migration_ms : latencies_.kv_transfer_ms).add(duration.to_ms());
 }
 
 void Metrics::start_sampling() {

@@ -70,7 +70,7 @@ class Metrics final : public InstanceObserver {
   }
   void on_finish(Request& r) override;
   void on_drop(Request& r, std::string_view reason) override;
-  void on_kv_transfer(const Request& r, Time duration, double bytes) override;
+  void on_kv_transfer(const Request& r, Time duration, double bytes, bool migration) override;
 
   /// Samples the links' cumulative transfer time with the replicas (disaggregated runs).
   void set_network(ClusterNetwork* network);
@@ -86,10 +86,12 @@ class Metrics final : public InstanceObserver {
           misrouted_e2el_ms(exact_samples),
           fault_affected_e2el_ms(exact_samples),
           kv_transfer_ms(exact_samples),
+          kv_migration_ms(exact_samples),
           itl(2 * exact_samples) {}
     LatencyValues ttft_ms, tpot_ms, e2el_ms, queue_ms, misrouted_e2el_ms;
     LatencyValues fault_affected_e2el_ms;  ///< requests a replica failure evicted
     LatencyValues kv_transfer_ms;          ///< prefill end to KV arrived at the decode replica
+    LatencyValues kv_migration_ms;         ///< preemption to KV arrived at the new replica
     RunLengthSamples itl;  ///< per token, run-length encoded: one entry per decode iteration
   };
   Latencies& latencies() { return latencies_; }
@@ -107,6 +109,8 @@ class Metrics final : public InstanceObserver {
   const std::vector<std::vector<double>>& link_transfer_s() const { return link_transfer_s_; }
   uint64_t kv_transfers() const { return kv_transfers_; }
   double kv_transfer_bytes() const { return kv_transfer_bytes_; }
+  uint64_t kv_migrations() const { return kv_migrations_; }
+  double kv_migration_bytes() const { return kv_migration_bytes_; }
   /// p99 end-to-end latency of the requests that finished within each sample interval.
   const std::vector<double>& p99_e2el_ms_by_window() const { return p99_e2el_ms_by_window_; }
 
@@ -160,8 +164,8 @@ class Metrics final : public InstanceObserver {
   std::vector<Series> series_;
   ClusterNetwork* network_ = nullptr;
   std::vector<std::vector<double>> link_transfer_s_;
-  uint64_t kv_transfers_ = 0;
-  double kv_transfer_bytes_ = 0;
+  uint64_t kv_transfers_ = 0, kv_migrations_ = 0;
+  double kv_transfer_bytes_ = 0, kv_migration_bytes_ = 0;
   double interval_s_;
 };
 

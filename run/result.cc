@@ -77,11 +77,17 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
   summarize(s, "itl_ms", "itl_ms", latencies.itl);
   summarize(s, "e2el_ms", "e2el_ms", latencies.e2el_ms);
   summarize(s, "queue_ms", "queue_ms", latencies.queue_ms);
-  if (in.network) {
+  if (scenario.disaggregated) {
     // Disaggregated serving: each hand-off's KV, from prefill end to arrival at its decode replica.
     s["kv_transfers"] = metrics.kv_transfers();
     s["kv_transfer_bytes"] = metrics.kv_transfer_bytes();
     summarize(s, "kv_transfer_ms", "kv_transfer_ms", latencies.kv_transfer_ms);
+  }
+  if (scenario.migrate_on_preemption) {
+    // Preemptions that moved the request's KV to another replica, from preemption to arrival.
+    s["kv_migrations"] = metrics.kv_migrations();
+    s["kv_migration_bytes"] = metrics.kv_migration_bytes();
+    summarize(s, "kv_migration_ms", "kv_migration_ms", latencies.kv_migration_ms);
   }
   uint64_t preemptions = 0;
   for (const auto& inst : in.instances) preemptions += inst->preemptions();
@@ -131,7 +137,7 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
     j["cost_source"] = inst->cost_config().kernel_db ? "kernel_db"
                        : inst->cost_config().fit     ? "fit"
                                                      : "roofline";
-    if (in.network) j["role"] = instance_role_name(c.role);
+    if (scenario.disaggregated) j["role"] = instance_role_name(c.role);
     j["tp"] = c.tp;
     j["pp"] = c.pp;
     std::vector<std::string> gpu_names;
@@ -140,6 +146,7 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
     j["requests"] = inst->requests_seen();
     j["iterations"] = inst->iterations();
     j["preemptions"] = inst->preemptions();
+    if (scenario.migrate_on_preemption) j["migrations"] = inst->migrations();
     j["busy_fraction"] = busy;
     j["kv_capacity_tokens"] = inst->kv_capacity_tokens();
     j["kv_capacity_blocks"] = inst->kv_pool().total_blocks();

@@ -117,7 +117,7 @@ RunOutput run_scenario(const Scenario& s, const RunOptions& options) {
   std::unique_ptr<ClusterNetwork> network;
   std::unique_ptr<Router> decode_router;
   std::unique_ptr<NetworkKvMover> kv_mover;
-  if (s.disaggregated) {
+  if (s.disaggregated || s.migrate_on_preemption) {
     std::vector<std::string> decode_names;
     std::vector<const Instance*> views;
     for (const auto& inst : instances) {
@@ -125,10 +125,13 @@ RunOutput run_scenario(const Scenario& s, const RunOptions& options) {
       if (inst->config().role == InstanceRole::kDecode) decode_names.push_back(inst->name());
     }
     network = std::make_unique<ClusterNetwork>(sim, *s.cluster);
-    decode_router = build(routers, s, s.decode_router, decode_names);
     kv_mover = std::make_unique<NetworkKvMover>(
         *network, std::move(views), kv_bytes_per_token_per_gpu(s.model, s.precision.kv, 1, 1));
-    gateway.set_disaggregation(decode_router.get(), kv_mover.get(), &sim);
+    if (s.disaggregated) {
+      decode_router = build(routers, s, s.decode_router, decode_names);
+      gateway.set_disaggregation(decode_router.get(), kv_mover.get(), &sim);
+    }
+    if (s.migrate_on_preemption) gateway.set_migration(kv_mover.get(), &sim);
     metrics.set_network(network.get());
   }
   gateway.set_on_released([&](int64_t client) { workload->on_request_done(sim, client); });
@@ -158,10 +161,11 @@ RunOutput run_scenario(const Scenario& s, const RunOptions& options) {
   if (network) {
     network->settle();
     network->check_conservation();
-    SERVESIM_CHECK(std::abs(network->bytes_sent() - metrics.kv_transfer_bytes()) <=
-                       1e-9 * std::max(1.0, metrics.kv_transfer_bytes()),
-                   "KV bytes handed off ({}) differ from the bytes the links carried ({})",
-                   metrics.kv_transfer_bytes(), network->bytes_sent());
+    const double moved_bytes = metrics.kv_transfer_bytes() + metrics.kv_migration_bytes();
+    SERVESIM_CHECK(
+        std::abs(network->bytes_sent() - moved_bytes) <= 1e-9 * std::max(1.0, moved_bytes),
+        "KV bytes handed off and migrated ({}) differ from the bytes the links carried ({})",
+        moved_bytes, network->bytes_sent());
   }
 
   RunOutput out;

@@ -256,6 +256,13 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
       s.decode_router.pointer = "/policies/decode_router";
     }
   }
+  if (auto p = policies.maybe("preemption")) {
+    s.migrate_on_preemption = p->one_of({"recompute", "migrate"}) == "migrate";
+    if (s.migrate_on_preemption && s.instances.size() < 2)
+      p->fail("migration needs a second replica to move KV to");
+    if (s.migrate_on_preemption && root.has("faults"))
+      root.at("faults").fail("faults are not supported with KV migration yet");
+  }
   policies.finish();
 
   if (auto f = root.maybe("faults")) s.faults = load_faults(*f, s.instances, *s.cluster);

@@ -77,6 +77,9 @@ struct Scenario {
   /// flowing to a decode replica that /policies/decode_router chooses.
   bool disaggregated = false;
   ConfigObject decode_router;
+  /// /policies/preemption "migrate": a replica short of KV moves a decoding request's KV to
+  /// another replica that has room instead of recomputing it ("recompute", the default).
+  bool migrate_on_preemption = false;
   ConfigObject workload;
   /// /faults: failures, stragglers and degraded links, in scenario order.
   std::vector<FaultSpec> faults;
