@@ -18,6 +18,11 @@ void Metrics::add_instance(const Instance* instance) {
   instances_.push_back(instance);
   quoted_names_.push_back(quoted_json_string(instance->name()));
   series_.emplace_back();
+  // Rebuilt with each replica added: shares of exact_samples, set before the run starts.
+  const uint64_t share = std::max<uint64_t>(1, options_.exact_samples / instances_.size());
+  per_instance_.clear();
+  per_instance_.reserve(instances_.size());
+  for (size_t i = 0; i < instances_.size(); ++i) per_instance_.emplace_back(share);
 }
 
 void Metrics::start_sampling() {
@@ -61,17 +66,69 @@ void Metrics::on_finish(Request& r) {
       latencies_.tpot_ms.add(tpot);
     }
     const SloSpec& slo = options_.slo;
-    const bool good =
-        (slo.ttft_ms <= 0 || ttft <= slo.ttft_ms) && (slo.tpot_ms <= 0 || tpot <= slo.tpot_ms);
+    const bool ttft_met = slo.ttft_ms <= 0 || ttft <= slo.ttft_ms;
+    const bool tpot_met = slo.tpot_ms <= 0 || tpot <= slo.tpot_ms;
+    const bool e2el_met = slo.e2el_ms <= 0 || e2el <= slo.e2el_ms;
+    const bool good = ttft_met && tpot_met && e2el_met;
     if (good) ++good_;
+    auto count_met = [&](SloMet& m) {
+      m.ttft += ttft_met;
+      m.tpot += tpot_met;
+      m.e2el += e2el_met;
+      m.all += good;
+    };
+    count_met(slo_met_);
+    if (r.instance >= 0) {
+      InstanceLatencies& mine = per_instance_[static_cast<size_t>(r.instance)];
+      mine.ttft_ms.add(ttft);
+      if (r.generated_tokens > 1) mine.tpot_ms.add(tpot);
+      mine.e2el_ms.add(e2el);
+      mine.output_tokens += r.generated_tokens;
+      count_met(mine.slo_met);
+    }
   }
   record_request(r, "finished", "");
 }
 
 void Metrics::on_drop(Request& r, std::string_view reason) {
   if (r.fault_affected) ++fault_affected_;
+  if (counted(r)) {
+    ++counted_dropped_;
+    if (r.instance >= 0) ++per_instance_[static_cast<size_t>(r.instance)].dropped;
+  }
   ++drops_by_instance_[r.instance >= 0 ? instances_[r.instance]->name() : "(none)"];
   record_request(r, "dropped", reason);
+}
+
+void Metrics::add_slo_attainment(nlohmann::ordered_json& out, const SloMet& met,
+                                 uint64_t requests) const {
+  if (!has_slo()) return;
+  const SloSpec& slo = options_.slo;
+  auto fraction = [&](uint64_t n) {
+    return requests > 0 ? static_cast<double>(n) / static_cast<double>(requests) : 0.0;
+  };
+  nlohmann::ordered_json a;
+  a["requests"] = requests;
+  if (slo.ttft_ms > 0) a["ttft"] = fraction(met.ttft);
+  if (slo.tpot_ms > 0) a["tpot"] = fraction(met.tpot);
+  if (slo.e2el_ms > 0) a["e2el"] = fraction(met.e2el);
+  a["all"] = fraction(met.all);
+  out["slo_attainment"] = std::move(a);
+}
+
+void Metrics::add_instance_summary(nlohmann::ordered_json& out, size_t index, double duration_s) {
+  InstanceLatencies& mine = per_instance_[index];
+  const uint64_t completed = mine.e2el_ms.count();
+  out["completed"] = completed;
+  out["request_throughput"] = duration_s > 0 ? static_cast<double>(completed) / duration_s : 0.0;
+  out["output_throughput"] =
+      duration_s > 0 ? static_cast<double>(mine.output_tokens) / duration_s : 0.0;
+  bool exact = mine.ttft_ms.add_summary(out, "ttft_ms");
+  exact = mine.tpot_ms.add_summary(out, "tpot_ms") && exact;
+  exact = mine.e2el_ms.add_summary(out, "e2el_ms") && exact;
+  add_slo_attainment(out, mine.slo_met, completed + mine.dropped);
+  // Its own flag: the summary's list of approximate metrics stays about the summary.
+  out["percentiles_exact"] = exact;
 }
 
 void Metrics::record_request(const Request& r, std::string_view status, std::string_view reason) {

@@ -102,9 +102,22 @@ class Metrics final : public InstanceObserver {
   uint64_t exact_samples() const { return options_.exact_samples; }
   /// The interval between samples, doubled each time the series were thinned.
   double sample_interval_s() const { return interval_s_; }
-  bool has_slo() const { return options_.slo.ttft_ms > 0 || options_.slo.tpot_ms > 0; }
+  bool has_slo() const { return options_.slo.any(); }
   uint64_t truncated() const { return truncated_; }
   uint64_t good() const { return good_; }
+  /// Counted requests that meet each SLO, out of slo_requests(): the counted requests that
+  /// finished or were dropped (a dropped request meets none).
+  struct SloMet {
+    uint64_t ttft = 0, tpot = 0, e2el = 0, all = 0;
+  };
+  const SloMet& slo_met() const { return slo_met_; }
+  uint64_t slo_requests() const { return latencies_.e2el_ms.count() + counted_dropped_; }
+  /// Adds the SLO attainment of `met` out of `requests` to `out` (nothing without a /slo).
+  void add_slo_attainment(nlohmann::ordered_json& out, const SloMet& met, uint64_t requests) const;
+  /// Adds replica `index`'s figures over the requests that finished on it: completed,
+  /// request and output throughput over `duration_s`, TTFT/TPOT/E2EL summaries and, with a
+  /// /slo, its SLO attainment, and percentiles_exact (false once they come from a sketch).
+  void add_instance_summary(nlohmann::ordered_json& out, size_t index, double duration_s);
   uint64_t misrouted_preemptions() const { return misrouted_preemptions_; }
   /// Requests a fault evicted (counted whether they then finished or were dropped).
   uint64_t fault_affected() const { return fault_affected_; }
@@ -132,6 +145,19 @@ class Metrics final : public InstanceObserver {
   // One double per counted request each up to 2^20 requests (8 MiB per metric), then a sketch.
   // Inter-token gaps are per token, so they are stored run-length encoded.
   Latencies latencies_;
+  /// Per replica, of the counted requests that finished on it. Each is exact up to its share
+  /// of exact_samples, so that together they hold no more than one summary metric does.
+  struct InstanceLatencies {
+    explicit InstanceLatencies(uint64_t exact_samples)
+        : ttft_ms(exact_samples), tpot_ms(exact_samples), e2el_ms(exact_samples) {}
+    LatencyValues ttft_ms, tpot_ms, e2el_ms;
+    int64_t output_tokens = 0;
+    SloMet slo_met;
+    uint64_t dropped = 0;
+  };
+  std::vector<InstanceLatencies> per_instance_;
+  SloMet slo_met_;
+  uint64_t counted_dropped_ = 0;
   uint64_t truncated_ = 0, good_ = 0, misrouted_preemptions_ = 0, fault_affected_ = 0;
   uint64_t records_written_ = 0;
   std::string record_text_;                 ///< a record's text, reused

@@ -61,6 +61,7 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
           : 0.0;
   if (metrics.has_slo())
     s["request_goodput"] = duration_s > 0 ? static_cast<double>(metrics.good()) / duration_s : 0.0;
+  metrics.add_slo_attainment(s, metrics.slo_met(), metrics.slo_requests());
   // Metrics whose percentiles come from a sketch (past the exact sample counts).
   std::vector<std::string> approximate;
   const auto summarize = [&](nlohmann::ordered_json& out, const std::string& name,
@@ -112,7 +113,8 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
     for (size_t k = 0; k < path.link_ids.size(); ++k)
       link_bytes[static_cast<size_t>(path.link_ids[k])][path.forward[k] == along ? 0 : 1] += bytes;
   };
-  for (const auto& inst : in.instances) {
+  for (size_t index = 0; index < in.instances.size(); ++index) {
+    const auto& inst = in.instances[index];
     const InstanceConfig& c = inst->config();
     const MemoryPlan& m = inst->memory();
     const double busy = makespan_s > 0 ? inst->busy_time().to_s() / makespan_s : 0.0;
@@ -149,6 +151,8 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
                            {"reserve_bytes", m.reserve_bytes},
                            {"kv_bytes", m.kv_bytes},
                            {"peak_used_bytes", m.weight_bytes + m.reserve_bytes + peak_kv_bytes}};
+    // The summary's figures over the requests that finished on this replica.
+    metrics.add_instance_summary(j["summary"], index, duration_s);
     instances.push_back(std::move(j));
     for (int g : c.gpus) {
       nlohmann::ordered_json gj;
@@ -256,7 +260,16 @@ std::string summary_table(const std::string& scenario_name, const nlohmann::orde
   row("Total input tokens:", s["total_input_tokens"], 0);
   row("Total generated tokens:", s["total_output_tokens"], 0);
   row("Request throughput (req/s):", s["request_throughput"], 2);
+  // As benchmark_serving prints goodput, only when SLOs are set.
+  if (s.contains("request_goodput")) row("Request goodput (req/s):", s["request_goodput"], 2);
   row("Output token throughput (tok/s):", s["output_throughput"], 2);
+  if (s.contains("slo_attainment")) {
+    const auto& a = s["slo_attainment"];
+    for (const auto& [key, label] : std::initializer_list<std::pair<const char*, const char*>>{
+             {"ttft", "TTFT"}, {"tpot", "TPOT"}, {"e2el", "E2EL"}, {"all", "all SLOs"}})
+      if (a.contains(key))
+        row(fmt::format("SLO attainment, {} (%):", label), 100.0 * a[key].get<double>(), 2);
+  }
   row("Preemptions:", s["preemptions"], 0);
   // Headings and labels as vLLM's benchmark_serving prints them ("Mean TTFT (ms):").
   struct Metric {
