@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ostream>
 
+#include "models/power.h"
 #include "run/request_record.h"
 #include "sim/stats.h"
 
@@ -23,6 +24,138 @@ void Metrics::add_instance(const Instance* instance) {
   per_instance_.clear();
   per_instance_.reserve(instances_.size());
   for (size_t i = 0; i < instances_.size(); ++i) per_instance_.emplace_back(share);
+
+  // PP stages hold consecutive layers, the first (layers mod pp) stages one more.
+  InstanceWork w;
+  const int pp = instance->config().pp;
+  const int64_t layers = instance->cost_config().model.num_layers;
+  for (int st = 0; st < pp; ++st)
+    w.stage_layer_share.push_back(static_cast<double>(layers / pp + (st < layers % pp ? 1 : 0)) /
+                                  static_cast<double>(layers));
+  w.done.flops.assign(static_cast<size_t>(pp), 0.0);
+  w.done.hbm_bytes.assign(static_cast<size_t>(pp), 0.0);
+  w.done.busy_tdp_s.assign(static_cast<size_t>(pp), 0.0);
+  w.peak_flops_per_s = mfu_peak_flops_per_s(instance->cost_config());
+  w.hbm_bytes_per_s = instance->cost_config().gpu.hbm_bandwidth_bytes_per_s;
+  work_.push_back(std::move(w));
+  series_.back().flops.resize(static_cast<size_t>(pp));
+  series_.back().hbm_bytes.resize(static_cast<size_t>(pp));
+  series_.back().busy_tdp_s.resize(static_cast<size_t>(pp));
+}
+
+void Metrics::on_iteration(const Instance& instance, Time start, Time duration,
+                           const IterationCost& cost) {
+  (void)duration;  // the steps' own durations are summed, as a cut stretch has fewer
+  InstanceWork& w = work_[static_cast<size_t>(instance.index())];
+  if (w.in_flight) {
+    // The steps of the previous iteration the replica applied (all, unless a stretch was cut
+    // or a failure lost its step).
+    const auto applied = static_cast<int64_t>(instance.iterations() - w.iterations_at_start);
+    add_steps(w, std::min(applied, w.steps.steps), 0.0, w.done);
+  }
+  w.in_flight = true;
+  w.start_ns = start.ns;
+  w.steps = instance.planned_steps();
+  w.iterations_at_start = instance.iterations();
+  w.cost = cost;
+}
+
+void Metrics::add_steps(const InstanceWork& w, int64_t steps, double partial, Work& out) const {
+  const size_t last = out.flops.size() - 1;
+  std::vector<double> flops(last + 1), bytes(last + 1);
+  auto add_step = [&](int64_t j, double part) {
+    // Step j of a stretch attends over j more tokens per decoding request than the first.
+    const double d = static_cast<double>(j);
+    const double layer_flops = w.cost.layer_flops + d * w.cost.layer_flops_step_growth;
+    const double layer_bytes = w.cost.layer_hbm_bytes + d * w.cost.layer_hbm_bytes_step_growth;
+    const double span_s = Time::from_ns(w.steps.duration_ns(j)).to_s();
+    out.busy_s += part * span_s;
+    for (size_t st = 0; st <= last; ++st) {
+      flops[st] = layer_flops * w.stage_layer_share[st] + (st == last ? w.cost.head_flops : 0.0);
+      bytes[st] =
+          layer_bytes * w.stage_layer_share[st] + (st == last ? w.cost.head_hbm_bytes : 0.0);
+      out.flops[st] += part * flops[st];
+      out.hbm_bytes[st] += part * bytes[st];
+      // Power at the step's own utilisation.
+      const double mfu = span_s > 0 ? flops[st] / (w.peak_flops_per_s * span_s) : 0.0;
+      const double mbu = span_s > 0 ? bytes[st] / (w.hbm_bytes_per_s * span_s) : 0.0;
+      out.busy_tdp_s[st] += part * PowerModel::tdp_fraction(mfu, mbu) * span_s;
+    }
+  };
+  for (int64_t j = 0; j < steps; ++j) add_step(j, 1.0);
+  if (partial > 0) add_step(steps, partial);
+}
+
+Metrics::Work Metrics::work_at(size_t index, int64_t now_ns) const {
+  const InstanceWork& w = work_[index];
+  Work out = w.done;
+  if (!w.in_flight || now_ns <= w.start_ns) return out;
+  // Steps ended by now, of those still planned (a cut stretch keeps its earlier steps).
+  const int64_t planned = std::min(w.steps.steps, instances_[index]->planned_steps().steps);
+  int64_t t = w.start_ns, j = 0;
+  while (j < planned && t + w.steps.duration_ns(j) <= now_ns) t += w.steps.duration_ns(j++);
+  const double partial =
+      j < planned ? static_cast<double>(now_ns - t) / static_cast<double>(w.steps.duration_ns(j))
+                  : 0.0;
+  add_steps(w, j, partial, out);
+  return out;
+}
+
+Metrics::Work Metrics::total_work(size_t index) const {
+  const InstanceWork& w = work_[index];
+  Work out = w.done;
+  if (w.in_flight) {
+    const auto applied =
+        static_cast<int64_t>(instances_[index]->iterations() - w.iterations_at_start);
+    add_steps(w, std::min(applied, w.steps.steps), 0.0, out);
+  }
+  return out;
+}
+
+void Metrics::add_gpu_utilisation(nlohmann::ordered_json& out, size_t index, int stage,
+                                  double makespan_s) const {
+  const InstanceWork& w = work_[index];
+  const Work total = total_work(index);
+  const auto st = static_cast<size_t>(stage);
+  out["pp_stage"] = stage;
+  out["mfu"] = makespan_s > 0 ? total.flops[st] / (w.peak_flops_per_s * makespan_s) : 0.0;
+  out["mbu"] = makespan_s > 0 ? total.hbm_bytes[st] / (w.hbm_bytes_per_s * makespan_s) : 0.0;
+}
+
+double Metrics::gpu_energy_j(size_t index, int stage, double tdp_w, double makespan_s) const {
+  const Work total = total_work(index);
+  const double idle_s = std::max(0.0, makespan_s - total.busy_s);
+  return tdp_w *
+         (total.busy_tdp_s[static_cast<size_t>(stage)] + PowerModel::kIdleFraction * idle_s);
+}
+
+void Metrics::add_utilisation_series(nlohmann::ordered_json& out, size_t index,
+                                     const std::vector<double>& stage_tdp_w) const {
+  const InstanceWork& w = work_[index];
+  const Series& series = series_[index];
+  // Work within each window over what the window allows; the first sample closes no window.
+  auto windowed = [&](const std::vector<double>& cumulative, double rate) {
+    std::vector<double> v(cumulative.size(), 0.0);
+    for (size_t k = 1; k < cumulative.size(); ++k) {
+      const double span_s = sample_times_s_[k] - sample_times_s_[k - 1];
+      v[k] = span_s > 0 ? (cumulative[k] - cumulative[k - 1]) / (rate * span_s) : 0.0;
+    }
+    return v;
+  };
+  out["busy_fraction"] = windowed(series.busy_s, 1.0);
+  auto& stages = out["stages"] = nlohmann::ordered_json::array();
+  for (size_t st = 0; st < series.flops.size(); ++st) {
+    stages.push_back({{"mfu", windowed(series.flops[st], w.peak_flops_per_s)},
+                      {"mbu", windowed(series.hbm_bytes[st], w.hbm_bytes_per_s)}});
+    if (stage_tdp_w.empty()) continue;
+    // Busy power within the window, and the idle floor for the rest of it.
+    const std::vector<double> busy = windowed(series.busy_s, 1.0);
+    std::vector<double> power_w = windowed(series.busy_tdp_s[st], 1.0 / stage_tdp_w[st]);
+    for (size_t k = 1; k < power_w.size(); ++k)
+      power_w[k] += stage_tdp_w[st] * PowerModel::kIdleFraction * std::max(0.0, 1.0 - busy[k]);
+    power_w[0] = stage_tdp_w[st] * PowerModel::kIdleFraction;
+    stages.back()["power_w"] = std::move(power_w);
+  }
 }
 
 void Metrics::start_sampling() {
@@ -47,6 +180,7 @@ void Metrics::on_finish(Request& r) {
   last_finish_ = std::max(last_finish_, r.finished);
   if (r.truncated) ++truncated_;
   if (r.fault_affected) ++fault_affected_;
+  all_output_tokens_ += r.generated_tokens;
   if (counted(r)) {
     input_tokens_ += r.spec.prompt_tokens;
     output_tokens_ += r.generated_tokens;
@@ -165,6 +299,13 @@ void Metrics::sample() {
     series_[i].waiting.push_back(static_cast<int64_t>(inst.num_waiting()));
     series_[i].running.push_back(static_cast<int64_t>(inst.num_running()));
     series_[i].preemptions.push_back(inst.preemptions());
+    const Work now = work_at(i, sim_.now().ns);
+    series_[i].busy_s.push_back(now.busy_s);
+    for (size_t st = 0; st < now.flops.size(); ++st) {
+      series_[i].flops[st].push_back(now.flops[st]);
+      series_[i].hbm_bytes[st].push_back(now.hbm_bytes[st]);
+      series_[i].busy_tdp_s[st].push_back(now.busy_tdp_s[st]);
+    }
   }
   std::sort(window_e2el_ms_.begin(), window_e2el_ms_.end());
   p99_e2el_ms_by_window_.push_back(
@@ -192,6 +333,10 @@ void Metrics::thin_series() {
     keep_even(s.waiting);
     keep_even(s.running);
     keep_even(s.preemptions);
+    keep_even(s.busy_s);  // cumulative: thinning keeps them exact
+    for (auto& v : s.flops) keep_even(v);
+    for (auto& v : s.hbm_bytes) keep_even(v);
+    for (auto& v : s.busy_tdp_s) keep_even(v);
   }
   interval_s_ *= 2;
 }

@@ -113,6 +113,8 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
     for (size_t k = 0; k < path.link_ids.size(); ++k)
       link_bytes[static_cast<size_t>(path.link_ids[k])][path.forward[k] == along ? 0 : 1] += bytes;
   };
+  double total_energy_j = 0;
+  bool all_gpus_rated = true;
   for (size_t index = 0; index < in.instances.size(); ++index) {
     const auto& inst = in.instances[index];
     const InstanceConfig& c = inst->config();
@@ -154,7 +156,8 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
     // The summary's figures over the requests that finished on this replica.
     metrics.add_instance_summary(j["summary"], index, duration_s);
     instances.push_back(std::move(j));
-    for (int g : c.gpus) {
+    for (size_t k = 0; k < c.gpus.size(); ++k) {
+      const int g = c.gpus[k];
       nlohmann::ordered_json gj;
       gj["name"] = cluster.gpus()[g].name;
       gj["type"] = cluster.gpus()[g].spec.name;
@@ -162,6 +165,18 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
       gj["busy_fraction"] = busy;
       gj["memory_bytes"] = cluster.gpus()[g].spec.memory_bytes;
       gj["peak_memory_bytes"] = m.weight_bytes + m.reserve_bytes + peak_kv_bytes;
+      const int stage = static_cast<int>(k) / c.tp;
+      metrics.add_gpu_utilisation(gj, index, stage, makespan_s);
+      // Power and energy only for GPUs whose TDP is known (models/power.h).
+      if (const double tdp_w = cluster.gpus()[g].spec.tdp_w; tdp_w > 0) {
+        const double energy_j = metrics.gpu_energy_j(index, stage, tdp_w, makespan_s);
+        gj["tdp_w"] = tdp_w;
+        gj["energy_j"] = energy_j;
+        gj["mean_power_w"] = makespan_s > 0 ? energy_j / makespan_s : 0.0;
+        total_energy_j += energy_j;
+      } else {
+        all_gpus_rated = false;
+      }
       gpus.push_back(std::move(gj));
     }
     // Each TP rank sends to its ring neighbour; each PP stage's ranks send their shard on.
@@ -184,6 +199,15 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
       add_path_bytes(to_host, inst->priced_gpu_to_host_bytes_per_gpu(), true);
       add_path_bytes(to_host, inst->priced_host_to_gpu_bytes_per_gpu(), false);
     }
+  }
+  if (all_gpus_rated) {
+    // Over every GPU holding a replica and the whole run, warm-up included.
+    auto& e = result["summary"];
+    const auto completed = static_cast<double>(gateway.completed());
+    const auto tokens = static_cast<double>(metrics.all_output_tokens());
+    e["energy_j"] = total_energy_j;
+    e["energy_per_request_j"] = completed > 0 ? total_energy_j / completed : 0.0;
+    e["energy_per_output_token_j"] = tokens > 0 ? total_energy_j / tokens : 0.0;
   }
   auto& links = result["links"] = nlohmann::ordered_json::array();
   for (const Link& l : cluster.links()) {
@@ -208,12 +232,20 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
   ts["sample_interval_s"] = metrics.sample_interval_s();
   ts["time_s"] = metrics.sample_times_s();
   auto& per = ts["instances"] = nlohmann::ordered_json::array();
-  for (size_t i = 0; i < in.instances.size(); ++i)
+  for (size_t i = 0; i < in.instances.size(); ++i) {
     per.push_back({{"name", in.instances[i]->name()},
                    {"kv_used_fraction", metrics.series()[i].kv_used_fraction},
                    {"waiting", metrics.series()[i].waiting},
                    {"running", metrics.series()[i].running},
                    {"preemptions", metrics.series()[i].preemptions}});
+    const InstanceConfig& c = in.instances[i]->config();
+    std::vector<double> stage_tdp_w(static_cast<size_t>(c.pp), 0.0);
+    for (size_t k = 0; k < c.gpus.size(); ++k)
+      stage_tdp_w[k / static_cast<size_t>(c.tp)] += cluster.gpus()[c.gpus[k]].spec.tdp_w / c.tp;
+    const bool rated = std::all_of(c.gpus.begin(), c.gpus.end(),
+                                   [&](int g) { return cluster.gpus()[g].spec.tdp_w > 0; });
+    metrics.add_utilisation_series(per.back(), i, rated ? stage_tdp_w : std::vector<double>{});
+  }
   ts["p99_e2el_ms"] = metrics.p99_e2el_ms_by_window();
   if (in.faults) {  // after the sections above: adding a key may move them
     auto& f = result["faults"];
