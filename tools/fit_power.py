@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """Fits models/power.h: GPU power (fraction of TDP) = idle + slope x utilisation, on the Splitwise
 perf model's measured average power. Usage: tools/fit_power.py [PERF_MODEL_CSV]
 (default: ../shared/data/profiles/splitwise/perf_model.csv beside the source tree).
