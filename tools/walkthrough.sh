@@ -42,13 +42,14 @@ capacity() {
 
 routing() {
   echo "routing: Mooncake conversation trace, 8 x H100, prefix caching on"
-  echo "  | router | trace rate | mean TTFT (ms) | p99 TTFT (ms) | prompt tokens from cache |"
+  echo "  | router | trace rate | mean TTFT (ms) | p99 TTFT (ms) | prompt tokens from cache | GPU busy | requests per replica |"
   for scale in 1 2; do
     for router in least_loaded cache_aware; do
       run "$scenarios/mooncake_routing_8xh100.json" --set /policies/router/name="$router" \
         --set /workload/rate_scale=$scale.0 --set /output/requests=false \
         -o "$work/routing_${router}_$scale.json"
-      jq -r --arg r "$router" --arg x "${scale}x" '.summary | "  | \($r) | \($x) | \(.mean_ttft_ms | round) | \(.p99_ttft_ms | round) | \(.prefix_reuse_fraction * 1000 | round / 10)% |"' \
+      jq -r --arg r "$router" --arg x "${scale}x" '.summary as $s | [.instances[].summary.completed] as $n |
+        "  | \($r) | \($x) | \($s.mean_ttft_ms | round) | \($s.p99_ttft_ms | round) | \($s.prefix_reuse_fraction * 1000 | round / 10)% | \([.gpus[].busy_fraction] | add / length * 100 | round)% | \($n | min)-\($n | max) |"' \
         "$work/routing_${router}_$scale.json"
     done
   done
