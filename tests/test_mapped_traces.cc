@@ -16,6 +16,16 @@ using trace_testing::build_error;
 using trace_testing::run_open;
 using trace_testing::tmp_file;
 
+/// The error replaying the workload of JSON `text` ends with, or "no error".
+std::string replay_error(const std::string& text) {
+  try {
+    run_open(*build(text));
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
 std::string errors_of(ArrivalStream& stream) {
   try {
     trace_testing::drain(stream);
@@ -47,6 +57,18 @@ TEST_CASE("a BurstGPT CSV replays as published", "[traces][mapped]") {
   CHECK(specs[1].output_tokens == 1);  // the failed request: 0 read as 1
   CHECK(specs[2].prompt_tokens == 417);
 
+  // One model's requests: the first kept row is the time origin.
+  const auto gpt4 = run_open(*build(R"({"kind": "trace", "format": "burstgpt_csv", "path": ")" +
+                                    path + R"(", "keep_rows_where": {"Model": "GPT-4"}})"));
+  REQUIRE(gpt4.size() == 1);
+  CHECK(gpt4[0].arrival == Time::from_s(0));
+  CHECK(gpt4[0].output_tokens == 276);
+  CHECK(build_error(R"({"kind": "trace", "format": "burstgpt_csv", "path": ")" + path +
+                    R"(", "keep_rows_where": {"Modle": "GPT-4"}})") ==
+        path +
+            ":1: missing column 'Modle'; header has: Timestamp, Model, Request tokens, Response "
+            "tokens, Total tokens, Log Type");
+
   const std::string bad =
       tmp_file("burstgpt_bad.csv", kBurstHeader + kBurstRows + "110,ChatGPT,12,3,15,API log\n");
   CsvTraceStream stream(bad, burstgpt_columns(), TraceReplay{});
@@ -76,26 +98,20 @@ TEST_CASE("a CSV trace is read through a column mapping", "[traces][mapped]") {
   CHECK(specs[2].prompt_tokens == 60);
   CHECK(specs[2].output_tokens == 7);
 
-  TraceColumns c;
-  c.arrival = "t_ms";
-  c.arrival_unit_ns = 1'000'000;
-  c.prompt_tokens = "in";
-  c.output_tokens = "out";
+  const std::string ms_columns = R"(", "time_unit": "ms",
+      "columns": {"arrival": "t_ms", "prompt_tokens": "in", "output_tokens": "out"}})";
   const std::string bad = tmp_file("mapped_bad.csv", "t_ms,in,out\n1,2,3\nsoon,2,3\n");
-  CsvTraceStream s1(bad, c, TraceReplay{});
-  CHECK(errors_of(s1) == bad +
-                             ":3: t_ms: expected a non-negative number of 0.001 s units, at "
-                             "most 4e+09 s, got 'soon'");
+  CHECK(replay_error(R"({"kind": "trace", "format": "csv", "path": ")" + bad + ms_columns) ==
+        bad +
+            ":3: t_ms: expected a non-negative number of 0.001 s units, at most 4e+09 s, got "
+            "'soon'");
   const std::string neg = tmp_file("mapped_neg.csv", "t_ms,in,out\n1,-2,3\n");
-  CsvTraceStream s2(neg, c, TraceReplay{});
-  CHECK(errors_of(s2) == neg + ":2: in: expected a non-negative integer, got '-2'");
-  c.prompt_tokens = "input";
-  try {
-    CsvTraceStream s3(neg, c, TraceReplay{});
-    FAIL("a missing column is accepted");
-  } catch (const InputError& e) {
-    CHECK(std::string(e.what()) == neg + ":1: missing column 'input'; header has: t_ms, in, out");
-  }
+  CHECK(replay_error(R"({"kind": "trace", "format": "csv", "path": ")" + neg + ms_columns) ==
+        neg + ":2: in: expected a non-negative integer, got '-2'");
+  CHECK(build_error(R"({"kind": "trace", "format": "csv", "path": ")" + neg +
+                    R"(", "time_unit": "ms",
+      "columns": {"arrival": "t_ms", "prompt_tokens": "input", "output_tokens": "out"}})") ==
+        neg + ":1: missing column 'input'; header has: t_ms, in, out");
 }
 
 TEST_CASE("a JSONL trace is read through a key mapping", "[traces][mapped]") {
@@ -113,16 +129,13 @@ TEST_CASE("a JSONL trace is read through a key mapping", "[traces][mapped]") {
   CHECK(specs[1].session_id == 1);
   CHECK(specs[1].prompt_tokens == 20);
 
-  TraceColumns c;
-  c.arrival = "ts";
-  c.arrival_unit_ns = 1'000'000'000;
-  c.prompt_tokens = "p";
-  c.output_tokens = "o";
   const std::string bad = tmp_file("mapped_bad.jsonl",
                                    "{\"ts\": 1, \"p\": 2, \"o\": 3}\n"
                                    "{\"ts\": 2, \"o\": 3}\n");
-  JsonlTraceStream stream(bad, c, TraceReplay{});
-  CHECK(errors_of(stream) == bad + ":2: /: missing required key 'p'");
+  CHECK(replay_error(R"({"kind": "trace", "format": "jsonl", "path": ")" + bad +
+                     R"(", "time_unit": "s",
+      "columns": {"arrival": "ts", "prompt_tokens": "p", "output_tokens": "o"}})") ==
+        bad + ":2: /: missing required key 'p'");
 }
 
 TEST_CASE("a mapped trace's scenario keys are checked", "[traces][mapped]") {

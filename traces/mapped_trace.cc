@@ -89,16 +89,23 @@ CsvTraceStream::CsvTraceStream(std::string path, TraceColumns columns, TraceRepl
   output_ = column(columns_.output_tokens);
   if (!columns_.session.empty()) session_ = column(columns_.session);
   if (!columns_.prefix_hashes.empty()) prefix_ = column(columns_.prefix_hashes);
+  for (const auto& [name, value] : columns_.keep_rows_where)
+    keep_.emplace_back(column(name), value);
 }
 
 std::optional<RequestSpec> CsvTraceStream::next() {
   if (clock_.exhausted()) return std::nullopt;
-  const auto line = reader_.next_line();
-  if (!line) return std::nullopt;
-  const auto fields = detail::split_commas(*line);
-  if (fields.size() != field_count_)
-    reader_.fail(
-        fmt::format("expected {} comma-separated fields, got {}", field_count_, fields.size()));
+  std::vector<std::string_view> fields;
+  for (bool kept = false; !kept;) {
+    const auto line = reader_.next_line();
+    if (!line) return std::nullopt;
+    fields = detail::split_commas(*line);
+    if (fields.size() != field_count_)
+      reader_.fail(
+          fmt::format("expected {} comma-separated fields, got {}", field_count_, fields.size()));
+    kept = std::all_of(keep_.begin(), keep_.end(),
+                       [&](const auto& keep) { return fields[keep.first] == keep.second; });
+  }
 
   const std::string_view stamp = fields[arrival_];
   std::optional<int64_t> ns;

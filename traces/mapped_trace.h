@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "traces/trace_streams.h"
@@ -30,6 +31,9 @@ struct TraceColumns {
   /// CSV, non-negative integers separated by spaces, in JSONL an array of them.
   std::string prefix_hashes;
   int64_t prefix_block_tokens = 0;  ///< tokens per prefix block; needed with prefix_hashes
+  /// CSV only: keep the rows whose named columns hold these exact values (BurstGPT's Model,
+  /// say, to replay one model's requests); the first row kept is the time origin.
+  std::vector<std::pair<std::string, std::string>> keep_rows_where;
 };
 
 /// The mapping of BurstGPT (github.com/HPMLL/BurstGPT, data/BurstGPT_*.csv): "Timestamp" in
@@ -51,6 +55,7 @@ class CsvTraceStream : public ArrivalStream {
   size_t field_count_ = 0;
   size_t arrival_ = 0, prompt_ = 0, output_ = 0;
   std::optional<size_t> session_, prefix_;
+  std::vector<std::pair<size_t, std::string>> keep_;         ///< column index and value to keep
   std::map<std::string, int64_t, std::less<>> session_ids_;  ///< in order of first appearance
 };
 

@@ -53,6 +53,14 @@ std::unique_ptr<Workload> make_trace(JsonObject& w, const std::string& base_dir)
   const std::string path = resolve_input_path(base_dir, w.at("path"));
   std::optional<TraceColumns> columns;
   if (format == "csv" || format == "jsonl") columns = parse_columns(w);
+  if (format == "burstgpt_csv") columns = burstgpt_columns();
+  // CSV formats only: elsewhere the key is unknown (and so refused).
+  if (auto v = columns && format != "jsonl" ? w.maybe("keep_rows_where") : std::nullopt) {
+    JsonObject where = v->object();
+    for (const std::string& key : where.keys())
+      columns->keep_rows_where.emplace_back(key, where.at(key).as_string());
+    where.finish();
+  }
   TraceReplay replay;
   if (auto v = w.maybe("time_scale")) replay.time_scale = v->positive_double();
   // "More load" as a factor: rate_scale 2 replays the trace at twice its arrival rate.
@@ -66,9 +74,7 @@ std::unique_ptr<Workload> make_trace(JsonObject& w, const std::string& base_dir)
     stream = std::make_unique<AzureCsvStream>(path, replay);
   else if (format == "mooncake_jsonl")
     stream = std::make_unique<MooncakeJsonlStream>(path, replay);
-  else if (format == "burstgpt_csv")
-    stream = std::make_unique<CsvTraceStream>(path, burstgpt_columns(), replay);
-  else if (format == "csv")
+  else if (format == "burstgpt_csv" || format == "csv")
     stream = std::make_unique<CsvTraceStream>(path, *columns, replay);
   else
     stream = std::make_unique<JsonlTraceStream>(path, *columns, replay);
