@@ -114,6 +114,10 @@ double kv_bytes_per_token_per_gpu(const ModelSpec& m, DType kv, int tp, int pp) 
   return 2.0 * static_cast<double>(layers * kv_heads * m.head_dim) * bytes_per_element(kv);
 }
 
+double mfu_peak_flops_per_s(const CostModelConfig& c) {
+  return gemm_params(c).peak_flops_per_s;
+}
+
 IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
   IterationCost cost;
   if (b.tokens <= 0) return cost;
@@ -144,6 +148,16 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
                                 gemm_time(c, gemm_rows, (m.gated_mlp ? 2 : 1) * ffn / tp, hidden) +
                                 gemm_time(c, gemm_rows, hidden, ffn / tp);
   cost.gemm_s = layers * per_layer_gemm;
+  const double w_bytes = bytes_per_element(c.precision.weights);
+  {
+    // Weight elements of the four GEMMs on one rank, and their k + n (activations in and out).
+    const double up = (m.gated_mlp ? 2 : 1) * ffn / tp;
+    const double weights = ((q + 2 * kv) / tp + q / tp + up + ffn / tp) * hidden;
+    const double act_edges =
+        ((q + 2 * kv) / tp + hidden) + (hidden + q / tp) + (hidden + up) + (ffn / tp + hidden);
+    cost.layer_flops = layers * 2 * gemm_rows * weights;
+    cost.layer_hbm_bytes = layers * (weights * w_bytes + gemm_rows * act_edges * act_bytes);
+  }
 
   // Attention. Decode reads each request's cached K and V once per layer.
   const AttentionFit attention = c.fit
@@ -155,6 +169,17 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
                                                     DefaultEfficiency::kPrefillAttentionCompute};
   const double peak = c.gpu.peak_flops_per_s(DType::kBf16);
   double per_layer_attention = 0;
+  if (b.decode_sequences > 0 && !c.no_kv_cache) {
+    // Each decoding request reads its cached K and V and does 4 head_dim flops per (query
+    // head, key) pair; a stretch's next step attends over one more key per request.
+    const double flops_per_token = 4.0 * head_dim * heads_per_gpu;
+    const double bytes_per_token = 2 * kv_heads_per_gpu * head_dim * kv_elem_bytes;
+    const double n = static_cast<double>(b.decode_sequences);
+    cost.layer_flops += layers * flops_per_token * b.decode_context_tokens;
+    cost.layer_hbm_bytes += layers * bytes_per_token * b.decode_context_tokens;
+    cost.layer_flops_step_growth = layers * flops_per_token * n;
+    cost.layer_hbm_bytes_step_growth = layers * bytes_per_token * n;
+  }
   if (b.decode_sequences > 0) {
     if (c.no_kv_cache) {
       // Causal attention over the whole context, recomputed: ctx (ctx + 1) / 2 (query, key)
@@ -162,6 +187,7 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
       const double pairs = (b.decode_context_sq_tokens + b.decode_context_tokens) / 2;
       const double flops = 4.0 * head_dim * heads_per_gpu * pairs;
       per_layer_attention += prefill_attention_time_s(attention, peak, flops);
+      cost.layer_flops += layers * flops;
     } else if (c.kernel_db && c.kernel_db->supports_kv(c.precision.kv)) {
       // Measured per (batch, context): the mean context stands for each request's (decode
       // attention is close to linear in batch x context).
@@ -192,6 +218,8 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
             : prefill_attention_time_s(attention, peak, flops);
     per_layer_attention += std::max(
         compute_s, prefix_bytes / (c.gpu.hbm_bandwidth_bytes_per_s * memory_efficiency(c)));
+    cost.layer_flops += layers * flops;
+    cost.layer_hbm_bytes += layers * prefix_bytes;
   }
   cost.attention_s = layers * per_layer_attention;
 
@@ -207,6 +235,7 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
                                        small_kernel_s(2 * (q + kv) / tp * row_bytes) +
                                        small_kernel_s(3 * ffn / tp * row_bytes);
   cost.elementwise_s = layers * per_layer_elementwise;
+  cost.layer_hbm_bytes += layers * (2 * 4 * hidden + 2 * (q + kv) / tp + 3 * ffn / tp) * row_bytes;
 
   // Embedding gather, the vocabulary-parallel LM head and its logits gathered across TP, then
   // sampling over the fp32 logits of every row that emits a token.
@@ -216,6 +245,11 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
       small_kernel_s(gemm_rows * hidden * act_bytes) + gemm_time(c, rows, vocab / tp, hidden) +
       (c.tp > 1 && rows > 0 ? allreduce_time(c, rows * vocab * act_bytes) / 2 : 0) +
       (rows > 0 ? DefaultEfficiency::kSamplingPasses * small_kernel_s(rows * vocab * 4) : 0);
+  cost.head_flops = 2 * rows * vocab / tp * hidden;
+  cost.head_hbm_bytes = gemm_rows * hidden * act_bytes +
+                        (rows > 0 ? vocab / tp * hidden * w_bytes : 0) +
+                        rows * (hidden + vocab / tp) * act_bytes +
+                        DefaultEfficiency::kSamplingPasses * rows * vocab * 4;
 
   if (c.tp > 1) {
     const double bytes = gemm_rows * hidden * act_bytes;

@@ -146,7 +146,22 @@ struct IterationCost {
   /// Bytes each GPU sends to its TP ring neighbour, and bytes each PP stage sends onward.
   double tp_bytes_per_gpu = 0;
   double pp_bytes_per_hop = 0;
+  /// Work of the priced kernels on one TP rank, for MFU and MBU: the transformer layers' flops
+  /// and HBM bytes summed over every layer (a PP stage does its layers' share), and those of the
+  /// embedding gather, LM head and sampling (the last stage's). GEMMs count the rows they run
+  /// (CUDA-graph padding included), as the time does.
+  double layer_flops = 0;
+  double layer_hbm_bytes = 0;
+  double head_flops = 0;
+  double head_hbm_bytes = 0;
+  /// What layer_flops and layer_hbm_bytes gain at each later step of a closed-form decode
+  /// stretch, where every decoding request attends over one more token.
+  double layer_flops_step_growth = 0;
+  double layer_hbm_bytes_step_growth = 0;
 };
+
+/// The peak rate MFU is measured against: that of the GEMMs' input format on this GPU.
+double mfu_peak_flops_per_s(const CostModelConfig& c);
 
 /// The captured CUDA-graph batch a decode batch of `batch` is padded to: 1, 2, 4, multiples of 8
 /// to 256, then of 16 (vLLM's capture list, vllm/config/compilation.py; SGLang's and

@@ -39,16 +39,16 @@ constexpr double kT = 1e12;
 // 81,559 MiB). Bandwidths are per direction.
 const std::vector<GpuSpec>& gpu_catalogue() {
   static const std::vector<GpuSpec> catalogue = {
-      // name, memory, HBM bw, bf16, fp8, int8, NVLink/dir, PCIe/dir
-      {"A100-SXM-40", 40 * kGiB, 1555 * kGB, 312 * kT, 0, 624 * kT, 300 * kGB, 32 * kGB},
-      {"A100-SXM-80", 80 * kGiB, 2039 * kGB, 312 * kT, 0, 624 * kT, 300 * kGB, 32 * kGB},
-      {"H100-SXM", 80 * kGiB, 3350 * kGB, 989 * kT, 1979 * kT, 1979 * kT, 450 * kGB, 64 * kGB},
-      {"H200", 141 * kGiB, 4800 * kGB, 989 * kT, 1979 * kT, 1979 * kT, 450 * kGB, 64 * kGB},
-      {"L4", 24 * kGiB, 300 * kGB, 121 * kT, 242 * kT, 242 * kT, 0, 32 * kGB},
-      {"L40S", 48 * kGiB, 864 * kGB, 362 * kT, 733 * kT, 733 * kT, 0, 32 * kGB},
-      {"T4", 16 * kGiB, 320 * kGB, 65 * kT, 0, 130 * kT, 0, 16 * kGB},
+      // name, memory, HBM bw, bf16, fp8, int8, NVLink/dir, PCIe/dir, TDP (W)
+      {"A100-SXM-40", 40 * kGiB, 1555 * kGB, 312 * kT, 0, 624 * kT, 300 * kGB, 32 * kGB, 400},
+      {"A100-SXM-80", 80 * kGiB, 2039 * kGB, 312 * kT, 0, 624 * kT, 300 * kGB, 32 * kGB, 400},
+      {"H100-SXM", 80 * kGiB, 3350 * kGB, 989 * kT, 1979 * kT, 1979 * kT, 450 * kGB, 64 * kGB, 700},
+      {"H200", 141 * kGiB, 4800 * kGB, 989 * kT, 1979 * kT, 1979 * kT, 450 * kGB, 64 * kGB, 700},
+      {"L4", 24 * kGiB, 300 * kGB, 121 * kT, 242 * kT, 242 * kT, 0, 32 * kGB, 72},
+      {"L40S", 48 * kGiB, 864 * kGB, 362 * kT, 733 * kT, 733 * kT, 0, 32 * kGB, 350},
+      {"T4", 16 * kGiB, 320 * kGB, 65 * kT, 0, 130 * kT, 0, 16 * kGB, 70},
       // fp16 tensor rate with fp32 accumulate, as inference kernels use.
-      {"RTX-4090", 24 * kGiB, 1008 * kGB, 165.2 * kT, 330.3 * kT, 660.6 * kT, 0, 32 * kGB},
+      {"RTX-4090", 24 * kGiB, 1008 * kGB, 165.2 * kT, 330.3 * kT, 660.6 * kT, 0, 32 * kGB, 450},
   };
   return catalogue;
 }

@@ -18,6 +18,7 @@ struct GpuSpec {
   double int8_ops_per_s = 0;                ///< 0: no native INT8 tensor ops
   double nvlink_bandwidth_bytes_per_s = 0;  ///< per direction; 0: no NVLink
   double pcie_bandwidth_bytes_per_s = 0;    ///< per direction
+  double tdp_w = 0;  ///< board power limit; 0: unknown (no power or energy is reported)
 
   /// Peak dense rate of a GEMM whose inputs are in `d`. A format without native support runs
   /// at the bf16 rate (weights are dequantized in the kernel), which is what weight-only

@@ -177,6 +177,8 @@ class Instance final : public DecodeSetContext, public RequestSink {
   /// only brought up to date when the stretch's steps are applied).
   int64_t kv_used_blocks_now() const;
   Time busy_time() const { return busy_time_; }
+  /// The steps of the iteration in flight or last run (more than one for a closed-form stretch).
+  const StepSeries& planned_steps() const { return steps_; }
   uint64_t iterations() const { return iterations_; }
   uint64_t requests_seen() const { return requests_seen_; }
   uint64_t preemptions() const { return preemptions_; }

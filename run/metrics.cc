@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ostream>
 
+#include "models/power.h"
 #include "run/request_record.h"
 #include "sim/stats.h"
 
@@ -18,6 +19,143 @@ void Metrics::add_instance(const Instance* instance) {
   instances_.push_back(instance);
   quoted_names_.push_back(quoted_json_string(instance->name()));
   series_.emplace_back();
+  // Rebuilt with each replica added: shares of exact_samples, set before the run starts.
+  const uint64_t share = std::max<uint64_t>(1, options_.exact_samples / instances_.size());
+  per_instance_.clear();
+  per_instance_.reserve(instances_.size());
+  for (size_t i = 0; i < instances_.size(); ++i) per_instance_.emplace_back(share);
+
+  // PP stages hold consecutive layers, the first (layers mod pp) stages one more.
+  InstanceWork w;
+  const int pp = instance->config().pp;
+  const int64_t layers = instance->cost_config().model.num_layers;
+  for (int st = 0; st < pp; ++st)
+    w.stage_layer_share.push_back(static_cast<double>(layers / pp + (st < layers % pp ? 1 : 0)) /
+                                  static_cast<double>(layers));
+  w.done.flops.assign(static_cast<size_t>(pp), 0.0);
+  w.done.hbm_bytes.assign(static_cast<size_t>(pp), 0.0);
+  w.done.busy_tdp_s.assign(static_cast<size_t>(pp), 0.0);
+  w.peak_flops_per_s = mfu_peak_flops_per_s(instance->cost_config());
+  w.hbm_bytes_per_s = instance->cost_config().gpu.hbm_bandwidth_bytes_per_s;
+  work_.push_back(std::move(w));
+  series_.back().flops.resize(static_cast<size_t>(pp));
+  series_.back().hbm_bytes.resize(static_cast<size_t>(pp));
+  series_.back().busy_tdp_s.resize(static_cast<size_t>(pp));
+}
+
+void Metrics::on_iteration(const Instance& instance, Time start, Time duration,
+                           const IterationCost& cost) {
+  (void)duration;  // the steps' own durations are summed, as a cut stretch has fewer
+  InstanceWork& w = work_[static_cast<size_t>(instance.index())];
+  if (w.in_flight) {
+    // The steps of the previous iteration the replica applied (all, unless a stretch was cut
+    // or a failure lost its step).
+    const auto applied = static_cast<int64_t>(instance.iterations() - w.iterations_at_start);
+    add_steps(w, std::min(applied, w.steps.steps), 0.0, w.done);
+  }
+  w.in_flight = true;
+  w.start_ns = start.ns;
+  w.steps = instance.planned_steps();
+  w.iterations_at_start = instance.iterations();
+  w.cost = cost;
+}
+
+void Metrics::add_steps(const InstanceWork& w, int64_t steps, double partial, Work& out) const {
+  const size_t last = out.flops.size() - 1;
+  std::vector<double> flops(last + 1), bytes(last + 1);
+  auto add_step = [&](int64_t j, double part) {
+    // Step j of a stretch attends over j more tokens per decoding request than the first.
+    const double d = static_cast<double>(j);
+    const double layer_flops = w.cost.layer_flops + d * w.cost.layer_flops_step_growth;
+    const double layer_bytes = w.cost.layer_hbm_bytes + d * w.cost.layer_hbm_bytes_step_growth;
+    const double span_s = Time::from_ns(w.steps.duration_ns(j)).to_s();
+    out.busy_s += part * span_s;
+    for (size_t st = 0; st <= last; ++st) {
+      flops[st] = layer_flops * w.stage_layer_share[st] + (st == last ? w.cost.head_flops : 0.0);
+      bytes[st] =
+          layer_bytes * w.stage_layer_share[st] + (st == last ? w.cost.head_hbm_bytes : 0.0);
+      out.flops[st] += part * flops[st];
+      out.hbm_bytes[st] += part * bytes[st];
+      // Power at the step's own utilisation.
+      const double mfu = span_s > 0 ? flops[st] / (w.peak_flops_per_s * span_s) : 0.0;
+      const double mbu = span_s > 0 ? bytes[st] / (w.hbm_bytes_per_s * span_s) : 0.0;
+      out.busy_tdp_s[st] += part * PowerModel::tdp_fraction(mfu, mbu) * span_s;
+    }
+  };
+  for (int64_t j = 0; j < steps; ++j) add_step(j, 1.0);
+  if (partial > 0) add_step(steps, partial);
+}
+
+Metrics::Work Metrics::work_at(size_t index, int64_t now_ns) const {
+  const InstanceWork& w = work_[index];
+  Work out = w.done;
+  if (!w.in_flight || now_ns <= w.start_ns) return out;
+  // Steps ended by now, of those still planned (a cut stretch keeps its earlier steps).
+  const int64_t planned = std::min(w.steps.steps, instances_[index]->planned_steps().steps);
+  int64_t t = w.start_ns, j = 0;
+  while (j < planned && t + w.steps.duration_ns(j) <= now_ns) t += w.steps.duration_ns(j++);
+  const double partial =
+      j < planned ? static_cast<double>(now_ns - t) / static_cast<double>(w.steps.duration_ns(j))
+                  : 0.0;
+  add_steps(w, j, partial, out);
+  return out;
+}
+
+Metrics::Work Metrics::total_work(size_t index) const {
+  const InstanceWork& w = work_[index];
+  Work out = w.done;
+  if (w.in_flight) {
+    const auto applied =
+        static_cast<int64_t>(instances_[index]->iterations() - w.iterations_at_start);
+    add_steps(w, std::min(applied, w.steps.steps), 0.0, out);
+  }
+  return out;
+}
+
+void Metrics::add_gpu_utilisation(nlohmann::ordered_json& out, size_t index, int stage,
+                                  double makespan_s) const {
+  const InstanceWork& w = work_[index];
+  const Work total = total_work(index);
+  const auto st = static_cast<size_t>(stage);
+  out["pp_stage"] = stage;
+  out["mfu"] = makespan_s > 0 ? total.flops[st] / (w.peak_flops_per_s * makespan_s) : 0.0;
+  out["mbu"] = makespan_s > 0 ? total.hbm_bytes[st] / (w.hbm_bytes_per_s * makespan_s) : 0.0;
+}
+
+double Metrics::gpu_energy_j(size_t index, int stage, double tdp_w, double makespan_s) const {
+  const Work total = total_work(index);
+  const double idle_s = std::max(0.0, makespan_s - total.busy_s);
+  return tdp_w *
+         (total.busy_tdp_s[static_cast<size_t>(stage)] + PowerModel::kIdleFraction * idle_s);
+}
+
+void Metrics::add_utilisation_series(nlohmann::ordered_json& out, size_t index,
+                                     const std::vector<double>& stage_tdp_w) const {
+  const InstanceWork& w = work_[index];
+  const Series& series = series_[index];
+  // Work within each window over what the window allows; the first sample closes no window.
+  auto windowed = [&](const std::vector<double>& cumulative, double rate) {
+    std::vector<double> v(cumulative.size(), 0.0);
+    for (size_t k = 1; k < cumulative.size(); ++k) {
+      const double span_s = sample_times_s_[k] - sample_times_s_[k - 1];
+      v[k] = span_s > 0 ? (cumulative[k] - cumulative[k - 1]) / (rate * span_s) : 0.0;
+    }
+    return v;
+  };
+  out["busy_fraction"] = windowed(series.busy_s, 1.0);
+  auto& stages = out["stages"] = nlohmann::ordered_json::array();
+  for (size_t st = 0; st < series.flops.size(); ++st) {
+    stages.push_back({{"mfu", windowed(series.flops[st], w.peak_flops_per_s)},
+                      {"mbu", windowed(series.hbm_bytes[st], w.hbm_bytes_per_s)}});
+    if (stage_tdp_w.empty()) continue;
+    // Busy power within the window, and the idle floor for the rest of it.
+    const std::vector<double> busy = windowed(series.busy_s, 1.0);
+    std::vector<double> power_w = windowed(series.busy_tdp_s[st], 1.0 / stage_tdp_w[st]);
+    for (size_t k = 1; k < power_w.size(); ++k)
+      power_w[k] += stage_tdp_w[st] * PowerModel::kIdleFraction * std::max(0.0, 1.0 - busy[k]);
+    power_w[0] = stage_tdp_w[st] * PowerModel::kIdleFraction;
+    stages.back()["power_w"] = std::move(power_w);
+  }
 }
 
 void Metrics::set_network(ClusterNetwork* network) {
@@ -54,6 +192,7 @@ void Metrics::on_finish(Request& r) {
   last_finish_ = std::max(last_finish_, r.finished);
   if (r.truncated) ++truncated_;
   if (r.fault_affected) ++fault_affected_;
+  all_output_tokens_ += r.generated_tokens;
   if (counted(r)) {
     input_tokens_ += r.spec.prompt_tokens;
     output_tokens_ += r.generated_tokens;
@@ -73,17 +212,69 @@ void Metrics::on_finish(Request& r) {
       latencies_.tpot_ms.add(tpot);
     }
     const SloSpec& slo = options_.slo;
-    const bool good =
-        (slo.ttft_ms <= 0 || ttft <= slo.ttft_ms) && (slo.tpot_ms <= 0 || tpot <= slo.tpot_ms);
+    const bool ttft_met = slo.ttft_ms <= 0 || ttft <= slo.ttft_ms;
+    const bool tpot_met = slo.tpot_ms <= 0 || tpot <= slo.tpot_ms;
+    const bool e2el_met = slo.e2el_ms <= 0 || e2el <= slo.e2el_ms;
+    const bool good = ttft_met && tpot_met && e2el_met;
     if (good) ++good_;
+    auto count_met = [&](SloMet& m) {
+      m.ttft += ttft_met;
+      m.tpot += tpot_met;
+      m.e2el += e2el_met;
+      m.all += good;
+    };
+    count_met(slo_met_);
+    if (r.instance >= 0) {
+      InstanceLatencies& mine = per_instance_[static_cast<size_t>(r.instance)];
+      mine.ttft_ms.add(ttft);
+      if (r.generated_tokens > 1) mine.tpot_ms.add(tpot);
+      mine.e2el_ms.add(e2el);
+      mine.output_tokens += r.generated_tokens;
+      count_met(mine.slo_met);
+    }
   }
   record_request(r, "finished", "");
 }
 
 void Metrics::on_drop(Request& r, std::string_view reason) {
   if (r.fault_affected) ++fault_affected_;
+  if (counted(r)) {
+    ++counted_dropped_;
+    if (r.instance >= 0) ++per_instance_[static_cast<size_t>(r.instance)].dropped;
+  }
   ++drops_by_instance_[r.instance >= 0 ? instances_[r.instance]->name() : "(none)"];
   record_request(r, "dropped", reason);
+}
+
+void Metrics::add_slo_attainment(nlohmann::ordered_json& out, const SloMet& met,
+                                 uint64_t requests) const {
+  if (!has_slo()) return;
+  const SloSpec& slo = options_.slo;
+  auto fraction = [&](uint64_t n) {
+    return requests > 0 ? static_cast<double>(n) / static_cast<double>(requests) : 0.0;
+  };
+  nlohmann::ordered_json a;
+  a["requests"] = requests;
+  if (slo.ttft_ms > 0) a["ttft"] = fraction(met.ttft);
+  if (slo.tpot_ms > 0) a["tpot"] = fraction(met.tpot);
+  if (slo.e2el_ms > 0) a["e2el"] = fraction(met.e2el);
+  a["all"] = fraction(met.all);
+  out["slo_attainment"] = std::move(a);
+}
+
+void Metrics::add_instance_summary(nlohmann::ordered_json& out, size_t index, double duration_s) {
+  InstanceLatencies& mine = per_instance_[index];
+  const uint64_t completed = mine.e2el_ms.count();
+  out["completed"] = completed;
+  out["request_throughput"] = duration_s > 0 ? static_cast<double>(completed) / duration_s : 0.0;
+  out["output_throughput"] =
+      duration_s > 0 ? static_cast<double>(mine.output_tokens) / duration_s : 0.0;
+  bool exact = mine.ttft_ms.add_summary(out, "ttft_ms");
+  exact = mine.tpot_ms.add_summary(out, "tpot_ms") && exact;
+  exact = mine.e2el_ms.add_summary(out, "e2el_ms") && exact;
+  add_slo_attainment(out, mine.slo_met, completed + mine.dropped);
+  // Its own flag: the summary's list of approximate metrics stays about the summary.
+  out["percentiles_exact"] = exact;
 }
 
 void Metrics::record_request(const Request& r, std::string_view status, std::string_view reason) {
@@ -120,6 +311,13 @@ void Metrics::sample() {
     series_[i].waiting.push_back(static_cast<int64_t>(inst.num_waiting()));
     series_[i].running.push_back(static_cast<int64_t>(inst.num_running()));
     series_[i].preemptions.push_back(inst.preemptions());
+    const Work now = work_at(i, sim_.now().ns);
+    series_[i].busy_s.push_back(now.busy_s);
+    for (size_t st = 0; st < now.flops.size(); ++st) {
+      series_[i].flops[st].push_back(now.flops[st]);
+      series_[i].hbm_bytes[st].push_back(now.hbm_bytes[st]);
+      series_[i].busy_tdp_s[st].push_back(now.busy_tdp_s[st]);
+    }
   }
   if (network_) {
     network_->settle();
@@ -153,6 +351,10 @@ void Metrics::thin_series() {
     keep_even(s.waiting);
     keep_even(s.running);
     keep_even(s.preemptions);
+    keep_even(s.busy_s);  // cumulative: thinning keeps them exact
+    for (auto& v : s.flops) keep_even(v);
+    for (auto& v : s.hbm_bytes) keep_even(v);
+    for (auto& v : s.busy_tdp_s) keep_even(v);
   }
   for (auto& cumulative : link_transfer_s_) keep_even(cumulative);
   interval_s_ *= 2;

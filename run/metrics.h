@@ -74,6 +74,34 @@ class Metrics final : public InstanceObserver {
 
   /// Samples the links' cumulative transfer time with the replicas (disaggregated runs).
   void set_network(ClusterNetwork* network);
+  void on_iteration(const Instance& instance, Time start, Time duration,
+                    const IterationCost& cost) override;
+
+  /// Work a replica's GPUs did (busy seconds, and per PP stage the flops and HBM bytes of the
+  /// priced kernels on one of its GPUs), whole run or cumulative to a sample time.
+  struct Work {
+    double busy_s = 0;
+    std::vector<double> flops, hbm_bytes;  ///< per PP stage, per GPU
+    /// Per PP stage, per GPU: power over TDP integrated over the busy time (models/power.h,
+    /// each step at its own MFU and MBU), in seconds.
+    std::vector<double> busy_tdp_s;
+  };
+  /// Replica `index`'s work over the whole run.
+  Work total_work(size_t index) const;
+  /// Adds the GPU's mfu and mbu over `makespan_s`: the flops (HBM bytes) of the priced kernels
+  /// on one GPU of PP stage `stage` over its peak rate (bandwidth) times the run.
+  void add_gpu_utilisation(nlohmann::ordered_json& out, size_t index, int stage,
+                           double makespan_s) const;
+  /// Energy of one GPU of PP stage `stage` of replica `index` with board power `tdp_w` over
+  /// `makespan_s`: its busy power plus the idle floor while no iteration runs, in joules.
+  double gpu_energy_j(size_t index, int stage, double tdp_w, double makespan_s) const;
+  /// Adds replica `index`'s busy_fraction and, per PP stage, mfu and mbu within each sample
+  /// window (the work done between a sample and the one before; 0 at the first).
+  /// With `stage_tdp_w` (a TDP per stage, none 0), each stage's power_w per GPU as well.
+  void add_utilisation_series(nlohmann::ordered_json& out, size_t index,
+                              const std::vector<double>& stage_tdp_w) const;
+  /// Tokens generated for every finished request, warm-up included (energy per token).
+  int64_t all_output_tokens() const { return all_output_tokens_; }
 
   /// Per-request latency stores of the counted requests, in ms: exact up to a sample count,
   /// then sketched (sim/latency_values.h).
@@ -98,6 +126,9 @@ class Metrics final : public InstanceObserver {
 
   /// Per replica, one value per sample.
   struct Series {
+    /// Cumulative work at each sample: busy seconds, and per PP stage flops and HBM bytes.
+    std::vector<double> busy_s;
+    std::vector<std::vector<double>> flops, hbm_bytes, busy_tdp_s;
     std::vector<double> kv_used_fraction;
     std::vector<int64_t> waiting, running;
     std::vector<uint64_t> preemptions;  ///< cumulative
@@ -118,9 +149,22 @@ class Metrics final : public InstanceObserver {
   uint64_t exact_samples() const { return options_.exact_samples; }
   /// The interval between samples, doubled each time the series were thinned.
   double sample_interval_s() const { return interval_s_; }
-  bool has_slo() const { return options_.slo.ttft_ms > 0 || options_.slo.tpot_ms > 0; }
+  bool has_slo() const { return options_.slo.any(); }
   uint64_t truncated() const { return truncated_; }
   uint64_t good() const { return good_; }
+  /// Counted requests that meet each SLO, out of slo_requests(): the counted requests that
+  /// finished or were dropped (a dropped request meets none).
+  struct SloMet {
+    uint64_t ttft = 0, tpot = 0, e2el = 0, all = 0;
+  };
+  const SloMet& slo_met() const { return slo_met_; }
+  uint64_t slo_requests() const { return latencies_.e2el_ms.count() + counted_dropped_; }
+  /// Adds the SLO attainment of `met` out of `requests` to `out` (nothing without a /slo).
+  void add_slo_attainment(nlohmann::ordered_json& out, const SloMet& met, uint64_t requests) const;
+  /// Adds replica `index`'s figures over the requests that finished on it: completed,
+  /// request and output throughput over `duration_s`, TTFT/TPOT/E2EL summaries and, with a
+  /// /slo, its SLO attainment, and percentiles_exact (false once they come from a sketch).
+  void add_instance_summary(nlohmann::ordered_json& out, size_t index, double duration_s);
   uint64_t misrouted_preemptions() const { return misrouted_preemptions_; }
   /// Requests a fault evicted (counted whether they then finished or were dropped).
   uint64_t fault_affected() const { return fault_affected_; }
@@ -148,12 +192,45 @@ class Metrics final : public InstanceObserver {
   // One double per counted request each up to 2^20 requests (8 MiB per metric), then a sketch.
   // Inter-token gaps are per token, so they are stored run-length encoded.
   Latencies latencies_;
+  /// Per replica, of the counted requests that finished on it. Each is exact up to its share
+  /// of exact_samples, so that together they hold no more than one summary metric does.
+  struct InstanceLatencies {
+    explicit InstanceLatencies(uint64_t exact_samples)
+        : ttft_ms(exact_samples), tpot_ms(exact_samples), e2el_ms(exact_samples) {}
+    LatencyValues ttft_ms, tpot_ms, e2el_ms;
+    int64_t output_tokens = 0;
+    SloMet slo_met;
+    uint64_t dropped = 0;
+  };
+  std::vector<InstanceLatencies> per_instance_;
+  /// Per replica: the work of iterations that ended, and the iteration in flight (one step, or
+  /// a closed-form stretch of decode steps), whose steps are counted one by one as a
+  /// step-by-step run would count them: at a sample, the steps ended and the running one pro
+  /// rata of its elapsed time; at its end, the steps the replica applied (a stretch may be cut).
+  struct InstanceWork {
+    Work done;
+    bool in_flight = false;
+    int64_t start_ns = 0;
+    StepSeries steps;
+    uint64_t iterations_at_start = 0;
+    IterationCost cost;                     ///< of the first step
+    std::vector<double> stage_layer_share;  ///< fraction of the layers each PP stage holds
+    double peak_flops_per_s = 0, hbm_bytes_per_s = 0;
+  };
+  std::vector<InstanceWork> work_;
+  /// Adds to `out` the work of the first `steps` steps of `w`'s iteration in flight, and
+  /// `partial` (in [0, 1)) of the next one.
+  void add_steps(const InstanceWork& w, int64_t steps, double partial, Work& out) const;
+  /// Replica `index`'s work done by `now_ns`.
+  Work work_at(size_t index, int64_t now_ns) const;
+  SloMet slo_met_;
+  uint64_t counted_dropped_ = 0;
   uint64_t truncated_ = 0, good_ = 0, misrouted_preemptions_ = 0, fault_affected_ = 0;
   uint64_t records_written_ = 0;
   std::string record_text_;                 ///< a record's text, reused
   std::vector<std::string> quoted_names_;   ///< the replicas' names as JSON strings
   const std::string quoted_none_ = "\"\"";  ///< no replica
-  int64_t input_tokens_ = 0, output_tokens_ = 0;
+  int64_t input_tokens_ = 0, output_tokens_ = 0, all_output_tokens_ = 0;
   Time last_finish_;
   nlohmann::ordered_json records_ = nlohmann::ordered_json::array();
   std::map<std::string, uint64_t> drops_by_instance_;

@@ -61,6 +61,7 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
           : 0.0;
   if (metrics.has_slo())
     s["request_goodput"] = duration_s > 0 ? static_cast<double>(metrics.good()) / duration_s : 0.0;
+  metrics.add_slo_attainment(s, metrics.slo_met(), metrics.slo_requests());
   // Metrics whose percentiles come from a sketch (past the exact sample counts).
   std::vector<std::string> approximate;
   const auto summarize = [&](nlohmann::ordered_json& out, const std::string& name,
@@ -124,7 +125,10 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
     for (size_t k = 0; k < path.link_ids.size(); ++k)
       link_bytes[static_cast<size_t>(path.link_ids[k])][path.forward[k] == along ? 0 : 1] += bytes;
   };
-  for (const auto& inst : in.instances) {
+  double total_energy_j = 0;
+  bool all_gpus_rated = true;
+  for (size_t index = 0; index < in.instances.size(); ++index) {
+    const auto& inst = in.instances[index];
     const InstanceConfig& c = inst->config();
     const MemoryPlan& m = inst->memory();
     const double busy = makespan_s > 0 ? inst->busy_time().to_s() / makespan_s : 0.0;
@@ -163,8 +167,11 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
                            {"reserve_bytes", m.reserve_bytes},
                            {"kv_bytes", m.kv_bytes},
                            {"peak_used_bytes", m.weight_bytes + m.reserve_bytes + peak_kv_bytes}};
+    // The summary's figures over the requests that finished on this replica.
+    metrics.add_instance_summary(j["summary"], index, duration_s);
     instances.push_back(std::move(j));
-    for (int g : c.gpus) {
+    for (size_t k = 0; k < c.gpus.size(); ++k) {
+      const int g = c.gpus[k];
       nlohmann::ordered_json gj;
       gj["name"] = cluster.gpus()[g].name;
       gj["type"] = cluster.gpus()[g].spec.name;
@@ -172,6 +179,18 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
       gj["busy_fraction"] = busy;
       gj["memory_bytes"] = cluster.gpus()[g].spec.memory_bytes;
       gj["peak_memory_bytes"] = m.weight_bytes + m.reserve_bytes + peak_kv_bytes;
+      const int stage = static_cast<int>(k) / c.tp;
+      metrics.add_gpu_utilisation(gj, index, stage, makespan_s);
+      // Power and energy only for GPUs whose TDP is known (models/power.h).
+      if (const double tdp_w = cluster.gpus()[g].spec.tdp_w; tdp_w > 0) {
+        const double energy_j = metrics.gpu_energy_j(index, stage, tdp_w, makespan_s);
+        gj["tdp_w"] = tdp_w;
+        gj["energy_j"] = energy_j;
+        gj["mean_power_w"] = makespan_s > 0 ? energy_j / makespan_s : 0.0;
+        total_energy_j += energy_j;
+      } else {
+        all_gpus_rated = false;
+      }
       gpus.push_back(std::move(gj));
     }
     // Each TP rank sends to its ring neighbour; each PP stage's ranks send their shard on.
@@ -201,6 +220,15 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
       for (int d = 0; d < 2; ++d)
         link_bytes[static_cast<size_t>(l.id)][static_cast<size_t>(d)] +=
             in.network->stats(l.id, d == 0).bytes;
+  if (all_gpus_rated) {
+    // Over every GPU holding a replica and the whole run, warm-up included.
+    auto& e = result["summary"];
+    const auto completed = static_cast<double>(gateway.completed());
+    const auto tokens = static_cast<double>(metrics.all_output_tokens());
+    e["energy_j"] = total_energy_j;
+    e["energy_per_request_j"] = completed > 0 ? total_energy_j / completed : 0.0;
+    e["energy_per_output_token_j"] = tokens > 0 ? total_energy_j / tokens : 0.0;
+  }
   auto& links = result["links"] = nlohmann::ordered_json::array();
   for (const Link& l : cluster.links()) {
     const auto [forward, back] = link_bytes[static_cast<size_t>(l.id)];
@@ -236,12 +264,20 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
   ts["sample_interval_s"] = metrics.sample_interval_s();
   ts["time_s"] = metrics.sample_times_s();
   auto& per = ts["instances"] = nlohmann::ordered_json::array();
-  for (size_t i = 0; i < in.instances.size(); ++i)
+  for (size_t i = 0; i < in.instances.size(); ++i) {
     per.push_back({{"name", in.instances[i]->name()},
                    {"kv_used_fraction", metrics.series()[i].kv_used_fraction},
                    {"waiting", metrics.series()[i].waiting},
                    {"running", metrics.series()[i].running},
                    {"preemptions", metrics.series()[i].preemptions}});
+    const InstanceConfig& c = in.instances[i]->config();
+    std::vector<double> stage_tdp_w(static_cast<size_t>(c.pp), 0.0);
+    for (size_t k = 0; k < c.gpus.size(); ++k)
+      stage_tdp_w[k / static_cast<size_t>(c.tp)] += cluster.gpus()[c.gpus[k]].spec.tdp_w / c.tp;
+    const bool rated = std::all_of(c.gpus.begin(), c.gpus.end(),
+                                   [&](int g) { return cluster.gpus()[g].spec.tdp_w > 0; });
+    metrics.add_utilisation_series(per.back(), i, rated ? stage_tdp_w : std::vector<double>{});
+  }
   ts["p99_e2el_ms"] = metrics.p99_e2el_ms_by_window();
   if (in.network) {
     // Per link that carried flows, per direction: the fraction of its bandwidth used over each
@@ -309,7 +345,16 @@ std::string summary_table(const std::string& scenario_name, const nlohmann::orde
   row("Total input tokens:", s["total_input_tokens"], 0);
   row("Total generated tokens:", s["total_output_tokens"], 0);
   row("Request throughput (req/s):", s["request_throughput"], 2);
+  // As benchmark_serving prints goodput, only when SLOs are set.
+  if (s.contains("request_goodput")) row("Request goodput (req/s):", s["request_goodput"], 2);
   row("Output token throughput (tok/s):", s["output_throughput"], 2);
+  if (s.contains("slo_attainment")) {
+    const auto& a = s["slo_attainment"];
+    for (const auto& [key, label] : std::initializer_list<std::pair<const char*, const char*>>{
+             {"ttft", "TTFT"}, {"tpot", "TPOT"}, {"e2el", "E2EL"}, {"all", "all SLOs"}})
+      if (a.contains(key))
+        row(fmt::format("SLO attainment, {} (%):", label), 100.0 * a[key].get<double>(), 2);
+  }
   row("Preemptions:", s["preemptions"], 0);
   // Headings and labels as vLLM's benchmark_serving prints them ("Mean TTFT (ms):").
   struct Metric {

@@ -286,6 +286,7 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
     JsonObject so = slo->object();
     if (auto t = so.maybe("ttft_ms")) s.slo.ttft_ms = t->positive_double();
     if (auto t = so.maybe("tpot_ms")) s.slo.tpot_ms = t->positive_double();
+    if (auto t = so.maybe("e2el_ms")) s.slo.e2el_ms = t->positive_double();
     so.finish();
   }
   root.finish();

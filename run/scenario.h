@@ -50,10 +50,12 @@ struct OutputSpec {
   uint64_t exact_samples = uint64_t{1} << 20;
 };
 
-/// Service-level objectives for goodput; 0 means none.
+/// Service-level objectives for goodput and SLO attainment; 0 means none.
 struct SloSpec {
   double ttft_ms = 0;
   double tpot_ms = 0;
+  double e2el_ms = 0;
+  bool any() const { return ttft_ms > 0 || tpot_ms > 0 || e2el_ms > 0; }
 };
 
 struct Scenario {

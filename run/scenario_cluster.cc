@@ -46,6 +46,8 @@ GpuSpec load_gpu_type(const std::string& name, const JsonValue& v) {
   g.int8_ops_per_s = o.get_or("int8_ops_per_s", 0.0);
   g.nvlink_bandwidth_bytes_per_s = o.get_or("nvlink_bandwidth_bytes_per_s", 0.0);
   g.pcie_bandwidth_bytes_per_s = o.get_or("pcie_bandwidth_bytes_per_s", 16e9);
+  // Optional: without it the GPU's power and energy are not reported.
+  if (auto x = o.maybe("tdp_w")) g.tdp_w = x->number_in_range(1, 1e5);
   // 0 means "none" (no FP8 units, no NVLink); otherwise the same plausible ranges.
   for (const char* key : {"fp8_flops_per_s", "int8_ops_per_s"})
     if (auto x = o.maybe(key); x && x->nonnegative_double() > 0)

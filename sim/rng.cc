@@ -72,6 +72,27 @@ double Rng::lognormal(double mu, double sigma) {
   return std::exp(normal(mu, sigma));
 }
 
+double Rng::gamma(double shape, double scale) {
+  if (shape < 1.0) {
+    // 1 - uniform() is in (0, 1]: the power stays finite and positive.
+    const double boost = std::pow(1.0 - uniform(), 1.0 / shape);
+    return gamma(shape + 1.0, scale) * boost;
+  }
+  const double d = shape - 1.0 / 3.0;
+  const double c = 1.0 / std::sqrt(9.0 * d);
+  for (;;) {
+    double x, v;
+    do {
+      x = normal(0.0, 1.0);
+      v = 1.0 + c * x;
+    } while (v <= 0.0);
+    v = v * v * v;
+    const double u = 1.0 - uniform();  // in (0, 1]: log(u) is finite
+    if (u < 1.0 - 0.0331 * x * x * x * x) return d * v * scale;
+    if (std::log(u) < 0.5 * x * x + d * (1.0 - v + std::log(v))) return d * v * scale;
+  }
+}
+
 int64_t Rng::uniform_int(int64_t lo, int64_t hi) {
   const uint64_t span = static_cast<uint64_t>(hi - lo) + 1;
   return lo + static_cast<int64_t>(next_u64() % span);

@@ -18,6 +18,9 @@ class Rng {
   double exponential(double rate);
   double normal(double mean, double stddev);
   double lognormal(double mu, double sigma);
+  /// Gamma of shape k > 0 and scale theta (mean k * theta), by Marsaglia and Tsang's method;
+  /// a shape below 1 is boosted to k + 1 and scaled by U^(1/k).
+  double gamma(double shape, double scale);
   /// Uniform integer in [lo, hi].
   int64_t uniform_int(int64_t lo, int64_t hi);
 

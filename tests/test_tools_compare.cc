@@ -36,6 +36,7 @@ TEST_CASE("metric directions: latencies lower, throughputs higher, the rest neut
   CHECK(metric_direction("dropped") == MetricDirection::kLowerIsBetter);
   CHECK(metric_direction("request_throughput") == MetricDirection::kHigherIsBetter);
   CHECK(metric_direction("request_goodput") == MetricDirection::kHigherIsBetter);
+  CHECK(metric_direction("energy_per_output_token_j") == MetricDirection::kLowerIsBetter);
   CHECK(metric_direction("std_ttft_ms") == MetricDirection::kNeutral);
   CHECK(metric_direction("total_input_tokens") == MetricDirection::kNeutral);
 }

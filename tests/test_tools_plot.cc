@@ -161,3 +161,22 @@ TEST_CASE("plot.py names sweep plots after their sweep, so two sweeps share a fo
   CHECK(std::filesystem::exists(out + "/by_router_p99_ttft_ms.png"));
   CHECK(std::filesystem::exists(out + "/by_rate_p99_ttft_ms.png"));
 }
+
+TEST_CASE("plot.py draws power, MFU and MBU over time and energy per GPU",
+          "[tools][plot][energy]") {
+  const std::string result = tmp_path("plot_energy.json");
+  REQUIRE(run_cli("run " + source_path("scenarios/closed_loop_h100.json") +
+                  " -q --set /instances/0/tp=2 -o " + result) == 0);
+  const std::string out = tmp_path("plot_energy");
+  std::filesystem::remove_all(out);
+  const int status = std::system(
+      (source_path("tools/plot.py") + " energy " + result + " -o " + out + " >/dev/null 2>&1")
+          .c_str());
+  REQUIRE(WEXITSTATUS(status) == 0);
+  for (const char* name : {"power_utilisation.png", "gpu_energy.png"}) {
+    INFO(name);
+    const std::string png = read_text(out + "/" + name);
+    CHECK(png.size() > 10000);
+    CHECK(png.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0);
+  }
+}

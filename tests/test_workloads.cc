@@ -252,7 +252,7 @@ TEST_CASE("the same seed gives the same workload, another seed another", "[trace
 TEST_CASE("workload errors name the key and list the choices", "[traces]") {
   CHECK(build_error(R"({"kind": "replay"})") ==
         "scenario.json: /workload/kind: unknown workload kind 'replay'; valid: closed_loop, "
-        "poisson, sessions, trace");
+        "gamma, poisson, sessions, trace");
   CHECK(build_error(R"({"kind": "poisson", "rate_per_s": 1, "requests": 5, "input_tokens": 1,
                         "output_tokens": 1, "burst": 2})") ==
         "scenario.json: /workload/burst: unknown key; valid here: duration_s, input_tokens, kind, "
@@ -263,7 +263,7 @@ TEST_CASE("workload errors name the key and list the choices", "[traces]") {
         "max_requests, path, rate_scale, start_s, time_scale");
   CHECK(build_error(R"({"kind": "trace", "format": "azure", "path": "x.csv"})") ==
         "scenario.json: /workload/format: unknown value 'azure'; valid: azure_csv, "
-        "mooncake_jsonl");
+        "burstgpt_csv, csv, jsonl, mooncake_jsonl");
   CHECK(build_error(R"({"kind": "trace", "format": "azure_csv", "path": "nowhere/x.csv"})") ==
         kTraceDir + "/nowhere/x.csv: cannot open");
   CHECK(build_error(R"({"kind": "poisson", "rate_per_s": 1, "input_tokens": 1,

@@ -124,7 +124,8 @@ MetricDirection metric_direction(std::string_view m) {
   if (m.substr(0, 4) == "std_") return MetricDirection::kNeutral;
   for (std::string_view suffix : {"_ttft_ms", "_tpot_ms", "_itl_ms", "_e2el_ms", "_queue_ms"})
     if (ends_with(m, suffix)) return MetricDirection::kLowerIsBetter;
-  for (std::string_view name : {"dropped", "preemptions", "truncated", "misroutes"})
+  for (std::string_view name : {"dropped", "preemptions", "truncated", "misroutes", "energy_j",
+                                "energy_per_request_j", "energy_per_output_token_j"})
     if (m == name) return MetricDirection::kLowerIsBetter;
   for (std::string_view name : {"completed", "request_throughput", "output_throughput",
                                 "total_token_throughput", "request_goodput"})

@@ -5,9 +5,11 @@
   plot.py timeseries RESULT.json [...] -o DIR              KV occupancy and queue depth per instance
   plot.py gpus       RESULT.json [...] -o DIR              per-GPU busy fraction and memory breakdown
   plot.py links      RESULT.json [...] -o DIR              bytes moved per link
+  plot.py energy     RESULT.json [...] -o DIR              per-GPU power, MFU and MBU over time, and
+                     energy per GPU (GPUs with a known TDP)
   plot.py sweep      DIR/sweep.json --x POINTER [--y METRIC ...] -o DIR   metric vs swept value
                      (files named DIR's folder name + metric, so several sweeps share -o)
-  plot.py all        RESULT.json [...] -o DIR              cdf + timeseries + gpus + links
+  plot.py all        RESULT.json [...] -o DIR              cdf + timeseries + gpus + links + energy
   plot.py validate   VALIDATE.json -o DIR   predicted vs measured TTFT and TPOT of the serving
                      rows (servesim validate -o VALIDATE.json), one colour per engine x model
 
@@ -187,7 +189,7 @@ def plot_gpus(result, path, label, many, out_dir, written):
            color=[colours[g["instance"]] for g in gpus])
     ax.set_ylabel("busy (% of simulated time)")
     ax.set_ylim(0, 105)
-    ax.set_title(f"GPU utilisation: {label}")
+    ax.set_title(f"GPU busy fraction (time running an iteration): {label}")
     ax.tick_params(axis="x", rotation=45)
     ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()
@@ -215,6 +217,52 @@ def plot_gpus(result, path, label, many, out_dir, written):
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     save(fig, out_dir, f"{prefix(label, many)}gpu_memory.png", written)
+
+
+def plot_energy(result, path, label, many, out_dir, written, required=True):
+    ts = result.get("timeseries")
+    stages = [(inst["name"] if len(inst.get("stages", [])) == 1 else f"{inst['name']} stage {k}", st)
+              for inst in (ts or {}).get("instances", []) for k, st in enumerate(inst.get("stages", []))]
+    if not ts or not ts.get("time_s") or not stages:
+        if required:
+            fail(f"{path}: /timeseries/instances/N/stages: none (a result older than MFU and MBU)")
+        return
+    t = ts["time_s"]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    for name, st in stages:
+        top.plot(t, [100 * x for x in st["mfu"]], label=f"{name} MFU", linewidth=1)
+        top.plot(t, [100 * x for x in st["mbu"]], label=f"{name} MBU", linewidth=1, linestyle="--")
+    top.set_ylabel("% of peak (per GPU)")
+    top.set_title(f"MFU and MBU per sample window: {label}")
+    top.grid(True, alpha=0.3)
+    legend(top, 2 * len(stages))
+    powered = [(name, st) for name, st in stages if "power_w" in st]
+    for name, st in powered:
+        bottom.plot(t, st["power_w"], label=name, linewidth=1)
+    bottom.set_ylabel("power per GPU (W)")
+    bottom.set_xlabel("simulated time (s)")
+    bottom.grid(True, alpha=0.3)
+    if powered:
+        legend(bottom, len(powered))
+    else:
+        bottom.set_title("no power: a GPU without a known TDP")
+    fig.tight_layout()
+    save(fig, out_dir, f"{prefix(label, many)}power_utilisation.png", written)
+
+    gpus = [g for g in result.get("gpus", []) if "energy_j" in g]
+    if not gpus:
+        return
+    fig, ax = plt.subplots(figsize=(max(5, 0.6 * len(gpus) + 2), 4))
+    ax.bar([g["name"] for g in gpus], [g["energy_j"] / 1e3 for g in gpus])
+    ax.set_ylabel("energy (kJ)")
+    summary = result.get("summary", {})
+    per_token = summary.get("energy_per_output_token_j")
+    ax.set_title(f"Energy per GPU: {label}"
+                 + (f" ({per_token:.3g} J per output token)" if per_token is not None else ""))
+    ax.tick_params(axis="x", rotation=45)
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    save(fig, out_dir, f"{prefix(label, many)}gpu_energy.png", written)
 
 
 def plot_links(result, path, label, many, out_dir, written):
@@ -328,7 +376,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("cdf", "timeseries", "gpus", "links", "all"):
+    for name in ("cdf", "timeseries", "gpus", "links", "energy", "all"):
         p = sub.add_parser(name)
         p.add_argument("results", nargs="+", help="result JSON files from servesim run")
         p.add_argument("--label", action="append", help="label per result, in order")
@@ -377,6 +425,9 @@ def main(argv=None):
                 plot_gpus(result, path, label, many, args.output_dir, written)
             if args.command in ("links", "all"):
                 plot_links(result, path, label, many, args.output_dir, written)
+            if args.command in ("energy", "all"):
+                plot_energy(result, path, label, many, args.output_dir, written,
+                            required=args.command == "energy")
     for path in written:
         print(path)
     return 0

@@ -4,11 +4,20 @@
 # step-by-step reference, streamed request records, each engine preset and precision.
 # Usage: tools/same_results.sh OLD_BINARY [NEW_BINARY]    (NEW defaults to build/servesim)
 #        tools/same_results.sh --rev GIT_REV [NEW_BINARY]  (builds GIT_REV in a temporary tree)
-# Exits 1 and names each differing run; prints "N runs identical" otherwise.
+# Exits 1 and names each differing run; prints "N runs identical" otherwise. With ADDED_KEYS_OK=1,
+# a run whose new result keeps every old value and only adds keys passes as "same but added"
+# (the added keys are listed once; tools/same_results_subset.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'git worktree remove --force "$tmp/tree" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
+
+# A build in the temporary tree looks for the shared data beside that tree: point both builds at
+# this tree's, so the trace scenarios are compared rather than refused.
+if [ -z "${SERVESIM_DATA:-}" ] && [ -d ../shared/data ]; then
+  SERVESIM_DATA="$(cd ../shared/data && pwd)"
+  export SERVESIM_DATA
+fi
 
 if [ "${1:-}" = "--rev" ]; then
   [ $# -ge 2 ] || { echo "usage: tools/same_results.sh --rev GIT_REV [NEW_BINARY]"; exit 2; }
@@ -42,6 +51,7 @@ runs+=(
 strip() { grep -v '^ *"command_line": ' "$1"; }
 
 same=0
+added=0
 differ=0
 skipped=0
 for i in "${!runs[@]}"; do
@@ -57,10 +67,18 @@ for i in "${!runs[@]}"; do
   if [ "$(strip "$tmp/old-$i.json")" = "$(strip "$tmp/new-$i.json")" ] &&
     { [ ! -e "$tmp/old-$i.jsonl" ] || cmp -s "$tmp/old-$i.jsonl" "$tmp/new-$i.jsonl"; }; then
     same=$((same + 1))
+  elif [ "${ADDED_KEYS_OK:-0}" = 1 ] &&
+    { [ ! -e "$tmp/old-$i.jsonl" ] || cmp -s "$tmp/old-$i.jsonl" "$tmp/new-$i.jsonl"; } &&
+    "$(dirname "$0")/same_results_subset.py" "$tmp/old-$i.json" "$tmp/new-$i.json" \
+      >"$tmp/added-$i.txt"; then
+    cat "$tmp/added-$i.txt" >>"$tmp/added.txt"
+    added=$((added + 1))
   else
     echo "DIFFERS: ${runs[$i]}"
+    { [ -e "$tmp/added-$i.txt" ] && grep CHANGED "$tmp/added-$i.txt" | head -5; } || true
     differ=$((differ + 1))
   fi
 done
-echo "$same runs identical, $differ differ, $skipped skipped"
+[ -e "$tmp/added.txt" ] && sort -u "$tmp/added.txt"
+echo "$same runs identical, $added the same with keys added, $differ differ, $skipped skipped"
 [ "$differ" -eq 0 ]

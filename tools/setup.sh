@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(cmake ninja-build g++ libboost-graph-dev nlohmann-json3-dev libfmt-dev catch2
-          libbenchmark-dev libcli11-dev python3 python3-matplotlib python3-numpy python3-jsonschema)
+          libbenchmark-dev libcli11-dev python3 python3-matplotlib python3-numpy python3-jsonschema jq)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -27,10 +27,10 @@ PoissonStream::PoissonStream(double rate_per_s, std::optional<int64_t> requests,
                              std::optional<Time> duration, LengthSampler lengths, uint64_t seed,
                              std::string where)
     : rate_per_s_(rate_per_s),
+      arrivals_(seed, "arrivals"),
       requests_(requests),
       duration_(duration),
       lengths_(std::move(lengths)),
-      arrivals_(seed, "arrivals"),
       where_(std::move(where)) {}
 
 std::optional<RequestSpec> PoissonStream::next() {
@@ -42,7 +42,7 @@ std::optional<RequestSpec> PoissonStream::next() {
   const auto draw = lengths_.draw();
   spec.prompt_tokens = draw.prompt_tokens;
   spec.output_tokens = draw.output_tokens;
-  const auto next = later_within_horizon(next_arrival_, arrivals_.exponential(rate_per_s_));
+  const auto next = later_within_horizon(next_arrival_, next_gap_s());
   next_beyond_horizon_ = !next;
   if (next) next_arrival_ = *next;
   ++emitted_;

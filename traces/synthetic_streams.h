@@ -27,16 +27,38 @@ class PoissonStream : public ArrivalStream {
                 LengthSampler lengths, uint64_t seed, std::string where = "workload");
   std::optional<RequestSpec> next() override;
 
- private:
+ protected:
+  /// The gap to the next arrival, in seconds.
+  virtual double next_gap_s() { return arrivals_.exponential(rate_per_s_); }
   double rate_per_s_;
+  Rng arrivals_;
+
+ private:
   std::optional<int64_t> requests_;
   std::optional<Time> duration_;
   LengthSampler lengths_;
-  Rng arrivals_;
   Time next_arrival_{};
   bool next_beyond_horizon_ = false;
   int64_t emitted_ = 0;
   std::string where_;
+};
+
+/// Bursty arrivals: gamma-distributed gaps of mean 1 / rate_per_s and coefficient of variation
+/// `cv` (standard deviation over mean), as Vidur's and DistServe's generators offer. cv 1 is a
+/// Poisson process in distribution (drawn another way, so not the same draws as PoissonStream);
+/// above 1 arrivals come in bursts separated by lulls, below 1 they are more regular. Shape
+/// 1 / cv^2, scale cv^2 / rate_per_s; otherwise as PoissonStream.
+class GammaStream : public PoissonStream {
+ public:
+  GammaStream(double rate_per_s, double cv, std::optional<int64_t> requests,
+              std::optional<Time> duration, LengthSampler lengths, uint64_t seed,
+              std::string where = "workload")
+      : PoissonStream(rate_per_s, requests, duration, std::move(lengths), seed, std::move(where)),
+        shape_(1.0 / (cv * cv)) {}
+
+ private:
+  double next_gap_s() override { return arrivals_.gamma(shape_, 1.0 / (shape_ * rate_per_s_)); }
+  double shape_;
 };
 
 /// Multi-turn sessions, open loop. Sessions start as a Poisson process of rate_per_s (stream

@@ -7,6 +7,7 @@
 
 #include "traces/closed_loop.h"
 #include "traces/length_dist.h"
+#include "traces/mapped_trace.h"
 #include "traces/open_loop.h"
 #include "traces/synthetic_streams.h"
 #include "traces/trace_streams.h"
@@ -14,9 +15,52 @@
 namespace servesim {
 namespace {
 
+/// /columns and /time_unit of a csv or jsonl trace: which of the file's columns or keys holds
+/// each field of a request.
+TraceColumns parse_columns(JsonObject& w) {
+  TraceColumns c;
+  JsonObject cols = w.at("columns").object();
+  auto name = [](const JsonValue& v) {
+    std::string text = v.as_string();
+    if (text.empty()) v.fail("must name a column or key, got an empty string");
+    return text;
+  };
+  c.arrival = name(cols.at("arrival"));
+  c.prompt_tokens = name(cols.at("prompt_tokens"));
+  c.output_tokens = name(cols.at("output_tokens"));
+  if (auto v = cols.maybe("session")) c.session = name(*v);
+  std::optional<JsonValue> prefix = cols.maybe("prefix_hashes");
+  if (prefix) c.prefix_hashes = name(*prefix);
+  cols.finish();
+  const std::string unit = w.at("time_unit").one_of({"s", "ms", "us", "ns", "datetime"});
+  c.arrival_unit_ns = unit == "s"    ? 1'000'000'000
+                      : unit == "ms" ? 1'000'000
+                      : unit == "us" ? 1'000
+                      : unit == "ns" ? 1
+                                     : 0;
+  if (auto v = w.maybe("prefix_block_tokens")) {
+    if (!prefix) v->fail("needs /columns/prefix_hashes: the ids whose blocks it sizes");
+    c.prefix_block_tokens = v->int_in_range(1, kMaxRequestTokens);
+  } else if (prefix) {
+    prefix->fail("needs prefix_block_tokens beside columns: the tokens each id stands for");
+  }
+  return c;
+}
+
 std::unique_ptr<Workload> make_trace(JsonObject& w, const std::string& base_dir) {
-  const std::string format = w.at("format").one_of({"azure_csv", "mooncake_jsonl"});
+  const std::string format =
+      w.at("format").one_of({"azure_csv", "burstgpt_csv", "csv", "jsonl", "mooncake_jsonl"});
   const std::string path = resolve_input_path(base_dir, w.at("path"));
+  std::optional<TraceColumns> columns;
+  if (format == "csv" || format == "jsonl") columns = parse_columns(w);
+  if (format == "burstgpt_csv") columns = burstgpt_columns();
+  // CSV formats only: elsewhere the key is unknown (and so refused).
+  if (auto v = columns && format != "jsonl" ? w.maybe("keep_rows_where") : std::nullopt) {
+    JsonObject where = v->object();
+    for (const std::string& key : where.keys())
+      columns->keep_rows_where.emplace_back(key, where.at(key).as_string());
+    where.finish();
+  }
   TraceReplay replay;
   if (auto v = w.maybe("time_scale")) replay.time_scale = v->positive_double();
   // "More load" as a factor: rate_scale 2 replays the trace at twice its arrival rate.
@@ -28,13 +72,21 @@ std::unique_ptr<Workload> make_trace(JsonObject& w, const std::string& base_dir)
   std::unique_ptr<ArrivalStream> stream;
   if (format == "azure_csv")
     stream = std::make_unique<AzureCsvStream>(path, replay);
-  else
+  else if (format == "mooncake_jsonl")
     stream = std::make_unique<MooncakeJsonlStream>(path, replay);
+  else if (format == "burstgpt_csv" || format == "csv")
+    stream = std::make_unique<CsvTraceStream>(path, *columns, replay);
+  else
+    stream = std::make_unique<JsonlTraceStream>(path, *columns, replay);
   return std::make_unique<OpenLoopWorkload>(std::move(stream));
 }
 
-std::unique_ptr<Workload> make_poisson(JsonObject& w, const std::string& base_dir, uint64_t seed) {
+/// Poisson arrivals, or with `gamma` true, gamma gaps of coefficient of variation /cv.
+std::unique_ptr<Workload> make_poisson(JsonObject& w, const std::string& base_dir, uint64_t seed,
+                                       bool gamma) {
   const double rate_per_s = w.at("rate_per_s").positive_double();
+  // Up to 100: shape 1e-4, gaps so bursty that a whole run is a handful of bursts.
+  const double cv = gamma ? w.at("cv").number_in_range(0.01, 100.0) : 1.0;
   std::optional<int64_t> requests;
   if (auto v = w.maybe("requests")) requests = v->int_in_range(1, kMaxWorkloadRequests);
   std::optional<Time> duration;
@@ -43,9 +95,13 @@ std::unique_ptr<Workload> make_poisson(JsonObject& w, const std::string& base_di
   LengthDist input = parse_length_dist(w.at("input_tokens"), base_dir);
   LengthDist output = parse_length_dist(w.at("output_tokens"), base_dir);
   w.finish();
+  LengthSampler lengths(std::move(input), std::move(output), seed);
+  std::string where = fmt::format("{}: {}", w.value().file(), w.value().pointer());
+  if (gamma)
+    return std::make_unique<OpenLoopWorkload>(std::make_unique<GammaStream>(
+        rate_per_s, cv, requests, duration, std::move(lengths), seed, std::move(where)));
   return std::make_unique<OpenLoopWorkload>(std::make_unique<PoissonStream>(
-      rate_per_s, requests, duration, LengthSampler(std::move(input), std::move(output), seed),
-      seed, fmt::format("{}: {}", w.value().file(), w.value().pointer())));
+      rate_per_s, requests, duration, std::move(lengths), seed, std::move(where)));
 }
 
 std::unique_ptr<Workload> make_closed_loop(JsonObject& w, const std::string& base_dir,
@@ -110,11 +166,12 @@ std::unique_ptr<Workload> make_workload(JsonObject& workload, const std::string&
   const JsonValue kind_value = workload.at("kind");
   const std::string kind = kind_value.as_string();
   if (kind == "trace") return make_trace(workload, base_dir);
-  if (kind == "poisson") return make_poisson(workload, base_dir, seed);
+  if (kind == "poisson") return make_poisson(workload, base_dir, seed, false);
+  if (kind == "gamma") return make_poisson(workload, base_dir, seed, true);
   if (kind == "closed_loop") return make_closed_loop(workload, base_dir, seed);
   if (kind == "sessions") return make_sessions(workload, base_dir, seed);
   kind_value.fail(fmt::format(
-      "unknown workload kind '{}'; valid: closed_loop, poisson, sessions, trace", kind));
+      "unknown workload kind '{}'; valid: closed_loop, gamma, poisson, sessions, trace", kind));
 }
 
 }  // namespace servesim
