@@ -179,6 +179,8 @@ class Instance final : public DecodeSetContext, public RequestSink {
   Time busy_time() const { return busy_time_; }
   /// The steps of the iteration in flight or last run (more than one for a closed-form stretch).
   const StepSeries& planned_steps() const { return steps_; }
+  /// End time of each step of the iteration in flight (one step, or a stretch as cut).
+  const std::vector<int64_t>& planned_step_ends_ns() const { return step_end_ns_; }
   uint64_t iterations() const { return iterations_; }
   uint64_t requests_seen() const { return requests_seen_; }
   uint64_t preemptions() const { return preemptions_; }

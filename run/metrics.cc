@@ -1,7 +1,9 @@
 #include "run/metrics.h"
 
 #include <algorithm>
+#include <cmath>
 #include <ostream>
+#include <vector>
 
 #include "models/power.h"
 #include "run/request_record.h"
@@ -51,39 +53,98 @@ void Metrics::on_iteration(const Instance& instance, Time start, Time duration,
     // The steps of the previous iteration the replica applied (all, unless a stretch was cut
     // or a failure lost its step).
     const auto applied = static_cast<int64_t>(instance.iterations() - w.iterations_at_start);
-    add_steps(w, std::min(applied, w.steps.steps), 0.0, w.done);
+    add_steps(w, std::min(applied, w.steps.steps), 0.0, 0.0,
+              (instance.busy_time() - w.busy_at_start).to_s(), w.done);
   }
   w.in_flight = true;
   w.start_ns = start.ns;
   w.steps = instance.planned_steps();
   w.iterations_at_start = instance.iterations();
+  w.busy_at_start = instance.busy_time();
   w.cost = cost;
 }
 
-void Metrics::add_steps(const InstanceWork& w, int64_t steps, double partial, Work& out) const {
-  const size_t last = out.flops.size() - 1;
-  std::vector<double> flops(last + 1), bytes(last + 1);
-  auto add_step = [&](int64_t j, double part) {
-    // Step j of a stretch attends over j more tokens per decoding request than the first.
-    const double d = static_cast<double>(j);
-    const double layer_flops = w.cost.layer_flops + d * w.cost.layer_flops_step_growth;
-    const double layer_bytes = w.cost.layer_hbm_bytes + d * w.cost.layer_hbm_bytes_step_growth;
-    const double span_s = Time::from_ns(w.steps.duration_ns(j)).to_s();
-    out.busy_s += part * span_s;
-    for (size_t st = 0; st <= last; ++st) {
-      flops[st] = layer_flops * w.stage_layer_share[st] + (st == last ? w.cost.head_flops : 0.0);
-      bytes[st] =
-          layer_bytes * w.stage_layer_share[st] + (st == last ? w.cost.head_hbm_bytes : 0.0);
-      out.flops[st] += part * flops[st];
-      out.hbm_bytes[st] += part * bytes[st];
-      // Power at the step's own utilisation.
-      const double mfu = span_s > 0 ? flops[st] / (w.peak_flops_per_s * span_s) : 0.0;
-      const double mbu = span_s > 0 ? bytes[st] / (w.hbm_bytes_per_s * span_s) : 0.0;
-      out.busy_tdp_s[st] += part * PowerModel::tdp_fraction(mfu, mbu) * span_s;
-    }
+namespace {
+
+/// Sum over the integers j in [lo, hi) of p + q j.
+double sum_affine(double p, double q, int64_t lo, int64_t hi) {
+  if (hi <= lo) return 0.0;
+  const auto n = static_cast<double>(hi - lo);
+  return n * p + q * n * (static_cast<double>(lo) + static_cast<double>(hi) - 1) / 2;
+}
+
+/// Sum over the integers j in [lo, hi) of TDP-seconds at step j, span(j) x tdp_fraction:
+/// min(span, idle x span + slope x max(flops / peak, bytes / bandwidth)), every term affine in
+/// j (span_s = s0 + s1 j, flops_s = f0 + f1 j and bytes_s = b0 + b1 j in seconds of peak
+/// work). The terms cross at most twice, so the sum splits into at most three affine pieces,
+/// each summed in closed form: O(1) however many steps.
+double sum_busy_tdp_s(double s0, double s1, double f0, double f1, double b0, double b1, int64_t lo,
+                      int64_t hi) {
+  if (hi <= lo) return 0.0;
+  std::vector<double> cuts{static_cast<double>(lo), static_cast<double>(hi)};
+  auto add_root = [&](double c0, double c1) {  // where c0 + c1 j changes sign
+    if (c1 == 0) return;
+    const double root = -c0 / c1;
+    if (root > static_cast<double>(lo) && root < static_cast<double>(hi)) cuts.push_back(root);
   };
-  for (int64_t j = 0; j < steps; ++j) add_step(j, 1.0);
-  if (partial > 0) add_step(steps, partial);
+  const double k = PowerModel::kSlope, idle = PowerModel::kIdleFraction;
+  add_root(f0 - b0, f1 - b1);
+  add_root((1 - idle) * s0 - k * f0, (1 - idle) * s1 - k * f1);
+  add_root((1 - idle) * s0 - k * b0, (1 - idle) * s1 - k * b1);
+  std::sort(cuts.begin(), cuts.end());
+  double total = 0;
+  for (size_t c = 0; c + 1 < cuts.size(); ++c) {
+    const auto from = static_cast<int64_t>(std::ceil(cuts[c]));
+    const auto to = static_cast<int64_t>(std::ceil(cuts[c + 1]));
+    if (to <= from) continue;
+    // Within the piece each comparison keeps its sign: read it at the piece's middle.
+    const double mid = 0.5 * (static_cast<double>(from) + static_cast<double>(to - 1));
+    const bool compute_bound = f0 + f1 * mid > b0 + b1 * mid;
+    const double u0 = compute_bound ? f0 : b0, u1 = compute_bound ? f1 : b1;
+    const bool at_tdp = idle * (s0 + s1 * mid) + k * (u0 + u1 * mid) >= s0 + s1 * mid;
+    total += at_tdp ? sum_affine(s0, s1, from, to)
+                    : sum_affine(idle * s0 + k * u0, idle * s1 + k * u1, from, to);
+  }
+  return total;
+}
+
+}  // namespace
+
+void Metrics::add_steps(const InstanceWork& w, int64_t steps, double partial, double partial_span_s,
+                        double busy_s, Work& out) const {
+  // Step j of a stretch attends over j more tokens per decoding request than the first; its
+  // span, for its power, is the series' (first step, then d0 + slope j, before the nanosecond
+  // rounding: under 1 ns a step).
+  const size_t last = out.flops.size() - 1;
+  const double first_s = Time::from_ns(w.steps.first_ns).to_s();
+  const auto n = steps;
+  out.busy_s += busy_s;
+  for (size_t st = 0; st <= last; ++st) {
+    const double share = w.stage_layer_share[st];
+    const double f0 = w.cost.layer_flops * share + (st == last ? w.cost.head_flops : 0.0);
+    const double f1 = w.cost.layer_flops_step_growth * share;
+    const double b0 = w.cost.layer_hbm_bytes * share + (st == last ? w.cost.head_hbm_bytes : 0.0);
+    const double b1 = w.cost.layer_hbm_bytes_step_growth * share;
+    out.flops[st] += sum_affine(f0, f1, 0, n);
+    out.hbm_bytes[st] += sum_affine(b0, b1, 0, n);
+    // Power at each step's own utilisation: the work in seconds at peak rate, over the span.
+    const double fp = 1 / w.peak_flops_per_s, bp = 1 / w.hbm_bytes_per_s;
+    auto tdp_s_of_step = [&](int64_t j, double span_s) {
+      const double d = static_cast<double>(j);
+      if (span_s <= 0) return 0.0;
+      const double mfu = (f0 + f1 * d) * fp / span_s, mbu = (b0 + b1 * d) * bp / span_s;
+      return PowerModel::tdp_fraction(mfu, mbu) * span_s;
+    };
+    double busy_tdp_s = n > 0 ? tdp_s_of_step(0, first_s) : 0.0;
+    busy_tdp_s +=
+        sum_busy_tdp_s(w.steps.d0_s, w.steps.slope_s, f0 * fp, f1 * fp, b0 * bp, b1 * bp, 1, n);
+    if (partial > 0) {
+      out.flops[st] += partial * (f0 + f1 * static_cast<double>(n));
+      out.hbm_bytes[st] += partial * (b0 + b1 * static_cast<double>(n));
+      busy_tdp_s += partial * tdp_s_of_step(n, partial_span_s);
+    }
+    out.busy_tdp_s[st] += busy_tdp_s;
+  }
 }
 
 Metrics::Work Metrics::work_at(size_t index, int64_t now_ns) const {
@@ -92,12 +153,23 @@ Metrics::Work Metrics::work_at(size_t index, int64_t now_ns) const {
   if (!w.in_flight || now_ns <= w.start_ns) return out;
   // Steps ended by now, of those still planned (a cut stretch keeps its earlier steps).
   const int64_t planned = std::min(w.steps.steps, instances_[index]->planned_steps().steps);
-  int64_t t = w.start_ns, j = 0;
-  while (j < planned && t + w.steps.duration_ns(j) <= now_ns) t += w.steps.duration_ns(j++);
-  const double partial =
-      j < planned ? static_cast<double>(now_ns - t) / static_cast<double>(w.steps.duration_ns(j))
-                  : 0.0;
-  add_steps(w, j, partial, out);
+  // The steps that ended by now: a binary search over the replica's step end times (the
+  // stretch as cut), O(log steps) rather than a walk.
+  const std::vector<int64_t>& ends = instances_[index]->planned_step_ends_ns();
+  const auto planned_end = ends.begin() + std::min<int64_t>(planned, std::ssize(ends));
+  const auto ended = std::upper_bound(ends.begin(), planned_end, now_ns);
+  const auto j = static_cast<int64_t>(ended - ends.begin());
+  const int64_t begin_ns = j == 0 ? w.start_ns : *(ended - 1);
+  const double partial = ended != planned_end ? static_cast<double>(now_ns - begin_ns) /
+                                                    static_cast<double>(*ended - begin_ns)
+                                              : 0.0;
+  // A stretch keeps the replica busy from its start: the time since then, up to its end.
+  const int64_t busy_until_ns =
+      planned_end == ends.begin() ? now_ns : std::min(now_ns, *(planned_end - 1));
+  const double busy_s = Time::from_ns(busy_until_ns - w.start_ns).to_s();
+  const double partial_span_s =
+      ended != planned_end ? Time::from_ns(*ended - begin_ns).to_s() : 0.0;
+  add_steps(w, j, partial, partial_span_s, busy_s, out);
   return out;
 }
 
@@ -107,7 +179,8 @@ Metrics::Work Metrics::total_work(size_t index) const {
   if (w.in_flight) {
     const auto applied =
         static_cast<int64_t>(instances_[index]->iterations() - w.iterations_at_start);
-    add_steps(w, std::min(applied, w.steps.steps), 0.0, out);
+    add_steps(w, std::min(applied, w.steps.steps), 0.0, 0.0,
+              (instances_[index]->busy_time() - w.busy_at_start).to_s(), out);
   }
   return out;
 }

@@ -213,6 +213,7 @@ class Metrics final : public InstanceObserver {
     int64_t start_ns = 0;
     StepSeries steps;
     uint64_t iterations_at_start = 0;
+    Time busy_at_start;                     ///< the replica's busy time when the iteration started
     IterationCost cost;                     ///< of the first step
     std::vector<double> stage_layer_share;  ///< fraction of the layers each PP stage holds
     double peak_flops_per_s = 0, hbm_bytes_per_s = 0;
@@ -220,7 +221,10 @@ class Metrics final : public InstanceObserver {
   std::vector<InstanceWork> work_;
   /// Adds to `out` the work of the first `steps` steps of `w`'s iteration in flight, and
   /// `partial` (in [0, 1)) of the next one.
-  void add_steps(const InstanceWork& w, int64_t steps, double partial, Work& out) const;
+  /// `partial_span_s` is that next step's duration; `busy_s` the busy time all this covers
+  /// (exact: the replica's own clock, not the series' unrounded durations).
+  void add_steps(const InstanceWork& w, int64_t steps, double partial, double partial_span_s,
+                 double busy_s, Work& out) const;
   /// Replica `index`'s work done by `now_ns`.
   Work work_at(size_t index, int64_t now_ns) const;
   SloMet slo_met_;

@@ -1,5 +1,6 @@
 // Closed-form decode stretches against the step-by-step reference (--exact-steps) on every
-// shipped scenario: per-request metrics and every summary figure within 1e-9 relative.
+// shipped scenario: per-request metrics and every summary figure within 1e-9 relative (power
+// time series 1e-7).
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -33,7 +34,11 @@ void compare_numbers(const nlohmann::ordered_json& a, const nlohmann::ordered_js
     for (size_t i = 0; i < a.size(); ++i)
       compare_numbers(a[i], b[i], where + "/" + std::to_string(i));
   } else if (a.is_number()) {
-    CHECK(rel_diff(a.get<double>(), b.get<double>()) <= 1e-9);
+    // Power over a window sums each step's power times its span, and a stretch takes the
+    // spans in closed form before their rounding to the nanosecond (under 1 ns in a step of
+    // milliseconds): 1e-7 there; every other figure to 1e-9.
+    const bool power = where.find("/power_w/") != std::string::npos;
+    CHECK(rel_diff(a.get<double>(), b.get<double>()) <= (power ? 1e-7 : 1e-9));
   } else {
     CHECK(a == b);
   }
