@@ -8,6 +8,15 @@
 ///              prefill: causal (query, key) pairs x 4 x head_dim x heads / rate
 ///   elementwise  fused add-norms, rotary, activation: max(launch floor, bytes / bandwidth) each
 ///   TP          two all-reduces of tokens x hidden activations
+/// MoE layers replace the MLP by a router GEMM, the shared experts (a dense MLP) and two grouped
+/// GEMMs over the routed experts of the busiest expert-parallel group: compute at the per-expert
+/// token counts, and the weights of every expert that receives a token read from HBM (why
+/// small batches are memory-bound). With EP the tokens are dispatched to and combined from the
+/// experts' GPUs by two all-to-alls per layer, priced on the replica's links: NVLink (or PCIe)
+/// to peers in the node, the node's network interface, shared by its GPUs, to other nodes.
+/// MLA attention reads the compressed latent (kv_lora_rank + rope dims) per token and layer;
+/// decode runs in the absorbed form (per head: scores over latent + rope, output in the latent),
+/// prefill in the expanded form (per head: qk of head_dim + rope, v of v_head_dim).
 /// plus the embedding gather, the LM head, the logits gather across TP and sampling for the rows
 /// that emit a token, PP activation sends between stages, and the engine's host time (fixed,
 /// per sequence, per prefill token; eager iterations no faster than their kernel launches).
@@ -15,6 +24,8 @@
 /// are the measured ones.
 
 #include <cstdint>
+#include <optional>
+#include <vector>
 
 #include "models/cluster.h"
 #include "models/dtype.h"
@@ -30,7 +41,36 @@ struct Precision {
   DType weights = DType::kBf16;
   DType kv = DType::kBf16;
   DType activations = DType::kBf16;
+  /// Routed and shared experts of an MoE model; unset: the weights' format.
+  std::optional<DType> experts = std::nullopt;
+  DType expert_weights() const { return experts.value_or(weights); }
 };
+
+/// How the tp GPUs of a replica (per PP stage) split an MoE model, in the engines' terms:
+/// attention runs in attention_dp data-parallel groups of tp / attention_dp GPUs (heads sharded
+/// inside a group, each group holding its own requests' KV); the routed experts are split over
+/// ep groups of tp / ep GPUs (each group holds num_experts / ep experts, whose columns are
+/// sharded over its GPUs). Dense models: both 1.
+struct MoeLayout {
+  int ep = 1;
+  int attention_dp = 1;
+};
+
+/// How routed tokens spread over the experts. Experts are placed on EP groups in id order
+/// (expert e on group e / (num_experts / ep)), as the engines place them without a load
+/// balancer. Zipf: the expert of id r (from 0) draws a share proportional to (r + 1)^-exponent,
+/// so the most popular experts share a group: the imbalance without expert rebalancing.
+/// Measured: a relative load per expert, in id order.
+struct ExpertSkew {
+  enum class Kind { kUniform, kZipf, kMeasured };
+  Kind kind = Kind::kUniform;
+  double zipf_exponent = 0;
+  std::vector<double> loads;
+};
+
+/// The per-expert shares (summing to the group's share of all routed tokens) of the EP group
+/// that receives the most routed tokens.
+std::vector<double> busiest_group_shares(const ExpertSkew& skew, int64_t num_experts, int ep);
 
 /// Efficiencies used when no fitted kernel table exists for a GPU: the medians over the
 /// fitted A100, H100 and H200 tables (models/kernel_fit.cc, models/kernel_fit_report.md), so an
@@ -87,6 +127,14 @@ struct CostModelConfig {
   Path pp_path;
   /// TP peers share one node with NVLink: the fitted all-reduce table applies.
   bool tp_on_nvlink = false;
+  MoeLayout moe;
+  /// Per-expert token shares of the busiest EP group (busiest_group_shares); empty: uniform.
+  std::vector<double> hot_group_expert_shares;
+  /// EP all-to-all: the slowest path to a peer in the same node and to one in another node
+  /// (empty when there is none), and the replica's GPUs per node (they share its NIC).
+  Path ep_intra_path;
+  Path ep_inter_path;
+  int ep_gpus_per_node = 1;
   double iteration_overhead_s = 0;
   /// Host time that grows with the batch: per running sequence (input preparation, sampling
   /// hand-off, detokenisation) and per prefill token (tokens copied, positions and slot
@@ -135,6 +183,8 @@ struct IterationCost {
   double lm_head_s = 0;  ///< embedding gather, LM head GEMM and sampling over the vocabulary
   double tp_comm_s = 0;
   double pp_comm_s = 0;
+  double expert_gemm_s = 0;  ///< grouped GEMMs of the routed experts (also in gemm_s)
+  double ep_comm_s = 0;      ///< EP dispatch and combine all-to-alls
   double overhead_s = 0;
   /// Time the step waits on PCIe beyond its compute: the fetch of offloaded KV not hidden behind
   /// compute, and the offload writes.
@@ -146,6 +196,9 @@ struct IterationCost {
   /// Bytes each GPU sends to its TP ring neighbour, and bytes each PP stage sends onward.
   double tp_bytes_per_gpu = 0;
   double pp_bytes_per_hop = 0;
+  /// Bytes each GPU sends in the EP all-to-alls, to peers in its node and to other nodes.
+  double ep_intra_bytes_per_gpu = 0;
+  double ep_inter_bytes_per_gpu = 0;
 };
 
 /// The captured CUDA-graph batch a decode batch of `batch` is padded to: 1, 2, 4, multiples of 8
@@ -156,10 +209,18 @@ int64_t cuda_graph_padded_batch(int64_t batch);
 double gemm_time(const CostModelConfig& c, double m, double n, double k);
 IterationCost price_iteration(const CostModelConfig& c, const BatchShape& batch);
 
-/// Weight bytes held by the most loaded GPU of a tp x pp replica.
-double weight_bytes_per_gpu(const ModelSpec& m, DType weights, int tp, int pp);
-/// KV bytes one token occupies on each GPU of a tp x pp replica (KV heads are split across TP
-/// and replicated when TP exceeds their number; layers are split across PP).
-double kv_bytes_per_token_per_gpu(const ModelSpec& m, DType kv, int tp, int pp);
+/// Weight bytes held by the most loaded GPU of a tp x pp replica: attention, dense MLPs, shared
+/// experts, routers and embeddings sharded over an attention group (tp / attention_dp GPUs),
+/// routed experts over all tp GPUs.
+double weight_bytes_per_gpu(const ModelSpec& m, DType weights, int tp, int pp,
+                            const MoeLayout& moe = {},
+                            std::optional<DType> expert_weights = std::nullopt);
+/// KV bytes one token occupies on each GPU of a tp x pp replica, on average: KV heads are split
+/// across the attention group and replicated when it exceeds their number (MLA's latent is
+/// replicated on every GPU of the group); layers are split across PP. With attention_dp groups
+/// each holds its own requests, so a token costs 1 / attention_dp of that per GPU of the
+/// replica (groups assumed evenly loaded).
+double kv_bytes_per_token_per_gpu(const ModelSpec& m, DType kv, int tp, int pp,
+                                  int attention_dp = 1);
 
 }  // namespace servesim

@@ -87,14 +87,24 @@ int list(const std::string& what) {
                  g.bf16_flops_per_s / 1e12, g.fp8_flops_per_s / 1e12,
                  g.nvlink_bandwidth_bytes_per_s / 1e9);
   } else if (what == "models") {
-    fmt::print("{:<16}{:>8}{:>8}{:>7}{:>5}{:>6}{:>7}{:>8}{:>7}{:>10}{:>12}\n", "name", "layers",
-               "hidden", "heads", "kv", "hdim", "ffn", "vocab", "tied", "params_B", "kv_KiB/tok");
-    for (const auto& m : model_catalogue())
-      fmt::print("{:<16}{:>8}{:>8}{:>7}{:>5}{:>6}{:>7}{:>8}{:>7}{:>10.2f}{:>12.1f}\n", m.name,
-                 m.num_layers, m.hidden_size, m.num_heads, m.num_kv_heads, m.head_dim,
-                 m.ffn_hidden_size, m.vocab_size, m.tied_embeddings ? "yes" : "no",
+    fmt::print("{:<17}{:>7}{:>7}{:>6}{:>5}{:>6}{:>7}{:>8}{:>6}{:>9}{:>10}{:>10}{:>12}\n", "name",
+               "layers", "hidden", "heads", "kv", "hdim", "ffn", "vocab", "tied", "experts",
+               "params_B", "active_B", "kv_KiB/tok");
+    for (const auto& m : model_catalogue()) {
+      // experts: routed/top-k(+shared); kv "mla" for a latent cache.
+      const std::string experts =
+          m.moe() ? fmt::format("{}/{}{}", m.num_experts, m.experts_per_token,
+                                m.shared_experts ? fmt::format("+{}", m.shared_experts) : "")
+                  : "-";
+      fmt::print("{:<17}{:>7}{:>7}{:>6}{:>5}{:>6}{:>7}{:>8}{:>6}{:>9}{:>10.2f}{:>10.2f}{:>12.1f}\n",
+                 m.name, m.num_layers, m.hidden_size, m.num_heads,
+                 m.mla() ? std::string("mla") : std::to_string(m.num_kv_heads), m.head_dim,
+                 m.moe() ? m.expert_ffn_hidden_size : m.ffn_hidden_size, m.vocab_size,
+                 m.tied_embeddings ? "yes" : "no", experts,
                  static_cast<double>(m.total_params()) / 1e9,
+                 static_cast<double>(m.active_params_per_token()) / 1e9,
                  m.kv_bytes_per_token(DType::kBf16) / 1024.0);
+    }
   } else {
     fmt::print("{}", describe_policies());
   }
