@@ -22,6 +22,7 @@
 #include "tools/capacity.h"
 #include "tools/compare.h"
 #include "tools/list.h"
+#include "tools/model_import.h"
 #include "tools/output_file.h"
 #include "tools/process_stats.h"
 #include "tools/progress.h"
@@ -179,6 +180,18 @@ int main(int argc, char** argv) {
   validate_cmd->add_option("-o,--output", validate_output, "Write every row and MAPE as JSON");
   validate_cmd->add_flag("--rows", validate_rows, "Print every row, not only the MAPE table");
 
+  auto* model_cmd = app.add_subcommand("model", "Work with model descriptions");
+  model_cmd->require_subcommand(1);
+  auto* import_cmd = model_cmd->add_subcommand(
+      "import",
+      "Turn a Hugging Face config.json into a scenario's inline /model object (dense and MoE "
+      "families; printed, or written with -o)");
+  std::string import_path, import_name, import_output;
+  import_cmd->add_option("config", import_path, "config.json of the model")->required();
+  import_cmd->add_option("--name", import_name,
+                         "Name shown in results (default: the config's folder name)");
+  import_cmd->add_option("-o,--output", import_output, "Write the model JSON here");
+
   CompareCommand compare_cmd(app);
   SweepCommand sweep_cmd(app);
   CapacityCommand capacity_cmd(app);
@@ -200,6 +213,19 @@ int main(int argc, char** argv) {
       if (!validate_output.empty())
         write_file_atomically(validate_output, validation_json(tables).dump(1) + "\n");
       fmt::print("{}", validation_report(tables, validate_rows));
+      return 0;
+    }
+    if (import_cmd->parsed()) {
+      if (import_name.empty())
+        import_name = std::filesystem::absolute(import_path).parent_path().filename().string();
+      const ImportedModel imported =
+          import_hf_config(read_json_file(import_path), import_path, import_name);
+      for (const auto& note : imported.notes) fmt::print(stderr, "note: {}\n", note);
+      const std::string text = imported.model.dump(2) + "\n";
+      if (import_output.empty())
+        fmt::print("{}", text);
+      else
+        write_file_atomically(import_output, text);
       return 0;
     }
     if (compare_cmd.parsed()) return compare_cmd.run(joined_command_line(argc, argv));
