@@ -93,31 +93,58 @@ double grouped_gemm_time(const CostModelConfig& c, double rows, double active, d
   return p.fit.overhead_s + std::max(compute_s, memory_s) + extra_pass_s;
 }
 
-/// One all-to-all in which each GPU sends `send_bytes` spread evenly over the other GPUs of the
-/// replica and the busiest GPU receives `recv_bytes` likewise; the slower side sets the time.
-/// Bytes to peers of the node cross one GPU's NVLink (or PCIe) path; bytes to other nodes
-/// cross the node's network link, which the node's GPUs share.
+/// One dispatch (or combine) all-to-all. A token goes once to each GPU of its node that holds
+/// one of its experts, and once to each other node that does (forwarded there over NVLink, not
+/// priced), as DeepEP's hierarchical kernels send it; with experts uniform over G EP groups a
+/// group receives a given token with probability p = 1 - (1 - 1/G)^k and another node with
+/// 1 - (1 - 1/nodes)^k. The slower of the busiest sender (`send_tokens` rows) and the busiest
+/// receiver (`recv_tokens` rows from everywhere else) sets the time. Bytes to peers of the node
+/// cross one GPU's NVLink (or PCIe) path; bytes to other nodes cross the GPU's own path to the
+/// NIC, then the node's network link, which its GPUs share.
 struct AllToAll {
   double time_s = 0;
-  double intra_bytes = 0;  ///< sent by one GPU to peers in its node
-  double inter_bytes = 0;  ///< sent by one GPU to other nodes
+  double intra_bytes = 0;  ///< sent by one GPU to peers in its node (mean GPU)
+  double inter_bytes = 0;  ///< sent by one GPU to other nodes (mean GPU)
 };
 
-AllToAll all_to_all(const CostModelConfig& c, double send_bytes, double recv_bytes) {
+AllToAll all_to_all(const CostModelConfig& c, double row_bytes, double send_tokens,
+                    double mean_tokens, double recv_tokens) {
   const double world = c.tp;
   const double per_node = c.ep_gpus_per_node;
-  const double intra_fraction = (per_node - 1) / world;
-  const double inter_fraction = (world - per_node) / world;
-  auto side_s = [&](double bytes) {
+  const double nodes = world / per_node;
+  const double k = static_cast<double>(c.model.experts_per_token);
+  const double p_gpu = 1 - std::pow(1 - 1.0 / c.moe.ep, k);
+  const double p_node = 1 - std::pow(1 - 1 / nodes, k);
+  const double intra_copies = (per_node - 1) * p_gpu;
+  const double inter_copies = (nodes - 1) * p_node;
+  // intra: bytes on this GPU's NVLink path; own: on its path to the NIC; shared: on the node's
+  // network link, which carries every GPU of the node.
+  auto side_s = [&](double intra, double own, double shared) {
     double t = 0;
-    if (intra_fraction > 0 && !c.ep_intra_path.link_ids.empty())
-      t = std::max(t, c.ep_intra_path.transfer_time_s(bytes * intra_fraction));
-    if (inter_fraction > 0 && !c.ep_inter_path.link_ids.empty())
-      t = std::max(t, c.ep_inter_path.transfer_time_s(bytes * inter_fraction * per_node));
+    if (intra > 0 && !c.ep_intra_path.link_ids.empty())
+      t = std::max(t, c.ep_intra_path.transfer_time_s(intra));
+    if (own > 0 && !c.ep_inter_path.link_ids.empty()) {
+      const double own_bw = c.ep_inter_own_bytes_per_s > 0 ? c.ep_inter_own_bytes_per_s
+                                                           : c.ep_inter_path.bandwidth_bytes_per_s;
+      const double shared_bw = c.ep_inter_shared_bytes_per_s > 0
+                                   ? c.ep_inter_shared_bytes_per_s
+                                   : c.ep_inter_path.bandwidth_bytes_per_s;
+      t = std::max(t, c.ep_inter_path.latency_s + std::max(own / own_bw, shared / shared_bw));
+    }
     return t;
   };
-  return {std::max(side_s(send_bytes), side_s(recv_bytes)), send_bytes * intra_fraction,
-          send_bytes * inter_fraction};
+  const double send_inter = send_tokens * inter_copies * row_bytes;
+  const double send_s =
+      side_s(send_tokens * intra_copies * row_bytes, send_inter,
+             send_inter + (per_node - 1) * mean_tokens * inter_copies * row_bytes);
+  // The receiver's rows come from the node's other GPUs and the other nodes in proportion;
+  // its node takes each remote token once (p_node of the other nodes' tokens).
+  const double remote = world - 1;
+  const double recv_s = side_s(recv_tokens * row_bytes * (per_node - 1) / remote,
+                               recv_tokens * row_bytes * (world - per_node) / remote,
+                               mean_tokens * (world - per_node) * p_node * row_bytes);
+  return {std::max(send_s, recv_s), mean_tokens * intra_copies * row_bytes,
+          mean_tokens * inter_copies * row_bytes};
 }
 
 }  // namespace
@@ -133,8 +160,14 @@ void BatchShape::add_prefill(int64_t prefix_tokens, int64_t new_tokens, bool emi
   if (emits_token) ++logit_rows;
   // Query i of the chunk attends to the prefix and to the chunk's first i+1 tokens.
   const double n = static_cast<double>(new_tokens);
-  prefill_attention_pairs += n * static_cast<double>(prefix_tokens) + n * (n + 1) / 2;
+  const double pairs = n * static_cast<double>(prefix_tokens) + n * (n + 1) / 2;
+  prefill_attention_pairs += pairs;
   prefill_prefix_tokens += static_cast<double>(prefix_tokens);
+  if (new_tokens > max_chunk_tokens) {
+    max_chunk_tokens = new_tokens;
+    max_chunk_pairs = pairs;
+    max_chunk_prefix_tokens = static_cast<double>(prefix_tokens);
+  }
 }
 
 void BatchShape::add_decode(int64_t context_tokens) {
@@ -247,7 +280,10 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
   const bool graphed =
       c.cuda_graph_max_batch >= 0 && decode_only && b.decode_sequences <= c.cuda_graph_max_batch;
   if (graphed) gemm_rows = static_cast<double>(cuda_graph_padded_batch(b.decode_sequences));
-  const double rows_per_group = gemm_rows / adp;  // token rows through one attention group
+  // Token rows through the busiest attention group: an even share, or the largest prefill
+  // chunk, which one group runs whole (the decodes of the group aside: a bound, not a sum).
+  const double rows_per_group =
+      adp > 1 ? std::max(gemm_rows / adp, static_cast<double>(b.max_chunk_tokens)) : gemm_rows;
   const double q = static_cast<double>(m.q_size()), kv = static_cast<double>(m.kv_size());
   const double attn_out = static_cast<double>(m.attention_out_size());
   const double ffn = static_cast<double>(m.ffn_hidden_size);
@@ -364,14 +400,17 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
     }
   }
   if (b.prefill_attention_pairs > 0) {
-    const double pairs = b.prefill_attention_pairs / adp;
+    const double pairs = adp > 1 ? std::max(b.prefill_attention_pairs / adp, b.max_chunk_pairs)
+                                 : b.prefill_attention_pairs;
     // Per (query, key) pair and head: q.k over the query width, p.v over the value width.
     const double flops = m.mla() ? 2.0 *
                                        (head_dim + static_cast<double>(m.qk_rope_head_dim) +
                                         static_cast<double>(m.v_head_dim)) *
                                        heads_per_gpu * pairs
                                  : 4.0 * head_dim * heads_per_gpu * pairs;
-    const double prefix_tokens = b.prefill_prefix_tokens / adp;
+    const double prefix_tokens =
+        adp > 1 ? std::max(b.prefill_prefix_tokens / adp, b.max_chunk_prefix_tokens)
+                : b.prefill_prefix_tokens;
     const double prefix_bytes =
         m.mla() ? prefix_tokens * static_cast<double>(m.kv_elements_per_token_per_layer()) *
                       kv_elem_bytes
@@ -445,12 +484,20 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
       cost.tp_comm_s += moe_layers * allreduce_time(c, bytes, c.tp);
       cost.tp_bytes_per_gpu += moe_layers * 2.0 * (tp - 1) / tp * bytes;
     } else {
-      // Dispatch then combine: each GPU sends its 1/tp share of the step's tokens, top-k copies
-      // each, to the owners of their experts (every GPU of an EP group takes the whole row for
-      // its column shard); the busiest group's GPUs receive their routed rows.
-      const double send_bytes = gemm_rows / tp * k * moe_tp * hidden * act_bytes;
-      const double recv_bytes = hot_rows * hidden * act_bytes;
-      const AllToAll a2a = all_to_all(c, send_bytes, recv_bytes);
+      // Dispatch then combine: each GPU sends its 1/tp share of the step's tokens to the GPUs
+      // and nodes holding their experts (every GPU of an EP group takes the whole row for its
+      // column shard). The busiest sender is a prefill chunk's attention group; the busiest
+      // receiver the hot EP group, hit by a token with probability 1 - (1 - share)^k.
+      double hot_share = 0;
+      if (c.hot_group_expert_shares.empty())
+        hot_share = 1.0 / c.moe.ep;
+      else
+        for (double share : c.hot_group_expert_shares) hot_share += share;
+      const double token_bytes = hidden * act_bytes;
+      const double mean_tokens = gemm_rows / tp;
+      const AllToAll a2a =
+          all_to_all(c, token_bytes, std::max(mean_tokens, rows_per_group / attn_tp), mean_tokens,
+                     gemm_rows * (1 - std::pow(1 - hot_share, k)));
       cost.ep_comm_s = moe_layers * 2 * a2a.time_s;
       cost.ep_intra_bytes_per_gpu = moe_layers * 2 * a2a.intra_bytes;
       cost.ep_inter_bytes_per_gpu = moe_layers * 2 * a2a.inter_bytes;

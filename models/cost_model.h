@@ -135,6 +135,10 @@ struct CostModelConfig {
   Path ep_intra_path;
   Path ep_inter_path;
   int ep_gpus_per_node = 1;
+  /// Of ep_inter_path: the slowest link a GPU has to itself (its PCIe path to the NIC) and the
+  /// slowest one its node's GPUs share (the network); 0: the path's bandwidth for both.
+  double ep_inter_own_bytes_per_s = 0;
+  double ep_inter_shared_bytes_per_s = 0;
   double iteration_overhead_s = 0;
   /// Host time that grows with the batch: per running sequence (input preparation, sampling
   /// hand-off, detokenisation) and per prefill token (tokens copied, positions and slot
@@ -168,6 +172,11 @@ struct BatchShape {
   /// tokens moved GPU -> host before it (offload).
   double host_kv_tokens = 0;
   double offload_tokens = 0;
+  /// The largest prefill chunk, its (query, key) pairs and cached prefix: a chunk runs on one
+  /// attention-DP group, which the others wait for.
+  int64_t max_chunk_tokens = 0;
+  double max_chunk_pairs = 0;
+  double max_chunk_prefix_tokens = 0;
 
   /// Adds a prefill chunk of `new_tokens` after `prefix_tokens` already in the cache.
   void add_prefill(int64_t prefix_tokens, int64_t new_tokens, bool emits_token);

@@ -258,8 +258,8 @@ void Instance::apply_iteration() {
   // Per-step traffic is the same at every step of a stretch (host traffic never is in one).
   tp_bytes_per_gpu_ += step_cost_.tp_bytes_per_gpu * static_cast<double>(steps);
   pp_bytes_per_hop_ += step_cost_.pp_bytes_per_hop * static_cast<double>(steps);
-  ep_bytes_per_gpu_ += (step_cost_.ep_intra_bytes_per_gpu + step_cost_.ep_inter_bytes_per_gpu) *
-                       static_cast<double>(steps);
+  ep_intra_bytes_per_gpu_ += step_cost_.ep_intra_bytes_per_gpu * static_cast<double>(steps);
+  ep_inter_bytes_per_gpu_ += step_cost_.ep_inter_bytes_per_gpu * static_cast<double>(steps);
   priced_gpu_to_host_bytes_ += step_cost_.gpu_to_host_bytes_per_gpu;
   priced_host_to_gpu_bytes_ += step_cost_.host_to_gpu_bytes_per_gpu;
   std::vector<Request*>& finished = finished_scratch_;

@@ -166,8 +166,9 @@ class Instance final : public DecodeSetContext, public RequestSink {
   double priced_host_to_gpu_bytes_per_gpu() const { return priced_host_to_gpu_bytes_; }
   double tp_bytes_per_gpu() const { return tp_bytes_per_gpu_; }
   double pp_bytes_per_hop() const { return pp_bytes_per_hop_; }
-  /// Bytes each GPU sent in EP all-to-alls, spread evenly over the replica's other GPUs.
-  double ep_bytes_per_gpu() const { return ep_bytes_per_gpu_; }
+  /// Bytes each GPU sent in EP all-to-alls to peers of its node and to other nodes.
+  double ep_intra_bytes_per_gpu() const { return ep_intra_bytes_per_gpu_; }
+  double ep_inter_bytes_per_gpu() const { return ep_inter_bytes_per_gpu_; }
   bool idle() const { return !busy_ && waiting_.empty() && running_.empty(); }
 
   // BatchContext.
@@ -291,7 +292,8 @@ class Instance final : public DecodeSetContext, public RequestSink {
   double priced_host_to_gpu_bytes_ = 0;
   double tp_bytes_per_gpu_ = 0;
   double pp_bytes_per_hop_ = 0;
-  double ep_bytes_per_gpu_ = 0;
+  double ep_intra_bytes_per_gpu_ = 0;
+  double ep_inter_bytes_per_gpu_ = 0;
 };
 
 }  // namespace servesim

@@ -391,6 +391,13 @@ CostModelConfig cost_model_inputs(const InstanceConfig& config, const Cluster& c
         slowest = p;
     }
     cost.ep_gpus_per_node = per_node;
+    for (size_t k = 0; k < cost.ep_inter_path.link_ids.size(); ++k) {
+      const Link& l = cluster.links()[static_cast<size_t>(cost.ep_inter_path.link_ids[k])];
+      double& slowest = l.kind == LinkKind::kNetwork ? cost.ep_inter_shared_bytes_per_s
+                                                     : cost.ep_inter_own_bytes_per_s;
+      if (slowest == 0 || l.spec.bandwidth_bytes_per_s < slowest)
+        slowest = l.spec.bandwidth_bytes_per_s;
+    }
   }
   apply_engine_costs(engine, cost);
   // The slowest hop of each TP ring and of the PP chain sets the pace.

@@ -121,13 +121,13 @@ TEST_CASE("validate reproduces the open tables within justified MAPE ceilings", 
       {"silicon sglang Qwen3-235B-A22B H200 tpot", 24, 17.0},
       {"silicon sglang Qwen3-235B-A22B H200 ttft", 24, 57.0},
       // TensorRT-LLM DeepSeek-R1/V3 (TP 8 with EP 8 or expert TP 8, attention DP 8): TPOT
-      // 24.5% / 22.0% (-16% / -21%), TTFT 63.8% / 51.2% (-65% / -55%: predicted low).
-      {"silicon trtllm DeepSeek-R1 H200 tpot", 37, 28.0},
-      {"silicon trtllm DeepSeek-R1 H200 ttft", 37, 68.0},
+      // 23.2% / 22.0% (-16% / -21%), TTFT 62.3% / 51.2% (-65% / -55%: predicted low).
+      {"silicon trtllm DeepSeek-R1 H200 tpot", 37, 27.0},
+      {"silicon trtllm DeepSeek-R1 H200 ttft", 37, 66.0},
       {"silicon trtllm DeepSeek-V3 H200 tpot", 15, 25.0},
       {"silicon trtllm DeepSeek-V3 H200 ttft", 15, 56.0},
       // gpt-oss-120b (MXFP4 experts dequantized to BF16 on Hopper; its sliding-window layers
-      // priced as full attention): TensorRT-LLM TPOT 33.6% (-37%), TTFT 47.8% (-51%); vLLM
+      // priced as full attention): TensorRT-LLM TPOT 33.6% (-38%), TTFT 48.2% (-51%); vLLM
       // TPOT 6.2% (-5%), TTFT 18.5% (-20%).
       {"silicon trtllm gpt-oss-120b H200 tpot", 77, 37.0},
       {"silicon trtllm gpt-oss-120b H200 ttft", 77, 52.0},
@@ -136,11 +136,11 @@ TEST_CASE("validate reproduces the open tables within justified MAPE ceilings", 
       // vLLM MiniMax-M2.5 TP 4/8 (expert TP): TPOT 22.6% (-22%), TTFT 14.8% (-5%).
       {"silicon vllm MiniMax-M2 H200 tpot", 84, 26.0},
       {"silicon vllm MiniMax-M2 H200 ttft", 84, 18.0},
-      // vLLM 0.12 Qwen3-235B-A22B: TPOT 51.4% (-48%: measured 35-58 ms at every batch and TP,
+      // vLLM 0.12 Qwen3-235B-A22B: TPOT 51.0% (-48%: measured 35-58 ms at every batch and TP,
       // three times SGLang's 16 ms on the same model and GPU; a slower FP8 MoE path than the
-      // fitted GEMMs describe), TTFT 50.5% (-53%).
+      // fitted GEMMs describe), TTFT 48.5% (-52%).
       {"silicon vllm Qwen3-235B-A22B H200 tpot", 51, 55.0},
-      {"silicon vllm Qwen3-235B-A22B H200 ttft", 51, 55.0},
+      {"silicon vllm Qwen3-235B-A22B H200 ttft", 51, 53.0},
   };
   for (const auto& c : ceilings) {
     const auto& t = table(tables, c.table);
