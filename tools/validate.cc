@@ -327,14 +327,14 @@ ValidationTable vidur_linear(const std::string& data_dir) {
 /// lengths and precision), grouped by engine x model x GPU, one table per group and metric.
 /// Modelled: aggregated serving on H200, PP 1, of the dense models in the catalogue
 /// (Llama-3.1-8B, Llama-3.1-70B, Qwen3-32B; BF16 or FP8) and of the MoE models Qwen3-235B-A22B,
-/// DeepSeek-R1, DeepSeek-V3 (FP8), MiniMax-M2.5 (FP8, MiniMax-M2's shape) and gpt-oss-120b
-/// (FP4 experts, BF16 attention), on one node: the replica spans moe_tp x moe_ep GPUs, attention
-/// in groups of tp_size (attention DP over the rest), experts over moe_ep groups.
+/// DeepSeek-R1, DeepSeek-V3 (FP8), MiniMax-M2.5 (FP8, MiniMax-M2's shape), gpt-oss-120b
+/// (FP4 experts, BF16 attention) and Kimi-K2.5 (Kimi-K2's language model, INT4 experts; its
+/// vision tower is idle in these text-only runs), on one node: the replica spans moe_tp x moe_ep
+/// GPUs, attention in groups of tp_size (attention DP over the rest), experts over moe_ep groups.
 /// Skipped: B200, B300, GB200 and GB300 rows (no GPU specification or fitted kernels here);
 /// disaggregated rows; MoE rows spanning more than one 8-GPU node (DeepSeek TP 64, gpt-oss
 /// TP 16: the node interconnect of those runs is not recorded); Qwen3.5-397B-A17B (hybrid
-/// linear attention), GLM-5 (sparse attention) and Kimi-K2.5 (INT4 experts behind a vision
-/// tower), which the catalogue does not describe; INT4 rows of the dense models.
+/// linear attention) and GLM-5 (sparse attention), which the catalogue does not describe.
 std::vector<ValidationTable> silicon_tables(const std::string& data_dir) {
   const std::string source = "validation-open/aiconfigurator-silicon/silicon_non_h100.csv";
   const CsvTable csv(data_dir + "/" + source);
@@ -347,7 +347,8 @@ std::vector<ValidationTable> silicon_tables(const std::string& data_dir) {
       {"deepseek-ai/DeepSeek-R1", "DeepSeek-R1"},
       {"deepseek-ai/DeepSeek-V3", "DeepSeek-V3"},
       {"MiniMaxAI/MiniMax-M2.5", "MiniMax-M2"},
-      {"openai/gpt-oss-120b", "gpt-oss-120b"}};
+      {"openai/gpt-oss-120b", "gpt-oss-120b"},
+      {"moonshotai/Kimi-K2.5", "Kimi-K2"}};
   const std::map<std::string, std::string, std::less<>> gpus = {{"h200_sxm", "H200"}};
   constexpr int64_t kGpusPerNode = 8;
   std::map<std::string, ValidationTable> tables;
@@ -359,7 +360,9 @@ std::vector<ValidationTable> silicon_tables(const std::string& data_dir) {
         csv.text(i, "pp_size") != "1")
       continue;
     const bool moe = find_model(model->second)->moe();
-    if (!(precision == "fp8" || (precision == "" && !moe) || (precision == "fp4" && moe))) continue;
+    if (!(precision == "fp8" || (precision == "" && !moe) ||
+          ((precision == "fp4" || precision == "int4") && moe)))
+      continue;
     const std::string engine = csv.text(i, "backend");
     const auto attention_tp = static_cast<int64_t>(csv.number(i, "tp_size"));
     // MoE rows: the replica is moe_tp x moe_ep GPUs; attention runs in groups of tp_size.
@@ -405,8 +408,10 @@ std::vector<ValidationTable> silicon_tables(const std::string& data_dir) {
     if (moe) {
       scenario["instances"][0]["ep"] = ep;
       scenario["instances"][0]["attention_dp"] = tp / attention_tp;
-      // gpt-oss ships MXFP4 experts beside BF16 attention.
-      if (precision == "fp4") scenario["precision"]["experts"] = "fp4";
+      // gpt-oss ships MXFP4 experts beside BF16 attention, Kimi-K2.5 INT4 (weight-only, group
+      // 32) routed experts beside BF16 attention; its BF16 shared expert is priced as INT4 here
+      // (one format for all experts: 1% of a decode step's weight bytes).
+      if (precision == "fp4" || precision == "int4") scenario["precision"]["experts"] = precision;
     }
     const nlohmann::json summary =
         run_scenario(scenario, "validate", ".", RunOptions{}).result["summary"];
