@@ -8,20 +8,22 @@
 ///              prefill: causal (query, key) pairs x 4 x head_dim x heads / rate
 ///   elementwise  fused add-norms, rotary, activation: max(launch floor, bytes / bandwidth) each
 ///   TP          two all-reduces of tokens x hidden activations
-/// MoE layers replace the MLP by a router GEMM, the shared experts (a dense MLP) and two grouped
-/// GEMMs over the routed experts of the busiest expert-parallel group: compute at the per-expert
-/// token counts, and the weights of every expert that receives a token read from HBM (why
-/// small batches are memory-bound). With EP the tokens are dispatched to and combined from the
-/// experts' GPUs by two all-to-alls per layer, priced on the replica's links: NVLink (or PCIe)
-/// to peers in the node, the node's network interface, shared by its GPUs, to other nodes.
-/// MLA attention reads the compressed latent (kv_lora_rank + rope dims) per token and layer;
-/// decode runs in the absorbed form (per head: scores over latent + rope, output in the latent),
-/// prefill in the expanded form (per head: qk of head_dim + rope, v of v_head_dim).
 /// plus the embedding gather, the LM head, the logits gather across TP and sampling for the rows
 /// that emit a token, PP activation sends between stages, and the engine's host time (fixed,
 /// per sequence, per prefill token; eager iterations no faster than their kernel launches).
 /// With a fitted kernel table for the GPU (models/kernel_fit.h) the efficiencies and overheads
 /// are the measured ones.
+///
+/// MoE layers replace the MLP by a router GEMM, the shared experts (a dense MLP) and two grouped
+/// GEMMs over the routed experts of the busiest expert-parallel group: compute at the per-expert
+/// token counts, and the weights of every expert that receives a token read from HBM (why
+/// small batches are memory-bound). With EP the tokens are dispatched to and combined from the
+/// experts' GPUs by two all-to-alls per layer (one copy of a token per destination GPU in its
+/// node and per other node), priced on the replica's links: NVLink (or PCIe) to peers in the
+/// node, each GPU's path to the NIC and the node's network link, shared by its GPUs, beyond.
+/// MLA attention reads the compressed latent (kv_lora_rank + rope dims) per token and layer;
+/// decode runs in the absorbed form (per head: scores over latent + rope, output in the latent),
+/// prefill in the expanded form (per head: qk of head_dim + rope, v of v_head_dim).
 
 #include <cstdint>
 #include <optional>
