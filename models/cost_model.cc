@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "sim/error.h"
+
 namespace servesim {
 namespace {
 
@@ -17,8 +19,7 @@ struct GemmParams {
   double penalty = 1.0;
 };
 
-GemmParams gemm_params(const CostModelConfig& c) {
-  const DType w = c.precision.weights;
+GemmParams gemm_params(const CostModelConfig& c, DType w) {
   const bool quantized_native = (w == DType::kFp8 || w == DType::kInt8) && c.gpu.native(w);
   GemmParams p{c.gpu.peak_flops_per_s(quantized_native ? w : DType::kBf16), {}};
   if (c.fit) {
@@ -42,18 +43,108 @@ double memory_efficiency(const CostModelConfig& c) {
                : DefaultEfficiency::kDecodeAttentionMemory;
 }
 
-double allreduce_time(const CostModelConfig& c, double bytes) {
-  if (c.tp <= 1) return 0;
-  if (c.kernel_db && c.tp_on_nvlink && c.kernel_db->has_allreduce(c.tp))
-    return c.kernel_db->allreduce_time_s(c.tp, bytes);
+/// All-reduce over `n` GPUs of the replica's TP ring (n = tp, or an attention group's size).
+double allreduce_time(const CostModelConfig& c, double bytes, int n) {
+  if (n <= 1) return 0;
+  if (c.kernel_db && c.tp_on_nvlink && c.kernel_db->has_allreduce(n))
+    return c.kernel_db->allreduce_time_s(n, bytes);
   if (c.fit && c.tp_on_nvlink) {
-    const int index = c.tp == 2 ? 1 : c.tp == 4 ? 2 : c.tp == 8 ? 3 : 0;
+    const int index = n == 2 ? 1 : n == 4 ? 2 : n == 8 ? 3 : 0;
     if (index > 0 && c.fit->allreduce[index].bus_bandwidth_bytes_per_s > 0)
       return allreduce_time_s(c.fit->allreduce[index], bytes);
   }
-  // Ring all-reduce: reduce-scatter then all-gather, 2(tp-1) steps of bytes/tp each.
-  const double steps = 2.0 * (c.tp - 1);
-  return steps * c.tp_path.latency_s + steps * (bytes / c.tp) / c.tp_path.bandwidth_bytes_per_s;
+  // Ring all-reduce: reduce-scatter then all-gather, 2(n-1) steps of bytes/n each.
+  const double steps = 2.0 * (n - 1);
+  return steps * c.tp_path.latency_s + steps * (bytes / n) / c.tp_path.bandwidth_bytes_per_s;
+}
+
+/// The fitted GEMM form for weights in `w`.
+double gemm_time_as(const CostModelConfig& c, double m, double n, double k, DType w) {
+  if (m <= 0) return 0;
+  if (c.kernel_db && c.kernel_db->supports_gemm(w, c.precision.activations))
+    return c.kernel_db->gemm_time_s(m, n, k, w);
+  const GemmParams p = gemm_params(c, w);
+  // The fitted form of models/kernel_fit.h, with weights and activations counted at their own
+  // widths so that weight-only formats (int4 weights, bf16 activations) are priced right.
+  const double compute_s = 2.0 * n * k * (m + p.fit.m_half) * p.penalty /
+                           (p.peak_flops_per_s * p.fit.compute_efficiency);
+  const double bytes =
+      n * k * bytes_per_element(w) + (m * k + m * n) * bytes_per_element(c.precision.activations);
+  const double memory_s = bytes / (c.gpu.hbm_bandwidth_bytes_per_s * p.fit.memory_efficiency);
+  const double extra_pass_s = p.fit.extra_mk_bytes * m * k / c.gpu.hbm_bandwidth_bytes_per_s;
+  return p.fit.overhead_s + std::max(compute_s, memory_s) + extra_pass_s;
+}
+
+/// One grouped GEMM (one launch) over the experts of a GPU: `rows` token rows in all, spread
+/// over `active` experts that receive at least one, each (rows_e x k) . (k x n). Each expert's
+/// product ramps up like a GEMM of its own rows (m_half per active expert); every active
+/// expert's weights are read once. The fitted dense-GEMM constants of the expert format apply
+/// (no grouped-GEMM table is measured).
+double grouped_gemm_time(const CostModelConfig& c, double rows, double active, double n, double k) {
+  if (rows <= 0) return 0;
+  const DType w = c.precision.expert_weights();
+  const GemmParams p = gemm_params(c, w);
+  const double compute_s = 2.0 * n * k * (rows + active * p.fit.m_half) * p.penalty /
+                           (p.peak_flops_per_s * p.fit.compute_efficiency);
+  const double bytes = active * n * k * bytes_per_element(w) +
+                       rows * (k + n) * bytes_per_element(c.precision.activations);
+  const double memory_s = bytes / (c.gpu.hbm_bandwidth_bytes_per_s * p.fit.memory_efficiency);
+  const double extra_pass_s = p.fit.extra_mk_bytes * rows * k / c.gpu.hbm_bandwidth_bytes_per_s;
+  return p.fit.overhead_s + std::max(compute_s, memory_s) + extra_pass_s;
+}
+
+/// One dispatch (or combine) all-to-all. A token goes once to each GPU of its node that holds
+/// one of its experts, and once to each other node that does (forwarded there over NVLink, not
+/// priced), as DeepEP's hierarchical kernels send it; with experts uniform over G EP groups a
+/// group receives a given token with probability p = 1 - (1 - 1/G)^k and another node with
+/// 1 - (1 - 1/nodes)^k. The slower of the busiest sender (`send_tokens` rows) and the busiest
+/// receiver (`recv_tokens` rows from everywhere else) sets the time. Bytes to peers of the node
+/// cross one GPU's NVLink (or PCIe) path; bytes to other nodes cross the GPU's own path to the
+/// NIC, then the node's network link, which its GPUs share.
+struct AllToAll {
+  double time_s = 0;
+  double intra_bytes = 0;  ///< sent by one GPU to peers in its node (mean GPU)
+  double inter_bytes = 0;  ///< sent by one GPU to other nodes (mean GPU)
+};
+
+AllToAll all_to_all(const CostModelConfig& c, double row_bytes, double send_tokens,
+                    double mean_tokens, double recv_tokens) {
+  const double world = c.tp;
+  const double per_node = c.ep_gpus_per_node;
+  const double nodes = world / per_node;
+  const double k = static_cast<double>(c.model.experts_per_token);
+  const double p_gpu = 1 - std::pow(1 - 1.0 / c.moe.ep, k);
+  const double p_node = 1 - std::pow(1 - 1 / nodes, k);
+  const double intra_copies = (per_node - 1) * p_gpu;
+  const double inter_copies = (nodes - 1) * p_node;
+  // intra: bytes on this GPU's NVLink path; own: on its path to the NIC; shared: on the node's
+  // network link, which carries every GPU of the node.
+  auto side_s = [&](double intra, double own, double shared) {
+    double t = 0;
+    if (intra > 0 && !c.ep_intra_path.link_ids.empty())
+      t = std::max(t, c.ep_intra_path.transfer_time_s(intra));
+    if (own > 0 && !c.ep_inter_path.link_ids.empty()) {
+      const double own_bw = c.ep_inter_own_bytes_per_s > 0 ? c.ep_inter_own_bytes_per_s
+                                                           : c.ep_inter_path.bandwidth_bytes_per_s;
+      const double shared_bw = c.ep_inter_shared_bytes_per_s > 0
+                                   ? c.ep_inter_shared_bytes_per_s
+                                   : c.ep_inter_path.bandwidth_bytes_per_s;
+      t = std::max(t, c.ep_inter_path.latency_s + std::max(own / own_bw, shared / shared_bw));
+    }
+    return t;
+  };
+  const double send_inter = send_tokens * inter_copies * row_bytes;
+  const double send_s =
+      side_s(send_tokens * intra_copies * row_bytes, send_inter,
+             send_inter + (per_node - 1) * mean_tokens * inter_copies * row_bytes);
+  // The receiver's rows come from the node's other GPUs and the other nodes in proportion;
+  // its node takes each remote token once (p_node of the other nodes' tokens).
+  const double remote = world - 1;
+  const double recv_s = side_s(recv_tokens * row_bytes * (per_node - 1) / remote,
+                               recv_tokens * row_bytes * (world - per_node) / remote,
+                               mean_tokens * (world - per_node) * p_node * row_bytes);
+  return {std::max(send_s, recv_s), mean_tokens * intra_copies * row_bytes,
+          mean_tokens * inter_copies * row_bytes};
 }
 
 }  // namespace
@@ -69,8 +160,14 @@ void BatchShape::add_prefill(int64_t prefix_tokens, int64_t new_tokens, bool emi
   if (emits_token) ++logit_rows;
   // Query i of the chunk attends to the prefix and to the chunk's first i+1 tokens.
   const double n = static_cast<double>(new_tokens);
-  prefill_attention_pairs += n * static_cast<double>(prefix_tokens) + n * (n + 1) / 2;
+  const double pairs = n * static_cast<double>(prefix_tokens) + n * (n + 1) / 2;
+  prefill_attention_pairs += pairs;
   prefill_prefix_tokens += static_cast<double>(prefix_tokens);
+  if (new_tokens > max_chunk_tokens) {
+    max_chunk_tokens = new_tokens;
+    max_chunk_pairs = pairs;
+    max_chunk_prefix_tokens = static_cast<double>(prefix_tokens);
+  }
 }
 
 void BatchShape::add_decode(int64_t context_tokens) {
@@ -83,39 +180,78 @@ void BatchShape::add_decode(int64_t context_tokens) {
 }
 
 double gemm_time(const CostModelConfig& c, double m, double n, double k) {
-  if (m <= 0) return 0;
-  if (c.kernel_db && c.kernel_db->supports_gemm(c.precision.weights, c.precision.activations))
-    return c.kernel_db->gemm_time_s(m, n, k, c.precision.weights);
-  const GemmParams p = gemm_params(c);
-  // The fitted form of models/kernel_fit.h, with weights and activations counted at their own
-  // widths so that weight-only formats (int4 weights, bf16 activations) are priced right.
-  const double compute_s = 2.0 * n * k * (m + p.fit.m_half) * p.penalty /
-                           (p.peak_flops_per_s * p.fit.compute_efficiency);
-  const double bytes = n * k * bytes_per_element(c.precision.weights) +
-                       (m * k + m * n) * bytes_per_element(c.precision.activations);
-  const double memory_s = bytes / (c.gpu.hbm_bandwidth_bytes_per_s * p.fit.memory_efficiency);
-  const double extra_pass_s = p.fit.extra_mk_bytes * m * k / c.gpu.hbm_bandwidth_bytes_per_s;
-  return p.fit.overhead_s + std::max(compute_s, memory_s) + extra_pass_s;
+  return gemm_time_as(c, m, n, k, c.precision.weights);
 }
 
-double weight_bytes_per_gpu(const ModelSpec& m, DType weights, int tp, int pp) {
+std::vector<double> busiest_group_shares(const ExpertSkew& skew, int64_t num_experts, int ep) {
+  std::vector<double> shares(static_cast<size_t>(num_experts), 1.0);
+  if (skew.kind == ExpertSkew::Kind::kZipf) {
+    for (size_t e = 0; e < shares.size(); ++e)
+      shares[e] = std::pow(static_cast<double>(e + 1), -skew.zipf_exponent);
+  } else if (skew.kind == ExpertSkew::Kind::kMeasured) {
+    SERVESIM_CHECK(skew.loads.size() == shares.size(), "{} expert loads for {} experts",
+                   skew.loads.size(), shares.size());
+    shares = skew.loads;
+  }
+  double total = 0;
+  for (double x : shares) total += x;
+  for (double& x : shares) x /= total;
+  const size_t per_group = shares.size() / static_cast<size_t>(ep);
+  size_t best = 0;
+  double best_share = -1;
+  for (size_t g = 0; g < static_cast<size_t>(ep); ++g) {
+    double share = 0;
+    for (size_t e = g * per_group; e < (g + 1) * per_group; ++e) share += shares[e];
+    if (share > best_share) {
+      best_share = share;
+      best = g;
+    }
+  }
+  return {shares.begin() + static_cast<std::ptrdiff_t>(best * per_group),
+          shares.begin() + static_cast<std::ptrdiff_t>((best + 1) * per_group)};
+}
+
+double weight_bytes_per_gpu(const ModelSpec& m, DType weights, int tp, int pp, const MoeLayout& moe,
+                            std::optional<DType> expert_weights) {
   const int64_t layers = ceil_div(m.num_layers, pp);
   // With PP the embedding sits on the first stage and the LM head on the last; with one
   // stage both (or the tied one) sit on every GPU's shard.
   const int64_t embeddings =
       pp == 1 ? m.embedding_params() * (m.tied_embeddings ? 1 : 2) : m.embedding_params();
-  const double params = static_cast<double>(layers * m.params_per_layer() + embeddings) / tp;
-  return params * bytes_per_element(weights);
+  if (!m.moe() && moe.attention_dp == 1) {
+    const double params = static_cast<double>(layers * m.params_per_layer() + embeddings) / tp;
+    return params * bytes_per_element(weights);
+  }
+  // The most loaded stage holds the most MoE layers: the first stages hold the dense ones.
+  const int64_t moe_layers = std::min(layers, m.moe_layers());
+  const int64_t dense_layers = layers - moe_layers;
+  const double attention_group = static_cast<double>(tp) / moe.attention_dp;
+  const int64_t moe_layer_rest =
+      m.params_per_moe_layer() - (m.num_experts + m.shared_experts) * m.expert_params();
+  const double replicated = static_cast<double>(dense_layers * m.params_per_layer() +
+                                                moe_layers * moe_layer_rest + embeddings) /
+                            attention_group;
+  const DType experts = expert_weights.value_or(weights);
+  const double shared = static_cast<double>(moe_layers * m.shared_experts * m.expert_params()) /
+                        attention_group * bytes_per_element(experts);
+  const double routed = static_cast<double>(moe_layers * m.num_experts * m.expert_params()) / tp *
+                        bytes_per_element(experts);
+  return replicated * bytes_per_element(weights) + shared + routed;
 }
 
-double kv_bytes_per_token_per_gpu(const ModelSpec& m, DType kv, int tp, int pp) {
-  const int64_t kv_heads = std::max<int64_t>(1, m.num_kv_heads / tp);
+double kv_bytes_per_token_per_gpu(const ModelSpec& m, DType kv, int tp, int pp, int attention_dp) {
   const int64_t layers = ceil_div(m.num_layers, pp);
-  return 2.0 * static_cast<double>(layers * kv_heads * m.head_dim) * bytes_per_element(kv);
+  if (m.mla())
+    return static_cast<double>(layers * m.kv_elements_per_token_per_layer()) *
+           bytes_per_element(kv) / attention_dp;
+  const int64_t kv_heads = std::max<int64_t>(1, m.num_kv_heads / (tp / attention_dp));
+  const double bytes =
+      2.0 * static_cast<double>(layers * kv_heads * m.head_dim) * bytes_per_element(kv);
+  return attention_dp == 1 ? bytes : bytes / attention_dp;
 }
 
 double mfu_peak_flops_per_s(const CostModelConfig& c) {
-  return gemm_params(c).peak_flops_per_s;
+  return gemm_params(c, c.precision.weights).peak_flops_per_s;
 }
 
 IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
@@ -123,14 +259,21 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
   if (b.tokens <= 0) return cost;
   const ModelSpec& m = c.model;
   const double tp = c.tp;
+  // Attention runs in attention_dp groups of tp / attention_dp GPUs, each with an even share
+  // of the batch (1 and tp for dense models: the divisions below are then exact no-ops).
+  const double adp = c.moe.attention_dp;
+  const double attn_tp = tp / adp;
+  const int attn_group = c.tp / c.moe.attention_dp;
   const double tokens = static_cast<double>(b.tokens);
   const double hidden = static_cast<double>(m.hidden_size);
   const double act_bytes = bytes_per_element(c.precision.activations);
   const double kv_elem_bytes = bytes_per_element(c.precision.kv);
-  const double heads_per_gpu = static_cast<double>(m.num_heads) / tp;
-  const double kv_heads_per_gpu = std::max(1.0, static_cast<double>(m.num_kv_heads) / tp);
+  const double heads_per_gpu = static_cast<double>(m.num_heads) / attn_tp;
+  const double kv_heads_per_gpu = std::max(1.0, static_cast<double>(m.num_kv_heads) / attn_tp);
   const double head_dim = static_cast<double>(m.head_dim);
   const double layers = static_cast<double>(m.num_layers);
+  const double moe_layers = static_cast<double>(m.moe_layers());
+  const double dense_layers = layers - moe_layers;
 
   // Without a KV cache every step runs the whole context through the projections again.
   double gemm_rows =
@@ -141,22 +284,106 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
   const bool graphed =
       c.cuda_graph_max_batch >= 0 && decode_only && b.decode_sequences <= c.cuda_graph_max_batch;
   if (graphed) gemm_rows = static_cast<double>(cuda_graph_padded_batch(b.decode_sequences));
+  // Token rows through the busiest attention group: an even share, or the largest prefill
+  // chunk, which one group runs whole (the decodes of the group aside: a bound, not a sum).
+  const double rows_per_group =
+      adp > 1 ? std::max(gemm_rows / adp, static_cast<double>(b.max_chunk_tokens)) : gemm_rows;
   const double q = static_cast<double>(m.q_size()), kv = static_cast<double>(m.kv_size());
+  const double attn_out = static_cast<double>(m.attention_out_size());
   const double ffn = static_cast<double>(m.ffn_hidden_size);
-  const double per_layer_gemm = gemm_time(c, gemm_rows, (q + 2 * kv) / tp, hidden) +
-                                gemm_time(c, gemm_rows, hidden, q / tp) +
-                                gemm_time(c, gemm_rows, (m.gated_mlp ? 2 : 1) * ffn / tp, hidden) +
-                                gemm_time(c, gemm_rows, hidden, ffn / tp);
-  cost.gemm_s = layers * per_layer_gemm;
   const double w_bytes = bytes_per_element(c.precision.weights);
+  // Work of the GEMMs on one rank, for MFU and MBU: weight elements, and their k + n
+  // (activations in and out). MLA's projections are counted as an MHA layer of the same query
+  // and output widths (an approximation of their work; their time above is exact).
+  const double attn_weights = ((q + 2 * kv) / attn_tp + attn_out / attn_tp) * hidden;
+  const double attn_edges = ((q + 2 * kv) / attn_tp + hidden) + (hidden + attn_out / attn_tp);
   {
-    // Weight elements of the four GEMMs on one rank, and their k + n (activations in and out).
-    const double up = (m.gated_mlp ? 2 : 1) * ffn / tp;
-    const double weights = ((q + 2 * kv) / tp + q / tp + up + ffn / tp) * hidden;
-    const double act_edges =
-        ((q + 2 * kv) / tp + hidden) + (hidden + q / tp) + (hidden + up) + (ffn / tp + hidden);
-    cost.layer_flops = layers * 2 * gemm_rows * weights;
-    cost.layer_hbm_bytes = layers * (weights * w_bytes + gemm_rows * act_edges * act_bytes);
+    const double up = (m.gated_mlp ? 2 : 1) * ffn / attn_tp;
+    const double weights = attn_weights + (up + ffn / attn_tp) * hidden;
+    const double act_edges = attn_edges + (hidden + up) + (ffn / attn_tp + hidden);
+    cost.layer_flops = dense_layers * 2 * rows_per_group * weights;
+    cost.layer_hbm_bytes =
+        dense_layers * (weights * w_bytes + rows_per_group * act_edges * act_bytes);
+  }
+  double attention_gemm_s = 0;
+  if (m.mla()) {
+    // q_a and kv_a are replicated on every GPU of the group (as the engines do); q_b, kv_b and
+    // o are sharded by heads. In the absorbed decode form kv_b multiplies the queries and the
+    // attention output instead of the keys: the same weights, one row per token either way.
+    const double q_lora = static_cast<double>(m.q_lora_rank);
+    const double kv_lora = static_cast<double>(m.kv_lora_rank);
+    const double rope = static_cast<double>(m.qk_rope_head_dim);
+    const double v_dim = static_cast<double>(m.v_head_dim);
+    const double heads = static_cast<double>(m.num_heads);
+    attention_gemm_s = (q_lora > 0 ? gemm_time(c, rows_per_group, q_lora, hidden) +
+                                         gemm_time(c, rows_per_group, q / attn_tp, q_lora)
+                                   : gemm_time(c, rows_per_group, q / attn_tp, hidden)) +
+                       gemm_time(c, rows_per_group, kv_lora + rope, hidden) +
+                       gemm_time(c, rows_per_group, heads * (head_dim + v_dim) / attn_tp, kv_lora) +
+                       gemm_time(c, rows_per_group, hidden, attn_out / attn_tp);
+  } else {
+    attention_gemm_s = gemm_time(c, rows_per_group, (q + 2 * kv) / attn_tp, hidden) +
+                       gemm_time(c, rows_per_group, hidden, attn_out / attn_tp);
+  }
+  const double per_layer_gemm =
+      attention_gemm_s +
+      gemm_time(c, rows_per_group, (m.gated_mlp ? 2 : 1) * ffn / attn_tp, hidden) +
+      gemm_time(c, rows_per_group, hidden, ffn / attn_tp);
+  cost.gemm_s = dense_layers * per_layer_gemm;
+
+  // MoE layers: router, shared experts (a dense MLP over the attention group), and the routed
+  // experts of the busiest EP group, whose GPU sets the pace of the layer.
+  double hot_rows = 0;  // routed token rows reaching each GPU of the busiest EP group
+  double moe_tp = 1;
+  if (m.moe()) {
+    const double ffn_e = static_cast<double>(m.expert_ffn_hidden_size);
+    const double shared = static_cast<double>(m.shared_experts);
+    const double routed = gemm_rows * static_cast<double>(m.experts_per_token);
+    moe_tp = tp / c.moe.ep;
+    double active = 0;
+    auto add_expert = [&](double share) {
+      const double expert_rows = routed * share;
+      hot_rows += expert_rows;
+      // An expert's token count is close to Poisson: it is idle (its weights unread) with
+      // probability exp(-mean).
+      active += 1 - std::exp(-expert_rows);
+    };
+    if (c.hot_group_expert_shares.empty()) {
+      const int64_t per_group = m.num_experts / c.moe.ep;
+      for (int64_t e = 0; e < per_group; ++e) add_expert(1.0 / static_cast<double>(m.num_experts));
+    } else {
+      for (double share : c.hot_group_expert_shares) add_expert(share);
+    }
+    cost.expert_gemm_s =
+        moe_layers *
+        (grouped_gemm_time(c, hot_rows, active, (m.gated_mlp ? 2 : 1) * ffn_e / moe_tp, hidden) +
+         grouped_gemm_time(c, hot_rows, active, hidden, ffn_e / moe_tp));
+    const DType expert_format = c.precision.expert_weights();
+    const double shared_s =
+        shared > 0
+            ? gemm_time_as(c, rows_per_group, (m.gated_mlp ? 2 : 1) * shared * ffn_e / attn_tp,
+                           hidden, expert_format) +
+                  gemm_time_as(c, rows_per_group, hidden, shared * ffn_e / attn_tp, expert_format)
+            : 0;
+    const double router_s =
+        gemm_time_as(c, rows_per_group, static_cast<double>(m.num_experts), hidden, DType::kBf16);
+    cost.gemm_s += moe_layers * (attention_gemm_s + shared_s + router_s) + cost.expert_gemm_s;
+    // MoE layers' work on the busiest GPU: attention and router over the group's rows, shared
+    // experts likewise, the routed rows through the experts that received any, whose weights
+    // are read once each.
+    const double up_e = (m.gated_mlp ? 2 : 1) * ffn_e / moe_tp;
+    const double expert_weights = (up_e + ffn_e / moe_tp) * hidden;
+    const double shared_weights = shared * ((m.gated_mlp ? 2 : 1) + 1) * ffn_e / attn_tp * hidden;
+    const double router_weights = static_cast<double>(m.num_experts) * hidden;
+    const double expert_bytes = bytes_per_element(expert_format);
+    cost.layer_flops += moe_layers * 2 *
+                        (rows_per_group * (attn_weights + shared_weights + router_weights) +
+                         hot_rows * expert_weights);
+    cost.layer_hbm_bytes +=
+        moe_layers *
+        (attn_weights * w_bytes + (shared_weights + active * expert_weights) * expert_bytes +
+         router_weights * 2 + rows_per_group * attn_edges * act_bytes +
+         hot_rows * (hidden + up_e + ffn_e / moe_tp + hidden) * act_bytes);
   }
 
   // Attention. Decode reads each request's cached K and V once per layer.
@@ -168,6 +395,8 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
                                                     DefaultEfficiency::kPrefillAttentionOverheadS,
                                                     DefaultEfficiency::kPrefillAttentionCompute};
   const double peak = c.gpu.peak_flops_per_s(DType::kBf16);
+  const double group_sequences = static_cast<double>(b.decode_sequences) / adp;
+  const double group_context = b.decode_context_tokens / adp;
   double per_layer_attention = 0;
   if (b.decode_sequences > 0 && !c.no_kv_cache) {
     // Each decoding request reads its cached K and V and does 4 head_dim flops per (query
@@ -188,33 +417,57 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
       const double flops = 4.0 * head_dim * heads_per_gpu * pairs;
       per_layer_attention += prefill_attention_time_s(attention, peak, flops);
       cost.layer_flops += layers * flops;
+    } else if (m.mla()) {
+      // Absorbed MLA: every head reads the same latent + rope key (kv bytes once per token),
+      // scores over latent + rope and accumulates in the latent: 2 (2 kv_lora + rope) flops per
+      // head and cached token. Both bounds grow with the context alone, so the time stays
+      // linear in it (the decode stretches rely on that): the larger one is charged.
+      const double latent = static_cast<double>(m.kv_elements_per_token_per_layer());
+      const double kv_bytes = group_context * latent * kv_elem_bytes;
+      const double flops =
+          group_context * heads_per_gpu * 2 * (latent + static_cast<double>(m.kv_lora_rank));
+      const double bandwidth = c.gpu.hbm_bandwidth_bytes_per_s;
+      const double compute_as_bytes = flops / (peak * attention.prefill_compute_efficiency) *
+                                      bandwidth * attention.decode_memory_efficiency;
+      per_layer_attention += decode_attention_time_s(attention, bandwidth, group_sequences,
+                                                     std::max(kv_bytes, compute_as_bytes));
     } else if (c.kernel_db && c.kernel_db->supports_kv(c.precision.kv)) {
       // Measured per (batch, context): the mean context stands for each request's (decode
       // attention is close to linear in batch x context).
-      const double batch = static_cast<double>(b.decode_sequences);
+      const double batch = group_sequences;
       per_layer_attention += c.kernel_db->decode_attention_time_s(
-          batch, b.decode_context_tokens / batch, static_cast<int>(std::lround(heads_per_gpu)),
+          batch, group_context / batch, static_cast<int>(std::lround(heads_per_gpu)),
           static_cast<int>(std::lround(kv_heads_per_gpu)), static_cast<int>(m.head_dim),
           c.precision.kv);
     } else {
-      const double kv_bytes =
-          b.decode_context_tokens * 2 * kv_heads_per_gpu * head_dim * kv_elem_bytes;
-      per_layer_attention +=
-          decode_attention_time_s(attention, c.gpu.hbm_bandwidth_bytes_per_s,
-                                  static_cast<double>(b.decode_sequences), kv_bytes);
+      const double kv_bytes = group_context * 2 * kv_heads_per_gpu * head_dim * kv_elem_bytes;
+      per_layer_attention += decode_attention_time_s(attention, c.gpu.hbm_bandwidth_bytes_per_s,
+                                                     group_sequences, kv_bytes);
     }
   }
   if (b.prefill_attention_pairs > 0) {
-    const double flops = 4.0 * head_dim * heads_per_gpu * b.prefill_attention_pairs;
+    const double pairs = adp > 1 ? std::max(b.prefill_attention_pairs / adp, b.max_chunk_pairs)
+                                 : b.prefill_attention_pairs;
+    // Per (query, key) pair and head: q.k over the query width, p.v over the value width.
+    const double flops = m.mla() ? 2.0 *
+                                       (head_dim + static_cast<double>(m.qk_rope_head_dim) +
+                                        static_cast<double>(m.v_head_dim)) *
+                                       heads_per_gpu * pairs
+                                 : 4.0 * head_dim * heads_per_gpu * pairs;
+    const double prefix_tokens =
+        adp > 1 ? std::max(b.prefill_prefix_tokens / adp, b.max_chunk_prefix_tokens)
+                : b.prefill_prefix_tokens;
     const double prefix_bytes =
-        b.prefill_prefix_tokens * 2 * kv_heads_per_gpu * head_dim * kv_elem_bytes;
+        m.mla() ? prefix_tokens * static_cast<double>(m.kv_elements_per_token_per_layer()) *
+                      kv_elem_bytes
+                : prefix_tokens * 2 * kv_heads_per_gpu * head_dim * kv_elem_bytes;
     // Measured: one causal prompt with as many (query, key) pairs, isl (isl + 1) / 2.
     const double compute_s =
-        c.kernel_db
-            ? c.kernel_db->prefill_attention_time_s(
-                  1, (std::sqrt(8 * b.prefill_attention_pairs + 1) - 1) / 2,
-                  static_cast<int>(std::lround(heads_per_gpu)),
-                  static_cast<int>(std::lround(kv_heads_per_gpu)), static_cast<int>(m.head_dim))
+        c.kernel_db && !m.mla()
+            ? c.kernel_db->prefill_attention_time_s(1, (std::sqrt(8 * pairs + 1) - 1) / 2,
+                                                    static_cast<int>(std::lround(heads_per_gpu)),
+                                                    static_cast<int>(std::lround(kv_heads_per_gpu)),
+                                                    static_cast<int>(m.head_dim))
             : prefill_attention_time_s(attention, peak, flops);
     per_layer_attention += std::max(
         compute_s, prefix_bytes / (c.gpu.hbm_bandwidth_bytes_per_s * memory_efficiency(c)));
@@ -230,20 +483,38 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
   auto small_kernel_s = [&](double bytes) {
     return std::max(DefaultEfficiency::kSmallKernelFloorS, bytes / bandwidth);
   };
-  const double row_bytes = gemm_rows * act_bytes;
-  const double per_layer_elementwise = 2 * small_kernel_s(4 * hidden * row_bytes) +
-                                       small_kernel_s(2 * (q + kv) / tp * row_bytes) +
-                                       small_kernel_s(3 * ffn / tp * row_bytes);
-  cost.elementwise_s = layers * per_layer_elementwise;
-  cost.layer_hbm_bytes += layers * (2 * 4 * hidden + 2 * (q + kv) / tp + 3 * ffn / tp) * row_bytes;
+  const double row_bytes = rows_per_group * act_bytes;
+  const double norms_rotary_s = 2 * small_kernel_s(4 * hidden * row_bytes) +
+                                small_kernel_s(2 * (q + kv) / attn_tp * row_bytes);
+  const double per_layer_elementwise =
+      norms_rotary_s + small_kernel_s(3 * ffn / attn_tp * row_bytes);
+  cost.elementwise_s = dense_layers * per_layer_elementwise;
+  const double norms_rotary_bytes = (2 * 4 * hidden + 2 * (q + kv) / attn_tp) * row_bytes;
+  cost.layer_hbm_bytes += dense_layers * (norms_rotary_bytes + 3 * ffn / attn_tp * row_bytes);
+  if (m.moe()) {
+    // SiLU-and-mul over the routed rows of the busiest GPU and over the shared experts; the
+    // permutation of routed rows into expert order and back (read and write each).
+    const double ffn_e = static_cast<double>(m.expert_ffn_hidden_size);
+    const double shared = static_cast<double>(m.shared_experts);
+    const double per_moe_layer =
+        norms_rotary_s + small_kernel_s(3 * ffn_e / moe_tp * hot_rows * act_bytes) +
+        (shared > 0 ? small_kernel_s(3 * shared * ffn_e / attn_tp * row_bytes) : 0) +
+        2 * small_kernel_s(2 * hidden * hot_rows * act_bytes);
+    cost.elementwise_s += moe_layers * per_moe_layer;
+    cost.layer_hbm_bytes +=
+        moe_layers * (norms_rotary_bytes + 3 * ffn_e / moe_tp * hot_rows * act_bytes +
+                      3 * shared * ffn_e / attn_tp * row_bytes + 4 * hidden * hot_rows * act_bytes);
+  }
 
   // Embedding gather, the vocabulary-parallel LM head and its logits gathered across TP, then
   // sampling over the fp32 logits of every row that emits a token.
-  const double rows = static_cast<double>(b.logit_rows);
+  const double rows = static_cast<double>(b.logit_rows) / adp;
   const double vocab = static_cast<double>(m.vocab_size);
   cost.lm_head_s =
-      small_kernel_s(gemm_rows * hidden * act_bytes) + gemm_time(c, rows, vocab / tp, hidden) +
-      (c.tp > 1 && rows > 0 ? allreduce_time(c, rows * vocab * act_bytes) / 2 : 0) +
+      small_kernel_s(rows_per_group * hidden * act_bytes) +
+      gemm_time(c, rows, vocab / attn_tp, hidden) +
+      (attn_group > 1 && rows > 0 ? allreduce_time(c, rows * vocab * act_bytes, attn_group) / 2
+                                  : 0) +
       (rows > 0 ? DefaultEfficiency::kSamplingPasses * small_kernel_s(rows * vocab * 4) : 0);
   cost.head_flops = 2 * rows * vocab / tp * hidden;
   cost.head_hbm_bytes = gemm_rows * hidden * act_bytes +
@@ -251,10 +522,50 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
                         rows * (hidden + vocab / tp) * act_bytes +
                         DefaultEfficiency::kSamplingPasses * rows * vocab * 4;
 
-  if (c.tp > 1) {
-    const double bytes = gemm_rows * hidden * act_bytes;
-    cost.tp_comm_s = 2 * layers * allreduce_time(c, bytes);
-    cost.tp_bytes_per_gpu = 2 * layers * 2.0 * (tp - 1) / tp * bytes;
+  if (attn_group > 1) {
+    // Dense layers: after attention and after the MLP; MoE layers: after attention.
+    const double bytes = rows_per_group * hidden * act_bytes;
+    cost.tp_comm_s = 2 * dense_layers * allreduce_time(c, bytes, attn_group);
+    cost.tp_bytes_per_gpu = 2 * dense_layers * 2.0 * (attn_tp - 1) / attn_tp * bytes;
+    if (m.moe()) {
+      cost.tp_comm_s += moe_layers * allreduce_time(c, bytes, attn_group);
+      cost.tp_bytes_per_gpu += moe_layers * 2.0 * (attn_tp - 1) / attn_tp * bytes;
+    }
+  }
+  if (m.moe() && c.tp > 1) {
+    const double k = static_cast<double>(m.experts_per_token);
+    if (c.moe.ep == 1) {
+      // Experts sharded by columns over all tp GPUs: the MoE output is all-reduced over them
+      // (with attention DP, the all-gather and reduce-scatter of every group's tokens, which
+      // move as much).
+      const double bytes = gemm_rows * hidden * act_bytes;
+      cost.tp_comm_s += moe_layers * allreduce_time(c, bytes, c.tp);
+      cost.tp_bytes_per_gpu += moe_layers * 2.0 * (tp - 1) / tp * bytes;
+    } else {
+      // Dispatch then combine: each GPU sends its 1/tp share of the step's tokens to the GPUs
+      // and nodes holding their experts (every GPU of an EP group takes the whole row for its
+      // column shard). The busiest sender is a prefill chunk's attention group; the busiest
+      // receiver the hot EP group, hit by a token with probability 1 - (1 - share)^k.
+      double hot_share = 0;
+      if (c.hot_group_expert_shares.empty())
+        hot_share = 1.0 / c.moe.ep;
+      else
+        for (double share : c.hot_group_expert_shares) hot_share += share;
+      const double token_bytes = hidden * act_bytes;
+      const double mean_tokens = gemm_rows / tp;
+      const AllToAll a2a =
+          all_to_all(c, token_bytes, std::max(mean_tokens, rows_per_group / attn_tp), mean_tokens,
+                     gemm_rows * (1 - std::pow(1 - hot_share, k)));
+      cost.ep_comm_s = moe_layers * 2 * a2a.time_s;
+      cost.ep_intra_bytes_per_gpu = moe_layers * 2 * a2a.intra_bytes;
+      cost.ep_inter_bytes_per_gpu = moe_layers * 2 * a2a.inter_bytes;
+      if (moe_tp > 1) {
+        // Partial sums of the column-sharded experts, reduced inside the EP group.
+        const double bytes = hot_rows * hidden * act_bytes;
+        cost.tp_comm_s += moe_layers * allreduce_time(c, bytes, static_cast<int>(moe_tp));
+        cost.tp_bytes_per_gpu += moe_layers * 2.0 * (moe_tp - 1) / moe_tp * bytes;
+      }
+    }
   }
   if (c.pp > 1) {
     const double bytes = gemm_rows * hidden * act_bytes;
@@ -263,11 +574,11 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
   }
   const double prefill_tokens = tokens - static_cast<double>(b.decode_sequences);
   cost.overhead_s = c.iteration_overhead_s + c.host_per_sequence_s * rows +
-                    c.host_per_prefill_token_s * prefill_tokens;
+                    c.host_per_prefill_token_s * prefill_tokens / adp;
   // Eagerly run iterations cannot finish before the host has launched every kernel.
   if (c.cuda_graph_max_batch >= 0 && !graphed) {
     const double gpu_s = cost.gemm_s + cost.attention_s + cost.elementwise_s + cost.lm_head_s +
-                         cost.tp_comm_s + cost.pp_comm_s;
+                         cost.tp_comm_s + cost.pp_comm_s + cost.ep_comm_s;
     const double launch_s =
         layers * DefaultEfficiency::kEagerKernelsPerLayer * DefaultEfficiency::kEagerLaunchS;
     cost.overhead_s += std::max(0.0, launch_s - gpu_s);
@@ -276,7 +587,8 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
   // Offloaded KV crosses each GPU's own PCIe link (its shard: KV heads over TP, layers over
   // PP); PP stages run one after another, so their transfers add up.
   if (b.host_kv_tokens > 0 || b.offload_tokens > 0) {
-    const double token_bytes = kv_bytes_per_token_per_gpu(m, c.precision.kv, c.tp, c.pp);
+    const double token_bytes =
+        kv_bytes_per_token_per_gpu(m, c.precision.kv, c.tp, c.pp, c.moe.attention_dp);
     cost.host_to_gpu_bytes_per_gpu = b.host_kv_tokens * token_bytes;
     cost.gpu_to_host_bytes_per_gpu = b.offload_tokens * token_bytes;
     const double fetch_s = c.pp * c.host_path.transfer_time_s(cost.host_to_gpu_bytes_per_gpu);
@@ -296,6 +608,7 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
   cost.total_s = cost.gemm_s + cost.attention_s + cost.elementwise_s + cost.lm_head_s +
                  cost.tp_comm_s + cost.pp_comm_s + cost.overhead_s + cost.kv_fetch_s +
                  cost.kv_offload_s;
+  if (cost.ep_comm_s > 0) cost.total_s += cost.ep_comm_s;
   return cost;
 }
 

@@ -13,8 +13,21 @@
 /// per sequence, per prefill token; eager iterations no faster than their kernel launches).
 /// With a fitted kernel table for the GPU (models/kernel_fit.h) the efficiencies and overheads
 /// are the measured ones.
+///
+/// MoE layers replace the MLP by a router GEMM, the shared experts (a dense MLP) and two grouped
+/// GEMMs over the routed experts of the busiest expert-parallel group: compute at the per-expert
+/// token counts, and the weights of every expert that receives a token read from HBM (why
+/// small batches are memory-bound). With EP the tokens are dispatched to and combined from the
+/// experts' GPUs by two all-to-alls per layer (one copy of a token per destination GPU in its
+/// node and per other node), priced on the replica's links: NVLink (or PCIe) to peers in the
+/// node, each GPU's path to the NIC and the node's network link, shared by its GPUs, beyond.
+/// MLA attention reads the compressed latent (kv_lora_rank + rope dims) per token and layer;
+/// decode runs in the absorbed form (per head: scores over latent + rope, output in the latent),
+/// prefill in the expanded form (per head: qk of head_dim + rope, v of v_head_dim).
 
 #include <cstdint>
+#include <optional>
+#include <vector>
 
 #include "models/cluster.h"
 #include "models/dtype.h"
@@ -30,7 +43,36 @@ struct Precision {
   DType weights = DType::kBf16;
   DType kv = DType::kBf16;
   DType activations = DType::kBf16;
+  /// Routed and shared experts of an MoE model; unset: the weights' format.
+  std::optional<DType> experts = std::nullopt;
+  DType expert_weights() const { return experts.value_or(weights); }
 };
+
+/// How the tp GPUs of a replica (per PP stage) split an MoE model, in the engines' terms:
+/// attention runs in attention_dp data-parallel groups of tp / attention_dp GPUs (heads sharded
+/// inside a group, each group holding its own requests' KV); the routed experts are split over
+/// ep groups of tp / ep GPUs (each group holds num_experts / ep experts, whose columns are
+/// sharded over its GPUs). Dense models: both 1.
+struct MoeLayout {
+  int ep = 1;
+  int attention_dp = 1;
+};
+
+/// How routed tokens spread over the experts. Experts are placed on EP groups in id order
+/// (expert e on group e / (num_experts / ep)), as the engines place them without a load
+/// balancer. Zipf: the expert of id r (from 0) draws a share proportional to (r + 1)^-exponent,
+/// so the most popular experts share a group: the imbalance without expert rebalancing.
+/// Measured: a relative load per expert, in id order.
+struct ExpertSkew {
+  enum class Kind { kUniform, kZipf, kMeasured };
+  Kind kind = Kind::kUniform;
+  double zipf_exponent = 0;
+  std::vector<double> loads;
+};
+
+/// The per-expert shares (summing to the group's share of all routed tokens) of the EP group
+/// that receives the most routed tokens.
+std::vector<double> busiest_group_shares(const ExpertSkew& skew, int64_t num_experts, int ep);
 
 /// Efficiencies used when no fitted kernel table exists for a GPU: the medians over the
 /// fitted A100, H100 and H200 tables (models/kernel_fit.cc, models/kernel_fit_report.md), so an
@@ -87,6 +129,18 @@ struct CostModelConfig {
   Path pp_path;
   /// TP peers share one node with NVLink: the fitted all-reduce table applies.
   bool tp_on_nvlink = false;
+  MoeLayout moe;
+  /// Per-expert token shares of the busiest EP group (busiest_group_shares); empty: uniform.
+  std::vector<double> hot_group_expert_shares;
+  /// EP all-to-all: the slowest path to a peer in the same node and to one in another node
+  /// (empty when there is none), and the replica's GPUs per node (they share its NIC).
+  Path ep_intra_path;
+  Path ep_inter_path;
+  int ep_gpus_per_node = 1;
+  /// Of ep_inter_path: the slowest link a GPU has to itself (its PCIe path to the NIC) and the
+  /// slowest one its node's GPUs share (the network); 0: the path's bandwidth for both.
+  double ep_inter_own_bytes_per_s = 0;
+  double ep_inter_shared_bytes_per_s = 0;
   double iteration_overhead_s = 0;
   /// Host time that grows with the batch: per running sequence (input preparation, sampling
   /// hand-off, detokenisation) and per prefill token (tokens copied, positions and slot
@@ -120,6 +174,11 @@ struct BatchShape {
   /// tokens moved GPU -> host before it (offload).
   double host_kv_tokens = 0;
   double offload_tokens = 0;
+  /// The largest prefill chunk, its (query, key) pairs and cached prefix: a chunk runs on one
+  /// attention-DP group, which the others wait for.
+  int64_t max_chunk_tokens = 0;
+  double max_chunk_pairs = 0;
+  double max_chunk_prefix_tokens = 0;
 
   /// Adds a prefill chunk of `new_tokens` after `prefix_tokens` already in the cache.
   void add_prefill(int64_t prefix_tokens, int64_t new_tokens, bool emits_token);
@@ -135,6 +194,8 @@ struct IterationCost {
   double lm_head_s = 0;  ///< embedding gather, LM head GEMM and sampling over the vocabulary
   double tp_comm_s = 0;
   double pp_comm_s = 0;
+  double expert_gemm_s = 0;  ///< grouped GEMMs of the routed experts (also in gemm_s)
+  double ep_comm_s = 0;      ///< EP dispatch and combine all-to-alls
   double overhead_s = 0;
   /// Time the step waits on PCIe beyond its compute: the fetch of offloaded KV not hidden behind
   /// compute, and the offload writes.
@@ -158,6 +219,9 @@ struct IterationCost {
   /// stretch, where every decoding request attends over one more token.
   double layer_flops_step_growth = 0;
   double layer_hbm_bytes_step_growth = 0;
+  /// Bytes each GPU sends in the EP all-to-alls, to peers in its node and to other nodes.
+  double ep_intra_bytes_per_gpu = 0;
+  double ep_inter_bytes_per_gpu = 0;
 };
 
 /// The peak rate MFU is measured against: that of the GEMMs' input format on this GPU.
@@ -171,10 +235,18 @@ int64_t cuda_graph_padded_batch(int64_t batch);
 double gemm_time(const CostModelConfig& c, double m, double n, double k);
 IterationCost price_iteration(const CostModelConfig& c, const BatchShape& batch);
 
-/// Weight bytes held by the most loaded GPU of a tp x pp replica.
-double weight_bytes_per_gpu(const ModelSpec& m, DType weights, int tp, int pp);
-/// KV bytes one token occupies on each GPU of a tp x pp replica (KV heads are split across TP
-/// and replicated when TP exceeds their number; layers are split across PP).
-double kv_bytes_per_token_per_gpu(const ModelSpec& m, DType kv, int tp, int pp);
+/// Weight bytes held by the most loaded GPU of a tp x pp replica: attention, dense MLPs, shared
+/// experts, routers and embeddings sharded over an attention group (tp / attention_dp GPUs),
+/// routed experts over all tp GPUs.
+double weight_bytes_per_gpu(const ModelSpec& m, DType weights, int tp, int pp,
+                            const MoeLayout& moe = {},
+                            std::optional<DType> expert_weights = std::nullopt);
+/// KV bytes one token occupies on each GPU of a tp x pp replica, on average: KV heads are split
+/// across the attention group and replicated when it exceeds their number (MLA's latent is
+/// replicated on every GPU of the group); layers are split across PP. With attention_dp groups
+/// each holds its own requests, so a token costs 1 / attention_dp of that per GPU of the
+/// replica (groups assumed evenly loaded).
+double kv_bytes_per_token_per_gpu(const ModelSpec& m, DType kv, int tp, int pp,
+                                  int attention_dp = 1);
 
 }  // namespace servesim

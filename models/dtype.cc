@@ -14,12 +14,14 @@ std::string_view dtype_name(DType d) {
       return "int8";
     case DType::kInt4:
       return "int4";
+    case DType::kFp4:
+      return "fp4";
   }
   return "?";
 }
 
 std::optional<DType> parse_dtype(std::string_view name) {
-  for (DType d : {DType::kFp16, DType::kBf16, DType::kFp8, DType::kInt8, DType::kInt4})
+  for (DType d : {DType::kFp16, DType::kBf16, DType::kFp8, DType::kInt8, DType::kInt4, DType::kFp4})
     if (dtype_name(d) == name) return d;
   return std::nullopt;
 }

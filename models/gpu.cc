@@ -21,6 +21,10 @@ bool GpuSpec::native(DType d) const {
       return int8_ops_per_s > 0;
     case DType::kInt4:
       return false;  // no dense int4 tensor-core GEMM on these parts: dequantized to bf16
+    case DType::kFp4:
+      // No FP4 rate in the catalogue: dequantized to bf16 in the kernel, as Hopper runs MXFP4
+      // (Blackwell's FP4 tensor cores are not modelled: its FP4 GEMMs are priced slower).
+      return false;
     default:
       return true;
   }

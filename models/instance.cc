@@ -31,9 +31,11 @@ MemoryPlan plan_memory(const InstanceConfig& config, const Cluster& cluster, con
   plan.gpu_memory_bytes = std::numeric_limits<double>::infinity();
   for (int g : config.gpus)
     plan.gpu_memory_bytes = std::min(plan.gpu_memory_bytes, cluster.gpus().at(g).spec.memory_bytes);
-  plan.weight_bytes = weight_bytes_per_gpu(model, precision.weights, config.tp, config.pp);
+  plan.weight_bytes = weight_bytes_per_gpu(model, precision.weights, config.tp, config.pp,
+                                           config.moe, precision.experts);
   plan.reserve_bytes = plan.gpu_memory_bytes * config.reserve_fraction + config.reserve_bytes;
-  plan.kv_bytes_per_token = kv_bytes_per_token_per_gpu(model, precision.kv, config.tp, config.pp);
+  plan.kv_bytes_per_token = kv_bytes_per_token_per_gpu(model, precision.kv, config.tp, config.pp,
+                                                       config.moe.attention_dp);
   // Without a KV cache nothing outlives a step: the step's working set is one layer's K and V
   // over the context, recomputed layer after layer, so a token costs 1/layers of a cached one.
   if (config.kv_policy.mode == KvMode::kNoCache)
@@ -291,6 +293,8 @@ void Instance::apply_iteration() {
   // Per-step traffic is the same at every step of a stretch (host traffic never is in one).
   tp_bytes_per_gpu_ += step_cost_.tp_bytes_per_gpu * static_cast<double>(steps);
   pp_bytes_per_hop_ += step_cost_.pp_bytes_per_hop * static_cast<double>(steps);
+  ep_intra_bytes_per_gpu_ += step_cost_.ep_intra_bytes_per_gpu * static_cast<double>(steps);
+  ep_inter_bytes_per_gpu_ += step_cost_.ep_inter_bytes_per_gpu * static_cast<double>(steps);
   priced_gpu_to_host_bytes_ += step_cost_.gpu_to_host_bytes_per_gpu;
   priced_host_to_gpu_bytes_ += step_cost_.host_to_gpu_bytes_per_gpu;
   std::vector<Request*>& finished = finished_scratch_;

@@ -106,6 +106,9 @@ struct InstanceConfig {
   std::vector<int> gpus;  ///< cluster GPU indices, tp x pp of them, stage-major
   int tp = 1;
   int pp = 1;
+  /// How an MoE model splits over the tp GPUs, and how its routed tokens spread over experts.
+  MoeLayout moe;
+  ExpertSkew expert_load;
   int64_t block_tokens = 16;
   double reserve_fraction = 0.1;  ///< of GPU memory, as vLLM's gpu_memory_utilization 0.9
   double reserve_bytes = 0;       ///< added to the fraction
@@ -202,6 +205,9 @@ class Instance final : public DecodeSetContext, public RequestSink {
   double priced_host_to_gpu_bytes_per_gpu() const { return priced_host_to_gpu_bytes_; }
   double tp_bytes_per_gpu() const { return tp_bytes_per_gpu_; }
   double pp_bytes_per_hop() const { return pp_bytes_per_hop_; }
+  /// Bytes each GPU sent in EP all-to-alls to peers of its node and to other nodes.
+  double ep_intra_bytes_per_gpu() const { return ep_intra_bytes_per_gpu_; }
+  double ep_inter_bytes_per_gpu() const { return ep_inter_bytes_per_gpu_; }
   bool idle() const {
     return !busy_ && waiting_.empty() && running_.empty() && handoffs_in_flight_ == 0;
   }
@@ -334,6 +340,8 @@ class Instance final : public DecodeSetContext, public RequestSink {
   double priced_host_to_gpu_bytes_ = 0;
   double tp_bytes_per_gpu_ = 0;
   double pp_bytes_per_hop_ = 0;
+  double ep_intra_bytes_per_gpu_ = 0;
+  double ep_inter_bytes_per_gpu_ = 0;
 };
 
 }  // namespace servesim

@@ -183,6 +183,8 @@ int64_t Instance::fail(std::vector<Request*>& evicted) {
       priced_host_to_gpu_bytes_ += step_cost_.host_to_gpu_bytes_per_gpu;
       tp_bytes_per_gpu_ += step_cost_.tp_bytes_per_gpu;
       pp_bytes_per_hop_ += step_cost_.pp_bytes_per_hop;
+      ep_intra_bytes_per_gpu_ += step_cost_.ep_intra_bytes_per_gpu;
+      ep_inter_bytes_per_gpu_ += step_cost_.ep_inter_bytes_per_gpu;
     }
   }
   // Offload writes planned but not yet priced happened before the failure.

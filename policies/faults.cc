@@ -134,6 +134,19 @@ void FaultInjector::apply_pace() {
     cost.tp_path = degraded(base.tp_path);
     cost.pp_path = degraded(base.pp_path);
     cost.host_path = degraded(base.host_path);
+    // EP all-to-all paths; of the inter-node one, a GPU's own links and the shared network.
+    cost.ep_intra_path = degraded(base.ep_intra_path);
+    cost.ep_inter_path = degraded(base.ep_inter_path);
+    if (!base.ep_inter_path.link_ids.empty()) {
+      cost.ep_inter_own_bytes_per_s = cost.ep_inter_shared_bytes_per_s = 0;
+      for (int l : base.ep_inter_path.link_ids) {
+        const double bw = cluster_.links()[l].spec.bandwidth_bytes_per_s * link_factor_[l];
+        double& slowest = cluster_.links()[l].kind == LinkKind::kNetwork
+                              ? cost.ep_inter_shared_bytes_per_s
+                              : cost.ep_inter_own_bytes_per_s;
+        if (slowest == 0 || bw < slowest) slowest = bw;
+      }
+    }
     // The fitted all-reduce table describes a healthy NVLink: a degraded ring is priced on its
     // path's bandwidth instead.
     if (cost.tp_path.bandwidth_bytes_per_s != base.tp_path.bandwidth_bytes_per_s)
@@ -144,6 +157,9 @@ void FaultInjector::apply_pace() {
         cost.tp_path.bandwidth_bytes_per_s == now.tp_path.bandwidth_bytes_per_s &&
         cost.pp_path.bandwidth_bytes_per_s == now.pp_path.bandwidth_bytes_per_s &&
         cost.host_path.bandwidth_bytes_per_s == now.host_path.bandwidth_bytes_per_s &&
+        cost.ep_intra_path.bandwidth_bytes_per_s == now.ep_intra_path.bandwidth_bytes_per_s &&
+        cost.ep_inter_own_bytes_per_s == now.ep_inter_own_bytes_per_s &&
+        cost.ep_inter_shared_bytes_per_s == now.ep_inter_shared_bytes_per_s &&
         cost.tp_on_nvlink == now.tp_on_nvlink)
       continue;
     inst.set_pace(cost, slowdown[i]);

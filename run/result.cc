@@ -144,6 +144,12 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
     if (scenario.disaggregated) j["role"] = instance_role_name(c.role);
     j["tp"] = c.tp;
     j["pp"] = c.pp;
+    if (inst->cost_config().model.moe()) {
+      j["ep"] = c.moe.ep;
+      j["attention_dp"] = c.moe.attention_dp;
+      j["ep_intra_node_bytes_per_gpu"] = inst->ep_intra_bytes_per_gpu();
+      j["ep_inter_node_bytes_per_gpu"] = inst->ep_inter_bytes_per_gpu();
+    }
     std::vector<std::string> gpu_names;
     for (int g : c.gpus) gpu_names.push_back(cluster.gpus()[g].name);
     j["gpus"] = gpu_names;
@@ -207,6 +213,28 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
           add_path_bytes(p, inst->pp_bytes_per_hop() / c.tp, true);
         }
     }
+    // EP all-to-all: each GPU of a stage sends its node-local bytes evenly to the peers of its
+    // node, and its bytes for other nodes evenly to their GPUs.
+    if (inst->ep_intra_bytes_per_gpu() + inst->ep_inter_bytes_per_gpu() > 0)
+      for (int st = 0; st < c.pp; ++st)
+        for (int a = 0; a < c.tp; ++a) {
+          const int from = c.gpus[static_cast<size_t>(st * c.tp + a)];
+          int same = 0, other = 0;
+          for (int b = 0; b < c.tp; ++b) {
+            const int to = c.gpus[static_cast<size_t>(st * c.tp + b)];
+            if (to == from) continue;
+            (cluster.gpus()[to].node == cluster.gpus()[from].node ? same : other) += 1;
+          }
+          for (int b = 0; b < c.tp; ++b) {
+            const int to = c.gpus[static_cast<size_t>(st * c.tp + b)];
+            if (to == from) continue;
+            const bool local = cluster.gpus()[to].node == cluster.gpus()[from].node;
+            add_path_bytes(cluster.gpu_path(from, to),
+                           local ? inst->ep_intra_bytes_per_gpu() / same
+                                 : inst->ep_inter_bytes_per_gpu() / other,
+                           true);
+          }
+        }
     // KV offload: each GPU's writes to and reads from host memory cross its own PCIe link.
     for (int g : c.gpus) {
       const Path to_host = cluster.host_path(g);

@@ -142,6 +142,10 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
   if (auto p = root.maybe("precision")) {
     JsonObject po = p->object();
     if (auto w = po.maybe("weights")) s.precision.weights = load_dtype(*w);
+    if (auto e = po.maybe("experts")) {
+      if (!s.model.moe()) e->fail(fmt::format("model {} has no experts", s.model.name));
+      s.precision.experts = load_dtype(*e);
+    }
     if (auto k = po.maybe("kv")) {
       s.precision.kv = load_dtype(*k);
       kv_given = true;

@@ -59,6 +59,51 @@ GpuSpec load_gpu_type(const std::string& name, const JsonValue& v) {
   return g;
 }
 
+/// An instance's "ep", "attention_dp" and "expert_load" (MoE models only).
+void load_moe_layout(JsonObject& o, const ModelSpec& model, InstanceConfig& c) {
+  if (!model.moe()) {
+    for (const char* key : {"ep", "attention_dp", "expert_load"})
+      if (o.has(key))
+        o.at(key).fail(
+            fmt::format("model {} has no experts (a dense model: more replicas give attention DP)",
+                        model.name));
+  }
+  if (auto v = o.maybe("ep")) {
+    c.moe.ep = static_cast<int>(v->int_in_range(1, kMaxParallelism));
+    if (c.tp % c.moe.ep != 0)
+      v->fail(
+          fmt::format("ep {} must divide tp {} (the replica's GPUs per stage)", c.moe.ep, c.tp));
+    if (model.num_experts % c.moe.ep != 0)
+      v->fail(fmt::format("ep {} must divide the model's {} experts", c.moe.ep, model.num_experts));
+  }
+  if (auto v = o.maybe("attention_dp")) {
+    c.moe.attention_dp = static_cast<int>(v->int_in_range(1, kMaxParallelism));
+    if (c.tp % c.moe.attention_dp != 0)
+      v->fail(fmt::format("attention_dp {} must divide tp {}", c.moe.attention_dp, c.tp));
+  }
+  if (auto v = o.maybe("expert_load")) {
+    JsonObject e = v->object();
+    const std::string kind = e.at("kind").one_of({"uniform", "zipf", "measured"});
+    if (kind == "zipf") {
+      c.expert_load.kind = ExpertSkew::Kind::kZipf;
+      c.expert_load.zipf_exponent = e.at("exponent").number_in_range(0, 10);
+    } else if (kind == "measured") {
+      c.expert_load.kind = ExpertSkew::Kind::kMeasured;
+      const JsonValue loads = e.at("loads");
+      double total = 0;
+      for (const JsonValue& x : loads.nonempty_array()) {
+        c.expert_load.loads.push_back(x.nonnegative_double());
+        total += c.expert_load.loads.back();
+      }
+      if (static_cast<int64_t>(c.expert_load.loads.size()) != model.num_experts)
+        loads.fail(fmt::format("{} loads given, the model has {} experts",
+                               c.expert_load.loads.size(), model.num_experts));
+      if (total <= 0) loads.fail("every load is 0");
+    }
+    e.finish();
+  }
+}
+
 }  // namespace
 
 DType load_dtype(const JsonValue& v) {
@@ -96,6 +141,33 @@ ModelSpec load_model(const JsonValue& v) {
   m.tied_embeddings = o.get_or("tied_embeddings", false);
   m.gated_mlp = o.get_or("gated_mlp", true);
   if (m.num_heads % m.num_kv_heads != 0) o.at("num_kv_heads").fail("must divide num_heads");
+  // Mixture of experts: num_experts and experts_per_token together, the rest optional.
+  if (o.has("num_experts") || o.has("experts_per_token")) {
+    m.num_experts = o.at("num_experts").int_in_range(2, 1 << 16);
+    m.experts_per_token = o.at("experts_per_token").int_in_range(1, m.num_experts);
+    m.expert_ffn_hidden_size = o.maybe("expert_ffn_hidden_size")
+                                   ? o.at("expert_ffn_hidden_size").int_in_range(1, 1 << 20)
+                                   : m.ffn_hidden_size;
+    m.shared_experts = o.get_or("shared_experts", int64_t{0});
+    if (m.shared_experts < 0 || m.shared_experts > m.num_experts)
+      o.at("shared_experts").fail(fmt::format("must be in [0, {}]", m.num_experts));
+    m.dense_layers = o.get_or("dense_layers", int64_t{0});
+    if (m.dense_layers < 0 || m.dense_layers >= m.num_layers)
+      o.at("dense_layers").fail(fmt::format("must be in [0, {}) (num_layers)", m.num_layers));
+  } else {
+    for (const char* key : {"expert_ffn_hidden_size", "shared_experts", "dense_layers"})
+      if (o.has(key))
+        o.at(key).fail("is an MoE setting: give num_experts and experts_per_token with it");
+  }
+  // Multi-head latent attention: kv_lora_rank, qk_rope_head_dim and v_head_dim together.
+  if (o.has("kv_lora_rank") || o.has("qk_rope_head_dim") || o.has("v_head_dim") ||
+      o.has("q_lora_rank")) {
+    m.kv_lora_rank = o.at("kv_lora_rank").int_in_range(1, 1 << 16);
+    m.qk_rope_head_dim = o.at("qk_rope_head_dim").int_in_range(1, 1 << 16);
+    m.v_head_dim = o.at("v_head_dim").int_in_range(1, 1 << 16);
+    m.q_lora_rank = o.maybe("q_lora_rank") ? o.at("q_lora_rank").int_in_range(1, 1 << 20) : 0;
+    if (!o.has("head_dim")) o.at("kv_lora_rank").fail("MLA needs head_dim (qk_nope_head_dim)");
+  }
   o.finish();
   return m;
 }
@@ -203,6 +275,7 @@ std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& clus
     }
     c.tp = static_cast<int>(o.maybe("tp") ? o.at("tp").int_in_range(1, kMaxParallelism) : 1);
     c.pp = static_cast<int>(o.maybe("pp") ? o.at("pp").int_in_range(1, kMaxParallelism) : 1);
+    load_moe_layout(o, model, c);
     c.block_tokens = block_tokens;
     c.reserve_fraction = reserve_fraction;
     c.reserve_bytes = reserve_bytes;
@@ -256,9 +329,11 @@ std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& clus
         node_value.fail(fmt::format("node '{}' has {} free GPUs, tp x pp = {} needed",
                                     node_value.as_string(), c.gpus.size(), want));
     }
-    if (model.num_heads % c.tp != 0)
-      o.at("tp").fail(
-          fmt::format("tp {} must divide the model's {} attention heads", c.tp, model.num_heads));
+    const int attention_group = c.tp / c.moe.attention_dp;
+    if (model.num_heads % attention_group != 0)
+      o.at(c.moe.attention_dp > 1 ? "attention_dp" : "tp")
+          .fail(fmt::format("tp / attention_dp = {} must divide the model's {} attention heads",
+                            attention_group, model.num_heads));
     if (c.pp > model.num_layers)
       o.at("pp").fail(fmt::format("pp {} exceeds the model's {} layers", c.pp, model.num_layers));
     const MemoryPlan plan = plan_memory(c, cluster, model, precision);
@@ -314,6 +389,34 @@ CostModelConfig cost_model_inputs(const InstanceConfig& config, const Cluster& c
   cost.precision = precision;
   cost.tp = config.tp;
   cost.pp = config.pp;
+  cost.moe = config.moe;
+  if (model.moe()) {
+    if (config.expert_load.kind != ExpertSkew::Kind::kUniform)
+      cost.hot_group_expert_shares =
+          busiest_group_shares(config.expert_load, model.num_experts, config.moe.ep);
+    // All-to-all paths of the first stage's GPU 0 (the stages are laid out alike): the slowest
+    // to a peer of its node and to a GPU of another node, and its node's share of the GPUs.
+    const int first = config.gpus.front();
+    int per_node = 0;
+    for (int t = 0; t < config.tp; ++t) {
+      const int g = config.gpus[static_cast<size_t>(t)];
+      const bool same_node = cluster.gpus()[g].node == cluster.gpus()[first].node;
+      per_node += same_node;
+      if (g == first) continue;
+      const Path p = cluster.gpu_path(first, g);
+      Path& slowest = same_node ? cost.ep_intra_path : cost.ep_inter_path;
+      if (slowest.link_ids.empty() || p.transfer_time_s(1 << 20) > slowest.transfer_time_s(1 << 20))
+        slowest = p;
+    }
+    cost.ep_gpus_per_node = per_node;
+    for (size_t k = 0; k < cost.ep_inter_path.link_ids.size(); ++k) {
+      const Link& l = cluster.links()[static_cast<size_t>(cost.ep_inter_path.link_ids[k])];
+      double& slowest = l.kind == LinkKind::kNetwork ? cost.ep_inter_shared_bytes_per_s
+                                                     : cost.ep_inter_own_bytes_per_s;
+      if (slowest == 0 || l.spec.bandwidth_bytes_per_s < slowest)
+        slowest = l.spec.bandwidth_bytes_per_s;
+    }
+  }
   apply_engine_costs(engine, cost);
   // The slowest hop of each TP ring and of the PP chain sets the pace.
   cost.tp_on_nvlink = config.tp > 1;

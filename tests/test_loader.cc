@@ -72,7 +72,8 @@ TEST_CASE("bad scenarios give exact one-line errors with file and JSON pointer",
   d = q11();
   d["precision"]["weights"] = "int3";
   CHECK(load_error(d) ==
-        "q11.json: /precision/weights: unknown dtype 'int3'; valid: fp16, bf16, fp8, int8, int4");
+        "q11.json: /precision/weights: unknown dtype 'int3'; valid: fp16, bf16, fp8, int8, int4, "
+        "fp4");
 
   d = q11();
   d["policies"]["router"]["classes"][0]["instances"][1] = "C9";

@@ -22,6 +22,7 @@
 #include "tools/capacity.h"
 #include "tools/compare.h"
 #include "tools/list.h"
+#include "tools/model_import.h"
 #include "tools/output_file.h"
 #include "tools/process_stats.h"
 #include "tools/progress.h"
@@ -88,14 +89,24 @@ int list(const std::string& what) {
                  g.bf16_flops_per_s / 1e12, g.fp8_flops_per_s / 1e12,
                  g.nvlink_bandwidth_bytes_per_s / 1e9);
   } else if (what == "models") {
-    fmt::print("{:<16}{:>8}{:>8}{:>7}{:>5}{:>6}{:>7}{:>8}{:>7}{:>10}{:>12}\n", "name", "layers",
-               "hidden", "heads", "kv", "hdim", "ffn", "vocab", "tied", "params_B", "kv_KiB/tok");
-    for (const auto& m : model_catalogue())
-      fmt::print("{:<16}{:>8}{:>8}{:>7}{:>5}{:>6}{:>7}{:>8}{:>7}{:>10.2f}{:>12.1f}\n", m.name,
-                 m.num_layers, m.hidden_size, m.num_heads, m.num_kv_heads, m.head_dim,
-                 m.ffn_hidden_size, m.vocab_size, m.tied_embeddings ? "yes" : "no",
+    fmt::print("{:<17}{:>7}{:>7}{:>6}{:>5}{:>6}{:>7}{:>8}{:>6}{:>9}{:>10}{:>10}{:>12}\n", "name",
+               "layers", "hidden", "heads", "kv", "hdim", "ffn", "vocab", "tied", "experts",
+               "params_B", "active_B", "kv_KiB/tok");
+    for (const auto& m : model_catalogue()) {
+      // experts: routed/top-k(+shared); kv "mla" for a latent cache.
+      const std::string experts =
+          m.moe() ? fmt::format("{}/{}{}", m.num_experts, m.experts_per_token,
+                                m.shared_experts ? fmt::format("+{}", m.shared_experts) : "")
+                  : "-";
+      fmt::print("{:<17}{:>7}{:>7}{:>6}{:>5}{:>6}{:>7}{:>8}{:>6}{:>9}{:>10.2f}{:>10.2f}{:>12.1f}\n",
+                 m.name, m.num_layers, m.hidden_size, m.num_heads,
+                 m.mla() ? std::string("mla") : std::to_string(m.num_kv_heads), m.head_dim,
+                 m.moe() ? m.expert_ffn_hidden_size : m.ffn_hidden_size, m.vocab_size,
+                 m.tied_embeddings ? "yes" : "no", experts,
                  static_cast<double>(m.total_params()) / 1e9,
+                 static_cast<double>(m.active_params_per_token()) / 1e9,
                  m.kv_bytes_per_token(DType::kBf16) / 1024.0);
+    }
   } else {
     fmt::print("{}", describe_policies());
   }
@@ -170,6 +181,18 @@ int main(int argc, char** argv) {
   validate_cmd->add_option("-o,--output", validate_output, "Write every row and MAPE as JSON");
   validate_cmd->add_flag("--rows", validate_rows, "Print every row, not only the MAPE table");
 
+  auto* model_cmd = app.add_subcommand("model", "Work with model descriptions");
+  model_cmd->require_subcommand(1);
+  auto* import_cmd = model_cmd->add_subcommand(
+      "import",
+      "Turn a Hugging Face config.json into a scenario's inline /model object (dense and MoE "
+      "families; printed, or written with -o)");
+  std::string import_path, import_name, import_output;
+  import_cmd->add_option("config", import_path, "config.json of the model")->required();
+  import_cmd->add_option("--name", import_name,
+                         "Name shown in results (default: the config's folder name)");
+  import_cmd->add_option("-o,--output", import_output, "Write the model JSON here");
+
   CompareCommand compare_cmd(app);
   SweepCommand sweep_cmd(app);
   CapacityCommand capacity_cmd(app);
@@ -191,6 +214,19 @@ int main(int argc, char** argv) {
       if (!validate_output.empty())
         write_file_atomically(validate_output, validation_json(tables).dump(1) + "\n");
       fmt::print("{}", validation_report(tables, validate_rows));
+      return 0;
+    }
+    if (import_cmd->parsed()) {
+      if (import_name.empty())
+        import_name = std::filesystem::absolute(import_path).parent_path().filename().string();
+      const ImportedModel imported =
+          import_hf_config(read_json_file(import_path), import_path, import_name);
+      for (const auto& note : imported.notes) fmt::print(stderr, "note: {}\n", note);
+      const std::string text = imported.model.dump(2) + "\n";
+      if (import_output.empty())
+        fmt::print("{}", text);
+      else
+        write_file_atomically(import_output, text);
       return 0;
     }
     if (compare_cmd.parsed()) return compare_cmd.run(joined_command_line(argc, argv));

@@ -325,10 +325,16 @@ ValidationTable vidur_linear(const std::string& data_dir) {
 /// The open aiconfigurator silicon rows servesim can model, run in the held-out benchmark's
 /// command form (scenarios/closed_loop_h100.json with the row's model, engine, TP, concurrency,
 /// lengths and precision), grouped by engine x model x GPU, one table per group and metric.
-/// Modelled: aggregated serving of the dense models in the catalogue (Llama-3.1-8B,
-/// Llama-3.1-70B, Qwen3-32B) on H200, BF16 or FP8, PP 1. Skipped: B200, B300, GB200 and GB300
-/// rows (no GPU specification or fitted kernels here), MoE models (no expert model), FP4 and
-/// INT4 rows, disaggregated rows.
+/// Modelled: aggregated serving on H200, PP 1, of the dense models in the catalogue
+/// (Llama-3.1-8B, Llama-3.1-70B, Qwen3-32B; BF16 or FP8) and of the MoE models Qwen3-235B-A22B,
+/// DeepSeek-R1, DeepSeek-V3 (FP8), MiniMax-M2.5 (FP8, MiniMax-M2's shape), gpt-oss-120b
+/// (FP4 experts, BF16 attention) and Kimi-K2.5 (Kimi-K2's language model, INT4 experts; its
+/// vision tower is idle in these text-only runs), on one node: the replica spans moe_tp x moe_ep
+/// GPUs, attention in groups of tp_size (attention DP over the rest), experts over moe_ep groups.
+/// Skipped: B200, B300, GB200 and GB300 rows (no GPU specification or fitted kernels here);
+/// disaggregated rows; MoE rows spanning more than one 8-GPU node (DeepSeek TP 64, gpt-oss
+/// TP 16: the node interconnect of those runs is not recorded); Qwen3.5-397B-A17B (hybrid
+/// linear attention) and GLM-5 (sparse attention), which the catalogue does not describe.
 std::vector<ValidationTable> silicon_tables(const std::string& data_dir) {
   const std::string source = "validation-open/aiconfigurator-silicon/silicon_non_h100.csv";
   const CsvTable csv(data_dir + "/" + source);
@@ -336,18 +342,36 @@ std::vector<ValidationTable> silicon_tables(const std::string& data_dir) {
       {"meta-llama/Llama-3.1-8B-Instruct", "Llama-3.1-8B"},
       {"nvidia/Llama-3.1-8B-Instruct-FP8", "Llama-3.1-8B"},
       {"meta-llama/Llama-3.1-70B", "Llama-3.1-70B"},
-      {"Qwen/Qwen3-32B", "Qwen3-32B"}};
+      {"Qwen/Qwen3-32B", "Qwen3-32B"},
+      {"Qwen/Qwen3-235B-A22B-FP8", "Qwen3-235B-A22B"},
+      {"deepseek-ai/DeepSeek-R1", "DeepSeek-R1"},
+      {"deepseek-ai/DeepSeek-V3", "DeepSeek-V3"},
+      {"MiniMaxAI/MiniMax-M2.5", "MiniMax-M2"},
+      {"openai/gpt-oss-120b", "gpt-oss-120b"},
+      {"moonshotai/Kimi-K2.5", "Kimi-K2"}};
   const std::map<std::string, std::string, std::less<>> gpus = {{"h200_sxm", "H200"}};
+  constexpr int64_t kGpusPerNode = 8;
   std::map<std::string, ValidationTable> tables;
   for (size_t i = 0; i < csv.size(); ++i) {
     const auto model = models.find(csv.text(i, "model_path"));
     const auto gpu = gpus.find(csv.text(i, "system"));
     const std::string& precision = csv.text(i, "precision");
     if (model == models.end() || gpu == gpus.end() || csv.text(i, "mode") != "agg" ||
-        (precision != "" && precision != "fp8") || csv.text(i, "pp_size") != "1")
+        csv.text(i, "pp_size") != "1")
+      continue;
+    const bool moe = find_model(model->second)->moe();
+    if (!(precision == "fp8" || (precision == "" && !moe) ||
+          ((precision == "fp4" || precision == "int4") && moe)))
       continue;
     const std::string engine = csv.text(i, "backend");
-    const auto tp = static_cast<int64_t>(csv.number(i, "tp_size"));
+    const auto attention_tp = static_cast<int64_t>(csv.number(i, "tp_size"));
+    // MoE rows: the replica is moe_tp x moe_ep GPUs; attention runs in groups of tp_size.
+    int64_t tp = attention_tp, ep = 1;
+    if (moe) {
+      ep = static_cast<int64_t>(csv.number(i, "moe_ep_size"));
+      tp = static_cast<int64_t>(csv.number(i, "moe_tp_size")) * ep;
+      if (tp > kGpusPerNode || tp % attention_tp != 0) continue;
+    }
     const auto concurrency = static_cast<int64_t>(csv.number(i, "batch_size"));
     const auto isl = static_cast<int64_t>(csv.number(i, "isl"));
     const auto osl = static_cast<int64_t>(csv.number(i, "osl"));
@@ -381,11 +405,21 @@ std::vector<ValidationTable> silicon_tables(const std::string& data_dir) {
       scenario["workload"]["requests_per_client"] = 20;
       scenario["workload"]["distinct_prompts"] = 100;
     }
+    if (moe) {
+      scenario["instances"][0]["ep"] = ep;
+      scenario["instances"][0]["attention_dp"] = tp / attention_tp;
+      // gpt-oss ships MXFP4 experts beside BF16 attention, Kimi-K2.5 INT4 (weight-only, group
+      // 32) routed experts beside BF16 attention; its BF16 shared expert is priced as INT4 here
+      // (one format for all experts: 1% of a decode step's weight bytes).
+      if (precision == "fp4" || precision == "int4") scenario["precision"]["experts"] = precision;
+    }
     const nlohmann::json summary =
         run_scenario(scenario, "validate", ".", RunOptions{}).result["summary"];
     const std::string group = fmt::format("silicon {} {} {}", engine, model->second, gpu->second);
-    const std::string label = fmt::format("tp{} c{} {}/{} {}", tp, concurrency, isl, osl,
-                                          precision.empty() ? "bf16" : precision);
+    const std::string label = moe ? fmt::format("tp{} ep{} adp{} c{} {}/{} {}", tp, ep,
+                                                tp / attention_tp, concurrency, isl, osl, precision)
+                                  : fmt::format("tp{} c{} {}/{} {}", tp, concurrency, isl, osl,
+                                                precision.empty() ? "bf16" : precision);
     for (const char* metric : {"ttft", "tpot"}) {
       ValidationTable& t = tables[group + " " + metric];
       t.name = group + " " + metric;

@@ -17,7 +17,7 @@
 ///  - vidur_linear: Vidur's measured projection GEMMs.
 ///  - "silicon ENGINE MODEL GPU {ttft,tpot}": measured closed-loop serving benchmarks
 ///    (validation-open/aiconfigurator-silicon/silicon_non_h100.csv), mean TTFT and TPOT, each
-///    row simulated in the held-out command form; aggregated dense-model rows on H200 only
+///    row simulated in the held-out command form; aggregated rows on H200 only, dense and MoE
 ///    (see silicon_tables in validate.cc for what is skipped and why).
 
 #include <nlohmann/json.hpp>
