@@ -292,20 +292,11 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
   const double attn_out = static_cast<double>(m.attention_out_size());
   const double ffn = static_cast<double>(m.ffn_hidden_size);
   const double w_bytes = bytes_per_element(c.precision.weights);
-  // Work of the GEMMs on one rank, for MFU and MBU: weight elements, and their k + n
-  // (activations in and out). MLA's projections are counted as an MHA layer of the same query
-  // and output widths (an approximation of their work; their time above is exact).
-  const double attn_weights = ((q + 2 * kv) / attn_tp + attn_out / attn_tp) * hidden;
-  const double attn_edges = ((q + 2 * kv) / attn_tp + hidden) + (hidden + attn_out / attn_tp);
-  {
-    const double up = (m.gated_mlp ? 2 : 1) * ffn / attn_tp;
-    const double weights = attn_weights + (up + ffn / attn_tp) * hidden;
-    const double act_edges = attn_edges + (hidden + up) + (ffn / attn_tp + hidden);
-    cost.layer_flops = dense_layers * 2 * rows_per_group * weights;
-    cost.layer_hbm_bytes =
-        dense_layers * (weights * w_bytes + rows_per_group * act_edges * act_bytes);
-  }
   double attention_gemm_s = 0;
+  // Weight elements of the attention projections on one rank and their k + n (activations in
+  // and out), for MFU and MBU.
+  double attn_weights = ((q + 2 * kv) / attn_tp + attn_out / attn_tp) * hidden;
+  double attn_edges = ((q + 2 * kv) / attn_tp + hidden) + (hidden + attn_out / attn_tp);
   if (m.mla()) {
     // q_a and kv_a are replicated on every GPU of the group (as the engines do); q_b, kv_b and
     // o are sharded by heads. In the absorbed decode form kv_b multiplies the queries and the
@@ -321,6 +312,12 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
                        gemm_time(c, rows_per_group, kv_lora + rope, hidden) +
                        gemm_time(c, rows_per_group, heads * (head_dim + v_dim) / attn_tp, kv_lora) +
                        gemm_time(c, rows_per_group, hidden, attn_out / attn_tp);
+    const double q_in = q_lora > 0 ? q_lora : hidden;
+    const double kv_b = heads * (head_dim + v_dim) / attn_tp;
+    attn_weights = (q_lora > 0 ? q_lora * hidden : 0) + q / attn_tp * q_in +
+                   (kv_lora + rope) * hidden + kv_b * kv_lora + hidden * attn_out / attn_tp;
+    attn_edges = (q_lora > 0 ? q_lora + hidden : 0) + (q / attn_tp + q_in) +
+                 (kv_lora + rope + hidden) + (kv_b + kv_lora) + (hidden + attn_out / attn_tp);
   } else {
     attention_gemm_s = gemm_time(c, rows_per_group, (q + 2 * kv) / attn_tp, hidden) +
                        gemm_time(c, rows_per_group, hidden, attn_out / attn_tp);
@@ -330,6 +327,15 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
       gemm_time(c, rows_per_group, (m.gated_mlp ? 2 : 1) * ffn / attn_tp, hidden) +
       gemm_time(c, rows_per_group, hidden, ffn / attn_tp);
   cost.gemm_s = dense_layers * per_layer_gemm;
+  // Work of the dense layers' GEMMs on one rank, for MFU and MBU.
+  {
+    const double up = (m.gated_mlp ? 2 : 1) * ffn / attn_tp;
+    const double weights = attn_weights + (up + ffn / attn_tp) * hidden;
+    const double act_edges = attn_edges + (hidden + up) + (ffn / attn_tp + hidden);
+    cost.layer_flops = dense_layers * 2 * rows_per_group * weights;
+    cost.layer_hbm_bytes =
+        dense_layers * (weights * w_bytes + rows_per_group * act_edges * act_bytes);
+  }
 
   // MoE layers: router, shared experts (a dense MLP over the attention group), and the routed
   // experts of the busiest EP group, whose GPU sets the pace of the layer.

@@ -191,8 +191,10 @@ void Metrics::add_gpu_utilisation(nlohmann::ordered_json& out, size_t index, int
   const Work total = total_work(index);
   const auto st = static_cast<size_t>(stage);
   out["pp_stage"] = stage;
-  out["mfu"] = makespan_s > 0 ? total.flops[st] / (w.peak_flops_per_s * makespan_s) : 0.0;
-  out["mbu"] = makespan_s > 0 ? total.hbm_bytes[st] / (w.hbm_bytes_per_s * makespan_s) : 0.0;
+  const double mfu = makespan_s > 0 ? total.flops[st] / (w.peak_flops_per_s * makespan_s) : 0.0;
+  const double mbu = makespan_s > 0 ? total.hbm_bytes[st] / (w.hbm_bytes_per_s * makespan_s) : 0.0;
+  out["mfu"] = mfu;
+  out["mbu"] = mbu;
 }
 
 double Metrics::gpu_energy_j(size_t index, int stage, double tdp_w, double makespan_s) const {
