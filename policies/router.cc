@@ -7,19 +7,14 @@
 namespace servesim {
 namespace {
 
-/// The least loaded available replica of `pool`, or -1 when none is available.
-int least_loaded_of(const std::vector<int>& pool, const std::vector<Instance*>& instances) {
-  int best = -1;
-  int64_t best_load = 0;
-  for (int i : pool) {
-    if (!instances[i]->available()) continue;
-    const int64_t load = instances[i]->outstanding_tokens();
-    if (best < 0 || load < best_load) {
-      best = i;
-      best_load = load;
-    }
-  }
-  return best;
+/// The least loaded available replica of `pool`, ties broken fairly, or -1 when none is
+/// available.
+int least_loaded_of(const std::vector<int>& pool, const std::vector<Instance*>& instances,
+                    FairTieBreak& ties) {
+  const int k = ties.pick(
+      pool.size(), [&](size_t i) { return instances[pool[i]]->available(); },
+      [&](size_t i) { return instances[pool[i]]->outstanding_tokens(); });
+  return k < 0 ? -1 : pool[static_cast<size_t>(k)];
 }
 
 }  // namespace
@@ -48,7 +43,8 @@ size_t SizeClassRouter::classify(int64_t predicted_total_tokens) const {
 
 int SizeClassRouter::route(const Request& r, const std::vector<Instance*>& instances) {
   const size_t c = classify(r.spec.prompt_tokens + r.predicted_output_tokens);
-  const int chosen = least_loaded_of(classes_[c].instances, instances);
+  if (ties_.size() != classes_.size()) ties_.resize(classes_.size());
+  const int chosen = least_loaded_of(classes_[c].instances, instances, ties_[c]);
   if (chosen >= 0) return chosen;
   // Every replica of the class has failed: the least loaded of those up, as an operator's
   // fallback would send it.
@@ -56,7 +52,7 @@ int SizeClassRouter::route(const Request& r, const std::vector<Instance*>& insta
     all_.resize(instances.size());
     for (size_t i = 0; i < all_.size(); ++i) all_[i] = static_cast<int>(i);
   }
-  return least_loaded_of(all_, instances);
+  return least_loaded_of(all_, instances, fallback_ties_);
 }
 
 void register_builtin_routers(RouterRegistry& registry) {

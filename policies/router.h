@@ -88,6 +88,9 @@ class SizeClassRouter final : public Router {
  private:
   std::vector<SizeClass> classes_;
   std::vector<int> all_;  ///< every replica: the fallback pool when a class has none up
+  /// Per class, and for the fallback pool: equal loads go round the pool, not to its first.
+  std::vector<FairTieBreak> ties_;
+  FairTieBreak fallback_ties_;
 };
 
 using RouterRegistry =
