@@ -149,6 +149,11 @@ TEST_CASE("ties go round the replicas, not to the lowest index", "[router]") {
   CHECK(kv.route(*probe, f.instances) == 0);
   CHECK(kv.route(*probe, f.instances) == 1);
   CHECK(kv.route(*probe, f.instances) == 2);
+  // size_class within a pool of idle replicas: the pool's members take turns.
+  SizeClassRouter sized({{"short", 1024, {1, 2}}, {"large", 0, {0}}});
+  CHECK(sized.route(*probe, f.instances) == 1);
+  CHECK(sized.route(*probe, f.instances) == 2);
+  CHECK(sized.route(*probe, f.instances) == 1);
 }
 
 TEST_CASE("cache-aware router: longest match when balanced, fewest in flight when not",
