@@ -7,21 +7,14 @@
 #include "models/cost_model.h"
 #include "models/instance.h"
 #include "models/llm.h"
+#include "toy_cost_config.h"
 
 using namespace servesim;
 using E = DefaultEfficiency;
 
 namespace {
 
-CostModelConfig toy_config() {
-  CostModelConfig c;
-  c.gpu.name = "toy";
-  c.gpu.memory_bytes = 80e9;
-  c.gpu.bf16_flops_per_s = 100e12;
-  c.gpu.hbm_bandwidth_bytes_per_s = 1e12;
-  c.model = *find_model("Llama-2-7B");
-  return c;
-}
+using testing::toy_config;
 
 }  // namespace
 

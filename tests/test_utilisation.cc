@@ -9,6 +9,7 @@
 #include "models/llm.h"
 #include "models/power.h"
 #include "test_support.h"
+#include "toy_cost_config.h"
 
 namespace servesim {
 namespace {
@@ -17,12 +18,7 @@ using testing::load_scenario;
 using testing::run_doc;
 
 TEST_CASE("an iteration's flops and bytes are those of its kernels", "[utilisation]") {
-  CostModelConfig c;
-  c.gpu.name = "toy";
-  c.gpu.memory_bytes = 80e9;
-  c.gpu.bf16_flops_per_s = 100e12;
-  c.gpu.hbm_bandwidth_bytes_per_s = 1e12;
-  c.model = *find_model("Llama-2-7B");
+  CostModelConfig c = testing::toy_config();
   BatchShape prefill;
   prefill.add_prefill(0, 1000, true);
   const IterationCost p = price_iteration(c, prefill);
