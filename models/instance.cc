@@ -6,6 +6,8 @@
 #include <cmath>
 #include <limits>
 
+#include "models/step_traffic.h"
+
 // A replica's iteration loop: admission, planning, pricing and applying iterations. The
 // closed-form decode stretches and the load figures routers read mid-stretch are in
 // instance_stretch.cc; KV blocks, the prefix cache, offload, preemption and failure in
@@ -205,7 +207,19 @@ void Instance::start_iteration() {
   }
   const Time end = Time::from_ns(step_end_ns_.back());
   observer_.on_iteration(*this, iteration_start_, end - iteration_start_, step_cost_);
-  done_event_ = sim_.schedule_at(end, Phase::kIterationDone, [this] { finish_iteration(); });
+  const double network_s = step_traffic_ ? step_traffic_->solo_s(step_cost_) : 0.0;
+  if (network_s > 0) {
+    // Compute first, then the transfers on the shared links; alone on them they take
+    // network_s and the step its price.
+    ++network_steps_;
+    const Time compute = Time::from_s(std::max(0.0, step_cost_.total_s - network_s));
+    done_event_ = sim_.schedule_at(iteration_start_ + compute, Phase::kIterationDone, [this] {
+      done_event_ = EventId{};
+      step_traffic_->send(step_cost_, [this] { finish_network_step(); });
+    });
+  } else {
+    done_event_ = sim_.schedule_at(end, Phase::kIterationDone, [this] { finish_iteration(); });
+  }
   // The requests the end of this iteration will read first have often waited long, and are
   // cold: start loading them now, while other replicas' events run.
   if (decode_set_mode_) {
@@ -283,6 +297,23 @@ void Instance::release_handed_off(Request* r) {
 void Instance::finish_iteration() {
   apply_iteration();
   start_iteration();
+}
+
+void Instance::set_step_traffic(StepTraffic* traffic) {
+  SERVESIM_CHECK(!config_.closed_form_decode && !decode_set_mode_,
+                 "instance {}: network flows per step need step-by-step mode", config_.name);
+  step_traffic_ = traffic;
+}
+
+void Instance::finish_network_step() {
+  const int64_t end_ns = sim_.now().ns;
+  network_wait_s_ += std::max<double>(0.0, Time::from_ns(end_ns - step_end_ns_.front()).to_s());
+  if (end_ns != step_end_ns_.front()) {
+    step_end_ns_.assign(1, end_ns);
+    steps_ = StepSeries{end_ns - iteration_start_.ns};
+    observer_.on_step_resized(*this);
+  }
+  finish_iteration();
 }
 
 void Instance::apply_iteration() {

@@ -23,6 +23,7 @@
 namespace servesim {
 
 class Instance;
+class StepTraffic;
 
 /// Receives what happens to requests and iterations; metrics live here, never in policies.
 class InstanceObserver {
@@ -80,6 +81,10 @@ class InstanceObserver {
                             const IterationCost& cost) {
     (void)instance, (void)start, (void)duration, (void)cost;
   }
+  /// The iteration in flight (one step) ended at another time than on_iteration said: its
+  /// network transfers shared their links (StepTraffic). planned_steps() and
+  /// planned_step_ends_ns() now hold its actual length and end.
+  virtual void on_step_resized(const Instance& instance) { (void)instance; }
 };
 
 /// How a replica's GPU memory is divided; the same on every GPU of the replica.
@@ -139,6 +144,16 @@ class Instance final : public DecodeSetContext, public RequestSink {
   void release_handed_off(Request* r);
   /// Requests handed off whose KV this replica still holds.
   int64_t handoffs_in_flight() const { return handoffs_in_flight_; }
+
+  /// From now on the iteration traffic that crosses the network runs as flows on shared links
+  /// (models/step_traffic.h): each step waits for its transfers. Needs step-by-step mode
+  /// (closed_form_decode off), as a step's length is known only when its flows end.
+  void set_step_traffic(StepTraffic* traffic);
+  const StepTraffic* step_traffic() const { return step_traffic_; }
+  /// Steps whose transfers ran as flows, and the time they waited beyond their price (what
+  /// other flows on their links cost them).
+  uint64_t network_steps() const { return network_steps_; }
+  double network_wait_s() const { return network_wait_s_; }
 
   // Faults (policies/faults.h).
   /// Whether the replica takes requests (false between fail() and recover()).
@@ -236,6 +251,8 @@ class Instance final : public DecodeSetContext, public RequestSink {
   static void prefetch(const Request* r);
   void start_iteration();
   void finish_iteration();
+  /// The step's transfers (step_traffic_) have arrived: it ends now.
+  void finish_network_step();
   /// finish_iteration's handling of the plan's requests in decode-set mode.
   void finish_decode_set_iteration(int64_t steps);
   /// A request leaves: finished, its KV released; on_finish follows in running order.
@@ -315,6 +332,9 @@ class Instance final : public DecodeSetContext, public RequestSink {
   /// Scratch for plan_stretch: requests by free token slots in their last KV block.
   std::vector<int64_t> slack_count_;
   EventId done_event_;
+  StepTraffic* step_traffic_ = nullptr;
+  uint64_t network_steps_ = 0;
+  double network_wait_s_ = 0;
   /// stretch_steps_done's last answer for the stretch in flight.
   mutable size_t steps_done_hint_ = 0;
   IterationCost step_cost_;

@@ -159,6 +159,9 @@ void Instance::set_pace(const CostModelConfig& cost, double slowdown) {
 }
 
 int64_t Instance::fail(std::vector<Request*>& evicted) {
+  // Flows in flight would call back into the lost iteration (the loader refuses the mix).
+  SERVESIM_CHECK(step_traffic_ == nullptr, "instance {} failed with its step traffic on flows",
+                 config_.name);
   available_ = false;
   if (wakeup_.valid()) {
     sim_.cancel(wakeup_);

@@ -16,24 +16,22 @@ std::vector<FlowNetwork::LinkSpec> channels_of(const Cluster& cluster) {
 }  // namespace
 
 ClusterNetwork::ClusterNetwork(Simulator& sim, const Cluster& cluster)
-    : cluster_(cluster),
-      flows_(sim, channels_of(cluster)),
-      paths_(cluster.gpus().size() * cluster.gpus().size()),
-      path_known_(paths_.size(), 0) {}
+    : cluster_(cluster), flows_(sim, channels_of(cluster)) {}
+
+const std::vector<int>& ClusterNetwork::channel_path(int from_gpu, int to_gpu) {
+  const uint64_t key = static_cast<uint64_t>(from_gpu) << 32 | static_cast<uint32_t>(to_gpu);
+  auto [it, inserted] = paths_.try_emplace(key);
+  if (inserted && from_gpu != to_gpu) {
+    const Path p = cluster_.gpu_path(from_gpu, to_gpu);
+    for (size_t k = 0; k < p.link_ids.size(); ++k)
+      it->second.push_back(channel(p.link_ids[k], p.forward[k]));
+  }
+  return it->second;
+}
 
 void ClusterNetwork::send(int from_gpu, int to_gpu, double bytes, FlowNetwork::Done done) {
-  const size_t key =
-      static_cast<size_t>(from_gpu) * cluster_.gpus().size() + static_cast<size_t>(to_gpu);
-  if (!path_known_[key]) {
-    path_known_[key] = 1;
-    if (from_gpu != to_gpu) {
-      const Path p = cluster_.gpu_path(from_gpu, to_gpu);
-      for (size_t k = 0; k < p.link_ids.size(); ++k)
-        paths_[key].push_back(channel(p.link_ids[k], p.forward[k]));
-    }
-  }
   ++flows_started_;
-  flows_.start(paths_[key], bytes, std::move(done));
+  flows_.start(channel_path(from_gpu, to_gpu), bytes, std::move(done));
 }
 
 }  // namespace servesim

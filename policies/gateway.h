@@ -86,6 +86,7 @@ class Gateway final : public InstanceObserver {
                     const IterationCost& cost) override {
     metrics_.on_iteration(instance, start, duration, cost);
   }
+  void on_step_resized(const Instance& instance) override { metrics_.on_step_resized(instance); }
   void on_finish(Request& r) override;
   void on_drop(Request& r, std::string_view reason) override;
   void on_prefill_handoff(Request& r) override;

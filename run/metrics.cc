@@ -64,6 +64,11 @@ void Metrics::on_iteration(const Instance& instance, Time start, Time duration,
   w.cost = cost;
 }
 
+void Metrics::on_step_resized(const Instance& instance) {
+  // The step's work is the same; it is spread over its actual span.
+  work_[static_cast<size_t>(instance.index())].steps = instance.planned_steps();
+}
+
 namespace {
 
 /// Sum over the integers j in [lo, hi) of p + q j.

@@ -76,6 +76,7 @@ class Metrics final : public InstanceObserver {
   void set_network(ClusterNetwork* network);
   void on_iteration(const Instance& instance, Time start, Time duration,
                     const IterationCost& cost) override;
+  void on_step_resized(const Instance& instance) override;
 
   /// Work a replica's GPUs did (busy seconds, and per PP stage the flops and HBM bytes of the
   /// priced kernels on one of its GPUs), whole run or cumulative to a sample time.

@@ -157,6 +157,12 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
     j["iterations"] = inst->iterations();
     j["preemptions"] = inst->preemptions();
     if (scenario.migrate_on_preemption) j["migrations"] = inst->migrations();
+    if (inst->step_traffic()) {
+      // Its network-crossing transfers ran as flows: the steps that sent some, and the time
+      // they waited beyond their price for links other flows shared.
+      j["network_steps"] = inst->network_steps();
+      j["network_wait_s"] = inst->network_wait_s();
+    }
     j["busy_fraction"] = busy;
     j["kv_capacity_tokens"] = inst->kv_capacity_tokens();
     j["kv_capacity_blocks"] = inst->kv_pool().total_blocks();
@@ -199,24 +205,39 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
       }
       gpus.push_back(std::move(gj));
     }
-    // Each TP rank sends to its ring neighbour; each PP stage's ranks send their shard on.
+    // Transfers that crossed the network as flows (models/step_traffic.h) are counted by the
+    // flow network below; the others as the replica priced them.
+    const bool on_flows = inst->step_traffic() != nullptr;
+    auto priced = [&](const Path& p) {
+      return !on_flows || std::none_of(p.link_ids.begin(), p.link_ids.end(), [&](int l) {
+        return cluster.links()[static_cast<size_t>(l)].kind == LinkKind::kNetwork;
+      });
+    };
+    // Each TP rank sends to its ring neighbour (the ring of its stage, over the stage's layers);
+    // each PP stage's ranks send their shard on.
+    const int64_t layers = inst->cost_config().model.num_layers;
     for (int st = 0; st < c.pp; ++st) {
+      const double stage_share = static_cast<double>(layers / c.pp + (st < layers % c.pp ? 1 : 0)) /
+                                 static_cast<double>(layers);
       for (int t = 0; t < c.tp && c.tp > 1; ++t) {
         const Path p = cluster.gpu_path(c.gpus[static_cast<size_t>(st * c.tp + t)],
                                         c.gpus[static_cast<size_t>(st * c.tp + (t + 1) % c.tp)]);
-        add_path_bytes(p, inst->tp_bytes_per_gpu(), true);
+        if (priced(p)) add_path_bytes(p, stage_share * inst->tp_bytes_per_gpu(), true);
       }
       if (st + 1 < c.pp)
         for (int t = 0; t < c.tp; ++t) {
           const Path p = cluster.gpu_path(c.gpus[static_cast<size_t>(st * c.tp + t)],
                                           c.gpus[static_cast<size_t>((st + 1) * c.tp + t)]);
-          add_path_bytes(p, inst->pp_bytes_per_hop() / c.tp, true);
+          if (priced(p)) add_path_bytes(p, inst->pp_bytes_per_hop() / c.tp, true);
         }
     }
     // EP all-to-all: each GPU of a stage sends its node-local bytes evenly to the peers of its
     // node, and its bytes for other nodes evenly to their GPUs.
     if (inst->ep_intra_bytes_per_gpu() + inst->ep_inter_bytes_per_gpu() > 0)
-      for (int st = 0; st < c.pp; ++st)
+      for (int st = 0; st < c.pp; ++st) {
+        const double stage_share =
+            static_cast<double>(layers / c.pp + (st < layers % c.pp ? 1 : 0)) /
+            static_cast<double>(layers);
         for (int a = 0; a < c.tp; ++a) {
           const int from = c.gpus[static_cast<size_t>(st * c.tp + a)];
           int same = 0, other = 0;
@@ -229,12 +250,14 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
             const int to = c.gpus[static_cast<size_t>(st * c.tp + b)];
             if (to == from) continue;
             const bool local = cluster.gpus()[to].node == cluster.gpus()[from].node;
+            if (!local && on_flows) continue;  // the flows'
             add_path_bytes(cluster.gpu_path(from, to),
-                           local ? inst->ep_intra_bytes_per_gpu() / same
-                                 : inst->ep_inter_bytes_per_gpu() / other,
+                           stage_share * (local ? inst->ep_intra_bytes_per_gpu() / same
+                                                : inst->ep_inter_bytes_per_gpu() / other),
                            true);
           }
         }
+      }
     // KV offload: each GPU's writes to and reads from host memory cross its own PCIe link.
     for (int g : c.gpus) {
       const Path to_host = cluster.host_path(g);

@@ -1,10 +1,12 @@
 #include "run/run.h"
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 
 #include "models/instance.h"
 #include "models/network.h"
+#include "models/step_traffic.h"
 #include "policies/batchers.h"
 #include "policies/gateway.h"
 #include "policies/kv_transfer.h"
@@ -103,28 +105,57 @@ RunOutput run_scenario(const Scenario& s, const RunOptions& options) {
                           spool_requests ? options.result_requests_out : options.requests_out,
                           spool_requests, s.output.exact_samples});
   Gateway gateway(*router, *predictor, metrics);
+  // The links are simulated as shared resources only when something moves over them as flows:
+  // KV between replicas (disaggregated serving, migration), or iteration traffic that crosses
+  // the network where the links may be shared (models/step_traffic.h).
+  const bool kv_moves = s.disaggregated || s.migrate_on_preemption;
+  std::unique_ptr<ClusterNetwork> network;
+  std::vector<std::unique_ptr<StepTraffic>> step_traffic(s.instances.size());
+  if (kv_moves || s.iteration_traffic != StepTrafficMode::kPriced)
+    network = std::make_unique<ClusterNetwork>(sim, *s.cluster);
+  if (s.iteration_traffic != StepTrafficMode::kPriced) {
+    std::vector<int> users(2 * s.cluster->links().size(), 0);  // replicas per channel
+    for (size_t i = 0; i < s.instances.size(); ++i) {
+      const InstanceConfig& c = s.instances[i].config;
+      auto traffic = std::make_unique<StepTraffic>(*network, c.gpus, c.tp, c.pp,
+                                                   s.instances[i].cost.model.num_layers);
+      if (!traffic->crosses_network()) continue;
+      for (int ch : traffic->channels()) ++users[static_cast<size_t>(ch)];
+      step_traffic[i] = std::move(traffic);
+    }
+    // Alone on its links a replica's price is exact: it keeps its closed-form stretches.
+    if (s.iteration_traffic == StepTrafficMode::kAuto && !kv_moves)
+      for (auto& traffic : step_traffic)
+        if (traffic && std::none_of(traffic->channels().begin(), traffic->channels().end(),
+                                    [&](int ch) { return users[static_cast<size_t>(ch)] > 1; }))
+          traffic.reset();
+  }
+  const bool any_step_traffic =
+      std::any_of(step_traffic.begin(), step_traffic.end(), [](const auto& t) { return !!t; });
+  if (!kv_moves && !any_step_traffic) network.reset();
   std::vector<std::unique_ptr<Instance>> instances;
   for (size_t i = 0; i < s.instances.size(); ++i) {
     InstanceConfig config = s.instances[i].config;
-    config.closed_form_decode = !options.exact_steps;
+    // A step whose transfers share links lasts until they end: steps run one by one.
+    config.closed_form_decode = !options.exact_steps && !step_traffic[i];
     instances.push_back(
         std::make_unique<Instance>(static_cast<int>(i), config, s.instances[i].cost, *s.cluster,
                                    sim, build(batchers, s, s.instances[i].batcher), gateway));
+    if (step_traffic[i]) instances.back()->set_step_traffic(step_traffic[i].get());
     gateway.add_instance(instances.back().get(), instances.back().get(), config.role);
     metrics.add_instance(instances.back().get());
   }
-  // Disaggregated serving: KV moves as flows on the links, which only then are simulated.
-  std::unique_ptr<ClusterNetwork> network;
+  if (network) metrics.set_network(network.get());
+  // Disaggregated serving and migration: KV moves as flows on the links.
   std::unique_ptr<Router> decode_router;
   std::unique_ptr<NetworkKvMover> kv_mover;
-  if (s.disaggregated || s.migrate_on_preemption) {
+  if (kv_moves) {
     std::vector<std::string> decode_names;
     std::vector<const Instance*> views;
     for (const auto& inst : instances) {
       views.push_back(inst.get());
       if (inst->config().role == InstanceRole::kDecode) decode_names.push_back(inst->name());
     }
-    network = std::make_unique<ClusterNetwork>(sim, *s.cluster);
     kv_mover = std::make_unique<NetworkKvMover>(
         *network, std::move(views), kv_bytes_per_token_per_gpu(s.model, s.precision.kv, 1, 1));
     if (s.disaggregated) {
@@ -132,7 +163,6 @@ RunOutput run_scenario(const Scenario& s, const RunOptions& options) {
       gateway.set_disaggregation(decode_router.get(), kv_mover.get(), &sim);
     }
     if (s.migrate_on_preemption) gateway.set_migration(kv_mover.get(), &sim);
-    metrics.set_network(network.get());
   }
   gateway.set_on_released([&](int64_t client) { workload->on_request_done(sim, client); });
   std::unique_ptr<FaultInjector> faults;
@@ -161,11 +191,16 @@ RunOutput run_scenario(const Scenario& s, const RunOptions& options) {
   if (network) {
     network->settle();
     network->check_conservation();
-    const double moved_bytes = metrics.kv_transfer_bytes() + metrics.kv_migration_bytes();
+    const double kv_bytes = metrics.kv_transfer_bytes() + metrics.kv_migration_bytes();
+    double step_bytes = 0;
+    for (const auto& traffic : step_traffic)
+      if (traffic) step_bytes += traffic->bytes_sent();
+    const double moved_bytes = kv_bytes + step_bytes;
     SERVESIM_CHECK(
         std::abs(network->bytes_sent() - moved_bytes) <= 1e-9 * std::max(1.0, moved_bytes),
-        "KV bytes handed off and migrated ({}) differ from the bytes the links carried ({})",
-        moved_bytes, network->bytes_sent());
+        "KV bytes handed off and migrated ({}) and iteration traffic sent ({}) differ from the "
+        "bytes the links carried ({})",
+        kv_bytes, step_bytes, network->bytes_sent());
   }
 
   RunOutput out;

@@ -267,6 +267,17 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
     if (s.migrate_on_preemption && root.has("faults"))
       root.at("faults").fail("faults are not supported with KV migration yet");
   }
+  if (auto t = policies.maybe("iteration_traffic")) {
+    const std::string mode = t->one_of({"auto", "flows", "priced"});
+    s.iteration_traffic = mode == "flows"    ? StepTrafficMode::kFlows
+                          : mode == "priced" ? StepTrafficMode::kPriced
+                                             : StepTrafficMode::kAuto;
+    if (s.iteration_traffic == StepTrafficMode::kFlows && root.has("faults"))
+      root.at("faults").fail("faults are not supported with iteration traffic on flows yet");
+  }
+  // A failure or a degraded link would change a step whose flows are in flight: with faults,
+  // iteration traffic keeps its per-transfer price.
+  if (root.has("faults")) s.iteration_traffic = StepTrafficMode::kPriced;
   policies.finish();
 
   if (auto f = root.maybe("faults")) s.faults = load_faults(*f, s.instances, *s.cluster);

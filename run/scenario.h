@@ -21,6 +21,7 @@
 #include "models/instance.h"
 #include "models/kernel_db.h"
 #include "models/llm.h"
+#include "models/step_traffic.h"
 #include "policies/faults.h"
 #include "run/kernel_tables.h"
 
@@ -82,6 +83,8 @@ struct Scenario {
   /// /policies/preemption "migrate": a replica short of KV moves a decoding request's KV to
   /// another replica that has room instead of recomputing it ("recompute", the default).
   bool migrate_on_preemption = false;
+  /// /policies/iteration_traffic (models/step_traffic.h); faults make "auto" "priced".
+  StepTrafficMode iteration_traffic = StepTrafficMode::kAuto;
   ConfigObject workload;
   /// /faults: failures, stragglers and degraded links, in scenario order.
   std::vector<FaultSpec> faults;

@@ -224,6 +224,8 @@ TEST_CASE("bad faults are refused with a located message", "[faults]") {
 TEST_CASE("a failed link takes down the replicas whose transfers cross it, until it is back",
           "[faults]") {
   json doc = load_scenario("seed_q6_parallelism.json");
+  // With faults, iteration traffic keeps its per-transfer price: compare like with like.
+  doc["policies"]["iteration_traffic"] = "priced";
   const auto base = run_json(doc, "q6.json");
   // Node B's network link carries both cross-node replicas' TP and PP traffic.
   doc["faults"] = json::parse(R"([{"kind": "link_failure", "link": "B/nic-switch", "at_s": 20,
