@@ -156,6 +156,7 @@ int64_t cuda_graph_padded_batch(int64_t batch) {
 }
 
 void BatchShape::add_prefill(int64_t prefix_tokens, int64_t new_tokens, bool emits_token) {
+  ++sequences;
   tokens += new_tokens;
   if (emits_token) ++logit_rows;
   // Query i of the chunk attends to the prefix and to the chunk's first i+1 tokens.
@@ -170,7 +171,32 @@ void BatchShape::add_prefill(int64_t prefix_tokens, int64_t new_tokens, bool emi
   }
 }
 
+BatchShape BatchShape::micro_batch(int64_t parts) const {
+  BatchShape m = *this;
+  const auto f = 1.0 / static_cast<double>(parts);
+  auto part = [&](int64_t n) { return (n + parts - 1) / parts; };
+  m.sequences = part(sequences);
+  m.tokens = part(tokens);
+  m.logit_rows = part(logit_rows);
+  m.decode_sequences = part(decode_sequences);
+  for (double* d : {&m.decode_context_tokens, &m.prefill_attention_pairs, &m.prefill_prefix_tokens,
+                    &m.decode_context_sq_tokens, &m.host_kv_tokens, &m.offload_tokens})
+    *d *= f;
+  return m;
+}
+
+void IterationCost::scale_work(int64_t parts) {
+  const auto k = static_cast<double>(parts);
+  for (double* d :
+       {&layer_flops, &layer_hbm_bytes, &head_flops, &head_hbm_bytes, &layer_flops_step_growth,
+        &layer_hbm_bytes_step_growth, &host_to_gpu_bytes_per_gpu, &gpu_to_host_bytes_per_gpu,
+        &tp_bytes_per_gpu, &pp_bytes_per_hop, &ep_intra_bytes_per_gpu, &ep_inter_bytes_per_gpu})
+    *d *= k;
+  microbatches *= parts;
+}
+
 void BatchShape::add_decode(int64_t context_tokens) {
+  ++sequences;
   tokens += 1;
   ++logit_rows;
   ++decode_sequences;

@@ -163,6 +163,7 @@ struct CostModelConfig {
 
 /// What one iteration processes, reduced to the sums the cost depends on.
 struct BatchShape {
+  int64_t sequences = 0;   ///< requests in the iteration (prefill chunks and decodes)
   int64_t tokens = 0;      ///< new tokens through the GEMMs (prefill chunks + one per decode)
   int64_t logit_rows = 0;  ///< requests that emit a token (LM head rows)
   int64_t decode_sequences = 0;
@@ -184,6 +185,9 @@ struct BatchShape {
   void add_prefill(int64_t prefix_tokens, int64_t new_tokens, bool emits_token);
   /// Adds one decode step attending over `context_tokens` (including the new token).
   void add_decode(int64_t context_tokens);
+  /// One of `parts` equal micro-batches of this batch (counts rounded up: the largest part);
+  /// the largest chunk stays whole.
+  BatchShape micro_batch(int64_t parts) const;
 };
 
 struct IterationCost {
@@ -222,6 +226,11 @@ struct IterationCost {
   /// Bytes each GPU sends in the EP all-to-alls, to peers in its node and to other nodes.
   double ep_intra_bytes_per_gpu = 0;
   double ep_inter_bytes_per_gpu = 0;
+  /// PP micro-batches the iteration ran as (Instance::price): the times are one
+  /// micro-batch's way through every stage, the work and bytes those of all of them.
+  int64_t microbatches = 1;
+  /// Multiplies the work and bytes (not the times) by `parts`.
+  void scale_work(int64_t parts);
 };
 
 /// The peak rate MFU is measured against: that of the GEMMs' input format on this GPU.

@@ -127,7 +127,13 @@ void Instance::request_schedule() {
 }
 
 IterationCost Instance::price(const BatchShape& shape) const {
-  IterationCost cost = price_iteration(cost_, shape);
+  // Micro-batches in flight through the stages: a round is one micro-batch's way through all
+  // of them, in which every micro-batch advances once.
+  const int64_t parts = config_.pp > 1 && config_.pp_microbatching
+                            ? std::clamp<int64_t>(shape.sequences, 1, config_.pp)
+                            : 1;
+  IterationCost cost = price_iteration(cost_, parts > 1 ? shape.micro_batch(parts) : shape);
+  if (parts > 1) cost.scale_work(parts);
   if (slowdown_ != 1.0)
     for (double* t :
          {&cost.total_s, &cost.gemm_s, &cost.attention_s, &cost.elementwise_s, &cost.lm_head_s,
@@ -176,6 +182,7 @@ void Instance::start_iteration() {
     // The members' decode steps from the set's sums: contexts are whole token counts, so the
     // double sums equal those add_decode would accumulate one by one.
     const int64_t n = plan_.decode_set_members;
+    shape.sequences += n;
     shape.tokens += n;
     shape.logit_rows += n;
     shape.decode_sequences += n;
@@ -321,6 +328,8 @@ void Instance::apply_iteration() {
   const auto steps = static_cast<int64_t>(step_end_ns_.size());
   iterations_ += static_cast<uint64_t>(steps);
   busy_time_ += sim_.now() - iteration_start_;
+  stage_busy_s_ += (sim_.now() - iteration_start_).to_s() *
+                   static_cast<double>(step_cost_.microbatches) / config_.pp;
   // Per-step traffic is the same at every step of a stretch (host traffic never is in one).
   tp_bytes_per_gpu_ += step_cost_.tp_bytes_per_gpu * static_cast<double>(steps);
   pp_bytes_per_hop_ += step_cost_.pp_bytes_per_hop * static_cast<double>(steps);

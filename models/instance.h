@@ -121,6 +121,11 @@ struct InstanceConfig {
   /// context: compute the stretch up to the next change at once instead of one event per
   /// token. Off (`--exact-steps`) runs every step as its own event, the reference.
   bool closed_form_decode = true;
+  /// With pp > 1, run an iteration as min(pp, requests) micro-batches in flight through the
+  /// stages at once (vLLM's virtual engines): a round lasts one micro-batch's way through every
+  /// stage, and each stage is busy for its micro-batches only (the pipeline bubble). Off: one
+  /// batch at a time, each stage busy 1/pp of the iteration.
+  bool pp_microbatching = true;
   /// Longest context a request may reach (0: whatever the KV cache can hold).
   int64_t max_model_len = 0;
   KvPolicyConfig kv_policy;
@@ -195,6 +200,9 @@ class Instance final : public DecodeSetContext, public RequestSink {
   /// only brought up to date when the stretch's steps are applied).
   int64_t kv_used_blocks_now() const;
   Time busy_time() const { return busy_time_; }
+  /// Seconds each PP stage's GPUs computed (busy_time() with one stage): its micro-batches'
+  /// share of each iteration.
+  double stage_busy_s() const { return config_.pp == 1 ? busy_time_.to_s() : stage_busy_s_; }
   /// The steps of the iteration in flight or last run (more than one for a closed-form stretch).
   const StepSeries& planned_steps() const { return steps_; }
   /// End time of each step of the iteration in flight (one step, or a stretch as cut).
@@ -347,6 +355,7 @@ class Instance final : public DecodeSetContext, public RequestSink {
   mutable std::vector<int64_t> stretch_left_prefix_;
 
   Time busy_time_;
+  double stage_busy_s_ = 0;
   uint64_t iterations_ = 0;
   uint64_t requests_seen_ = 0;
   uint64_t preemptions_ = 0;

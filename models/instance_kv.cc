@@ -181,6 +181,8 @@ int64_t Instance::fail(std::vector<Request*>& evicted) {
     } else {
       busy_ = false;
       busy_time_ += sim_.now() - iteration_start_;
+      stage_busy_s_ += (sim_.now() - iteration_start_).to_s() *
+                       static_cast<double>(step_cost_.microbatches) / config_.pp;
       // The lost step's transfers had started: they count as sent and received.
       priced_gpu_to_host_bytes_ += step_cost_.gpu_to_host_bytes_per_gpu;
       priced_host_to_gpu_bytes_ += step_cost_.host_to_gpu_bytes_per_gpu;

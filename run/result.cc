@@ -144,6 +144,7 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
     if (scenario.disaggregated) j["role"] = instance_role_name(c.role);
     j["tp"] = c.tp;
     j["pp"] = c.pp;
+    if (c.pp > 1) j["pp_microbatching"] = c.pp_microbatching;
     if (inst->cost_config().model.moe()) {
       j["ep"] = c.moe.ep;
       j["attention_dp"] = c.moe.attention_dp;
@@ -188,7 +189,7 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
       gj["name"] = cluster.gpus()[g].name;
       gj["type"] = cluster.gpus()[g].spec.name;
       gj["instance"] = c.name;
-      gj["busy_fraction"] = busy;
+      gj["busy_fraction"] = makespan_s > 0 ? inst->stage_busy_s() / makespan_s : 0.0;
       gj["memory_bytes"] = cluster.gpus()[g].spec.memory_bytes;
       gj["peak_memory_bytes"] = m.weight_bytes + m.reserve_bytes + peak_kv_bytes;
       const int stage = static_cast<int>(k) / c.tp;

@@ -138,6 +138,9 @@ RunOutput run_scenario(const Scenario& s, const RunOptions& options) {
     InstanceConfig config = s.instances[i].config;
     // A step whose transfers share links lasts until they end: steps run one by one.
     config.closed_form_decode = !options.exact_steps && !step_traffic[i];
+    // A round of micro-batches sends each one's transfers at its own time in the round; the
+    // flows send a step's after its compute, so those replicas run one batch at a time.
+    if (step_traffic[i]) config.pp_microbatching = false;
     instances.push_back(
         std::make_unique<Instance>(static_cast<int>(i), config, s.instances[i].cost, *s.cluster,
                                    sim, build(batchers, s, s.instances[i].batcher), gateway));

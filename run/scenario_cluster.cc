@@ -279,6 +279,7 @@ std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& clus
     c.block_tokens = block_tokens;
     c.reserve_fraction = reserve_fraction;
     c.reserve_bytes = reserve_bytes;
+    c.pp_microbatching = o.get_or("pp_microbatching", true);
     c.max_model_len =
         o.maybe("max_model_len") ? o.at("max_model_len").int_in_range(1, int64_t{1} << 32) : 0;
     const size_t want = static_cast<size_t>(c.tp * c.pp);

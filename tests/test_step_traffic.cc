@@ -210,3 +210,34 @@ TEST_CASE("two PP replicas whose stage hops share a 10 GbE link slow each other'
             Approx(priced["links"][i]["bytes_forward"].get<double>()).epsilon(1e-3));
     }
 }
+
+TEST_CASE("PP micro-batches fill the pipeline: a round is one micro-batch's way through it",
+          "[pp]") {
+  // One Llama-3.1-8B replica, PP 2 over two GPUs of a node (NVLink), closed loop of identical
+  // requests all sent at once: with C clients every round holds C decodes in lockstep.
+  auto run = [](int clients, bool microbatching) {
+    json doc = two_nodes(2, 1.25e9);
+    doc["instances"] = json::parse(R"([ { "name": "r0", "gpus": ["a/0", "a/1"], "pp": 2 } ])");
+    doc["instances"][0]["pp_microbatching"] = microbatching;
+    doc["workload"]["concurrency"] = clients;
+    return run_doc(doc).result;
+  };
+  const json one = run(1, true), two = run(2, true), two_serial = run(2, false);
+  auto tpot = [](const json& r) { return r["summary"]["mean_tpot_ms"].get<double>(); };
+  auto gpu_busy = [](const json& r) { return r["gpus"][0]["busy_fraction"].get<double>(); };
+  auto busy = [](const json& r) { return r["instances"][0]["busy_fraction"].get<double>(); };
+  // Two requests run as two micro-batches of one: each round costs what one request's step
+  // does, and both advance in it.
+  CHECK(tpot(two) == Approx(tpot(one)).epsilon(1e-9));
+  // One batch of two at a time costs more per step (two requests' attention and rows).
+  CHECK(tpot(two_serial) > tpot(two));
+  // The bubble: a lone request keeps each stage busy half of the replica's busy time; two
+  // micro-batches keep both stages busy all of it; without micro-batching half again.
+  CHECK(gpu_busy(one) == Approx(busy(one) / 2).epsilon(1e-9));
+  CHECK(gpu_busy(two) == Approx(busy(two)).epsilon(1e-9));
+  CHECK(gpu_busy(two_serial) == Approx(busy(two_serial) / 2).epsilon(1e-9));
+  // Each stage reads its weights once per micro-batch: twice a round.
+  const double mbu_one = one["gpus"][0]["mbu"].get<double>() * busy(two) / busy(one);
+  CHECK(two["gpus"][0]["mbu"].get<double>() > 1.9 * mbu_one);
+  CHECK(two["instances"][0]["pp_microbatching"] == true);
+}
