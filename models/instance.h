@@ -188,9 +188,16 @@ class Instance final : public DecodeSetContext, public RequestSink {
   int64_t max_context_tokens() const { return max_context_tokens_; }
   size_t num_waiting() const { return waiting_.size(); }
   size_t num_running() const { return running_.size(); }
-  /// Tokens still to process for resident requests, using each request's predicted output.
-  /// Kept as a running count (routers ask on every arrival); O(log batch) mid-stretch.
-  int64_t outstanding_tokens() const;
+  /// Tokens still to process for resident requests, using each request's predicted output,
+  /// and for requests whose KV is on its way here (expect). Kept as a running count (routers
+  /// ask on every arrival); O(log batch) mid-stretch.
+  int64_t outstanding_tokens() const { return resident_outstanding_tokens() + incoming_tokens_; }
+  /// `r`'s KV is on its way here (a disaggregated hand-off or a migration): until it arrives
+  /// (arrived, then enqueue) its decode left counts in outstanding_tokens(), so routers choosing
+  /// while transfers are in flight see it.
+  void expect(const Request& r) { incoming_tokens_ += outstanding_of(r); }
+  void arrived(const Request& r) { incoming_tokens_ -= outstanding_of(r); }
+  int64_t incoming_tokens() const { return incoming_tokens_; }
   /// The same by scanning the queues: the reference the running count is tested against.
   int64_t outstanding_tokens_scan() const;
 
@@ -251,6 +258,7 @@ class Instance final : public DecodeSetContext, public RequestSink {
   bool uses_decode_set() const { return decode_set_mode_; }
 
  private:
+  int64_t resident_outstanding_tokens() const;
   void request_schedule();
   /// The cost model's price of an iteration, at this replica's pace (slowdown).
   IterationCost price(const BatchShape& shape) const;
@@ -348,6 +356,8 @@ class Instance final : public DecodeSetContext, public RequestSink {
   IterationCost step_cost_;
   /// Running count behind outstanding_tokens(), as of the last applied step.
   int64_t outstanding_tokens_ = 0;
+  /// Outstanding tokens of the requests expected (expect) and not yet arrived.
+  int64_t incoming_tokens_ = 0;
   /// For a stretch in flight: each request's predicted decode left at its start, sorted, with
   /// prefix sums, so the steps already past can be credited without a scan.
   /// Empty when every request's predicted decode outlasts the stretch; sorted lazily.

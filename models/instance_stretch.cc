@@ -17,7 +17,7 @@ int64_t Instance::outstanding_of(const Request& r, int64_t steps_ahead) {
          std::max<int64_t>(0, r.predicted_output_tokens - r.generated_tokens - steps_ahead);
 }
 
-int64_t Instance::outstanding_tokens() const {
+int64_t Instance::resident_outstanding_tokens() const {
   // Mid-stretch, the steps already past count as done, as they would have in step mode: each
   // request's decode left shrinks by min(its decode left, steps done).
   const int64_t done = stretch_steps_done();
@@ -40,7 +40,7 @@ int64_t Instance::outstanding_tokens() const {
 }
 
 int64_t Instance::outstanding_tokens_scan() const {
-  int64_t total = 0;
+  int64_t total = incoming_tokens_;
   for (const Request* r : waiting_) total += outstanding_of(*r);
   const int64_t done = stretch_steps_done();
   for (const Request* r : running_)

@@ -82,9 +82,11 @@ void Gateway::on_prefill_handoff(Request& r) {
     return;
   }
   const Time start = sim_->now();
+  views_[to]->expect(r);
   kv_mover_->move(r, from, to, [this, &r, from, to, start](double bytes) {
     views_[from]->release_handed_off(&r);
     metrics_.on_kv_transfer(r, sim_->now() - start, bytes, false);
+    views_[to]->arrived(r);
     sinks_[to]->enqueue(&r);
   });
 }
@@ -109,8 +111,10 @@ bool Gateway::on_migrate(Request& r) {
   if (choice < 0) return false;
   const int to = entry_index_[static_cast<size_t>(choice)];
   const Time start = sim_->now();
+  views_[to]->expect(r);
   migration_mover_->move(r, from, to, [this, &r, to, start](double bytes) {
     metrics_.on_kv_transfer(r, sim_->now() - start, bytes, true);
+    views_[to]->arrived(r);
     sinks_[to]->enqueue(&r);
   });
   return true;

@@ -61,6 +61,9 @@ void check_instances(const std::vector<std::unique_ptr<Instance>>& instances) {
             std::abs(received - inst->host_freed_bytes_per_gpu()) <= 1e-9 * std::max(1.0, received),
         "instance {}: offload bytes not conserved: {} sent, {} received, {} freed", inst->name(),
         sent, received, inst->host_freed_bytes_per_gpu());
+    SERVESIM_CHECK(inst->incoming_tokens() == 0,
+                   "instance {} still expects {} tokens of requests whose KV never arrived",
+                   inst->name(), inst->incoming_tokens());
     SERVESIM_CHECK(pool.peak_blocks() <= pool.total_blocks(),
                    "instance {} peaked at {} KV blocks of {}", inst->name(), pool.peak_blocks(),
                    pool.total_blocks());
