@@ -126,6 +126,13 @@ Variant make_variant(int index, std::mt19937_64& rng) {
     doc["instances"].erase(doc["instances"].begin() + static_cast<std::ptrdiff_t>(keep),
                            doc["instances"].end());
   }
+  // Replicas across the network (Q6): their iteration traffic as flows or priced, and PP
+  // replicas with or without micro-batches (a draw only there, so other variants stay put).
+  if (base == "seed_q6_parallelism.json") {
+    policies["iteration_traffic"] = pick(std::vector<std::string>{"auto", "flows", "priced"});
+    for (json& inst : doc["instances"])
+      if (inst.value("pp", 1) > 1) inst["pp_microbatching"] = coin();
+  }
   v.options.exact_steps = coin();
   v.label = fmt::format("variant {} of {}: seed {}, exact_steps {}, policies {}", index, base,
                         doc["seed"].get<int>(), v.options.exact_steps, policies.dump());
