@@ -250,11 +250,13 @@ int main(int argc, char** argv) {
       if (!requests_out) throw InputError(fmt::format("{}: cannot write", requests_out_path));
       options.requests_out = &requests_out;
     }
-    // The result's request records go to a spool as requests complete, not into memory.
-    std::optional<RequestSpool> spool;
+    // The result's request records go straight into the output as requests complete.
+    std::optional<ResultWriter> result_out;
     if (!output_path.empty() && requests_out_path.empty()) {
-      spool.emplace(output_path);
-      options.result_requests_out = &spool->stream();
+      result_out.emplace(output_path);
+      options.result_requests_out = [&result_out]() -> std::ostream& {
+        return result_out->begin_requests();
+      };
     }
     ProgressBar progress(progress_wanted(quiet), "servesim run");
     if (progress.enabled()) {
@@ -268,8 +270,8 @@ int main(int argc, char** argv) {
       if (!requests_out) throw InputError(fmt::format("{}: write failed", requests_out_path));
       commit_staged(requests_staged, requests_out_path);
     }
-    if (spool) {
-      spool->write_result(out.result, out.requests_spooled);
+    if (result_out) {
+      result_out->finish(out.result, out.streamed_requests);
     } else if (output_path == "-") {
       const std::string text = result_text(out.result);
       std::fwrite(text.data(), 1, text.size(), stdout);
