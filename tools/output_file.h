@@ -5,6 +5,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace servesim {
 
@@ -46,6 +47,7 @@ class ResultWriter {
  private:
   void open();
   std::string output_path_, staged_path_;
+  std::vector<char> buffer_;  ///< file_'s: records are a few hundred bytes, writes are 1 MiB
   std::ofstream file_;
   std::ostream* out_ = nullptr;  ///< file_ or std::cout, once open
   bool requests_begun_ = false, committed_ = false;
