@@ -84,8 +84,8 @@ void ResultWriter::open() {
     return;
   }
   staged_path_ = staging_path(output_path_);
-  buffer_.resize(size_t{1} << 20);
-  file_.rdbuf()->pubsetbuf(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
+  buffer_ = std::make_unique_for_overwrite<char[]>(kBufferBytes);
+  file_.rdbuf()->pubsetbuf(buffer_.get(), static_cast<std::streamsize>(kBufferBytes));
   file_.open(staged_path_, std::ios::binary | std::ios::trunc);
   if (!file_) throw InputError(fmt::format("{}: cannot write", output_path_));
   out_ = &file_;

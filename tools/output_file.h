@@ -1,11 +1,12 @@
 #pragma once
 /// Writing the commands' output files.
 
+#include <cstddef>
 #include <cstdint>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <vector>
 
 namespace servesim {
 
@@ -47,7 +48,9 @@ class ResultWriter {
  private:
   void open();
   std::string output_path_, staged_path_;
-  std::vector<char> buffer_;  ///< file_'s: records are a few hundred bytes, writes are 1 MiB
+  /// file_'s buffer: records are a few hundred bytes, the file's writes 1 MiB.
+  static constexpr size_t kBufferBytes = size_t{1} << 20;
+  std::unique_ptr<char[]> buffer_;
   std::ofstream file_;
   std::ostream* out_ = nullptr;  ///< file_ or std::cout, once open
   bool requests_begun_ = false, committed_ = false;
