@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -80,7 +81,7 @@ class LineReader {
  private:
   std::string path_;
   std::ifstream in_;
-  std::string line_;
+  std::unique_ptr<char[]> line_;  ///< kMaxLineBytes + 2 bytes, from the first line on
   int64_t line_number_ = 0;
 };
 
