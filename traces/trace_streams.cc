@@ -145,12 +145,18 @@ namespace detail {
 
 std::vector<std::string_view> split_commas(std::string_view line) {
   std::vector<std::string_view> fields;
+  split_commas(line, fields);
+  return fields;
+}
+
+void split_commas(std::string_view line, std::vector<std::string_view>& fields) {
+  fields.clear();
   size_t begin = 0;
   while (true) {
     const size_t comma = line.find(',', begin);
     if (comma == std::string_view::npos) {
       fields.push_back(line.substr(begin));
-      return fields;
+      return;
     }
     fields.push_back(line.substr(begin, comma - begin));
     begin = comma + 1;
@@ -241,7 +247,8 @@ std::optional<RequestSpec> AzureCsvStream::next() {
   if (clock_.exhausted()) return std::nullopt;
   const auto line = reader_.next_line();
   if (!line) return std::nullopt;
-  const auto fields = detail::split_commas(*line);
+  detail::split_commas(*line, fields_);
+  const auto& fields = fields_;
   if (fields.size() != field_count_)
     reader_.fail(
         fmt::format("expected {} comma-separated fields, got {}", field_count_, fields.size()));
