@@ -358,18 +358,17 @@ void Metrics::add_instance_summary(nlohmann::ordered_json& out, size_t index, do
 }
 
 void Metrics::record_request(const Request& r, std::string_view status, std::string_view reason) {
-  if (!options_.keep_records && !options_.records_out) return;
-  if (options_.records_out && options_.records_out_as_elements) {
+  if (elements_out_) {
     // Straight to text, into a buffer kept between records: one write per record.
     record_text_.assign(records_written_++ == 0 ? "\n" : ",\n");
     RecordText text(record_text_);
     describe_request(text, r, status, r.instance >= 0 ? quoted_names_[r.instance] : quoted_none_,
                      reason);
     text.finish();
-    options_.records_out->write(record_text_.data(),
-                                static_cast<std::streamsize>(record_text_.size()));
+    elements_out_->write(record_text_.data(), static_cast<std::streamsize>(record_text_.size()));
     return;
   }
+  if (!options_.keep_records && !options_.records_out) return;
   RecordJson record;
   describe_request(record, r, status, r.instance >= 0 ? instances_[r.instance]->name() : "",
                    reason);

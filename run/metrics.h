@@ -29,10 +29,8 @@ struct MetricsOptions {
   double sample_interval_s = 1.0;
   /// Keep each request's record for the result's "requests" array.
   bool keep_records = true;
-  /// When set, records are written here as requests end, and none is kept: as JSON lines, or
-  /// with records_out_as_elements, as the elements of the result's "requests" array.
+  /// When set, records are written here as JSON lines as requests end, and none is kept.
   std::ostream* records_out = nullptr;
-  bool records_out_as_elements = false;
   /// Latency percentiles stay exact up to this many samples (OutputSpec::exact_samples).
   uint64_t exact_samples = uint64_t{1} << 20;
 };
@@ -175,6 +173,11 @@ class Metrics final : public InstanceObserver {
   const std::map<std::string, uint64_t>& drops_by_instance() const { return drops_by_instance_; }
   /// The kept records (empty when they are streamed or not kept); moved out by the result.
   nlohmann::ordered_json& records() { return records_; }
+  /// From now on each record goes to `out` as its request ends, written as an element of the
+  /// result's "requests" array (run/request_record.h), and none is kept.
+  void write_records_as_elements(std::ostream& out) { elements_out_ = &out; }
+  /// How many records write_records_as_elements has written.
+  uint64_t records_written() const { return records_written_; }
 
  private:
   bool counted(const Request& r) const {
@@ -231,6 +234,7 @@ class Metrics final : public InstanceObserver {
   SloMet slo_met_;
   uint64_t counted_dropped_ = 0;
   uint64_t truncated_ = 0, good_ = 0, misrouted_preemptions_ = 0, fault_affected_ = 0;
+  std::ostream* elements_out_ = nullptr;
   uint64_t records_written_ = 0;
   std::string record_text_;                 ///< a record's text, reused
   std::vector<std::string> quoted_names_;   ///< the replicas' names as JSON strings

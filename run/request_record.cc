@@ -7,27 +7,17 @@
 
 namespace servesim {
 
-void RecordText::start(const char* key) {
-  out_ += first_ ? "\n   \"" : ",\n   \"";
-  first_ = false;
-  out_ += key;
-  out_ += "\": ";
-}
-
-void RecordText::add(const char* key, uint64_t value) {
-  start(key);
+void RecordText::put(uint64_t value) {
   std::array<char, 24> buffer;
   out_.append(buffer.data(), std::to_chars(buffer.begin(), buffer.end(), value).ptr);
 }
 
-void RecordText::add(const char* key, int64_t value) {
-  start(key);
+void RecordText::put(int64_t value) {
   std::array<char, 24> buffer;
   out_.append(buffer.data(), std::to_chars(buffer.begin(), buffer.end(), value).ptr);
 }
 
-void RecordText::add(const char* key, double value) {
-  start(key);
+void RecordText::put(double value) {
   if (!std::isfinite(value)) {  // as nlohmann writes them
     out_ += "null";
     return;
@@ -38,13 +28,7 @@ void RecordText::add(const char* key, double value) {
               nlohmann::detail::to_chars(buffer.data(), buffer.data() + buffer.size(), value));
 }
 
-void RecordText::add(const char* key, bool value) {
-  start(key);
-  out_ += value ? "true" : "false";
-}
-
-void RecordText::add_string(const char* key, std::string_view value) {
-  start(key);
+void RecordText::put_string(std::string_view value) {
   // Printable ASCII without quote or backslash needs no escaping: most values (the status).
   const bool plain = std::all_of(value.begin(), value.end(), [](char c) {
     return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';

@@ -4,6 +4,8 @@
 /// out an element of the result's top-level array (no JSON value built, one append per field).
 /// tests/test_perf_memory.cc checks the text against the dumped document.
 
+#include <cstddef>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -52,22 +54,61 @@ struct RecordJson {
 
 /// Appends the record's text to `out`, as an array element of the result (starting with its
 /// indentation, without a separator); names come already as JSON text (quoted_json_string).
+/// Keys are string literals: each key's line start goes in as one piece of known length.
 class RecordText {
  public:
   explicit RecordText(std::string& out) : out_(out) { out_ += "  {"; }
-  void add(const char* key, uint64_t value);
-  void add(const char* key, int64_t value);
-  void add(const char* key, double value);
-  void add(const char* key, bool value);
-  void add_string(const char* key, std::string_view value);
-  void add_name(const char* key, const std::string& quoted) {
+  template <size_t N>
+  void add(const char (&key)[N], uint64_t value) {
+    start(key);
+    put(value);
+  }
+  template <size_t N>
+  void add(const char (&key)[N], int64_t value) {
+    start(key);
+    put(value);
+  }
+  template <size_t N>
+  void add(const char (&key)[N], double value) {
+    start(key);
+    put(value);
+  }
+  template <size_t N>
+  void add(const char (&key)[N], bool value) {
+    start(key);
+    out_ += value ? "true" : "false";
+  }
+  template <size_t N>
+  void add_string(const char (&key)[N], std::string_view value) {
+    start(key);
+    put_string(value);
+  }
+  template <size_t N>
+  void add_name(const char (&key)[N], const std::string& quoted) {
     start(key);
     out_ += quoted;
   }
   void finish() { out_ += "\n  }"; }
 
  private:
-  void start(const char* key);
+  /// ",\n   \"KEY\": " (the first key without the comma), as nlohmann's dump with indent 1
+  /// starts a key of an element of a top-level array.
+  template <size_t N>
+  void start(const char (&key)[N]) {
+    static_assert(N > 1, "a key is a non-empty string literal");
+    constexpr size_t kLength = (N - 1) + 9;
+    char piece[kLength];
+    std::memcpy(piece, ",\n   \"", 6);
+    std::memcpy(piece + 6, key, N - 1);
+    std::memcpy(piece + 6 + (N - 1), "\": ", 3);
+    const size_t skip = first_ ? 1 : 0;
+    out_.append(piece + skip, kLength - skip);
+    first_ = false;
+  }
+  void put(uint64_t value);
+  void put(int64_t value);
+  void put(double value);
+  void put_string(std::string_view value);
   std::string& out_;
   bool first_ = true;
 };

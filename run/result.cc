@@ -379,8 +379,14 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
   }
   if (!metrics.drops_by_instance().empty())
     result["drops_by_instance"] = metrics.drops_by_instance();
-  if (in.keep_records) result["requests"] = std::move(metrics.records());
-  return result;
+  if (!in.keep_records) return result;
+  // The records first: a result file streams them as requests complete (tools/output_file.h),
+  // ahead of the rest, which is known only at the end. Added last all the same, so that no
+  // reference taken above into `result` is moved while it is in use.
+  nlohmann::ordered_json with_records;
+  with_records["requests"] = std::move(metrics.records());
+  for (auto it = result.begin(); it != result.end(); ++it) with_records[it.key()] = std::move(*it);
+  return with_records;
 }
 
 std::string summary_table(const std::string& scenario_name, const nlohmann::ordered_json& s) {

@@ -100,13 +100,11 @@ RunOutput run_scenario(const Scenario& s, const RunOptions& options) {
   ConfigCopy workload_config(s, s.workload);
   std::unique_ptr<Workload> workload = make_workload(workload_config.object, s.base_dir, s.seed);
 
-  const bool spool_requests =
+  const bool stream_requests =
       s.output.record_requests && !options.requests_out && options.result_requests_out;
   Metrics metrics(
       sim, MetricsOptions{workload->warmup_requests(), s.slo, s.output.sample_interval_s,
-                          s.output.record_requests,
-                          spool_requests ? options.result_requests_out : options.requests_out,
-                          spool_requests, s.output.exact_samples});
+                          s.output.record_requests, options.requests_out, s.output.exact_samples});
   Gateway gateway(*router, *predictor, metrics);
   // The links are simulated as shared resources only when something moves over them as flows:
   // KV between replicas (disaggregated serving, migration), or iteration traffic that crosses
@@ -188,7 +186,9 @@ RunOutput run_scenario(const Scenario& s, const RunOptions& options) {
           {sim.now().to_s(), gateway.arrived(), gateway.completed(), gateway.dropped()});
     });
 
-  // Simulate, then check the conservation laws.
+  // Simulate, then check the conservation laws. The result's records are streamed from here
+  // on: what could fail while reading and wiring the scenario has not left half a result.
+  if (stream_requests) metrics.write_records_as_elements(options.result_requests_out());
   workload->start(sim, [&](const RequestSpec& spec) { gateway.submit(spec); });
   metrics.start_sampling();
   sim.run();
@@ -212,11 +212,13 @@ RunOutput run_scenario(const Scenario& s, const RunOptions& options) {
   RunOutput out;
   out.events = sim.events_processed();
   out.simulated_s = sim.now().to_s();
-  out.result = build_result({s, gateway, metrics, instances,
-                             dynamic_cast<const SizeClassRouter*>(router.get()) != nullptr,
-                             faults.get(), network.get(), sim.now(), options.command_line,
-                             s.output.record_requests && !options.requests_out && !spool_requests});
-  out.requests_spooled = spool_requests;
+  out.result =
+      build_result({s, gateway, metrics, instances,
+                    dynamic_cast<const SizeClassRouter*>(router.get()) != nullptr, faults.get(),
+                    network.get(), sim.now(), options.command_line,
+                    s.output.record_requests && !options.requests_out && !stream_requests});
+  out.requests_streamed = stream_requests;
+  out.streamed_requests = metrics.records_written();
   out.summary_table = summary_table(s.name, out.result["summary"]);
   return out;
 }

@@ -30,11 +30,13 @@ struct RunOptions {
   /// result holds no "requests" array: memory then does not grow with the trace. The caller owns
   /// the stream (and the file behind it), so the runner still never opens files.
   std::ostream* requests_out = nullptr;
-  /// When set (and requests_out is not), the records the result's "requests" array would hold
-  /// are written here instead as requests complete, laid out as that array's elements
-  /// (run/request_record.h); the caller splices them into the written result
-  /// (tools/output_file.h), so memory does not grow with the trace.
-  std::ostream* result_requests_out = nullptr;
+  /// When set (and requests_out is not), and the scenario records requests: called once, as the
+  /// simulation starts, for the stream the records of the result's "requests" array go to as
+  /// requests complete, laid out as that array's elements (run/request_record.h); the result
+  /// then holds no "requests" array, and the caller writes the array's opening before the
+  /// records and its closing and the rest of the result after them (tools/output_file.h), so
+  /// memory does not grow with the trace and each record is written once.
+  std::function<std::ostream&()> result_requests_out;
   /// --kernel-db DIR: price kernels from these measured tables (models/kernel_db.h); overrides
   /// the scenario's /kernel_db. Relative to the working directory.
   std::string kernel_db;
@@ -49,8 +51,10 @@ struct RunOptions {
 struct RunOutput {
   nlohmann::ordered_json result;
   std::string summary_table;  ///< for people, on the terminal
-  /// The "requests" array was written to RunOptions::result_requests_out, not into `result`.
-  bool requests_spooled = false;
+  /// The "requests" array was written to RunOptions::result_requests_out, not into `result`:
+  /// this many elements.
+  bool requests_streamed = false;
+  uint64_t streamed_requests = 0;
   uint64_t events = 0;
   double simulated_s = 0;
 };

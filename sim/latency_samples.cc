@@ -185,13 +185,14 @@ void RunLengthSamples::summarize() {
                                  exact_range(s.steps.duration_ns(1)) &&
                                  exact_range(s.steps.duration_ns(s.steps.steps - 1));
     // Successive steps mostly stay in one bucket: count them there and look the bucket up
-    // only when a value leaves it.
+    // only when a value leaves it. The series is copied so that the loop keeps it in
+    // registers (the counts it writes could otherwise alias it), and step 0 goes first.
+    const StepSeries steps = s.steps;
     size_t bucket = 0;
     int64_t bucket_lowest = 0, bucket_end = 0;
     uint64_t in_bucket = 0;
-    for (int64_t j = 0; j < s.steps.steps; ++j) {
-      const int64_t v = j == 0 ? s.steps.first_ns : s.steps.later_duration_ns(j);
-      if (v < bucket_lowest || v >= bucket_end) {
+    const auto add = [&](int64_t v) {
+      if (v < bucket_lowest || v >= bucket_end) [[unlikely]] {
         bucket_count_[bucket] += in_bucket * s.count;
         bucket = bucket_of(v);
         const auto [lowest, width] = bucket_range(bucket);
@@ -203,7 +204,9 @@ void RunLengthSamples::summarize() {
       const auto u = static_cast<uint64_t>(v);
       series_sum += u;
       series_sum_sq += static_cast<Uint128>(u) * u;
-    }
+    };
+    add(steps.first_ns);
+    for (int64_t j = 1; j < steps.steps; ++j) add(steps.later_duration_ns(j));
     bucket_count_[bucket] += in_bucket * s.count;
     in_range = in_range && series_in_range;
     if (!in_range) continue;

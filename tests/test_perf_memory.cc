@@ -2,9 +2,13 @@
 // exactly the statistics of the expanded samples, and streamed request records are the records
 // the result would have held.
 
+#include <fmt/format.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iterator>
 #include <numeric>
 #include <random>
@@ -155,33 +159,94 @@ TEST_CASE("streamed request records equal the in-result array, and nothing is ke
   CHECK_FALSE(run_doc(doc).result.contains("requests"));
 }
 
-TEST_CASE("the result file's records are spooled, and its bytes are the whole result's",
+namespace {
+
+/// The result without its recorded command line, which names the output.
+nlohmann::ordered_json without_command_line(nlohmann::ordered_json result) {
+  result["servesim"].erase("command_line");
+  return result;
+}
+
+}  // namespace
+
+TEST_CASE("the result file streams its records first, and its bytes are the whole result's",
           "[perf][output]") {
-  const std::string dir = tmp_path("spooled_result");
+  const std::string dir = tmp_path("streamed_result");
   std::filesystem::create_directories(dir);
   const std::string out = dir + "/q11.json";
-  for (const std::string& stale : {out, out + ".tmp", out + ".requests.tmp"})
-    std::filesystem::remove(stale);
+  for (const std::string& stale : {out, out + ".tmp"}) std::filesystem::remove(stale);
   const std::string scenario = source_path("scenarios/seed_q11_four_node.json");
   REQUIRE(run_cli("run " + scenario + " --set /workload/requests=60 -q -o " + out) == 0);
   const std::string text = read_text(out);
-  // One JSON document, laid out exactly as dumping it whole lays it out, "requests" last.
+  // One JSON document, laid out exactly as dumping it whole lays it out, "requests" first.
   const auto parsed = nlohmann::ordered_json::parse(text);
   CHECK(text == parsed.dump(1) + "\n");
-  CHECK(parsed.back().size() == 60);
-  CHECK(std::prev(parsed.end()).key() == "requests");
-  // The same records as the in-memory result of the same run.
+  CHECK(parsed.begin().key() == "requests");
+  CHECK(parsed["requests"].size() == 60);
+  // The in-memory result of the same run, keys in the same order: the same document.
   json doc = load_scenario("seed_q11_four_node.json");
   doc["workload"]["requests"] = 60;
-  CHECK(json(parsed["requests"]) == json(run_doc(doc).result["requests"]));
-  CHECK_FALSE(std::filesystem::exists(out + ".requests.tmp"));
+  const RunOutput kept = run_doc(doc, "seed_q11_four_node.json");
+  CHECK(without_command_line(parsed) == without_command_line(kept.result));
   CHECK_FALSE(std::filesystem::exists(out + ".tmp"));
 
-  // A failed run leaves no result, no spool.
+  // Records off: the same result but the records (and the hash of the scenario, which differs
+  // by /output/requests).
+  const std::string off = dir + "/q11_off.json";
+  REQUIRE(run_cli("run " + scenario +
+                  " --set /workload/requests=60 --set /output/requests=false -q -o " + off) == 0);
+  nlohmann::ordered_json records_off =
+      without_command_line(nlohmann::ordered_json::parse(read_text(off)));
+  nlohmann::ordered_json records_on = without_command_line(parsed);
+  records_on.erase("requests");
+  CHECK(records_off["servesim"]["scenario_hash"] != records_on["servesim"]["scenario_hash"]);
+  records_off["servesim"].erase("scenario_hash");
+  records_on["servesim"].erase("scenario_hash");
+  CHECK(records_off == records_on);
+
+  // Standard output: the same bytes but the command line.
+  const std::string piped = dir + "/q11_stdout.json";
+  const std::string cmd = std::string(SERVESIM_BINARY) + " run " + scenario +
+                          " --set /workload/requests=60 -q -o - >" + piped;
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  CHECK(without_command_line(nlohmann::ordered_json::parse(read_text(piped))) ==
+        without_command_line(parsed));
+
+  // A failed run leaves no result: failing while the scenario is read, before any record ...
   std::filesystem::remove(out);
   CHECK(run_cli("run " + scenario + " --set /workload/requests=-1 -q -o " + out) == 2);
-  for (const std::string& left : {out, out + ".tmp", out + ".requests.tmp"})
-    CHECK_FALSE(std::filesystem::exists(left));
+  // ... or at a bad trace line, with records already streamed.
+  const std::string trace = dir + "/bad_after_300.csv";
+  {
+    std::ofstream csv(trace);
+    csv << "TIMESTAMP,ContextTokens,GeneratedTokens\n";
+    for (int i = 0; i < 300; ++i)
+      csv << fmt::format("2023-11-16 18:{:02}:{:02}.0000000,{},{}\n", i / 60, i % 60, 50 + i, 20);
+    csv << "2023-11-16 18:59:59.0000000,12,not_a_number\n";
+  }
+  const std::string bad = scenario +
+                          " --set '/workload={\"kind\":\"trace\",\"format\":\"azure_csv\"," +
+                          "\"path\":\"" + trace + "\"}'";
+  std::string err;
+  CHECK(run_cli("run " + bad + " -q -o " + out, &err) == 2);
+  CHECK(err.find("bad_after_300.csv:302:") != std::string::npos);
+  for (const std::string& left : {out, out + ".tmp"}) CHECK_FALSE(std::filesystem::exists(left));
+}
+
+TEST_CASE("a result file with records on but no request has an empty array", "[perf][output]") {
+  const std::string dir = tmp_path("streamed_result");
+  std::filesystem::create_directories(dir);
+  const std::string trace = dir + "/header_only.csv";
+  std::ofstream(trace) << "TIMESTAMP,ContextTokens,GeneratedTokens\n";
+  const std::string out = dir + "/empty.json";
+  REQUIRE(run_cli("run " + source_path("scenarios/seed_q11_four_node.json") +
+                  " --set '/workload={\"kind\":\"trace\",\"format\":\"azure_csv\",\"path\":\"" +
+                  trace + "\"}' -q -o " + out) == 0);
+  const std::string text = read_text(out);
+  const auto parsed = nlohmann::ordered_json::parse(text);
+  CHECK(text == parsed.dump(1) + "\n");
+  CHECK(parsed.begin().key() == "requests");
+  CHECK(parsed["requests"] == nlohmann::ordered_json::array());
 }
 
 TEST_CASE("a record's text is its JSON value as the result lays it out", "[perf][output]") {

@@ -1,8 +1,12 @@
 // What a user reads on the console and in the result's header: vLLM's labels in the summary
 // table, plain English in `list policies`, and a command line that a shell reads back as given.
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "run/result.h"
 #include "test_support.h"
@@ -49,6 +53,32 @@ TEST_CASE("the recorded command line reads back as the words given", "[console]"
   const nlohmann::json result = read_json_file(out);
   CHECK_THAT(result["servesim"]["command_line"].get<std::string>(),
              Catch::EndsWith("--set '/name=\"two words\"'"));
+}
+
+TEST_CASE("each subcommand's help lists its options, defined when it is named", "[console]") {
+  // Options are added as the command line names a subcommand (tools/main.cc): its help, and
+  // only its, has them.
+  const std::string out = tmp_path("help_" + std::to_string(getpid()) + ".txt");
+  const auto help = [&](const std::string& args) {
+    const std::string cmd = std::string(SERVESIM_BINARY) + " " + args + " --help >" + out;
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    return testing::read_text(out);
+  };
+  const std::string top = help("");
+  for (const char* name : {"run", "list", "validate", "model", "compare", "sweep", "capacity"})
+    CHECK_THAT(top, Catch::Contains(name));
+  CHECK_THAT(top, !Catch::Contains("--requests-out"));
+  const std::pair<const char*, const char*> wanted[] = {
+      {"run", "--requests-out"},     {"list", "gpus | models | policies"},
+      {"validate", "--rows"},        {"model import", "--name"},
+      {"compare", "--all-metrics"},  {"sweep", "--grid"},
+      {"sweep collect", "--poll-s"}, {"capacity", "--max-runs"}};
+  for (const auto& [command, option] : wanted) {
+    INFO(command);
+    const std::string text = help(command);
+    CHECK_THAT(text, Catch::Contains(option));
+    if (std::string(command) != "run") CHECK_THAT(text, !Catch::Contains("--requests-out"));
+  }
 }
 
 }  // namespace

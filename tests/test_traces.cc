@@ -191,3 +191,28 @@ TEST_CASE("the other shipped traces parse end to end", "[traces]") {
   CHECK(synthetic_specs.size() == 3993);
   CHECK(non_decreasing(synthetic_specs));
 }
+
+TEST_CASE("the line reader: blank lines, CR LF, a last line without its end, the length limit",
+          "[traces]") {
+  using detail::LineReader;
+  const std::string longest(LineReader::kMaxLineBytes, 'x');
+  const std::string path =
+      tmp_file("lines.txt", "a,b\r\n\n\r\n  c\n" + longest + "\n" + longest + "y\nlast");
+  LineReader reader(path);
+  CHECK(reader.next_line() == std::optional<std::string_view>("a,b"));
+  CHECK(reader.line_number() == 1);
+  CHECK(reader.next_line() == std::optional<std::string_view>("  c"));
+  CHECK(reader.line_number() == 4);
+  CHECK(reader.next_line() == std::optional<std::string_view>(longest));
+  CHECK_THROWS_WITH(reader.next_line(), path + ":6: line longer than 1024 KiB");
+
+  LineReader tail(tmp_file("tail.txt", "one\n\ntwo"));
+  CHECK(tail.next_line() == std::optional<std::string_view>("one"));
+  CHECK(tail.next_line() == std::optional<std::string_view>("two"));
+  CHECK(tail.line_number() == 3);
+  CHECK_FALSE(tail.next_line());
+  CHECK_FALSE(tail.next_line());
+  LineReader blank_end(tmp_file("blank_end.txt", "one\r\n\r\n"));
+  CHECK(blank_end.next_line() == std::optional<std::string_view>("one"));
+  CHECK_FALSE(blank_end.next_line());
+}

@@ -251,6 +251,11 @@ CapacityCommand::CapacityCommand(CLI::App& app) {
       "capacity",
       "Find the highest arrival rate (or other --param; the lowest for time_scale or replicas) "
       "meeting the SLOs, by bisection over runs; exit 1 when none does");
+  // Defined when the command line names the command: other commands do not build them.
+  cmd->preparse_callback([this](size_t) { define_options(); });
+}
+
+void CapacityCommand::define_options() {
   cmd->add_option("scenario", options.scenario_path, "Scenario JSON file")
       ->required()
       ->check(CLI::ExistingFile);

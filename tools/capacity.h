@@ -68,7 +68,10 @@ std::string capacity_table(const nlohmann::ordered_json& report);
 /// `servesim capacity` on the command line: registered on the app, run when chosen. Returns 1
 /// when no value meets the SLOs.
 struct CapacityCommand {
+  /// Adds the subcommand; its options are defined when the command line names it.
   explicit CapacityCommand(CLI::App& app);
+  CapacityCommand(const CapacityCommand&) = delete;  // the subcommand's callbacks point here
+  CapacityCommand& operator=(const CapacityCommand&) = delete;
   bool parsed() const;
   int run(const std::string& command_line);
 
@@ -77,6 +80,9 @@ struct CapacityCommand {
   std::vector<std::string> slos;
   std::string output_path;
   bool quiet = false;
+
+ private:
+  void define_options();
 };
 
 }  // namespace servesim

@@ -485,6 +485,11 @@ CompareCommand::CompareCommand(CLI::App& app) {
       "Compare two results (BASE.json NEW.json), or two variants of a scenario over paired "
       "seeds (--scenario with --base-set/--new-set and --replications K); exit 1 on a "
       "regression beyond tolerance");
+  // Defined when the command line names the command: other commands do not build them.
+  cmd->preparse_callback([this](size_t) { define_options(); });
+}
+
+void CompareCommand::define_options() {
   cmd->add_option("results", files, "BASE.json NEW.json: two result files")
       ->check(CLI::ExistingFile);
   cmd->add_option("--tolerance", tolerances,

@@ -109,7 +109,10 @@ std::string verdict_table(const nlohmann::ordered_json& verdict);
 /// `servesim compare` on the command line: registered on the app, run when chosen. Returns
 /// 1 on a regression, 0 otherwise.
 struct CompareCommand {
+  /// Adds the subcommand; its options are defined when the command line names it.
   explicit CompareCommand(CLI::App& app);
+  CompareCommand(const CompareCommand&) = delete;  // the subcommand's callbacks point here
+  CompareCommand& operator=(const CompareCommand&) = delete;
   bool parsed() const;
   int run(const std::string& command_line);
 
@@ -122,6 +125,9 @@ struct CompareCommand {
   ReplicationOptions replication;
   bool quiet = false;
   bool all_metrics = false;
+
+ private:
+  void define_options();
 };
 
 }  // namespace servesim

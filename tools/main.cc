@@ -125,61 +125,70 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", SERVESIM_VERSION);
   app.require_subcommand(1);
 
+  // Each subcommand's options are defined when the command line names it (CLI11 calls its
+  // preparse callback before parsing its arguments): a run does not build the other commands'.
   auto* run = app.add_subcommand("run", "Simulate one scenario and write its result JSON");
   std::string scenario_path, output_path;
   std::optional<std::string> seed_text;
   std::vector<std::string> overrides;
   bool quiet = false;
-  // Read (and its errors reported) as the scenario is loaded: one located line, exit 2.
-  run->add_option("scenario", scenario_path, "Scenario JSON file (see scenarios/)")->required();
-  run->add_option("-o,--output", output_path,
-                  "Write the result JSON here ('-' for standard output)");
-  run->add_option("--seed", seed_text,
-                  "Override the scenario's /seed (RNG streams derive from it)");
-  run->add_option(
-         "--set", overrides,
-         "Override any scenario value by JSON pointer: --set /policies/router/name=round_robin "
-         "(VALUE is parsed as JSON when it parses, else taken as a string); repeatable")
-      ->take_all();
-  run->add_flag("-q,--quiet", quiet,
-                "Do not print the summary table or the progress bar (drawn on a terminal only)");
   std::string requests_out_path;
-  run->add_option("--requests-out", requests_out_path,
-                  "Stream one JSON line per request (completion order) to this file instead of "
-                  "keeping a \"requests\" array in the result; memory stays flat");
   std::string kernel_db;
-  run->add_option("--kernel-db", kernel_db,
-                  "Interpolate kernel times from this measured-kernel folder (e.g. "
-                  "../shared/data/kernels/aiconfigurator/h100_sxm) instead of the fitted model");
   bool exact_steps = false;
-  run->add_flag("--exact-steps", exact_steps,
-                "Run every decode step as its own event instead of closed-form stretches between "
-                "batch changes (slower; the reference the fast mode is tested against)");
   bool stats = false;
-  run->add_flag("--stats", stats,
-                "Print wall time, simulated/wall ratio, events, events/s and peak RSS to "
-                "standard error (one 'stats:' line)");
+  run->preparse_callback([&](size_t) {
+    // Read (and its errors reported) as the scenario is loaded: one located line, exit 2.
+    run->add_option("scenario", scenario_path, "Scenario JSON file (see scenarios/)")->required();
+    run->add_option("-o,--output", output_path,
+                    "Write the result JSON here ('-' for standard output)");
+    run->add_option("--seed", seed_text,
+                    "Override the scenario's /seed (RNG streams derive from it)");
+    run->add_option(
+           "--set", overrides,
+           "Override any scenario value by JSON pointer: --set /policies/router/name=round_robin "
+           "(VALUE is parsed as JSON when it parses, else taken as a string); repeatable")
+        ->take_all();
+    run->add_flag("-q,--quiet", quiet,
+                  "Do not print the summary table or the progress bar (drawn on a terminal only)");
+    run->add_option("--requests-out", requests_out_path,
+                    "Stream one JSON line per request (completion order) to this file instead of "
+                    "keeping a \"requests\" array in the result; memory stays flat");
+    run->add_option("--kernel-db", kernel_db,
+                    "Interpolate kernel times from this measured-kernel folder (e.g. "
+                    "../shared/data/kernels/aiconfigurator/h100_sxm) instead of the fitted model");
+    run->add_flag("--exact-steps", exact_steps,
+                  "Run every decode step as its own event instead of closed-form stretches between "
+                  "batch changes (slower; the reference the fast mode is tested against)");
+    run->add_flag("--stats", stats,
+                  "Print wall time, simulated/wall ratio, events, events/s and peak RSS to "
+                  "standard error (one 'stats:' line)");
+  });
 
   auto* list_cmd = app.add_subcommand("list", "List the built-in catalogues");
   std::string what;
-  list_cmd->add_option("what", what, "gpus | models | policies")
-      ->required()
-      ->check(CLI::IsMember({"gpus", "models", "policies"}));
+  list_cmd->preparse_callback([&](size_t) {
+    list_cmd->add_option("what", what, "gpus | models | policies")
+        ->required()
+        ->check(CLI::IsMember({"gpus", "models", "policies"}));
+  });
 
   auto* validate_cmd = app.add_subcommand(
       "validate",
       "Reproduce the open published tables (TensorRT-LLM, vLLM, Splitwise) and print predicted vs "
       "measured with the MAPE per table");
-  std::string data_dir = shared_data_dir();
+  std::string data_dir;
   std::string validate_output;
   bool validate_rows = false;
-  validate_cmd
-      ->add_option("--data", data_dir,
-                   "Folder with validation-open/ and profiles/ (default: $SERVESIM_DATA, "
-                   "else ../shared/data beside the source tree)")
-      ->capture_default_str();
-  validate_cmd->add_option("-o,--output", validate_output, "Write every row and MAPE as JSON");
-  validate_cmd->add_flag("--rows", validate_rows, "Print every row, not only the MAPE table");
+  validate_cmd->preparse_callback([&](size_t) {
+    data_dir = shared_data_dir();
+    validate_cmd
+        ->add_option("--data", data_dir,
+                     "Folder with validation-open/ and profiles/ (default: $SERVESIM_DATA, "
+                     "else ../shared/data beside the source tree)")
+        ->capture_default_str();
+    validate_cmd->add_option("-o,--output", validate_output, "Write every row and MAPE as JSON");
+    validate_cmd->add_flag("--rows", validate_rows, "Print every row, not only the MAPE table");
+  });
 
   auto* model_cmd = app.add_subcommand("model", "Work with model descriptions");
   model_cmd->require_subcommand(1);
@@ -188,10 +197,12 @@ int main(int argc, char** argv) {
       "Turn a Hugging Face config.json into a scenario's inline /model object (dense and MoE "
       "families; printed, or written with -o)");
   std::string import_path, import_name, import_output;
-  import_cmd->add_option("config", import_path, "config.json of the model")->required();
-  import_cmd->add_option("--name", import_name,
-                         "Name shown in results (default: the config's folder name)");
-  import_cmd->add_option("-o,--output", import_output, "Write the model JSON here");
+  import_cmd->preparse_callback([&](size_t) {
+    import_cmd->add_option("config", import_path, "config.json of the model")->required();
+    import_cmd->add_option("--name", import_name,
+                           "Name shown in results (default: the config's folder name)");
+    import_cmd->add_option("-o,--output", import_output, "Write the model JSON here");
+  });
 
   CompareCommand compare_cmd(app);
   SweepCommand sweep_cmd(app);
@@ -250,11 +261,13 @@ int main(int argc, char** argv) {
       if (!requests_out) throw InputError(fmt::format("{}: cannot write", requests_out_path));
       options.requests_out = &requests_out;
     }
-    // The result's request records go to a spool as requests complete, not into memory.
-    std::optional<RequestSpool> spool;
+    // The result's request records go straight into the output as requests complete.
+    std::optional<ResultWriter> result_out;
     if (!output_path.empty() && requests_out_path.empty()) {
-      spool.emplace(output_path);
-      options.result_requests_out = &spool->stream();
+      result_out.emplace(output_path);
+      options.result_requests_out = [&result_out]() -> std::ostream& {
+        return result_out->begin_requests();
+      };
     }
     ProgressBar progress(progress_wanted(quiet), "servesim run");
     if (progress.enabled()) {
@@ -268,8 +281,8 @@ int main(int argc, char** argv) {
       if (!requests_out) throw InputError(fmt::format("{}: write failed", requests_out_path));
       commit_staged(requests_staged, requests_out_path);
     }
-    if (spool) {
-      spool->write_result(out.result, out.requests_spooled);
+    if (result_out) {
+      result_out->finish(out.result, out.streamed_requests);
     } else if (output_path == "-") {
       const std::string text = result_text(out.result);
       std::fwrite(text.data(), 1, text.size(), stdout);

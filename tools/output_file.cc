@@ -1,10 +1,10 @@
 #include "tools/output_file.h"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <iostream>
+#include <utility>
 
 #include "sim/error.h"
 
@@ -68,61 +68,65 @@ std::string result_text(const nlohmann::ordered_json& result) {
   return result.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
-RequestSpool::RequestSpool(const std::string& output_path) : output_path_(output_path) {
-  // Next to the output (same file system, and cleaned up with it); for standard output, in the
-  // temporary directory with the process id in the name.
-  spool_path_ = output_path == "-" || is_special(output_path)
-                    ? (std::filesystem::temp_directory_path() /
-                       fmt::format("servesim-requests-{}.tmp", ::getpid()))
-                          .string()
-                    : output_path + ".requests.tmp";
-  if (output_path != "-") check_not_directory(output_path);
-  spool_.open(spool_path_, std::ios::binary | std::ios::in | std::ios::out | std::ios::trunc);
-  if (!spool_) throw InputError(fmt::format("{}: cannot write", spool_path_));
+ResultWriter::ResultWriter(std::string output_path) : output_path_(std::move(output_path)) {
+  if (output_path_ != "-") check_not_directory(output_path_);
 }
 
-RequestSpool::~RequestSpool() {
-  spool_.close();
-  remove_quietly(spool_path_);
+ResultWriter::~ResultWriter() {
+  if (file_.is_open()) file_.close();
+  if (!committed_ && !staged_path_.empty() && staged_path_ != output_path_)
+    remove_quietly(staged_path_);
 }
 
-void RequestSpool::write_result(const nlohmann::ordered_json& result, bool with_requests) {
-  std::string text = result_text(result);
-  const std::streamoff spooled_bytes = spool_.tellp();
-  std::string tail;
-  if (with_requests) {
-    // The result's text ends "\n}\n": the array goes in as the last key.
-    SERVESIM_CHECK(text.size() >= 3 && text.compare(text.size() - 3, 3, "\n}\n") == 0,
-                   "unexpected end of the result's text");
-    text.resize(text.size() - 3);
-    text += ",\n \"requests\": [";
-    tail = spooled_bytes == 0 ? "]\n}\n" : "\n ]\n}\n";
-  }
-  spool_.flush();
-  if (!spool_) throw InputError(fmt::format("{}: write failed", spool_path_));
-  spool_.seekg(0);
-  const auto copy_into = [&](std::ostream& out) {
-    out << text;
-    if (with_requests && spooled_bytes > 0) out << spool_.rdbuf();
-    out << tail;
-  };
+void ResultWriter::open() {
   if (output_path_ == "-") {
-    copy_into(std::cout);
-    std::cout.flush();
+    out_ = &std::cout;
     return;
   }
-  const std::string tmp = staging_path(output_path_);
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out) throw InputError(fmt::format("{}: cannot write", output_path_));
-    copy_into(out);
-    out.close();
-    if (!out) {
-      if (tmp != output_path_) remove_quietly(tmp);
-      throw InputError(fmt::format("{}: write failed", output_path_));
+  staged_path_ = staging_path(output_path_);
+  buffer_ = std::make_unique_for_overwrite<char[]>(kBufferBytes);
+  file_.rdbuf()->pubsetbuf(buffer_.get(), static_cast<std::streamsize>(kBufferBytes));
+  file_.open(staged_path_, std::ios::binary | std::ios::trunc);
+  if (!file_) throw InputError(fmt::format("{}: cannot write", output_path_));
+  out_ = &file_;
+}
+
+std::ostream& ResultWriter::begin_requests() {
+  SERVESIM_CHECK(!out_, "the result's requests begun twice");
+  open();
+  requests_begun_ = true;
+  *out_ << "{\n \"requests\": [";
+  return *out_;
+}
+
+void ResultWriter::finish(const nlohmann::ordered_json& result, uint64_t records) {
+  const std::string text = result_text(result);
+  if (requests_begun_) {
+    SERVESIM_CHECK(!result.contains("requests"), "the result's requests written twice");
+    // The array as nlohmann closes it, then the rest of the result: its text but the opening
+    // brace ("{\n \"servesim\": ..." follows as ",\n \"servesim\": ...").
+    *out_ << (records == 0 ? "]" : "\n ]");
+    if (result.empty()) {
+      *out_ << "\n}\n";
+    } else {
+      SERVESIM_CHECK(text.compare(0, 2, "{\n") == 0, "unexpected start of the result's text");
+      *out_ << ',';
+      out_->write(text.data() + 1, static_cast<std::streamsize>(text.size() - 1));
     }
+  } else {
+    SERVESIM_CHECK(!out_, "the result's output opened but not begun");
+    open();
+    *out_ << text;
   }
-  commit_staged(tmp, output_path_);
+  if (out_ == &std::cout) {
+    std::cout.flush();
+    if (!std::cout) throw InputError("standard output: write failed");
+    return;
+  }
+  file_.close();
+  if (!file_) throw InputError(fmt::format("{}: write failed", output_path_));
+  commit_staged(staged_path_, output_path_);
+  committed_ = true;
 }
 
 }  // namespace servesim

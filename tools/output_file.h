@@ -1,7 +1,10 @@
 #pragma once
 /// Writing the commands' output files.
 
+#include <cstddef>
+#include <cstdint>
 #include <fstream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -18,27 +21,39 @@ std::string staging_path(const std::string& path);
 /// InputError naming `path`.
 void commit_staged(const std::string& staged, const std::string& path);
 
-/// The result's per-request records, written to a spool file next to the output as requests
-/// complete (RunOptions::result_requests_out) and spliced in as the result's last key,
-/// "requests", when the result is written: the file is byte for byte what dumping the whole
-/// result would give, and memory does not grow with the number of requests. The spool is
-/// removed when this object goes, so a failed run leaves nothing.
-class RequestSpool {
+/// The result of `servesim run -o`, written once: as requests complete, their records go
+/// straight into the output's staging file (staging_path) as the elements of the result's first
+/// key, "requests" (RunOptions::result_requests_out); the rest of the result follows when the
+/// run ends. The file is byte for byte what dumping the whole result gives (build_result puts
+/// "requests" first), memory does not grow with the records, and each record's bytes are
+/// written once. A failed run leaves no file: the staged one goes with this object unless
+/// committed. A FIFO or a device is written in place and standard output ("-") directly, so
+/// there a failed run's output stops short of a whole JSON document.
+class ResultWriter {
  public:
   /// `output_path` is the result's path, or "-" for standard output.
-  explicit RequestSpool(const std::string& output_path);
-  ~RequestSpool();
-  RequestSpool(const RequestSpool&) = delete;
-  RequestSpool& operator=(const RequestSpool&) = delete;
+  explicit ResultWriter(std::string output_path);
+  ~ResultWriter();
+  ResultWriter(const ResultWriter&) = delete;
+  ResultWriter& operator=(const ResultWriter&) = delete;
 
-  std::ostream& stream() { return spool_; }
-  /// Writes `result` (which has no "requests" key) followed by the spooled records, through a
-  /// temporary file renamed into place (or to standard output).
-  void write_result(const nlohmann::ordered_json& result, bool with_requests);
+  /// Opens the output and writes the result up to the "requests" array's first element;
+  /// returns the stream the elements go to. Called at most once, when the run starts.
+  std::ostream& begin_requests();
+  /// Writes `result`: after the `records` elements written since begin_requests (then `result`
+  /// has no "requests" key), or whole when begin_requests was not called; then moves the file
+  /// into place.
+  void finish(const nlohmann::ordered_json& result, uint64_t records);
 
  private:
-  std::string output_path_, spool_path_;
-  std::fstream spool_;
+  void open();
+  std::string output_path_, staged_path_;
+  /// file_'s buffer: records are a few hundred bytes, the file's writes 1 MiB.
+  static constexpr size_t kBufferBytes = size_t{1} << 20;
+  std::unique_ptr<char[]> buffer_;
+  std::ofstream file_;
+  std::ostream* out_ = nullptr;  ///< file_ or std::cout, once open
+  bool requests_begun_ = false, committed_ = false;
 };
 
 /// The result as `servesim run -o` writes it (indent 1, bytes that are not UTF-8 replaced).

@@ -45,6 +45,11 @@ SweepCommand::SweepCommand(CLI::App& app) {
       "sweep",
       "Run a grid of --set values on parallel threads: one result per point plus a combined "
       "table (sweep.csv, sweep.json); or as shards (--shard) or a Slurm job array (--slurm)");
+  // Defined when the command line names the command: other commands do not build them.
+  cmd->preparse_callback([this](size_t) { define_options(); });
+}
+
+void SweepCommand::define_options() {
   cmd->add_option("scenario", options.scenario_path, "Scenario JSON file")
       ->check(CLI::ExistingFile);
   cmd->add_option("--grid", grids,

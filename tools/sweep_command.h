@@ -17,16 +17,19 @@ class App;
 namespace servesim {
 
 struct SweepCommand {
+  /// Adds the subcommand; its options are defined when the command line names it.
   explicit SweepCommand(CLI::App& app);
+  SweepCommand(const SweepCommand&) = delete;  // the subcommand's callbacks point here
+  SweepCommand& operator=(const SweepCommand&) = delete;
   bool parsed() const;
   /// The exit status: 0 done, 1 some points failed or are missing, 2 bad input.
   int run();
 
   CLI::App* cmd;
-  CLI::App* collect_cmd;
-  CLI::App* resume_cmd;
-  CLI::App* status_cmd;
-  CLI::App* task_cmd;
+  CLI::App* collect_cmd = nullptr;  ///< these four once the options are defined
+  CLI::App* resume_cmd = nullptr;
+  CLI::App* status_cmd = nullptr;
+  CLI::App* task_cmd = nullptr;
   SweepOptions options;
   std::vector<std::string> grids;
   bool quiet = false;
@@ -39,6 +42,7 @@ struct SweepCommand {
   double poll_interval_s = 5.0;
 
  private:
+  void define_options();
   int run_grid();
   int submit_to_slurm();
   int run_one_shard();

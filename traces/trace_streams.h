@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -61,6 +62,8 @@ namespace detail {
 
 /// The fields of a CSV line (no quoting: the traces this reads never quote).
 std::vector<std::string_view> split_commas(std::string_view line);
+/// The same into `fields` (cleared first), whose storage a reader keeps from line to line.
+void split_commas(std::string_view line, std::vector<std::string_view>& fields);
 
 /// A text file read line by line, remembering the line number for error messages.
 class LineReader {
@@ -80,7 +83,7 @@ class LineReader {
  private:
   std::string path_;
   std::ifstream in_;
-  std::string line_;
+  std::unique_ptr<char[]> line_;  ///< kMaxLineBytes + 2 bytes, from the first line on
   int64_t line_number_ = 0;
 };
 
@@ -121,6 +124,7 @@ class AzureCsvStream : public ArrivalStream {
   size_t timestamp_column_ = 0;
   size_t context_column_ = 0;
   size_t generated_column_ = 0;
+  std::vector<std::string_view> fields_;  ///< the current line's, into the reader's buffer
 };
 
 /// Mooncake (FAST'25) trace: JSON lines {"timestamp": ms, "input_length", "output_length",
