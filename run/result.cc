@@ -116,8 +116,12 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
       std::min<int64_t>(metrics.warmup_requests(), static_cast<int64_t>(gateway.arrived()));
 
   const double makespan_s = end.to_s();
-  auto& instances = result["instances"] = nlohmann::ordered_json::array();
-  auto& gpus = result["gpus"] = nlohmann::ordered_json::array();
+  result["instances"] = nlohmann::ordered_json::array();
+  result["gpus"] = nlohmann::ordered_json::array();
+  // References into `result` hold only until a key is added to it (its keys live in a vector):
+  // both keys first, then the references, and no key added while they are in use.
+  auto& instances = result["instances"];
+  auto& gpus = result["gpus"];
   // Bytes per link and direction ([0] from its end A to B, [1] back): a link's two directions
   // are independent channels of its bandwidth each.
   std::vector<std::array<double, 2>> link_bytes(cluster.links().size(), {0.0, 0.0});
