@@ -171,6 +171,11 @@ void BatchShape::add_prefill(int64_t prefix_tokens, int64_t new_tokens, bool emi
   }
 }
 
+double stage_layer_share(int64_t num_layers, int pp, int stage) {
+  return static_cast<double>(num_layers / pp + (stage < num_layers % pp ? 1 : 0)) /
+         static_cast<double>(num_layers);
+}
+
 BatchShape BatchShape::micro_batch(int64_t parts) const {
   BatchShape m = *this;
   const auto f = 1.0 / static_cast<double>(parts);

@@ -233,6 +233,10 @@ struct IterationCost {
   void scale_work(int64_t parts);
 };
 
+/// The share of a model's `num_layers` that PP stage `stage` of `pp` holds: stages hold
+/// consecutive layers, dealt as evenly as they go, the first (num_layers mod pp) one more.
+double stage_layer_share(int64_t num_layers, int pp, int stage);
+
 /// The peak rate MFU is measured against: that of the GEMMs' input format on this GPU.
 double mfu_peak_flops_per_s(const CostModelConfig& c);
 

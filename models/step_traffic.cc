@@ -40,10 +40,7 @@ StepTraffic::StepTraffic(ClusterNetwork& network, const std::vector<int>& gpus, 
     phases_.push_back(std::move(phase));
   };
   for (int s = 0; s < pp; ++s) {
-    // Layers are dealt to the stages as evenly as they go, the first stages taking the extra.
-    const double stage_share =
-        static_cast<double>(num_layers / pp + (s < num_layers % pp ? 1 : 0)) /
-        static_cast<double>(num_layers);
+    const double stage_share = stage_layer_share(num_layers, pp, s);
     std::vector<Transfer> ring;
     for (int t = 0; t < tp && tp > 1; ++t)
       if (crosses(gpu(s, t), gpu(s, (t + 1) % tp)))

@@ -27,13 +27,10 @@ void Metrics::add_instance(const Instance* instance) {
   per_instance_.reserve(instances_.size());
   for (size_t i = 0; i < instances_.size(); ++i) per_instance_.emplace_back(share);
 
-  // PP stages hold consecutive layers, the first (layers mod pp) stages one more.
   InstanceWork w;
   const int pp = instance->config().pp;
   const int64_t layers = instance->cost_config().model.num_layers;
-  for (int st = 0; st < pp; ++st)
-    w.stage_layer_share.push_back(static_cast<double>(layers / pp + (st < layers % pp ? 1 : 0)) /
-                                  static_cast<double>(layers));
+  for (int st = 0; st < pp; ++st) w.stage_layer_share.push_back(stage_layer_share(layers, pp, st));
   w.done.flops.assign(static_cast<size_t>(pp), 0.0);
   w.done.hbm_bytes.assign(static_cast<size_t>(pp), 0.0);
   w.done.busy_tdp_s.assign(static_cast<size_t>(pp), 0.0);

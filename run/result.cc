@@ -222,8 +222,7 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
     // each PP stage's ranks send their shard on.
     const int64_t layers = inst->cost_config().model.num_layers;
     for (int st = 0; st < c.pp; ++st) {
-      const double stage_share = static_cast<double>(layers / c.pp + (st < layers % c.pp ? 1 : 0)) /
-                                 static_cast<double>(layers);
+      const double stage_share = stage_layer_share(layers, c.pp, st);
       for (int t = 0; t < c.tp && c.tp > 1; ++t) {
         const Path p = cluster.gpu_path(c.gpus[static_cast<size_t>(st * c.tp + t)],
                                         c.gpus[static_cast<size_t>(st * c.tp + (t + 1) % c.tp)]);
@@ -240,9 +239,7 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
     // node, and its bytes for other nodes evenly to their GPUs.
     if (inst->ep_intra_bytes_per_gpu() + inst->ep_inter_bytes_per_gpu() > 0)
       for (int st = 0; st < c.pp; ++st) {
-        const double stage_share =
-            static_cast<double>(layers / c.pp + (st < layers % c.pp ? 1 : 0)) /
-            static_cast<double>(layers);
+        const double stage_share = stage_layer_share(layers, c.pp, st);
         for (int a = 0; a < c.tp; ++a) {
           const int from = c.gpus[static_cast<size_t>(st * c.tp + a)];
           int same = 0, other = 0;
