@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "models/request.h"
 
@@ -58,18 +59,12 @@ struct RecordJson {
 class RecordText {
  public:
   explicit RecordText(std::string& out) : out_(out) { out_ += "  {"; }
-  template <size_t N>
-  void add(const char (&key)[N], uint64_t value) {
-    start(key);
-    put(value);
-  }
-  template <size_t N>
-  void add(const char (&key)[N], int64_t value) {
-    start(key);
-    put(value);
-  }
-  template <size_t N>
-  void add(const char (&key)[N], double value) {
+  /// A number: exactly uint64_t, int64_t or double (each printed as nlohmann prints it), so no
+  /// caller's value is silently converted to another.
+  template <size_t N, class Number>
+  requires std::is_same_v<Number, uint64_t> || std::is_same_v<Number, int64_t> ||
+      std::is_same_v<Number, double>
+  void add(const char (&key)[N], Number value) {
     start(key);
     put(value);
   }
