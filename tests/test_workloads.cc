@@ -1,5 +1,7 @@
 // Generated workloads: Poisson arrivals, length distributions, closed-loop clients, sessions,
 // seeds, and their errors.
+#include <numeric>
+
 #include "trace_test_support.h"
 
 using namespace servesim;
@@ -195,6 +197,42 @@ TEST_CASE("closed-loop clients keep at most N outstanding and send exactly `requ
   });
   sim2.run();
   CHECK(count == 30);
+}
+
+TEST_CASE("a closed loop's output spread keeps the mean and stays in its band", "[traces]") {
+  auto draw_outputs = [](const std::string& spread) {
+    auto workload = build(R"({"kind": "closed_loop", "concurrency": 8, "requests": 4000,
+                              "input_tokens": 512, "output_tokens": 1000)" +
+                          spread + "}");
+    Simulator sim;
+    std::vector<int64_t> outputs;
+    workload->start(sim, [&](const RequestSpec& spec) {
+      outputs.push_back(spec.output_tokens);
+      CHECK(spec.prompt_tokens == 512);  // only outputs spread
+      sim.schedule_in(Time::from_s(1), Phase::kIterationDone,
+                      [&, client = spec.client_id] { workload->on_request_done(sim, client); });
+    });
+    sim.run();
+    return outputs;
+  };
+  const auto fixed = draw_outputs("");
+  CHECK(std::all_of(fixed.begin(), fixed.end(), [](int64_t o) { return o == 1000; }));
+  const auto spread = draw_outputs(R"(, "output_spread": 0.05)");
+  REQUIRE(spread.size() == 4000);
+  const auto [lo, hi] = std::minmax_element(spread.begin(), spread.end());
+  CHECK(*lo >= 950);
+  CHECK(*hi <= 1050);
+  // Uniform on [950, 1050]: the extremes are reached within a token over 4,000 draws, and the
+  // mean (sd of the mean 29 / sqrt(4000) = 0.46 tokens) is within 2 tokens of 1,000.
+  CHECK(*lo <= 951);
+  CHECK(*hi >= 1049);
+  const double mean =
+      static_cast<double>(std::accumulate(spread.begin(), spread.end(), int64_t{0})) / 4000.0;
+  CHECK(mean == Approx(1000).margin(2));
+  CHECK(draw_outputs(R"(, "output_spread": 0.05)") == spread);  // same seed, same lengths
+  CHECK_THROWS_WITH(build(R"({"kind": "closed_loop", "concurrency": 1, "input_tokens": 1,
+                              "output_tokens": 1, "output_spread": 0.7})"),
+                    Catch::Contains("/output_spread") && Catch::Contains("0.5"));
 }
 
 TEST_CASE("sessions carry their context and share prefixes turn to turn", "[traces]") {

@@ -399,7 +399,8 @@ std::vector<ValidationTable> silicon_tables(const std::string& data_dir) {
           {"input_tokens", isl},
           {"output_tokens", osl},
           {"requests_per_client", 10},
-          {"warmup_per_client", 2}}},
+          {"warmup_per_client", 2},
+          {"output_spread", kBenchmarkOutputSpread}}},
         {"output", {{"requests", false}}}};
     if (aiperf) {
       scenario["workload"]["requests_per_client"] = 20;

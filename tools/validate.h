@@ -26,6 +26,10 @@
 
 namespace servesim {
 
+/// The output-length spread of the benchmark scenario (scenarios/closed_loop_h100.json,
+/// /workload/output_spread) that the silicon rows are simulated with.
+inline constexpr double kBenchmarkOutputSpread = 0.05;
+
 struct ValidationRow {
   std::string table;
   std::string label;  ///< what the row is: gpu, model, shape

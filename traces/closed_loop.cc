@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "sim/error.h"
@@ -11,7 +13,7 @@ namespace servesim {
 ClosedLoopWorkload::ClosedLoopWorkload(int64_t concurrency, int64_t requests, Time think_time,
                                        int64_t warmup_requests, LengthSampler lengths,
                                        bool warmup_barrier, int64_t distinct_prompts,
-                                       std::string where)
+                                       std::string where, double output_spread, uint64_t seed)
     : concurrency_(concurrency),
       requests_(requests),
       think_time_(think_time),
@@ -19,6 +21,8 @@ ClosedLoopWorkload::ClosedLoopWorkload(int64_t concurrency, int64_t requests, Ti
       lengths_(std::move(lengths)),
       warmup_barrier_(warmup_barrier && warmup_requests > 0),
       distinct_prompts_(distinct_prompts),
+      output_spread_(output_spread),
+      spread_rng_(seed, "output_spread"),
       where_(std::move(where)) {}
 
 void ClosedLoopWorkload::start(Simulator& sim, SubmitFn submit) {
@@ -59,6 +63,11 @@ void ClosedLoopWorkload::send_after(Simulator& sim, int64_t client_id, Time dela
     spec.arrival = sim.now();
     spec.prompt_tokens = draw.prompt_tokens;
     spec.output_tokens = draw.output_tokens;
+    if (output_spread_ > 0) {
+      const double factor = 1 + output_spread_ * (2 * spread_rng_.uniform() - 1);
+      spec.output_tokens =
+          std::max<int64_t>(1, std::llround(static_cast<double>(draw.output_tokens) * factor));
+    }
     spec.client_id = client_id;
     if (distinct_prompts_ > 0) {
       // Equal prompt ids are equal texts; a pooled prompt keeps its first draw's length only

@@ -14,10 +14,18 @@
 /// With `distinct_prompts` P > 0, request k sends prompt k mod P again (aiperf's dataset of 100
 /// prompts reused): its blocks carry prefix hashes, so an engine with a prefix cache finds
 /// every repeat. 0: every prompt is new (genai-perf's dataset of one entry per request).
+///
+/// With `output_spread` s > 0, each request's output length is its drawn length times a
+/// uniform factor in [1 - s, 1 + s] (rounded, at least 1; its own random stream), so the mean
+/// is kept. Its use: with identical lengths every engine here runs in exact lockstep, and
+/// clients that queued behind each other once finish in consecutive iterations and queue again
+/// every round; measured benchmarks show no such lockstep (see README, "Closed-loop
+/// benchmarks"), and a few percent of spread is enough to break it.
 
 #include <cstdint>
 #include <string>
 
+#include "sim/rng.h"
 #include "sim/time.h"
 #include "traces/length_dist.h"
 #include "traces/workload.h"
@@ -28,7 +36,8 @@ class ClosedLoopWorkload : public Workload {
  public:
   ClosedLoopWorkload(int64_t concurrency, int64_t requests, Time think_time,
                      int64_t warmup_requests, LengthSampler lengths, bool warmup_barrier = false,
-                     int64_t distinct_prompts = 0, std::string where = "workload");
+                     int64_t distinct_prompts = 0, std::string where = "workload",
+                     double output_spread = 0, uint64_t seed = 0);
   /// Prefix-hash block size of pooled prompts (a multiple of the usual KV block sizes).
   static constexpr int64_t kPromptBlockTokens = 16;
   void start(Simulator& sim, SubmitFn submit) override;
@@ -50,6 +59,8 @@ class ClosedLoopWorkload : public Workload {
   LengthSampler lengths_;
   bool warmup_barrier_;
   int64_t distinct_prompts_;
+  double output_spread_;
+  Rng spread_rng_;
   SubmitFn submit_;
   int64_t sent_ = 0;
   int64_t done_ = 0;

@@ -138,11 +138,13 @@ std::unique_ptr<Workload> make_closed_loop(JsonObject& w, const std::string& bas
   LengthDist output = parse_length_dist(w.at("output_tokens"), base_dir);
   Time think_time{};
   if (auto v = w.maybe("think_time_s")) think_time = Time::from_s(v->seconds());
+  double output_spread = 0;
+  if (auto v = w.maybe("output_spread")) output_spread = v->number_in_range(0, 0.5);
   w.finish();
   return std::make_unique<ClosedLoopWorkload>(
       concurrency, requests, think_time, warmup,
       LengthSampler(std::move(input), std::move(output), seed), barrier, distinct_prompts,
-      fmt::format("{}: {}", w.value().file(), w.value().pointer()));
+      fmt::format("{}: {}", w.value().file(), w.value().pointer()), output_spread, seed);
 }
 
 std::unique_ptr<Workload> make_sessions(JsonObject& w, const std::string& base_dir, uint64_t seed) {
