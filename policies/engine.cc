@@ -42,6 +42,7 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .iteration_overhead_s = 1.0e-3,
         .host_per_sequence_s = 1.0e-5,
         .host_per_prefill_token_s = 5.0e-7,
+        .frontend_latency_s = 0.0,
         .max_num_seqs = 1024,
         .max_num_batched_tokens = 8192,
         .budget_margin_tokens = 1500,
@@ -70,6 +71,7 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .iteration_overhead_s = 2.0e-3,
         .host_per_sequence_s = 2.0e-5,
         .host_per_prefill_token_s = 2.0e-6,
+        .frontend_latency_s = 0.0,
         .max_num_seqs = 1024,
         .max_num_batched_tokens = 8192,
         .budget_margin_tokens = 1500,
@@ -99,6 +101,7 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .iteration_overhead_s = 0.0,
         .host_per_sequence_s = 0.0,
         .host_per_prefill_token_s = 0.0,
+        .frontend_latency_s = 0.0,
         .max_num_seqs = 2048,
         .max_num_batched_tokens = 8192,
         .budget_margin_tokens = 500,
@@ -130,6 +133,7 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .iteration_overhead_s = 0.0,
         .host_per_sequence_s = 0.0,
         .host_per_prefill_token_s = 0.0,
+        .frontend_latency_s = 0.0,
         .max_num_seqs = 256,
         .max_num_batched_tokens = 8192,
         .budget_margin_tokens = -1,
@@ -225,6 +229,7 @@ EnginePreset load_engine(const std::optional<JsonValue>& value,
     if (auto x = o.maybe("iteration_overhead_s")) e.iteration_overhead_s = host_s(*x, 10);
     if (auto x = o.maybe("host_per_sequence_s")) e.host_per_sequence_s = host_s(*x, 1);
     if (auto x = o.maybe("host_per_prefill_token_s")) e.host_per_prefill_token_s = host_s(*x, 1);
+    if (auto x = o.maybe("frontend_latency_s")) e.frontend_latency_s = host_s(*x, 10);
     if (auto x = o.maybe("cuda_graph_max_batch"))
       e.cuda_graph_max_batch = x->int_in_range(0, 1 << 20);
     if (auto x = o.maybe("prefix_caching")) e.prefix_caching = x->as_bool();

@@ -23,6 +23,11 @@ struct EnginePreset {
   double iteration_overhead_s;
   double host_per_sequence_s;
   double host_per_prefill_token_s;
+  /// Time a request spends outside the engine's iterations before its first token reaches the
+  /// client: the HTTP server, chat template and tokenisation, the hand-off to the engine
+  /// process, and the first token's way back. The request reaches the router this long after
+  /// it is sent, so it counts once in TTFT and E2E and not in TPOT.
+  double frontend_latency_s;
   int64_t max_num_seqs;
   /// Fixed token budget per iteration, used unless the budget is sized to the workload.
   int64_t max_num_batched_tokens;

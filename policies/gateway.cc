@@ -39,6 +39,10 @@ void Gateway::submit(const RequestSpec& spec) {
   ++in_flight_;
   ++arrived_;
   if (first_arrival_ == Time::max()) first_arrival_ = spec.arrival;
+  if (frontend_latency_ > Time{}) {
+    sim_->schedule_in(frontend_latency_, Phase::kArrival, [this, r] { route(r); });
+    return;
+  }
   route(r);
 }
 

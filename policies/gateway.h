@@ -51,6 +51,12 @@ class Gateway final : public InstanceObserver {
     kv_mover_ = mover;
     sim_ = sim;
   }
+  /// Each arrival reaches the router `latency` after it is sent (the serving frontend); the
+  /// request is in flight meanwhile, on no replica.
+  void set_frontend_latency(Time latency, Simulator* sim) {
+    frontend_latency_ = latency;
+    sim_ = sim;
+  }
   /// Called with the request's client id (-1 for open-loop sources) once it is released, so a
   /// closed-loop client can send its next request.
   void set_on_released(std::function<void(int64_t client_id)> on_released) {
@@ -133,6 +139,7 @@ class Gateway final : public InstanceObserver {
   KvMover* migration_mover_ = nullptr;
   FairTieBreak migration_ties_;
   Simulator* sim_ = nullptr;
+  Time frontend_latency_{};
   std::function<void(int64_t)> on_released_;
 
   /// Requests in flight live in a pool whose slots are reused once a request is released:

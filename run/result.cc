@@ -40,6 +40,9 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
   meta["seed"] = scenario.seed;
   meta["command_line"] = in.command_line;
   meta["engine"] = scenario.engine;
+  // Stated when set: every TTFT and E2E then includes it.
+  if (scenario.frontend_latency > Time{})
+    meta["frontend_latency_s"] = scenario.frontend_latency.to_s();
   meta["model"] = scenario.model.name;
   meta["scenario_hash"] = scenario_hash(scenario.doc);  // the scenario after --set
 

@@ -106,6 +106,7 @@ RunOutput run_scenario(const Scenario& s, const RunOptions& options) {
       sim, MetricsOptions{workload->warmup_requests(), s.slo, s.output.sample_interval_s,
                           s.output.record_requests, options.requests_out, s.output.exact_samples});
   Gateway gateway(*router, *predictor, metrics);
+  gateway.set_frontend_latency(s.frontend_latency, &sim);
   // The links are simulated as shared resources only when something moves over them as flows:
   // KV between replicas (disaggregated serving, migration), or iteration traffic that crosses
   // the network where the links may be shared (models/step_traffic.h).

@@ -155,6 +155,7 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
   const EnginePreset engine =
       load_engine(root.maybe("engine"), root.maybe("engine_overrides"), s.doc);
   s.engine = std::string(engine.name);
+  s.frontend_latency = Time::from_s(engine.frontend_latency_s);
   // FP8 weights bring FP8 KV in engines that default to it, unless /precision/kv says otherwise.
   if (!kv_given && engine.fp8_kv_with_fp8_weights && s.precision.weights == DType::kFp8)
     s.precision.kv = DType::kFp8;

@@ -68,6 +68,8 @@ struct Scenario {
   ModelSpec model;
   Precision precision;
   std::string engine;
+  /// The engine's frontend latency: each request reaches the router this long after it is sent.
+  Time frontend_latency{};
   /// Measured kernel tables by GPU type, shared by the replicas' cost models
   /// (InstanceSpec::cost points into them); empty when the fitted forms price kernels.
   std::shared_ptr<const KernelTables> kernel_tables;

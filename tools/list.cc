@@ -34,8 +34,9 @@ std::string describe_policies() {
   section(kv_policies, "/policies/kv/name");
   out += "engines (/engine):\n";
   for (const auto& e : engine_presets())
-    out += fmt::format("  {:<14} {:.2f} ms per-iteration overhead; {}\n", e.name,
-                       e.iteration_overhead_s * 1e3, e.source);
+    out +=
+        fmt::format("  {:<14} {:.2f} ms per-iteration overhead, {:.0f} ms frontend latency; {}\n",
+                    e.name, e.iteration_overhead_s * 1e3, e.frontend_latency_s * 1e3, e.source);
   return out;
 }
 

@@ -393,6 +393,7 @@ std::vector<ValidationTable> silicon_tables(const std::string& data_dir) {
          {{"nodes", {{{"name", "n"}, {"gpus", {{"type", gpu->second}, {"count", 8}}}}}}}},
         {"instances", {{{"name", "replica"}, {"node", "n"}, {"tp", tp}}}},
         {"policies", {{"router", {{"name", "round_robin"}}}}},
+        {"engine_overrides", {{"frontend_latency_s", kBenchmarkFrontendLatencyS}}},
         {"workload",
          {{"kind", "closed_loop"},
           {"concurrency", concurrency},

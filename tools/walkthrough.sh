@@ -66,7 +66,7 @@ parallelism() {
 
 energy() {
   local base=(--set /model=Llama-3.1-8B --set /precision/weights=bf16 --set /precision/kv=bf16
-    --set /engine=vllm
+    --set /engine=vllm --set '/engine_overrides={}'
     --set '/cluster={"nodes": [{"name": "h100", "gpus": {"type": "H100-SXM", "count": 2}, "host_memory_bytes": 2e12}]}'
     --set '/policies={"router": {"name": "least_loaded"}}'
     --set '/workload={"kind": "poisson", "rate_per_s": 8, "requests": 4000, "input_tokens": {"lognormal": [6.5, 1.0], "min": 16, "max": 8000}, "output_tokens": {"lognormal": [5.0, 0.8], "min": 4, "max": 2048}}'
