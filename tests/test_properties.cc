@@ -58,6 +58,11 @@ void shrink_workload(json& w, std::mt19937_64& rng) {
       w["requests_per_client"] = std::uniform_int_distribution<int>(1, 5)(rng);
       w["warmup_per_client"] = std::uniform_int_distribution<int>(0, 2)(rng);
     }
+    // Output lengths spread around the given one (up to the largest spread accepted), or not.
+    if (rng() % 2)
+      w["output_spread"] = std::uniform_real_distribution<double>(0.0, 0.5)(rng);
+    else
+      w.erase("output_spread");
   }
 }
 
