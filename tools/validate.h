@@ -36,9 +36,9 @@ inline constexpr double kBenchmarkOutputSpread = 0.05;
 /// prompts are predicted 5-30 ms low at every TP for vLLM and TensorRT-LLM Llama-3.1-70B, an
 /// error that neither grows with the prompt nor shrinks with TP as a prefill's would. TTFT
 /// MAPE at 0/10/15/20/25/30 ms (tools/fit_engine_host.py --report-only --host
-/// '{"frontend_latency_s": X}'): vLLM Llama-3.1-70B 11.6/10.1/9.9/9.2/9.6/11.1%, TensorRT-LLM
-/// Llama-3.1-70B 26.4/25.1/24.2/23.4/22.8/23.0%, SGLang Llama-3.1-8B 46.8/45.7/45.5/44.5/
-/// 43.9/44.0%; TPOT does not move. One value for the three engines rather than one fitted on
+/// '{"frontend_latency_s": X}'): vLLM Llama-3.1-70B 12.2/10.7/10.3/9.8/10.3/11.8%, TensorRT-LLM
+/// Llama-3.1-70B 26.5/25.2/24.3/23.6/23.0/23.2%, SGLang Llama-3.1-8B 46.6/45.6/45.1/44.2/
+/// 43.6/43.4%; TPOT does not move. One value for the three engines rather than one fitted on
 /// each engine's single group: left out of the choice, no group moves it by more than 5 ms.
 /// The engine presets keep 0 (the engine alone), so other scenarios' latencies are the
 /// engine's.
