@@ -153,11 +153,14 @@ Metrics::Work Metrics::work_at(size_t index, int64_t now_ns) const {
   const InstanceWork& w = work_[index];
   Work out = w.done;
   if (!w.in_flight || now_ns <= w.start_ns) return out;
+  const std::vector<int64_t>& ends = instances_[index]->planned_step_ends_ns();
+  // Every iteration plans at least one step end: none left means a failure lost the iteration,
+  // and the replica did what it applied (the series would otherwise count it busy until now).
+  if (ends.empty()) return total_work(index);
   // Steps ended by now, of those still planned (a cut stretch keeps its earlier steps).
   const int64_t planned = std::min(w.steps.steps, instances_[index]->planned_steps().steps);
   // The steps that ended by now: a binary search over the replica's step end times (the
   // stretch as cut), O(log steps) rather than a walk.
-  const std::vector<int64_t>& ends = instances_[index]->planned_step_ends_ns();
   const auto planned_end = ends.begin() + std::min<int64_t>(planned, std::ssize(ends));
   const auto ended = std::upper_bound(ends.begin(), planned_end, now_ns);
   const auto j = static_cast<int64_t>(ended - ends.begin());

@@ -123,6 +123,20 @@ TEST_CASE("a failure may drop its requests instead, and a replica may come back"
   doc["faults"][0]["recover_after_s"] = 20;
   const auto recovered = run_json(doc);
   REQUIRE(recovered["faults"]["events"].size() == 2);
+  // Down from 72 s to 92 s, r3 does no work: its busy and power series are 0 in the windows
+  // wholly inside (its iteration in flight at 72 s was lost, not left running).
+  const auto& ts = recovered["timeseries"];
+  const auto& r3 = ts["instances"][3];
+  REQUIRE(r3["name"] == "r3");
+  int64_t down_windows = 0;
+  for (size_t k = 1; k < ts["time_s"].size(); ++k) {
+    const double from_s = ts["time_s"][k - 1].get<double>(), to_s = ts["time_s"][k].get<double>();
+    if (from_s < 72.0 || to_s > 92.0) continue;
+    ++down_windows;
+    CHECK(r3["busy_fraction"][k].get<double>() == 0.0);
+    CHECK(r3["stages"][0]["power_w"][k].get<double>() == 0.0);
+  }
+  CHECK(down_windows >= 19);
   CHECK(recovered["faults"]["events"][1]["action"] == "recover");
   CHECK(recovered["faults"]["events"][1]["time_s"].get<double>() == Approx(92.0));
   int64_t served_after_recovery = 0;
