@@ -6,6 +6,7 @@
 #include <cmath>
 #include <utility>
 
+#include "models/request.h"
 #include "sim/error.h"
 
 namespace servesim {
@@ -65,8 +66,9 @@ void ClosedLoopWorkload::send_after(Simulator& sim, int64_t client_id, Time dela
     spec.output_tokens = draw.output_tokens;
     if (output_spread_ > 0) {
       const double factor = 1 + output_spread_ * (2 * spread_rng_.uniform() - 1);
-      spec.output_tokens =
-          std::max<int64_t>(1, std::llround(static_cast<double>(draw.output_tokens) * factor));
+      // Within the bounds every drawn length keeps (models/request.h).
+      spec.output_tokens = std::clamp<int64_t>(
+          std::llround(static_cast<double>(draw.output_tokens) * factor), 1, kMaxRequestTokens);
     }
     spec.client_id = client_id;
     if (distinct_prompts_ > 0) {
