@@ -157,7 +157,7 @@ Metrics::Work Metrics::work_at(size_t index, int64_t now_ns) const {
   const int64_t planned = std::min(w.steps.steps, instances_[index]->planned_steps().steps);
   // The steps that ended by now: a binary search over the replica's step end times (the
   // stretch as cut), O(log steps) rather than a walk.
-  const std::vector<int64_t>& ends = instances_[index]->planned_step_ends_ns();
+  const std::span<const int64_t> ends = instances_[index]->planned_step_ends_ns();
   const auto planned_end = ends.begin() + std::min<int64_t>(planned, std::ssize(ends));
   const auto ended = std::upper_bound(ends.begin(), planned_end, now_ns);
   const auto j = static_cast<int64_t>(ended - ends.begin());
@@ -254,7 +254,7 @@ void Metrics::start_sampling() {
 /// A closed-form stretch: the first gap is each request's own, the later ones are shared by
 /// every request of the batch, so they are added once with a count (exact, O(n + steps)).
 void Metrics::on_decode_stretch(const std::vector<ScheduledItem>& items,
-                                const std::vector<int64_t>& step_end_ns) {
+                                std::span<const int64_t> step_end_ns) {
   uint64_t counted_requests = 0;
   for (const ScheduledItem& item : items) {
     if (!counted(*item.request)) continue;
