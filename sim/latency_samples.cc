@@ -206,7 +206,7 @@ void RunLengthSamples::summarize() {
       series_sum_sq += static_cast<Uint128>(u) * u;
     };
     add(steps.first_ns);
-    for (int64_t j = 1; j < steps.steps; ++j) add(steps.later_duration_ns(j));
+    steps.for_each_later(1, steps.steps, add);
     bucket_count_[bucket] += in_bucket * s.count;
     in_range = in_range && series_in_range;
     if (!in_range) continue;
@@ -264,20 +264,32 @@ void RunLengthSamples::collect_buckets(const std::vector<size_t>& wanted) {
     else
       b.runs.push_back(Run{value_ns, count});
   };
-  // Pairs and short series: one pass over the span of the wanted buckets.
-  for_each_entry_in<Part::kPairsAndShortSeries>(
-      lowest, highest, [&](int64_t value_ns, uint64_t count) {
-        const int s = slot[bucket_of(value_ns)];
-        if (s >= 0) add_to(prepared_[static_cast<size_t>(s)], value_ns, count);
-      });
-  // Long series: searched bucket by bucket, so that only their few steps inside a wanted bucket
-  // are read (the span from p50 to p99 would hold half of each).
+  // Pairs, and each series' first step: one pass over the span of the wanted buckets.
+  const auto add_if_wanted = [&](int64_t value_ns, uint64_t count) {
+    if (value_ns < lowest || value_ns >= highest) return;
+    const int s = slot[bucket_of(value_ns)];
+    if (s >= 0) add_to(prepared_[static_cast<size_t>(s)], value_ns, count);
+  };
+  for (const Run& r : runs_) add_if_wanted(r.value_ns, r.count);
+  // The later steps of a series: bucket by bucket, so that only a series whose ends straddle a
+  // wanted bucket is read, and a long one only at its few steps inside (the span from p50 to
+  // p99 would hold half of each).
+  std::vector<std::pair<int64_t, int64_t>> ranges;  // [lowest, end) of each new bucket
   for (size_t i = first_new; i < prepared_.size(); ++i) {
-    Prepared& b = prepared_[i];
-    const auto [bucket_lowest, width] = bucket_range(b.bucket);
-    for_each_entry_in<Part::kLongSeries>(
-        bucket_lowest, b.bucket == 0 ? int64_t{1} : bucket_lowest + width,
-        [&](int64_t value_ns, uint64_t count) { add_to(b, value_ns, count); });
+    const auto [bucket_lowest, width] = bucket_range(prepared_[i].bucket);
+    ranges.emplace_back(bucket_lowest,
+                        prepared_[i].bucket == 0 ? int64_t{1} : bucket_lowest + width);
+  }
+  for (const CountedSeries& s : series_) {
+    const StepSeries& steps = s.steps;
+    add_if_wanted(steps.first_ns, s.count);
+    if (steps.steps <= 1) continue;
+    const int64_t second = steps.duration_ns(1), last = steps.duration_ns(steps.steps - 1);
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      Prepared& b = prepared_[first_new + i];
+      for_each_later_step_in(steps, second, last, ranges[i].first, ranges[i].second,
+                             [&](int64_t value_ns) { add_to(b, value_ns, s.count); });
+    }
   }
 }
 

@@ -24,6 +24,7 @@
 /// QuantileSketch::kRelativeError of the exact ones, while count, mean and standard deviation
 /// still come from exact integer sums over every sample. exact() tells which.
 
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
@@ -111,50 +112,40 @@ class RunLengthSamples {
     for (const CountedSeries& s : series_)
       for (int64_t j = 0; j < s.steps.steps; ++j) f(s.steps.duration_ns(j), s.count);
   }
-  /// Which entries for_each_entry_in visits.
-  enum class Part { kAll, kPairsAndShortSeries, kLongSeries };
   static constexpr int64_t kShortSeriesSteps = 16;  ///< expanded, not searched
-  /// As for_each_entry, for the entries with values in [lo, hi) only. Steps j >= 1 of a series
-  /// are monotone in j (an affine cost, rounded), so a long series is searched, not expanded.
-  template <Part part = Part::kAll, class F>
-  void for_each_entry_in(int64_t lo, int64_t hi, F&& f) const {
-    if (part != Part::kLongSeries)
-      for (const Run& r : runs_)
-        if (r.value_ns >= lo && r.value_ns < hi) f(r.value_ns, r.count);
-    for (const CountedSeries& s : series_) {
-      const StepSeries& steps = s.steps;
-      const bool is_long = steps.steps > kShortSeriesSteps;
-      if ((part == Part::kLongSeries && !is_long) ||
-          (part == Part::kPairsAndShortSeries && is_long))
-        continue;
-      if (steps.first_ns >= lo && steps.first_ns < hi) f(steps.first_ns, s.count);
-      int64_t begin = 1, end = steps.steps;
-      if (is_long) {
-        // First j in [1, steps) where pred turns true (pred monotone: false then true).
-        const auto first_true = [&](auto pred) {
-          int64_t a = 1, b = steps.steps;
-          while (a < b) {
-            const int64_t mid = a + (b - a) / 2;
-            if (pred(steps.duration_ns(mid)))
-              b = mid;
-            else
-              a = mid + 1;
-          }
-          return a;
-        };
-        if (steps.duration_ns(1) <= steps.duration_ns(steps.steps - 1)) {  // rising
-          begin = first_true([&](int64_t v) { return v >= lo; });
-          end = first_true([&](int64_t v) { return v >= hi; });
-        } else {
-          begin = first_true([&](int64_t v) { return v < hi; });
-          end = first_true([&](int64_t v) { return v < lo; });
+  /// Calls f(value_ns) for the steps j >= 1 of `steps` with values in [lo, hi), given
+  /// second = duration_ns(1) and last = duration_ns(steps.steps - 1). Those steps are monotone
+  /// in j (an affine cost, rounded), so a series whose ends miss the range is skipped (most,
+  /// a bucket being narrow) and a long one is searched, not expanded.
+  template <class F>
+  static void for_each_later_step_in(const StepSeries& steps, int64_t second, int64_t last,
+                                     int64_t lo, int64_t hi, F&& f) {
+    if (std::max(second, last) < lo || std::min(second, last) >= hi) return;
+    int64_t begin = 1, end = steps.steps;
+    if (steps.steps > kShortSeriesSteps) {
+      // First j in [1, steps) where pred turns true (pred monotone: false then true).
+      const auto first_true = [&](auto pred) {
+        int64_t a = 1, b = steps.steps;
+        while (a < b) {
+          const int64_t mid = a + (b - a) / 2;
+          if (pred(steps.later_duration_ns(mid)))
+            b = mid;
+          else
+            a = mid + 1;
         }
-      }
-      for (int64_t j = begin; j < end; ++j) {
-        const int64_t v = steps.duration_ns(j);
-        if (v >= lo && v < hi) f(v, s.count);
+        return a;
+      };
+      if (second <= last) {  // rising
+        begin = first_true([&](int64_t v) { return v >= lo; });
+        end = first_true([&](int64_t v) { return v >= hi; });
+      } else {
+        begin = first_true([&](int64_t v) { return v < hi; });
+        end = first_true([&](int64_t v) { return v < lo; });
       }
     }
+    steps.for_each_later(begin, end, [&](int64_t v) {
+      if (v >= lo && v < hi) f(v);
+    });
   }
   /// The histogram and the sums, in one pass, once per batch of queries.
   void summarize();
