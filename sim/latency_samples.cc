@@ -178,35 +178,58 @@ void RunLengthSamples::summarize() {
   // A series shares one count: sum its values first, multiply once.
   __extension__ using Uint128 = unsigned __int128;
   for (const CountedSeries& s : series_) {
-    Uint128 series_sum = 0, series_sum_sq = 0;
     // Steps j >= 1 are monotone in j: the first and the last of them bound the others.
-    const auto exact_range = [](int64_t v) { return v >= 0 && v < kExactBelowNs; };
-    const bool series_in_range = exact_range(s.steps.first_ns) &&
-                                 exact_range(s.steps.duration_ns(1)) &&
-                                 exact_range(s.steps.duration_ns(s.steps.steps - 1));
-    // Successive steps mostly stay in one bucket: count them there and look the bucket up
-    // only when a value leaves it. The series is copied so that the loop keeps it in
-    // registers (the counts it writes could otherwise alias it), and step 0 goes first.
     const StepSeries steps = s.steps;
+    const int64_t second = steps.duration_ns(1), last = steps.duration_ns(steps.steps - 1);
+    const auto exact_range = [](int64_t v) { return v >= 0 && v < kExactBelowNs; };
+    const bool series_in_range =
+        exact_range(steps.first_ns) && exact_range(second) && exact_range(last);
+    // Successive steps mostly stay in one bucket: count them there and look the bucket up
+    // only when a value leaves it (one unsigned comparison tests both sides). The series is
+    // copied so that the loop keeps it in registers (the counts it writes could otherwise
+    // alias it), and step 0 goes first.
     size_t bucket = 0;
-    int64_t bucket_lowest = 0, bucket_end = 0;
-    uint64_t in_bucket = 0;
-    const auto add = [&](int64_t v) {
-      if (v < bucket_lowest || v >= bucket_end) [[unlikely]] {
+    uint64_t bucket_lowest = 0, bucket_width = 0, in_bucket = 0;
+    const auto count = [&](int64_t v) {
+      if (static_cast<uint64_t>(v) - bucket_lowest >= bucket_width) [[unlikely]] {
         bucket_count_[bucket] += in_bucket * s.count;
         bucket = bucket_of(v);
         const auto [lowest, width] = bucket_range(bucket);
-        bucket_lowest = lowest;
-        bucket_end = bucket == 0 ? 1 : lowest + width;
+        bucket_lowest = static_cast<uint64_t>(lowest);
+        bucket_width = bucket == 0 ? uint64_t{1} - bucket_lowest : static_cast<uint64_t>(width);
         in_bucket = 0;
       }
       ++in_bucket;
-      const auto u = static_cast<uint64_t>(v);
-      series_sum += u;
-      series_sum_sq += static_cast<Uint128>(u) * u;
     };
-    add(steps.first_ns);
-    steps.for_each_later(1, steps.steps, add);
+    count(steps.first_ns);
+    const auto first = static_cast<uint64_t>(steps.first_ns);
+    Uint128 series_sum = first, series_sum_sq = static_cast<Uint128>(first) * first;
+    // Offset by the least of them, the later steps' sums fit in 64 bits when their spread is
+    // small enough (steps x spread^2 < 2^64: all but very long, steep series), and cost less.
+    const int64_t base = std::min(second, last);
+    const auto spread = static_cast<uint64_t>(std::max(second, last) - base);
+    const auto later = static_cast<uint64_t>(steps.steps - 1);
+    uint64_t bound = 0;
+    if (series_in_range && !__builtin_mul_overflow(spread, spread, &bound) &&
+        !__builtin_mul_overflow(bound, later, &bound)) {
+      uint64_t sum_w = 0, sum_w_sq = 0;
+      steps.for_each_later(1, steps.steps, [&](int64_t v) {
+        count(v);
+        const auto w = static_cast<uint64_t>(v - base);
+        sum_w += w;
+        sum_w_sq += w * w;
+      });
+      const auto b = static_cast<Uint128>(base);
+      series_sum += later * b + sum_w;
+      series_sum_sq += later * b * b + 2 * b * sum_w + sum_w_sq;
+    } else {
+      steps.for_each_later(1, steps.steps, [&](int64_t v) {
+        count(v);
+        const auto u = static_cast<uint64_t>(v);
+        series_sum += u;
+        series_sum_sq += static_cast<Uint128>(u) * u;
+      });
+    }
     bucket_count_[bucket] += in_bucket * s.count;
     in_range = in_range && series_in_range;
     if (!in_range) continue;

@@ -111,22 +111,29 @@ TEST_CASE("run-length samples: exact statistics of the expanded list", "[perf][s
     CHECK(s.stored_runs() < 2'400);  // one entry per series, not per step
     check_against_expanded(s, expanded);
   }
-  SECTION("falling series, series down to 1 ns, and long ones searched") {
+  SECTION("falling series, series down to 1 ns, long ones searched, steep ones summed wide") {
     std::mt19937_64 rng(19);
     RunLengthSamples s;
     std::vector<double> expanded;
+    __extension__ using Int128 = __int128;
+    Int128 sum_ns = 0;
     for (int i = 0; i < 600; ++i) {
       StepSeries steps;
       steps.first_ns = 1 + static_cast<int64_t>(rng() % 20'000'000);
       steps.d0_s = static_cast<double>(rng() % 20'000) * 1e-6 - (i % 5 == 0 ? 1e-3 : 0);
-      steps.slope_s = (static_cast<double>(rng() % 20'000) - 1e4) * 1e-10;
+      // Every third steep: steps x spread^2 past 2^64, so summed in 128 bits.
+      steps.slope_s = (static_cast<double>(rng() % 20'000) - 1e4) * (i % 3 == 0 ? 1e-8 : 1e-10);
       steps.steps = 1 + static_cast<int64_t>(rng() % (i % 2 ? 20 : 3'000));
-      const uint64_t count = 1 + rng() % 64;
+      const uint64_t count = 1 + rng() % 8;
       s.add_steps(steps, count);
-      for (int64_t j = 0; j < steps.steps; ++j)
+      for (int64_t j = 0; j < steps.steps; ++j) {
         expanded.insert(expanded.end(), count, Time{steps.duration_ns(j)}.to_ms());
+        sum_ns += static_cast<Int128>(steps.duration_ns(j)) * count;
+      }
     }
     check_against_expanded(s, expanded);
+    // The mean is the exact integer sum divided once.
+    CHECK(s.mean_ms() == static_cast<double>(sum_ns) / static_cast<double>(s.count()) * 1e-6);
   }
   SECTION("small values, each its own bucket, and zero") {
     RunLengthSamples s;
