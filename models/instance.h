@@ -72,10 +72,12 @@ class InstanceObserver {
     return true;
   }
   /// Decode steps of a replica's decode set (models/decode_set.h): `requests` recorded members
-  /// each emitted one token at the end of each step of `steps`, the first step starting when
-  /// they had all emitted their previous token. Instead of on_token for those tokens.
-  virtual void on_decode_steps(uint64_t requests, const StepSeries& steps) {
-    (void)requests, (void)steps;
+  /// each emitted one token at the end of each step of `steps` (`step_end_ns`, absolute
+  /// times), the first step starting when they had all emitted their previous token. Instead of
+  /// on_token for those tokens.
+  virtual void on_decode_steps(uint64_t requests, const StepSeries& steps,
+                               std::span<const int64_t> step_end_ns) {
+    (void)requests, (void)steps, (void)step_end_ns;
   }
   /// Once per iteration, or once per closed-form stretch of decode steps (`duration` then
   /// covers the whole stretch).

@@ -80,8 +80,9 @@ class Gateway final : public InstanceObserver {
     metrics_.on_decode_stretch(items, step_end_ns);
   }
   bool records_tokens_of(const Request& r) const override { return metrics_.records_tokens_of(r); }
-  void on_decode_steps(uint64_t requests, const StepSeries& steps) override {
-    metrics_.on_decode_steps(requests, steps);
+  void on_decode_steps(uint64_t requests, const StepSeries& steps,
+                       std::span<const int64_t> step_end_ns) override {
+    metrics_.on_decode_steps(requests, steps, step_end_ns);
   }
   void on_iteration(const Instance& instance, Time start, Time duration,
                     const IterationCost& cost) override {

@@ -61,8 +61,9 @@ class Metrics final : public InstanceObserver {
   void on_decode_stretch(const std::vector<ScheduledItem>& items,
                          std::span<const int64_t> step_end_ns) override;
   bool records_tokens_of(const Request& r) const override { return counted(r); }
-  void on_decode_steps(uint64_t requests, const StepSeries& steps) override {
-    latencies_.itl.add_steps(steps, requests);
+  void on_decode_steps(uint64_t requests, const StepSeries& steps,
+                       std::span<const int64_t> step_end_ns) override {
+    latencies_.itl.add_steps(steps, requests, step_end_ns);
   }
   void on_token(const Request& r, Time gap) override {
     if (counted(r)) latencies_.itl.add(gap);

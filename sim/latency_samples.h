@@ -6,17 +6,19 @@
 /// every request in the batch the same gap (the iteration's duration), so the store keeps one
 /// entry per iteration with the number of tokens it stands for: (value, count) pairs from add(),
 /// and from add_steps() whole closed-form decode stretches as their StepSeries (one entry for
-/// any number of steps, expanded when statistics are asked for).
+/// any number of steps). A series' steps are counted into a histogram and exact sums as it
+/// comes, from the stretch's end times (a subtraction a step); only the percentiles' buckets
+/// read its steps again.
 /// Values are integer nanoseconds, and the statistics are exactly those of the expanded list:
 /// percentiles interpolate linearly between order statistics as numpy does (bit for bit the
 /// same as percentile_sorted over the expanded values in ms); mean and standard deviation come
 /// from exact integer sums.
 ///
-/// Nothing is sorted to answer: one pass builds a histogram over log-spaced buckets and the
-/// sums, a second collects the entries of the buckets that hold the wanted ranks, and a
-/// weighted selection finds the ranks among those. When the store grows very large, entries
-/// are sorted and equal values merged (compaction), so memory is bounded by the number of
-/// distinct values and series, never by the number of samples.
+/// Nothing is sorted to answer: one pass over the pairs completes the series' histogram over
+/// log-spaced buckets and the sums, a second collects the entries of the buckets that hold the
+/// wanted ranks, and a weighted selection finds the ranks among those. When the store grows very
+/// large, entries are sorted and equal values merged (compaction), so memory is bounded by the
+/// number of distinct values and series, never by the number of samples.
 ///
 /// When a compaction still leaves more than half of `exact_entries` entries (distinct values
 /// plus series; 2^20 by default: a very long run), the store turns into a QuantileSketch
@@ -28,6 +30,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -62,7 +65,10 @@ class RunLengthSamples {
     if (stored_runs() >= exact_entries_) compact();
   }
   /// Records the tokens of a run of decode steps: `count` samples of each step's duration.
-  void add_steps(const StepSeries& steps, uint64_t count);
+  /// `step_end_ns`, when given, holds the steps' end times (one a step): their differences are
+  /// the durations of steps j >= 1, which spares converting each.
+  void add_steps(const StepSeries& steps, uint64_t count,
+                 std::span<const int64_t> step_end_ns = {});
   /// Adds every sample of `other`.
   void merge(const RunLengthSamples& other);
 
@@ -147,7 +153,12 @@ class RunLengthSamples {
       if (v >= lo && v < hi) f(v);
     });
   }
-  /// The histogram and the sums, in one pass, once per batch of queries.
+  /// Adds a series' steps to the series' histogram and sums, as it comes: the pass the
+  /// statistics would make over its steps, made while their end times are at hand.
+  template <class ForEachLater>
+  void account_series(const StepSeries& steps, uint64_t count, int64_t second, int64_t last,
+                      ForEachLater&& for_each_later);
+  /// The histogram and the sums, in one pass over the pairs, once per batch of queries.
   void summarize();
   /// Bucket of a value: its bit width and the kBucketBits bits after its leading one (1/1024
   /// of an octave wide), so bucket order is value order; values <= 0 share bucket 0.
@@ -176,6 +187,11 @@ class RunLengthSamples {
   /// Once sketched_, the sums are kept as samples come; also in long double, for when the
   /// integer sums leave their exact range.
   long double sum_ld_ = 0, sum_sq_ld_ = 0;
+
+  /// The series' samples per bucket and their sums (exact while series_in_range_).
+  std::vector<uint64_t> series_bucket_count_;
+  Int128 series_sum_ns_ = 0, series_sum_sq_ns_ = 0;
+  bool series_in_range_ = true;
 
   bool summarized_ = false;
   std::vector<uint64_t> bucket_count_;  ///< samples per bucket

@@ -178,6 +178,30 @@ TEST_CASE("a step series converted in one loop equals step by step", "[perf][sta
   check(StepSeries{5, 0.2e-9, 0.1e-9, 3});    // below 1 ns at one end only
 }
 
+TEST_CASE("a step series given with its end times counts as the series alone", "[perf][stats]") {
+  // The end times' differences stand for the converted durations: every statistic equal.
+  std::mt19937_64 rng(23);
+  RunLengthSamples with_ends, without;
+  for (int i = 0; i < 500; ++i) {
+    StepSeries steps;
+    steps.first_ns = 1 + static_cast<int64_t>(rng() % 20'000'000);
+    steps.d0_s = static_cast<double>(rng() % 20'000) * 1e-6 - (i % 5 == 0 ? 1e-3 : 0);
+    steps.slope_s = (static_cast<double>(rng() % 20'000) - 1e4) * (i % 3 == 0 ? 1e-8 : 1e-10);
+    steps.steps = 1 + static_cast<int64_t>(rng() % 2'000);
+    std::vector<int64_t> ends;
+    int64_t t = static_cast<int64_t>(rng() % 1'000'000'000);
+    for (int64_t j = 0; j < steps.steps; ++j) ends.push_back(t += steps.duration_ns(j));
+    const uint64_t count = 1 + rng() % 8;
+    with_ends.add_steps(steps, count, ends);
+    without.add_steps(steps, count);
+  }
+  nlohmann::ordered_json a, b;
+  add_latency_summary(a, "x", with_ends);
+  add_latency_summary(b, "x", without);
+  CHECK(a == b);
+  CHECK(with_ends.count() == without.count());
+}
+
 TEST_CASE("streamed request records equal the in-result array, and nothing is kept",
           "[perf][output]") {
   json doc = load_scenario("seed_q11_four_node.json");
