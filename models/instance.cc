@@ -389,7 +389,7 @@ void Instance::finish_decode_set_iteration(int64_t steps) {
   std::vector<Request*>& finished = finished_scratch_;
   if (plan_.decode_set_members > 0) {
     SERVESIM_CHECK(steps_.steps == steps, "step series of {} steps for {}", steps_.steps, steps);
-    observer_.on_decode_steps(decode_set_.recorded(), steps_);
+    observer_.on_decode_steps(decode_set_.recorded(), steps_, step_end_ns_);
     // The first step's blocks were taken at plan; the later steps' are taken as they apply.
     kv_.take(decode_set_.held_blocks(steps) - decode_set_.held_blocks(1));
     decode_set_.advance(steps, Time::from_ns(step_end_ns_.back()));

@@ -5,6 +5,7 @@
 
 #include <deque>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "models/kv_cache.h"
 #include "models/prefix_cache.h"
 #include "models/request.h"
+#include "sim/default_init_allocator.h"
 #include "sim/error.h"
 #include "sim/simulator.h"
 #include "sim/step_series.h"
@@ -57,7 +59,7 @@ class InstanceObserver {
   /// counters move, so `last_token` is still the time of their previous token. The default
   /// replays it as on_token calls; observers may take it whole (cost O(requests + steps)).
   virtual void on_decode_stretch(const std::vector<ScheduledItem>& items,
-                                 const std::vector<int64_t>& step_end_ns) {
+                                 std::span<const int64_t> step_end_ns) {
     for (size_t j = 0; j < step_end_ns.size(); ++j)
       for (const ScheduledItem& item : items) {
         const int64_t previous = j == 0 ? item.request->last_token.ns : step_end_ns[j - 1];
@@ -70,10 +72,12 @@ class InstanceObserver {
     return true;
   }
   /// Decode steps of a replica's decode set (models/decode_set.h): `requests` recorded members
-  /// each emitted one token at the end of each step of `steps`, the first step starting when
-  /// they had all emitted their previous token. Instead of on_token for those tokens.
-  virtual void on_decode_steps(uint64_t requests, const StepSeries& steps) {
-    (void)requests, (void)steps;
+  /// each emitted one token at the end of each step of `steps` (`step_end_ns`, absolute
+  /// times), the first step starting when they had all emitted their previous token. Instead of
+  /// on_token for those tokens.
+  virtual void on_decode_steps(uint64_t requests, const StepSeries& steps,
+                               std::span<const int64_t> step_end_ns) {
+    (void)requests, (void)steps, (void)step_end_ns;
   }
   /// Once per iteration, or once per closed-form stretch of decode steps (`duration` then
   /// covers the whole stretch).
@@ -213,7 +217,7 @@ class Instance final : public DecodeSetContext, public RequestSink {
   /// The steps of the iteration in flight or last run (more than one for a closed-form stretch).
   const StepSeries& planned_steps() const { return steps_; }
   /// End time of each step of the iteration in flight (one step, or a stretch as cut).
-  const std::vector<int64_t>& planned_step_ends_ns() const { return step_end_ns_; }
+  std::span<const int64_t> planned_step_ends_ns() const { return step_end_ns_; }
   uint64_t iterations() const { return iterations_; }
   uint64_t requests_seen() const { return requests_seen_; }
   uint64_t preemptions() const { return preemptions_; }
@@ -336,7 +340,7 @@ class Instance final : public DecodeSetContext, public RequestSink {
   EventId wakeup_;
   Time iteration_start_;
   /// End time of each step of the iteration in flight: one entry, or a closed-form stretch.
-  std::vector<int64_t> step_end_ns_;
+  std::vector<int64_t, DefaultInitAllocator<int64_t>> step_end_ns_;
   /// The same steps as durations (what the observer is told).
   StepSeries steps_;
   /// Decode-set mode: the step cost's slope per extra step, by batch size (-1: not priced yet,

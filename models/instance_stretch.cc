@@ -225,12 +225,18 @@ int64_t Instance::plan_stretch(const BatchShape& shape, Time first_step) {
   }
   // Each step rounds to whole nanoseconds as a step-mode iteration does.
   steps_ = StepSeries{first_step.ns, d0, slope, steps};
+  // Steps j >= 1 are monotone in j: the first and the last of them are checked against the
+  // horizon, those between convert unchecked. The vector does not zero what it adds.
+  steps_.duration_ns(1);
+  steps_.duration_ns(steps - 1);
   step_end_ns_.resize(static_cast<size_t>(steps));
-  int64_t t = sim_.now().ns;
-  for (int64_t j = 0; j < steps; ++j) {
-    t += steps_.duration_ns(j);
-    step_end_ns_[static_cast<size_t>(j)] = t;
-  }
+  int64_t* end_ns = step_end_ns_.data();
+  int64_t t = sim_.now().ns + first_step.ns;
+  *end_ns++ = t;
+  steps_.for_each_later(1, steps, [&](int64_t duration_ns) {
+    t += duration_ns;
+    *end_ns++ = t;
+  });
   // The blocks of later steps are taken when the stretch's steps are applied (nothing else
   // allocates from this pool meanwhile), so occupancy and its peak stay those of step mode.
   return steps;

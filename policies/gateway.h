@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -81,12 +82,13 @@ class Gateway final : public InstanceObserver {
   void on_first_token(const Request& r) override { metrics_.on_first_token(r); }
   void on_token(const Request& r, Time gap) override { metrics_.on_token(r, gap); }
   void on_decode_stretch(const std::vector<ScheduledItem>& items,
-                         const std::vector<int64_t>& step_end_ns) override {
+                         std::span<const int64_t> step_end_ns) override {
     metrics_.on_decode_stretch(items, step_end_ns);
   }
   bool records_tokens_of(const Request& r) const override { return metrics_.records_tokens_of(r); }
-  void on_decode_steps(uint64_t requests, const StepSeries& steps) override {
-    metrics_.on_decode_steps(requests, steps);
+  void on_decode_steps(uint64_t requests, const StepSeries& steps,
+                       std::span<const int64_t> step_end_ns) override {
+    metrics_.on_decode_steps(requests, steps, step_end_ns);
   }
   void on_iteration(const Instance& instance, Time start, Time duration,
                     const IterationCost& cost) override {

@@ -153,7 +153,7 @@ Metrics::Work Metrics::work_at(size_t index, int64_t now_ns) const {
   const InstanceWork& w = work_[index];
   Work out = w.done;
   if (!w.in_flight || now_ns <= w.start_ns) return out;
-  const std::vector<int64_t>& ends = instances_[index]->planned_step_ends_ns();
+  const std::span<const int64_t> ends = instances_[index]->planned_step_ends_ns();
   // Every iteration plans at least one step end: none left means a failure lost the iteration,
   // and the replica did what it applied (the series would otherwise count it busy until now).
   if (ends.empty()) return total_work(index);
@@ -257,7 +257,7 @@ void Metrics::start_sampling() {
 /// A closed-form stretch: the first gap is each request's own, the later ones are shared by
 /// every request of the batch, so they are added once with a count (exact, O(n + steps)).
 void Metrics::on_decode_stretch(const std::vector<ScheduledItem>& items,
-                                const std::vector<int64_t>& step_end_ns) {
+                                std::span<const int64_t> step_end_ns) {
   uint64_t counted_requests = 0;
   for (const ScheduledItem& item : items) {
     if (!counted(*item.request)) continue;

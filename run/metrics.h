@@ -9,6 +9,7 @@
 #include <iosfwd>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,10 +59,11 @@ class Metrics final : public InstanceObserver {
     if (counted(r)) latencies_.ttft_ms.add((r.first_token - r.spec.arrival).to_ms());
   }
   void on_decode_stretch(const std::vector<ScheduledItem>& items,
-                         const std::vector<int64_t>& step_end_ns) override;
+                         std::span<const int64_t> step_end_ns) override;
   bool records_tokens_of(const Request& r) const override { return counted(r); }
-  void on_decode_steps(uint64_t requests, const StepSeries& steps) override {
-    latencies_.itl.add_steps(steps, requests);
+  void on_decode_steps(uint64_t requests, const StepSeries& steps,
+                       std::span<const int64_t> step_end_ns) override {
+    latencies_.itl.add_steps(steps, requests, step_end_ns);
   }
   void on_token(const Request& r, Time gap) override {
     if (counted(r)) latencies_.itl.add(gap);

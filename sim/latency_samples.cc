@@ -47,7 +47,8 @@ void radix_sort_by_value(Run* first, Run* last, std::vector<Run>& scratch) {
 
 }  // namespace
 
-void RunLengthSamples::add_steps(const StepSeries& steps, uint64_t count) {
+void RunLengthSamples::add_steps(const StepSeries& steps, uint64_t count,
+                                 std::span<const int64_t> step_end_ns) {
   if (count == 0 || steps.steps <= 0) return;
   if (steps.steps == 1) {
     add(Time{steps.first_ns}, count);
@@ -55,12 +56,91 @@ void RunLengthSamples::add_steps(const StepSeries& steps, uint64_t count) {
   }
   changed();
   total_count_ += count * static_cast<uint64_t>(steps.steps);
+  // Steps j >= 1 are monotone in j: the first and the last of them bound the others. From the
+  // end times when given (a subtraction a step), else converted.
+  const bool have_ends = step_end_ns.size() == static_cast<size_t>(steps.steps);
+  const auto for_each_later = [&](auto&& f) {
+    if (!have_ends) return steps.for_each_later(1, steps.steps, f);
+    int64_t previous = step_end_ns[0];
+    for (const int64_t end_ns : step_end_ns.subspan(1)) {
+      f(end_ns - previous);
+      previous = end_ns;
+    }
+  };
   if (sketched_) {
-    for (int64_t j = 0; j < steps.steps; ++j) add_to_sketch(steps.duration_ns(j), count);
+    add_to_sketch(steps.first_ns, count);
+    for_each_later([&](int64_t value_ns) { add_to_sketch(value_ns, count); });
     return;
   }
+  const auto n = static_cast<size_t>(steps.steps);
+  const int64_t second = have_ends ? step_end_ns[1] - step_end_ns[0] : steps.duration_ns(1);
+  const int64_t last =
+      have_ends ? step_end_ns[n - 1] - step_end_ns[n - 2] : steps.duration_ns(steps.steps - 1);
+  account_series(steps, count, second, last, for_each_later);
   series_.push_back({steps, count});
   if (stored_runs() >= exact_entries_) compact();
+}
+
+template <class ForEachLater>
+void RunLengthSamples::account_series(const StepSeries& steps, uint64_t count, int64_t second,
+                                      int64_t last, ForEachLater&& for_each_later) {
+  // A series shares one count: sum its values first, multiply once.
+  __extension__ using Uint128 = unsigned __int128;
+  if (series_bucket_count_.empty()) series_bucket_count_.assign(kBuckets, 0);
+  const auto exact_range = [](int64_t v) { return v >= 0 && v < kExactBelowNs; };
+  const bool series_in_range =
+      exact_range(steps.first_ns) && exact_range(second) && exact_range(last);
+  // Successive steps mostly stay in one bucket: count them there and look the bucket up only
+  // when a value leaves it (one unsigned comparison tests both sides); step 0 goes first.
+  uint64_t* const counts = series_bucket_count_.data();
+  size_t bucket = 0;
+  uint64_t bucket_lowest = 0, bucket_width = 0, in_bucket = 0;
+  const auto in_buckets = [&](int64_t v) {
+    if (static_cast<uint64_t>(v) - bucket_lowest >= bucket_width) [[unlikely]] {
+      counts[bucket] += in_bucket * count;
+      bucket = bucket_of(v);
+      const auto [lowest, width] = bucket_range(bucket);
+      bucket_lowest = static_cast<uint64_t>(lowest);
+      bucket_width = bucket == 0 ? uint64_t{1} - bucket_lowest : static_cast<uint64_t>(width);
+      in_bucket = 0;
+    }
+    ++in_bucket;
+  };
+  in_buckets(steps.first_ns);
+  const auto first = static_cast<uint64_t>(steps.first_ns);
+  Uint128 series_sum = first, series_sum_sq = static_cast<Uint128>(first) * first;
+  // Offset by the least of them, the later steps' sums fit in 64 bits when their spread is
+  // small enough (steps x spread^2 < 2^64: all but very long, steep series), and cost less.
+  const int64_t base = std::min(second, last);
+  const auto spread = static_cast<uint64_t>(std::max(second, last) - base);
+  const auto later = static_cast<uint64_t>(steps.steps - 1);
+  uint64_t bound = 0;
+  if (series_in_range && !__builtin_mul_overflow(spread, spread, &bound) &&
+      !__builtin_mul_overflow(bound, later, &bound)) {
+    uint64_t sum_w = 0, sum_w_sq = 0;
+    for_each_later([&](int64_t v) {
+      in_buckets(v);
+      const auto w = static_cast<uint64_t>(v - base);
+      sum_w += w;
+      sum_w_sq += w * w;
+    });
+    const auto b = static_cast<Uint128>(base);
+    series_sum += later * b + sum_w;
+    series_sum_sq += later * b * b + 2 * b * sum_w + sum_w_sq;
+  } else {
+    for_each_later([&](int64_t v) {
+      in_buckets(v);
+      const auto u = static_cast<uint64_t>(v);
+      series_sum += u;
+      series_sum_sq += static_cast<Uint128>(u) * u;
+    });
+  }
+  counts[bucket] += in_bucket * count;
+  // Past the exact range the sums are not used; kept from overflowing meanwhile.
+  series_in_range_ = series_in_range_ && series_in_range && total_count_ < kExactBelowSamples;
+  if (!series_in_range_) return;
+  series_sum_ns_ += static_cast<Int128>(series_sum) * count;
+  series_sum_sq_ns_ += static_cast<Int128>(series_sum_sq) * count;
 }
 
 void RunLengthSamples::merge(const RunLengthSamples& other) {
@@ -106,6 +186,7 @@ void RunLengthSamples::to_sketch() {
   std::vector<Run>().swap(scratch_);
   std::vector<CountedSeries>().swap(series_);
   std::vector<uint64_t>().swap(bucket_count_);
+  std::vector<uint64_t>().swap(series_bucket_count_);
   prepared_.clear();
   sorted_end_ = 0;
   sketched_ = true;
@@ -164,9 +245,13 @@ void RunLengthSamples::summarize() {
     summarized_ = true;
     return;
   }
-  bucket_count_.assign(kBuckets, 0);
-  Int128 sum = 0, sum_sq = 0;
-  bool in_range = total_count_ < kExactBelowSamples;
+  // The series were counted as they came (account_series): only the pairs are left.
+  if (series_bucket_count_.empty())
+    bucket_count_.assign(kBuckets, 0);
+  else
+    bucket_count_ = series_bucket_count_;
+  Int128 sum = series_sum_ns_, sum_sq = series_sum_sq_ns_;
+  bool in_range = total_count_ < kExactBelowSamples && series_in_range_;
   for (const Run& r : runs_) {
     bucket_count_[bucket_of(r.value_ns)] += r.count;
     in_range = in_range && r.value_ns >= 0 && r.value_ns < kExactBelowNs;
@@ -174,44 +259,6 @@ void RunLengthSamples::summarize() {
     const Int128 v = r.value_ns;
     sum += v * r.count;
     sum_sq += v * v * r.count;
-  }
-  // A series shares one count: sum its values first, multiply once.
-  __extension__ using Uint128 = unsigned __int128;
-  for (const CountedSeries& s : series_) {
-    Uint128 series_sum = 0, series_sum_sq = 0;
-    // Steps j >= 1 are monotone in j: the first and the last of them bound the others.
-    const auto exact_range = [](int64_t v) { return v >= 0 && v < kExactBelowNs; };
-    const bool series_in_range = exact_range(s.steps.first_ns) &&
-                                 exact_range(s.steps.duration_ns(1)) &&
-                                 exact_range(s.steps.duration_ns(s.steps.steps - 1));
-    // Successive steps mostly stay in one bucket: count them there and look the bucket up
-    // only when a value leaves it. The series is copied so that the loop keeps it in
-    // registers (the counts it writes could otherwise alias it), and step 0 goes first.
-    const StepSeries steps = s.steps;
-    size_t bucket = 0;
-    int64_t bucket_lowest = 0, bucket_end = 0;
-    uint64_t in_bucket = 0;
-    const auto add = [&](int64_t v) {
-      if (v < bucket_lowest || v >= bucket_end) [[unlikely]] {
-        bucket_count_[bucket] += in_bucket * s.count;
-        bucket = bucket_of(v);
-        const auto [lowest, width] = bucket_range(bucket);
-        bucket_lowest = lowest;
-        bucket_end = bucket == 0 ? 1 : lowest + width;
-        in_bucket = 0;
-      }
-      ++in_bucket;
-      const auto u = static_cast<uint64_t>(v);
-      series_sum += u;
-      series_sum_sq += static_cast<Uint128>(u) * u;
-    };
-    add(steps.first_ns);
-    for (int64_t j = 1; j < steps.steps; ++j) add(steps.later_duration_ns(j));
-    bucket_count_[bucket] += in_bucket * s.count;
-    in_range = in_range && series_in_range;
-    if (!in_range) continue;
-    sum += static_cast<Int128>(series_sum) * s.count;
-    sum_sq += static_cast<Int128>(series_sum_sq) * s.count;
   }
   sums_exact_ = in_range;  // else the sums may have wrapped, and are not used
   sum_ns_ = sum;
@@ -264,20 +311,32 @@ void RunLengthSamples::collect_buckets(const std::vector<size_t>& wanted) {
     else
       b.runs.push_back(Run{value_ns, count});
   };
-  // Pairs and short series: one pass over the span of the wanted buckets.
-  for_each_entry_in<Part::kPairsAndShortSeries>(
-      lowest, highest, [&](int64_t value_ns, uint64_t count) {
-        const int s = slot[bucket_of(value_ns)];
-        if (s >= 0) add_to(prepared_[static_cast<size_t>(s)], value_ns, count);
-      });
-  // Long series: searched bucket by bucket, so that only their few steps inside a wanted bucket
-  // are read (the span from p50 to p99 would hold half of each).
+  // Pairs, and each series' first step: one pass over the span of the wanted buckets.
+  const auto add_if_wanted = [&](int64_t value_ns, uint64_t count) {
+    if (value_ns < lowest || value_ns >= highest) return;
+    const int s = slot[bucket_of(value_ns)];
+    if (s >= 0) add_to(prepared_[static_cast<size_t>(s)], value_ns, count);
+  };
+  for (const Run& r : runs_) add_if_wanted(r.value_ns, r.count);
+  // The later steps of a series: bucket by bucket, so that only a series whose ends straddle a
+  // wanted bucket is read, and a long one only at its few steps inside (the span from p50 to
+  // p99 would hold half of each).
+  std::vector<std::pair<int64_t, int64_t>> ranges;  // [lowest, end) of each new bucket
   for (size_t i = first_new; i < prepared_.size(); ++i) {
-    Prepared& b = prepared_[i];
-    const auto [bucket_lowest, width] = bucket_range(b.bucket);
-    for_each_entry_in<Part::kLongSeries>(
-        bucket_lowest, b.bucket == 0 ? int64_t{1} : bucket_lowest + width,
-        [&](int64_t value_ns, uint64_t count) { add_to(b, value_ns, count); });
+    const auto [bucket_lowest, width] = bucket_range(prepared_[i].bucket);
+    ranges.emplace_back(bucket_lowest,
+                        prepared_[i].bucket == 0 ? int64_t{1} : bucket_lowest + width);
+  }
+  for (const CountedSeries& s : series_) {
+    const StepSeries& steps = s.steps;
+    add_if_wanted(steps.first_ns, s.count);
+    if (steps.steps <= 1) continue;
+    const int64_t second = steps.duration_ns(1), last = steps.duration_ns(steps.steps - 1);
+    for (size_t i = 0; i < ranges.size(); ++i) {
+      Prepared& b = prepared_[first_new + i];
+      for_each_later_step_in(steps, second, last, ranges[i].first, ranges[i].second,
+                             [&](int64_t value_ns) { add_to(b, value_ns, s.count); });
+    }
   }
 }
 

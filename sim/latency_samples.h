@@ -6,17 +6,19 @@
 /// every request in the batch the same gap (the iteration's duration), so the store keeps one
 /// entry per iteration with the number of tokens it stands for: (value, count) pairs from add(),
 /// and from add_steps() whole closed-form decode stretches as their StepSeries (one entry for
-/// any number of steps, expanded when statistics are asked for).
+/// any number of steps). A series' steps are counted into a histogram and exact sums as it
+/// comes, from the stretch's end times (a subtraction a step); only the percentiles' buckets
+/// read its steps again.
 /// Values are integer nanoseconds, and the statistics are exactly those of the expanded list:
 /// percentiles interpolate linearly between order statistics as numpy does (bit for bit the
 /// same as percentile_sorted over the expanded values in ms); mean and standard deviation come
 /// from exact integer sums.
 ///
-/// Nothing is sorted to answer: one pass builds a histogram over log-spaced buckets and the
-/// sums, a second collects the entries of the buckets that hold the wanted ranks, and a
-/// weighted selection finds the ranks among those. When the store grows very large, entries
-/// are sorted and equal values merged (compaction), so memory is bounded by the number of
-/// distinct values and series, never by the number of samples.
+/// Nothing is sorted to answer: one pass over the pairs completes the series' histogram over
+/// log-spaced buckets and the sums, a second collects the entries of the buckets that hold the
+/// wanted ranks, and a weighted selection finds the ranks among those. When the store grows very
+/// large, entries are sorted and equal values merged (compaction), so memory is bounded by the
+/// number of distinct values and series, never by the number of samples.
 ///
 /// When a compaction still leaves more than half of `exact_entries` entries (distinct values
 /// plus series; 2^20 by default: a very long run), the store turns into a QuantileSketch
@@ -24,9 +26,11 @@
 /// QuantileSketch::kRelativeError of the exact ones, while count, mean and standard deviation
 /// still come from exact integer sums over every sample. exact() tells which.
 
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -61,7 +65,10 @@ class RunLengthSamples {
     if (stored_runs() >= exact_entries_) compact();
   }
   /// Records the tokens of a run of decode steps: `count` samples of each step's duration.
-  void add_steps(const StepSeries& steps, uint64_t count);
+  /// `step_end_ns`, when given, holds the steps' end times (one a step): their differences are
+  /// the durations of steps j >= 1, which spares converting each.
+  void add_steps(const StepSeries& steps, uint64_t count,
+                 std::span<const int64_t> step_end_ns = {});
   /// Adds every sample of `other`.
   void merge(const RunLengthSamples& other);
 
@@ -111,52 +118,47 @@ class RunLengthSamples {
     for (const CountedSeries& s : series_)
       for (int64_t j = 0; j < s.steps.steps; ++j) f(s.steps.duration_ns(j), s.count);
   }
-  /// Which entries for_each_entry_in visits.
-  enum class Part { kAll, kPairsAndShortSeries, kLongSeries };
   static constexpr int64_t kShortSeriesSteps = 16;  ///< expanded, not searched
-  /// As for_each_entry, for the entries with values in [lo, hi) only. Steps j >= 1 of a series
-  /// are monotone in j (an affine cost, rounded), so a long series is searched, not expanded.
-  template <Part part = Part::kAll, class F>
-  void for_each_entry_in(int64_t lo, int64_t hi, F&& f) const {
-    if (part != Part::kLongSeries)
-      for (const Run& r : runs_)
-        if (r.value_ns >= lo && r.value_ns < hi) f(r.value_ns, r.count);
-    for (const CountedSeries& s : series_) {
-      const StepSeries& steps = s.steps;
-      const bool is_long = steps.steps > kShortSeriesSteps;
-      if ((part == Part::kLongSeries && !is_long) ||
-          (part == Part::kPairsAndShortSeries && is_long))
-        continue;
-      if (steps.first_ns >= lo && steps.first_ns < hi) f(steps.first_ns, s.count);
-      int64_t begin = 1, end = steps.steps;
-      if (is_long) {
-        // First j in [1, steps) where pred turns true (pred monotone: false then true).
-        const auto first_true = [&](auto pred) {
-          int64_t a = 1, b = steps.steps;
-          while (a < b) {
-            const int64_t mid = a + (b - a) / 2;
-            if (pred(steps.duration_ns(mid)))
-              b = mid;
-            else
-              a = mid + 1;
-          }
-          return a;
-        };
-        if (steps.duration_ns(1) <= steps.duration_ns(steps.steps - 1)) {  // rising
-          begin = first_true([&](int64_t v) { return v >= lo; });
-          end = first_true([&](int64_t v) { return v >= hi; });
-        } else {
-          begin = first_true([&](int64_t v) { return v < hi; });
-          end = first_true([&](int64_t v) { return v < lo; });
+  /// Calls f(value_ns) for the steps j >= 1 of `steps` with values in [lo, hi), given
+  /// second = duration_ns(1) and last = duration_ns(steps.steps - 1). Those steps are monotone
+  /// in j (an affine cost, rounded), so a series whose ends miss the range is skipped (most,
+  /// a bucket being narrow) and a long one is searched, not expanded.
+  template <class F>
+  static void for_each_later_step_in(const StepSeries& steps, int64_t second, int64_t last,
+                                     int64_t lo, int64_t hi, F&& f) {
+    if (std::max(second, last) < lo || std::min(second, last) >= hi) return;
+    int64_t begin = 1, end = steps.steps;
+    if (steps.steps > kShortSeriesSteps) {
+      // First j in [1, steps) where pred turns true (pred monotone: false then true).
+      const auto first_true = [&](auto pred) {
+        int64_t a = 1, b = steps.steps;
+        while (a < b) {
+          const int64_t mid = a + (b - a) / 2;
+          if (pred(steps.later_duration_ns(mid)))
+            b = mid;
+          else
+            a = mid + 1;
         }
-      }
-      for (int64_t j = begin; j < end; ++j) {
-        const int64_t v = steps.duration_ns(j);
-        if (v >= lo && v < hi) f(v, s.count);
+        return a;
+      };
+      if (second <= last) {  // rising
+        begin = first_true([&](int64_t v) { return v >= lo; });
+        end = first_true([&](int64_t v) { return v >= hi; });
+      } else {
+        begin = first_true([&](int64_t v) { return v < hi; });
+        end = first_true([&](int64_t v) { return v < lo; });
       }
     }
+    steps.for_each_later(begin, end, [&](int64_t v) {
+      if (v >= lo && v < hi) f(v);
+    });
   }
-  /// The histogram and the sums, in one pass, once per batch of queries.
+  /// Adds a series' steps to the series' histogram and sums, as it comes: the pass the
+  /// statistics would make over its steps, made while their end times are at hand.
+  template <class ForEachLater>
+  void account_series(const StepSeries& steps, uint64_t count, int64_t second, int64_t last,
+                      ForEachLater&& for_each_later);
+  /// The histogram and the sums, in one pass over the pairs, once per batch of queries.
   void summarize();
   /// Bucket of a value: its bit width and the kBucketBits bits after its leading one (1/1024
   /// of an octave wide), so bucket order is value order; values <= 0 share bucket 0.
@@ -185,6 +187,11 @@ class RunLengthSamples {
   /// Once sketched_, the sums are kept as samples come; also in long double, for when the
   /// integer sums leave their exact range.
   long double sum_ld_ = 0, sum_sq_ld_ = 0;
+
+  /// The series' samples per bucket and their sums (exact while series_in_range_).
+  std::vector<uint64_t> series_bucket_count_;
+  Int128 series_sum_ns_ = 0, series_sum_sq_ns_ = 0;
+  bool series_in_range_ = true;
 
   bool summarized_ = false;
   std::vector<uint64_t> bucket_count_;  ///< samples per bucket

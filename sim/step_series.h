@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "sim/time.h"
 
@@ -27,6 +28,31 @@ struct StepSeries {
   int64_t later_duration_ns(int64_t j) const {
     return std::max<int64_t>(
         Time::from_s_within_horizon(d0_s + slope_s * static_cast<double>(j)).ns, 1);
+  }
+  /// Calls f(later_duration_ns(j)) for j in [begin, end), 1 <= begin, under the same condition,
+  /// in about half the instructions (planning and statistics take every step): j counts in
+  /// double (exact below 2^53); halves below zero are not rounded away from zero, which cannot
+  /// matter once the result is raised to 1 ns; and that raise is left out when both ends are
+  /// at least 1 ns (the rounding is monotone in j, so every step between is too).
+  template <class F>
+  void for_each_later(int64_t begin, int64_t end, F&& f) const {
+    if (begin >= end) return;
+    const auto rounded = [d0 = d0_s, slope = slope_s](double j) {
+      const double x = (d0 + slope * j) * 1e9;
+      const auto whole = static_cast<int64_t>(x);
+      return whole + static_cast<int64_t>(x - static_cast<double>(whole) >= 0.5);
+    };
+    const auto each = [&](auto raise) {
+      double x_j = static_cast<double>(begin);
+      for (int64_t j = begin; j < end; ++j, x_j += 1.0) {
+        const int64_t ns = rounded(x_j);
+        f(raise ? std::max<int64_t>(ns, 1) : ns);
+      }
+    };
+    if (rounded(static_cast<double>(begin)) >= 1 && rounded(static_cast<double>(end - 1)) >= 1)
+      each(std::false_type{});
+    else
+      each(std::true_type{});
   }
 };
 

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdlib>
@@ -110,6 +111,30 @@ TEST_CASE("run-length samples: exact statistics of the expanded list", "[perf][s
     CHECK(s.stored_runs() < 2'400);  // one entry per series, not per step
     check_against_expanded(s, expanded);
   }
+  SECTION("falling series, series down to 1 ns, long ones searched, steep ones summed wide") {
+    std::mt19937_64 rng(19);
+    RunLengthSamples s;
+    std::vector<double> expanded;
+    __extension__ using Int128 = __int128;
+    Int128 sum_ns = 0;
+    for (int i = 0; i < 600; ++i) {
+      StepSeries steps;
+      steps.first_ns = 1 + static_cast<int64_t>(rng() % 20'000'000);
+      steps.d0_s = static_cast<double>(rng() % 20'000) * 1e-6 - (i % 5 == 0 ? 1e-3 : 0);
+      // Every third steep: steps x spread^2 past 2^64, so summed in 128 bits.
+      steps.slope_s = (static_cast<double>(rng() % 20'000) - 1e4) * (i % 3 == 0 ? 1e-8 : 1e-10);
+      steps.steps = 1 + static_cast<int64_t>(rng() % (i % 2 ? 20 : 3'000));
+      const uint64_t count = 1 + rng() % 8;
+      s.add_steps(steps, count);
+      for (int64_t j = 0; j < steps.steps; ++j) {
+        expanded.insert(expanded.end(), count, Time{steps.duration_ns(j)}.to_ms());
+        sum_ns += static_cast<Int128>(steps.duration_ns(j)) * count;
+      }
+    }
+    check_against_expanded(s, expanded);
+    // The mean is the exact integer sum divided once.
+    CHECK(s.mean_ms() == static_cast<double>(sum_ns) / static_cast<double>(s.count()) * 1e-6);
+  }
   SECTION("small values, each its own bucket, and zero") {
     RunLengthSamples s;
     std::vector<double> expanded;
@@ -124,6 +149,57 @@ TEST_CASE("run-length samples: exact statistics of the expanded list", "[perf][s
     s.add(Time{1'500'000}, 3);
     check_against_expanded(s, {1.5, 1.5, 1.5});
   }
+}
+
+TEST_CASE("a step series converted in one loop equals step by step", "[perf][stats]") {
+  // for_each_later skips work later_duration_ns does (the rounding of negative halves, the raise
+  // to 1 ns when both ends are above it): rising, falling, crossing zero, halves, a flat series.
+  std::mt19937_64 rng(17);
+  const auto check = [](const StepSeries& steps) {
+    std::vector<int64_t> want, got;
+    for (int64_t j = 1; j < steps.steps; ++j) want.push_back(steps.later_duration_ns(j));
+    steps.for_each_later(1, steps.steps, [&](int64_t v) { got.push_back(v); });
+    CHECK(got == want);
+    const int64_t mid = steps.steps / 2;
+    got.clear();
+    steps.for_each_later(mid, steps.steps, [&](int64_t v) { got.push_back(v); });
+    CHECK(std::equal(got.begin(), got.end(), want.begin() + (mid - 1), want.end()));
+  };
+  for (int i = 0; i < 2'000; ++i) {
+    StepSeries steps;
+    steps.d0_s = (static_cast<double>(rng() % 2'000'001) - 1e6) * 1e-11;  // +-10 us
+    steps.slope_s = (static_cast<double>(rng() % 2'001) - 1e3) * 1e-12 * (i % 2 ? 1 : 1e-3);
+    steps.steps = 2 + static_cast<int64_t>(rng() % 5'000);
+    check(steps);
+  }
+  check(StepSeries{5, 2.5e-9, 0, 100});       // a half, every step
+  check(StepSeries{5, -2.5e-9, 1e-9, 100});   // from -2.5 ns up, through halves
+  check(StepSeries{5, 1e-2, -1e-9, 20'000});  // falling
+  check(StepSeries{5, 0.2e-9, 0.1e-9, 3});    // below 1 ns at one end only
+}
+
+TEST_CASE("a step series given with its end times counts as the series alone", "[perf][stats]") {
+  // The end times' differences stand for the converted durations: every statistic equal.
+  std::mt19937_64 rng(23);
+  RunLengthSamples with_ends, without;
+  for (int i = 0; i < 500; ++i) {
+    StepSeries steps;
+    steps.first_ns = 1 + static_cast<int64_t>(rng() % 20'000'000);
+    steps.d0_s = static_cast<double>(rng() % 20'000) * 1e-6 - (i % 5 == 0 ? 1e-3 : 0);
+    steps.slope_s = (static_cast<double>(rng() % 20'000) - 1e4) * (i % 3 == 0 ? 1e-8 : 1e-10);
+    steps.steps = 1 + static_cast<int64_t>(rng() % 2'000);
+    std::vector<int64_t> ends;
+    int64_t t = static_cast<int64_t>(rng() % 1'000'000'000);
+    for (int64_t j = 0; j < steps.steps; ++j) ends.push_back(t += steps.duration_ns(j));
+    const uint64_t count = 1 + rng() % 8;
+    with_ends.add_steps(steps, count, ends);
+    without.add_steps(steps, count);
+  }
+  nlohmann::ordered_json a, b;
+  add_latency_summary(a, "x", with_ends);
+  add_latency_summary(b, "x", without);
+  CHECK(a == b);
+  CHECK(with_ends.count() == without.count());
 }
 
 TEST_CASE("streamed request records equal the in-result array, and nothing is kept",
