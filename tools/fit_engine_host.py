@@ -14,6 +14,7 @@ what host time sets; TTFT mixes in scheduling). A coordinate search over a log g
   tools/fit_engine_host.py [--servesim build/servesim] [--engine vllm] [--rows]
 Prints the fitted terms and the MAPE per engine and model; paste them into policies/engine.cc.
   --report-only: the MAPE with the presets as they are; --logo: leave-one-group-out error.
+  --set POINTER=VALUE (repeatable): passed to every run, e.g. --set /workload/output_spread=0.02.
 """
 import argparse
 import concurrent.futures as cf
@@ -35,6 +36,8 @@ GPUS = {"h200_sxm": "H200"}
 # "auto": vLLM rows of the aic-auto-gap-analysis sources run with aiperf's recipe (20 x C
 # requests, 100 prompts reused); "genai-perf": every row with scenarios/closed_loop_h100.json as it is.
 RECIPE = "auto"
+# Extra `--set` overrides given on the command line, passed to every run.
+EXTRA_SETS = []
 
 
 def open_rows(path=DATA):
@@ -70,6 +73,8 @@ def run_row(servesim, r, host):
         # The SGLang rows of the same source need no hits and fit far worse with them.
         args += ["--set", "/workload/requests_per_client=20",
                  "--set", "/workload/distinct_prompts=100"]
+    for override in EXTRA_SETS:
+        args += ["--set", override]
     if host is not None:
         # Key by key: the scenario's own overrides (its frontend latency) stay.
         for key, value in host.items():
@@ -152,9 +157,12 @@ def main():
                     help="leave-one-group-out: for each engine x model x GPU group, fit one "
                          "set of host terms on all other groups and report the error on it")
     ap.add_argument("--recipe", choices=["auto", "genai-perf"], default="auto")
+    ap.add_argument("--set", action="append", default=[], metavar="POINTER=VALUE",
+                    help="a scenario override passed to every run")
     a = ap.parse_args()
     global RECIPE
     RECIPE = a.recipe
+    EXTRA_SETS.extend(a.set)
     # A private copy, so that rebuilding while a fit runs does not pull the binary away.
     binary = os.path.join(tempfile.mkdtemp(), "servesim")
     shutil.copy2(a.servesim, binary)
