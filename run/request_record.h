@@ -1,8 +1,8 @@
 #pragma once
 /// A request's record (the result's "requests" array), from one list of fields written two ways:
-/// as a JSON value, or straight as text laid out exactly as nlohmann's dump with indent 1 lays
-/// out an element of the result's top-level array (no JSON value built, one append per field).
-/// tests/test_perf_memory.cc checks the text against the dumped document.
+/// as a JSON value, or straight as text laid out exactly as the result lays out an element of
+/// that array: one record a line, as nlohmann's compact dump writes it (no JSON value built, one
+/// append per field). tests/test_perf_memory.cc checks the text against the dumped value.
 
 #include <cstddef>
 #include <cstring>
@@ -54,11 +54,12 @@ struct RecordJson {
 };
 
 /// Appends the record's text to `out`, as an array element of the result (starting with its
-/// indentation, without a separator); names come already as JSON text (quoted_json_string).
+/// indentation, without a separator): the record's compact dump on one line. Names come already
+/// as JSON text (quoted_json_string).
 /// Keys are string literals: each key's line start goes in as one piece of known length.
 class RecordText {
  public:
-  explicit RecordText(std::string& out) : out_(out) { out_ += "  {"; }
+  explicit RecordText(std::string& out) : out_(out) { out_ += kRecordIndent; out_ += '{'; }
   /// A number: exactly uint64_t, int64_t or double (each printed as nlohmann prints it), so no
   /// caller's value is silently converted to another.
   template <size_t N, class Number>
@@ -83,19 +84,20 @@ class RecordText {
     start(key);
     out_ += quoted;
   }
-  void finish() { out_ += "\n  }"; }
+  void finish() { out_ += '}'; }
+  /// Each record's line starts with it, inside the result's top-level object.
+  static constexpr std::string_view kRecordIndent = "  ";
 
  private:
-  /// ",\n   \"KEY\": " (the first key without the comma), as nlohmann's dump with indent 1
-  /// starts a key of an element of a top-level array.
+  /// ",\"KEY\":" (the first key without the comma), as nlohmann's compact dump starts a key.
   template <size_t N>
   void start(const char (&key)[N]) {
     static_assert(N > 1, "a key is a non-empty string literal");
-    constexpr size_t kLength = (N - 1) + 9;
+    constexpr size_t kLength = (N - 1) + 4;
     char piece[kLength];
-    std::memcpy(piece, ",\n   \"", 6);
-    std::memcpy(piece + 6, key, N - 1);
-    std::memcpy(piece + 6 + (N - 1), "\": ", 3);
+    std::memcpy(piece, ",\"", 2);
+    std::memcpy(piece + 2, key, N - 1);
+    std::memcpy(piece + 2 + (N - 1), "\":", 2);
     const size_t skip = first_ ? 1 : 0;
     out_.append(piece + skip, kLength - skip);
     first_ = false;

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "run/request_record.h"
+#include "tools/output_file.h"
 #include "sim/latency_samples.h"
 #include "sim/stats.h"
 #include "test_support.h"
@@ -254,11 +255,16 @@ TEST_CASE("the result file streams its records first, and its bytes are the whol
   const std::string scenario = source_path("scenarios/seed_q11_four_node.json");
   REQUIRE(run_cli("run " + scenario + " --set /workload/requests=60 -q -o " + out) == 0);
   const std::string text = read_text(out);
-  // One JSON document, laid out exactly as dumping it whole lays it out, "requests" first.
+  // One JSON document, laid out exactly as writing it whole lays it out, "requests" first.
   const auto parsed = nlohmann::ordered_json::parse(text);
-  CHECK(text == parsed.dump(1) + "\n");
+  CHECK(text == result_text(parsed));
   CHECK(parsed.begin().key() == "requests");
   CHECK(parsed["requests"].size() == 60);
+  // A record a line: the third line is the first record, whole (then its comma).
+  const size_t third_line = text.find('\n', text.find('\n') + 1) + 1;
+  CHECK(nlohmann::ordered_json::parse(
+            text.substr(third_line, text.find('\n', third_line) - third_line - 1)) ==
+        parsed["requests"][0]);
   // The in-memory result of the same run, keys in the same order: the same document.
   json doc = load_scenario("seed_q11_four_node.json");
   doc["workload"]["requests"] = 60;
@@ -320,7 +326,8 @@ TEST_CASE("a result file with records on but no request has an empty array", "[p
                   trace + "\"}' -q -o " + out) == 0);
   const std::string text = read_text(out);
   const auto parsed = nlohmann::ordered_json::parse(text);
-  CHECK(text == parsed.dump(1) + "\n");
+  CHECK(text == result_text(parsed));
+  CHECK(text == parsed.dump(1) + "\n");  // no records: the plain dump
   CHECK(parsed.begin().key() == "requests");
   CHECK(parsed["requests"] == nlohmann::ordered_json::array());
 }
@@ -347,10 +354,10 @@ TEST_CASE("a record's text is its JSON value as the result lays it out", "[perf]
     RecordText writer(text);
     describe_request(writer, r, "dropped", quoted_json_string("C\xc3\xa9/0"), reason);
     writer.finish();
-    // The record as the only element of a top-level array in an object dumped with indent 1.
-    nlohmann::ordered_json doc;
-    doc["requests"] = nlohmann::ordered_json::array({value.json});
-    CHECK(doc.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) ==
-          "{\n \"requests\": [\n" + text + "\n ]\n}");
+    // The record's compact dump, on its line of the result.
+    CHECK(std::string(RecordText::kRecordIndent) +
+              value.json.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) ==
+          text);
+    CHECK(text.find('\n') == std::string::npos);
   }
 }

@@ -4,8 +4,10 @@
 
 #include <filesystem>
 #include <iostream>
+#include <iterator>
 #include <utility>
 
+#include "run/request_record.h"
 #include "sim/error.h"
 
 namespace servesim {
@@ -65,7 +67,26 @@ void write_file_atomically(const std::string& path, const std::string& text) {
 std::string result_text(const nlohmann::ordered_json& result) {
   // Replacing, not throwing, on bytes that are not UTF-8: paths and the command line are
   // recorded as the system gave them, and a finished run must not be lost to them.
-  return result.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  constexpr auto kReplace = nlohmann::ordered_json::error_handler_t::replace;
+  const auto requests = result.is_object() ? result.find("requests") : result.end();
+  if (requests == result.end() || !requests->is_array() || requests->empty() ||
+      requests != result.begin())
+    return result.dump(1, ' ', false, kReplace) + "\n";
+  // A record a line, as ResultWriter streams them (run/request_record.h), then the rest.
+  std::string text = "{\n \"requests\": [";
+  bool first = true;
+  for (const auto& record : *requests) {
+    text += first ? "\n" : ",\n";
+    text += RecordText::kRecordIndent;
+    text += record.dump(-1, ' ', false, kReplace);
+    first = false;
+  }
+  text += "\n ]";
+  nlohmann::ordered_json rest = nlohmann::ordered_json::object();
+  for (auto it = std::next(result.begin()); it != result.end(); ++it) rest[it.key()] = *it;
+  if (rest.empty()) return text + "\n}\n";
+  const std::string rest_text = rest.dump(1, ' ', false, kReplace);
+  return text + "," + rest_text.substr(1) + "\n";
 }
 
 ResultWriter::ResultWriter(std::string output_path) : output_path_(std::move(output_path)) {

@@ -24,8 +24,8 @@ void commit_staged(const std::string& staged, const std::string& path);
 /// The result of `servesim run -o`, written once: as requests complete, their records go
 /// straight into the output's staging file (staging_path) as the elements of the result's first
 /// key, "requests" (RunOptions::result_requests_out); the rest of the result follows when the
-/// run ends. The file is byte for byte what dumping the whole result gives (build_result puts
-/// "requests" first), memory does not grow with the records, and each record's bytes are
+/// run ends. The file is byte for byte what result_text gives for the whole result (build_result
+/// puts "requests" first), memory does not grow with the records, and each record's bytes are
 /// written once. A failed run leaves no file: the staged one goes with this object unless
 /// committed. A FIFO or a device is written in place and standard output ("-") directly, so
 /// there a failed run's output stops short of a whole JSON document.
@@ -56,7 +56,8 @@ class ResultWriter {
   bool requests_begun_ = false, committed_ = false;
 };
 
-/// The result as `servesim run -o` writes it (indent 1, bytes that are not UTF-8 replaced).
+/// The result as `servesim run -o` writes it: indent 1, but the "requests" array (the first key
+/// when present) one compact record a line; bytes that are not UTF-8 replaced.
 std::string result_text(const nlohmann::ordered_json& result);
 
 }  // namespace servesim
