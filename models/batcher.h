@@ -40,6 +40,11 @@ class BatchContext {
   /// Frees `r`'s KV and puts it back at the head of the waiting queue; its prompt and the
   /// tokens generated so far are prefilled again when it is next scheduled (recompute).
   virtual void preempt(Request* r) = 0;
+  /// Before waiting request `r` tries to join: it takes back what the KV cache kept of it when
+  /// it was preempted (computed tokens it need not prefill again). If it does not join,
+  /// return_kept_kv gives that back to the cache, so no waiting request holds KV.
+  virtual void resume_kept_kv(Request* r) { (void)r; }
+  virtual void return_kept_kv(Request* r) { (void)r; }
   virtual Time now() const = 0;
 };
 

@@ -78,7 +78,8 @@ Instance::Instance(int index, InstanceConfig config, CostModelConfig cost, const
   SERVESIM_CHECK(memory_.shortfall_bytes <= 0, "instance {} does not fit (loader must reject)",
                  config_.name);
   // Only a prefix cache or a host tier can give blocks back; without them a short pool is short.
-  if (config_.kv_policy.prefix_caching || config_.kv_policy.mode == KvMode::kHostOffload)
+  if (config_.kv_policy.prefix_caching || config_.kv_policy.mode == KvMode::kHostOffload ||
+      config_.kv_policy.preempted_kv != PreemptedKv::kNone)
     kv_.set_reclaimer(
         [this](int64_t missing, const int64_t* growing) { return reclaim(missing, growing); });
   // The decode set's aggregates assume a request holds exactly the VRAM blocks of its tokens

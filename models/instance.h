@@ -228,6 +228,8 @@ class Instance final : public DecodeSetContext, public RequestSink {
   /// supplied instead.
   int64_t prefill_tokens() const { return prefill_tokens_; }
   int64_t prefix_hit_tokens() const { return prefix_hit_tokens_; }
+  /// Tokens preempted requests did not recompute: their own KV was still cached.
+  int64_t preempted_kv_reused_tokens() const { return preempted_kv_reused_tokens_; }
   /// KV blocks the prefix cache holds (counted in kv_pool().used_blocks()).
   int64_t cached_prefix_blocks() const { return prefix_cache_.blocks(); }
   const KvBlockPool& host_kv_pool() const { return host_kv_; }
@@ -251,6 +253,8 @@ class Instance final : public DecodeSetContext, public RequestSink {
   std::vector<Request*>& running() override { return running_; }
   KvBlockPool& kv() override { return kv_; }
   void preempt(Request* r) override;
+  void resume_kept_kv(Request* r) override;
+  void return_kept_kv(Request* r) override;
   Time now() const override { return sim_.now(); }
 
   // DecodeSetContext.
@@ -300,6 +304,7 @@ class Instance final : public DecodeSetContext, public RequestSink {
   static int64_t outstanding_of(const Request& r, int64_t steps_ahead = 0);
   /// Pins the cached prefix of a request that is (again) waiting to start.
   void lookup_prefix(Request* r);
+
   /// Returns all of a request's KV: shared blocks unpinned, its full prompt blocks handed to
   /// the prefix cache (when enabled), host blocks freed, the rest back to the pool.
   void release_kv(Request* r);
@@ -377,6 +382,7 @@ class Instance final : public DecodeSetContext, public RequestSink {
   size_t peak_running_ = 0;
   int64_t prefill_tokens_ = 0;
   int64_t prefix_hit_tokens_ = 0;
+  int64_t preempted_kv_reused_tokens_ = 0;
   double offloaded_bytes_per_gpu_ = 0;
   double host_freed_bytes_per_gpu_ = 0;
   double priced_gpu_to_host_bytes_ = 0;

@@ -38,6 +38,38 @@ void Instance::lookup_prefix(Request* r) {
   prefix_hit_tokens_ += r->computed_tokens;
 }
 
+void Instance::return_kept_kv(Request* r) {
+  if (r->resumed_blocks == 0) return;
+  SERVESIM_CHECK(r->kv_blocks == r->resumed_blocks, "request {} grew past its kept KV in waiting",
+                 r->id);
+  // Back to the cache, evictable again from its end.
+  prefix_cache_.insert_own(r->id, r->kv_blocks);
+  preempted_kv_reused_tokens_ -= r->computed_tokens;
+  outstanding_tokens_ -= outstanding_of(*r);
+  r->computed_tokens = r->kv_blocks = r->resumed_blocks = 0;
+  outstanding_tokens_ += outstanding_of(*r);
+  r->preempted_kv_cached = true;
+}
+
+void Instance::resume_kept_kv(Request* r) {
+  if (!r->preempted_kv_cached) return;
+  r->preempted_kv_cached = false;
+  const int64_t blocks = prefix_cache_.take_own(r->id);
+  if (blocks == 0) return;
+  SERVESIM_CHECK(r->computed_tokens == 0 && r->kv_blocks == 0,
+                 "request {} found its preempted KV while holding KV", r->id);
+  // At least one token must run, to produce the logits of the next token.
+  const int64_t bt = kv_.block_tokens();
+  const int64_t kept = std::min(blocks, (r->prefill_target_tokens() - 1) / bt);
+  kv_.give_back(blocks - kept);
+  if (kept <= 0) return;
+  outstanding_tokens_ -= outstanding_of(*r);
+  r->kv_blocks = r->resumed_blocks = kept;
+  r->computed_tokens = kept * bt;
+  outstanding_tokens_ += outstanding_of(*r);
+  preempted_kv_reused_tokens_ += r->computed_tokens;
+}
+
 void Instance::release_kv(Request* r) {
   const int64_t per_hash = blocks_per_hash(*r);
   int64_t adopted = 0;
@@ -64,7 +96,7 @@ void Instance::release_kv(Request* r) {
 bool Instance::reclaim(int64_t missing_blocks, const int64_t* growing) {
   int64_t freed = 0;
   while (freed < missing_blocks) {
-    const int64_t blocks = prefix_cache_.evict_one();
+    const int64_t blocks = prefix_cache_.evict(missing_blocks - freed);
     if (blocks == 0) break;
     kv_.give_back(blocks);
     freed += blocks;
@@ -140,7 +172,24 @@ void Instance::preempt(Request* r) {
     ++migrations_;
     return;
   }
+  // What the engine's cache keeps of the context: full private blocks in VRAM (a request whose
+  // prompt is hashed leaves that part to the prefix cache, as release_kv does).
+  int64_t cached_blocks = 0;
+  const PreemptedKv kept = config_.kv_policy.preempted_kv;
+  if (kept != PreemptedKv::kNone && r->host_blocks == 0 && blocks_per_hash(*r) == 0) {
+    const int64_t tokens = kept == PreemptedKv::kPrompt
+                               ? std::min(r->computed_tokens, r->spec.prompt_tokens)
+                               : r->computed_tokens;
+    cached_blocks = std::clamp<int64_t>(tokens / kv_.block_tokens() - r->shared_prefix_blocks, 0,
+                                        r->kv_blocks - r->shared_prefix_blocks);
+  }
   release_kv(r);
+  if (cached_blocks > 0) {
+    kv_.take(cached_blocks);
+    prefix_cache_.insert_own(r->id, cached_blocks);
+    r->preempted_kv_cached = true;
+  }
+  r->resumed_blocks = 0;
   r->prefix_looked_up = false;
   outstanding_tokens_ -= outstanding_of(*r);
   r->computed_tokens = 0;
@@ -203,6 +252,8 @@ int64_t Instance::fail(std::vector<Request*>& evicted) {
     r->computed_tokens = r->kv_blocks = r->shared_prefix_blocks = r->host_blocks = 0;
     r->in_decode = false;
     r->prefix_looked_up = false;
+    r->preempted_kv_cached = false;
+    r->resumed_blocks = 0;
     evicted.push_back(r);
   };
   for (Request* r : running_) evict(r);

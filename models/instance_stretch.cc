@@ -112,8 +112,9 @@ int64_t Instance::stretch_limit(const BatchShape& shape) {
   // decodes, and no KV moves between tiers.
   // With requests waiting, the batcher must certify that none can join until one finishes,
   // and no reclaim (prefix eviction, host offload) may change the pool behind its back.
-  const bool reclaimable =
-      config_.kv_policy.prefix_caching || config_.kv_policy.mode == KvMode::kHostOffload;
+  const bool reclaimable = config_.kv_policy.prefix_caching ||
+                           config_.kv_policy.mode == KvMode::kHostOffload ||
+                           prefix_cache_.own_entries() > 0;
   const bool waiting_stays =
       !waiting_.empty() && !reclaimable && batcher_->admits_none_while_decoding(*this);
   if ((!waiting_.empty() && !waiting_stays) || shape.decode_sequences != n ||

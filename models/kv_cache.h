@@ -25,8 +25,17 @@ enum class OffloadFetch : uint8_t {
   kHotWindow  ///< as prefetch, but the most recent hot_window_tokens never leave the GPU
 };
 
+/// What of a request's KV stays cached when it is preempted for recompute, to be found again
+/// when it is rescheduled (the engine's prefix cache holds it; /engine_overrides/preempted_kv).
+enum class PreemptedKv : uint8_t {
+  kNone,    ///< nothing: the whole context is recomputed
+  kPrompt,  ///< the prompt's full blocks (SGLang: the radix tree keeps the prompt)
+  kAll      ///< every full block, prompt and output (vLLM V1 hashes output blocks too)
+};
+
 struct KvPolicyConfig {
   KvMode mode = KvMode::kGpuOnly;
+  PreemptedKv preempted_kv = PreemptedKv::kNone;
   /// Finished (and preempted) requests leave their prompt's hashed blocks in VRAM for reuse by
   /// requests with the same prefix; unreferenced cached blocks are evicted least recently used.
   bool prefix_caching = false;
@@ -65,6 +74,11 @@ class KvBlockPool {
   }
   /// Physical block accounting for holdings kept outside a request's count (cached prefixes,
   /// blocks moved to another tier).
+  /// Asks the reclaimer for `missing_blocks` more free blocks; true if it freed any or made
+  /// some evictable (ask again), false if it has nothing to give.
+  bool reclaim(int64_t missing_blocks) {
+    return reclaimer_ && missing_blocks > 0 && reclaimer_(missing_blocks, nullptr);
+  }
   void take(int64_t blocks) {
     used_blocks_ += blocks;
     if (used_blocks_ > peak_blocks_) peak_blocks_ = used_blocks_;

@@ -50,6 +50,10 @@ struct Request {
   int64_t host_blocks = 0;           ///< blocks after the shared prefix that live in host DRAM
   /// The prefix cache was consulted since the request last (re)joined the waiting queue.
   bool prefix_looked_up = false;
+  /// Preempted with some of its KV left in its replica's cache, not yet looked up.
+  bool preempted_kv_cached = false;
+  /// Blocks it took back from that cache while it waits (given back if the pool needs them).
+  int64_t resumed_blocks = 0;
   /// The size-class router put it in a class its true length does not belong to.
   bool misrouted = false;
   /// A fault (its replica failed) took its KV away: it was re-routed and recomputed, or dropped.

@@ -56,6 +56,8 @@ void ContinuousBatcher::plan_decode_set(DecodeSetContext& ctx, IterationPlan& pl
       need += kv.blocks_for(tail->computed_tokens + chunk) - tail->kv_blocks;
     }
     if (need <= kv.free_blocks()) break;
+    // As plan() grows each request: what the cache can give back goes before a request.
+    if (kv.reclaim(need - kv.free_blocks())) continue;
     ctx.preempt(running.back());
     preempted = true;
   }
@@ -93,13 +95,17 @@ int64_t ContinuousBatcher::admit_waiting(BatchContext& ctx, IterationPlan& plan,
       break;
     if (config_.reserve_full_output && reserved_blocks + full_blocks(kv, *r) > kv.total_blocks())
       break;  // waits until running requests finish and give their reservation back
+    ctx.resume_kept_kv(r);
     const int64_t remaining = r->prefill_target_tokens() - r->computed_tokens;
-    if (!config_.chunked_prefill && remaining > budget && budget < config_.max_num_batched_tokens)
+    if (!config_.chunked_prefill && remaining > budget && budget < config_.max_num_batched_tokens) {
+      ctx.return_kept_kv(r);
       break;  // unchunked: a long prompt waits for an iteration of its own
+    }
     const int64_t n = config_.chunked_prefill ? std::min(budget, remaining) : remaining;
     if (!kv.try_grow(r->kv_blocks, r->computed_tokens + n)) {
       if (remember_blocked)
         blocked_ = {r, budget, kv.blocks_for(r->computed_tokens + n) - r->kv_blocks};
+      ctx.return_kept_kv(r);
       break;
     }
     waiting.pop_front();

@@ -54,6 +54,7 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .reserve_fraction = 0.10,
         .reserve_bytes = 0.0,
         .prefix_caching = true,
+        .preempted_kv = PreemptedKv::kAll,
         .fp8_kv_with_fp8_weights = true,
         .fp8_gemm = {},
         .source = "vLLM 0.12 V1 engine: vllm/engine/arg_utils.py (usage-context defaults for "
@@ -62,7 +63,9 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
                   "requests first, then waiting ones chunked into the remaining budget), "
                   "vllm/config/compilation.py (CUDA-graph sizes 1, 2, 4, multiples of 8 to "
                   "256, of 16 to min(2 x max_num_seqs, 512)), vllm/config/cache.py "
-                  "(gpu_memory_utilization 0.9, enable_prefix_caching on in V1); budget as "
+                  "(gpu_memory_utilization 0.9, enable_prefix_caching on in V1), vllm/v1/core/"
+                  "kv_cache_manager.py (a preempted request's blocks freed last first, still "
+                  "hashed: found again unless evicted); budget as "
                   "aiconfigurator deploys it: concurrency + prompt + 1500",
     },
     {
@@ -83,13 +86,15 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .reserve_fraction = 0.12,
         .reserve_bytes = 0.0,
         .prefix_caching = true,
+        .preempted_kv = PreemptedKv::kPrompt,
         .fp8_kv_with_fp8_weights = true,
         .fp8_gemm = {},
         .source =
             "SGLang 0.5: python/sglang/srt/server_args.py (chunked_prefill_size 8192 on 80 "
             "GB-class "
             "GPUs, mem_fraction_static ~0.88, cuda_graph_max_bs 256, radix cache on unless "
-            "disable_radix_cache), "
+            "disable_radix_cache), python/sglang/srt/managers/schedule_batch.py (retract_decode "
+            "frees the decoded tail, the prompt stays in the radix tree), "
             "python/sglang/srt/managers/scheduler.py (get_next_batch_to_run: a new prefill batch "
             "first; with enable_mixed_chunk the running decodes ride in it); aiconfigurator "
             "deploys "
@@ -113,6 +118,7 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .reserve_fraction = 0.10,
         .reserve_bytes = 0.0,
         .prefix_caching = true,
+        .preempted_kv = PreemptedKv::kNone,
         .fp8_kv_with_fp8_weights = true,
         .fp8_gemm = {.memory_efficiency = 0.92, .m_half_factor = 0.5},
         .source =
@@ -145,6 +151,7 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .reserve_fraction = 0.10,
         .reserve_bytes = 0.0,
         .prefix_caching = false,
+        .preempted_kv = PreemptedKv::kNone,
         .fp8_kv_with_fp8_weights = false,
         .fp8_gemm = {},
         .source =
@@ -233,6 +240,17 @@ EnginePreset load_engine(const std::optional<JsonValue>& value,
     if (auto x = o.maybe("cuda_graph_max_batch"))
       e.cuda_graph_max_batch = x->int_in_range(0, 1 << 20);
     if (auto x = o.maybe("prefix_caching")) e.prefix_caching = x->as_bool();
+    if (auto x = o.maybe("preempted_kv")) {
+      const std::string v = x->as_string();
+      if (v == "none")
+        e.preempted_kv = PreemptedKv::kNone;
+      else if (v == "prompt")
+        e.preempted_kv = PreemptedKv::kPrompt;
+      else if (v == "all")
+        e.preempted_kv = PreemptedKv::kAll;
+      else
+        x->fail(fmt::format("must be none, prompt or all, got '{}'", v));
+    }
     if (auto x = o.maybe("fp8_kv_with_fp8_weights")) e.fp8_kv_with_fp8_weights = x->as_bool();
     if (auto x = o.maybe("fp8_gemm_memory_efficiency"))
       e.fp8_gemm.memory_efficiency = x->number_in_range(0.05, 1.0);

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "models/cost_model.h"
+#include "models/kv_cache.h"
 #include "sim/json_reader.h"
 
 namespace servesim {
@@ -53,6 +54,9 @@ struct EnginePreset {
   double reserve_bytes;
   /// Automatic prefix caching on by default (`/policies/kv/prefix_caching` overrides).
   bool prefix_caching;
+  /// What of a preempted request's KV its cache keeps for its return (any workload, prefix
+  /// information or not: the request finds its own blocks).
+  PreemptedKv preempted_kv;
   /// FP8 checkpoints carry an FP8 KV-cache scale, and the engine then stores KV in FP8.
   bool fp8_kv_with_fp8_weights;
   /// The engine's FP8 GEMMs against the vLLM-measured ones of models/kernel_fit.cc.

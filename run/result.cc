@@ -109,6 +109,12 @@ nlohmann::ordered_json build_result(const ResultInputs& in) {
                                    ? static_cast<double>(prefix_hit_tokens) /
                                          static_cast<double>(prefill_tokens + prefix_hit_tokens)
                                    : 0.0;
+  // Present when preempted requests found some of their own KV still cached on their return
+  // (EnginePreset::preempted_kv): tokens neither prefilled again nor counted as prefix hits.
+  int64_t preempted_kv_reused_tokens = 0;
+  for (const auto& inst : in.instances)
+    preempted_kv_reused_tokens += inst->preempted_kv_reused_tokens();
+  if (preempted_kv_reused_tokens > 0) s["preempted_kv_reused_tokens"] = preempted_kv_reused_tokens;
   if (in.size_class_routing) {
     // Requests whose predicted class differs from their true class, and what they cost.
     s["misroutes"] = latencies.misrouted_e2el_ms.count();

@@ -175,6 +175,7 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
   if (auto n = kv_policy.maybe("name"))
     kv_config = *kv_policies.create(n->as_string(), *n, kv_policy);
   if (!kv_policy.maybe("prefix_caching")) kv_config.prefix_caching = engine.prefix_caching;
+  kv_config.preempted_kv = engine.preempted_kv;
   kv_policies.allow_all_keys(kv_policy);
   auto loads =
       load_instances(root.at("instances"), *cluster, s.model, s.precision, kv_policy, engine);

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "models/instance.h"
+#include "models/prefix_cache.h"
 #include "policies/cache_aware_router.h"
 #include "policies/continuous_batcher.h"
 #include "policies/router.h"
@@ -52,7 +53,8 @@ struct Fixture {
   std::vector<std::unique_ptr<Request>> requests;
 
   /// `n` Llama-3.1-8B replicas, one per H100 of `memory_bytes`, reporting to `observer`.
-  explicit Fixture(int n, double memory_bytes = 80e9, InstanceObserver* observer = nullptr) {
+  explicit Fixture(int n, double memory_bytes = 80e9, InstanceObserver* observer = nullptr,
+                   PreemptedKv preempted_kv = PreemptedKv::kNone) {
     std::vector<NodeSpec> nodes(1);
     nodes[0].name = "n";
     GpuSpec g = *find_gpu("H100-SXM");
@@ -64,6 +66,7 @@ struct Fixture {
       InstanceConfig config;
       config.name = "i" + std::to_string(i);
       config.gpus = {i};
+      config.kv_policy.preempted_kv = preempted_kv;
       CostModelConfig cost;
       cost.gpu = g;
       cost.model = *find_model("Llama-3.1-8B");
@@ -261,9 +264,11 @@ TEST_CASE("the running outstanding-token count equals a scan of the queues at al
           "[router][kv]") {
   // Tight memory (preemptions), predictions that miss in both directions, arrivals landing
   // inside closed-form decode stretches, and checks at arbitrary instants in between. 20 GB
-  // leaves room for ~11k tokens of Llama-3.1-8B KV per replica.
+  // leaves room for ~11k tokens of Llama-3.1-8B KV per replica. Preempted requests recompute
+  // everything, or resume from what the cache kept of them.
+  const PreemptedKv kept = GENERATE(PreemptedKv::kNone, PreemptedKv::kAll);
   AccountingObserver observer;
-  Fixture f(2, 20e9, &observer);
+  Fixture f(2, 20e9, &observer, kept);
   Simulator& sim = f.sim;
   std::vector<Instance*>& instances = f.instances;
   observer.instances = &instances;
@@ -297,4 +302,56 @@ TEST_CASE("the running outstanding-token count equals a scan of the queues at al
     CHECK(inst->outstanding_tokens() == 0);
   }
   CHECK(preemptions > 0);  // the recompute path was exercised
+  int64_t reused = 0;
+  for (Instance* inst : instances) {
+    reused += inst->preempted_kv_reused_tokens();
+    CHECK(inst->kv_pool().used_blocks() == inst->cached_prefix_blocks());
+  }
+  CHECK((reused > 0) == (kept == PreemptedKv::kAll));
+}
+
+TEST_CASE("a preempted request resumes from the KV its cache kept, prefilling only the rest",
+          "[kv]") {
+  // Two prompts that fill all but ~two blocks: once they have grown a little, the newer one
+  // is preempted. The older one then needs ~8 blocks more for its 128 tokens, evicting at most
+  // that many from the end of the newer one's kept KV; with the rest kept, the newer one
+  // prefills again only what was evicted when it comes back.
+  int64_t prefilled[2] = {0, 0};
+  for (const PreemptedKv kept : {PreemptedKv::kNone, PreemptedKv::kAll}) {
+    Fixture f(1, 20e9, nullptr, kept);
+    Instance& inst = *f.instances[0];
+    const int64_t capacity = inst.kv_capacity_tokens();
+    Request* a = f.make(capacity / 2, 128, 128);
+    Request* b = f.make(capacity / 2 - 32, 200, 200);
+    inst.enqueue(a);
+    inst.enqueue(b);
+    f.sim.run();
+    CHECK(a->state == RequestState::kFinished);
+    CHECK(b->state == RequestState::kFinished);
+    CHECK(a->preemptions == 0);
+    CHECK(b->preemptions == 1);
+    CHECK(inst.kv_pool().used_blocks() == inst.cached_prefix_blocks());
+    const bool resumes = kept == PreemptedKv::kAll;
+    CHECK((inst.preempted_kv_reused_tokens() >= capacity / 2 - 32 - 9 * 16) == resumes);
+    prefilled[resumes ? 1 : 0] = inst.prefill_tokens();
+  }
+  CHECK(prefilled[1] < prefilled[0]);
+}
+
+TEST_CASE("a preempted request's own KV is evicted from its end, after older entries", "[kv]") {
+  PrefixCache cache;
+  CHECK(cache.insert(7, 4));  // a prompt block's entry, oldest
+  cache.insert_own(100, 10);  // request 100's context
+  cache.insert_own(101, 6);   // request 101's, newest
+  CHECK(cache.blocks() == 20);
+  CHECK(cache.own_entries() == 2);
+  CHECK(cache.evict(2) == 4);   // the prompt entry goes whole
+  CHECK(cache.evict(3) == 3);   // then request 100's last three blocks
+  CHECK(cache.evict(20) == 7);  // then the rest of it, no more than it holds
+  CHECK(cache.own_entries() == 1);
+  CHECK(cache.take_own(100) == 0);  // nothing left of it
+  CHECK(cache.take_own(101) == 6);  // request 101 gets its six blocks back
+  CHECK(cache.blocks() == 0);
+  CHECK(cache.evict(1) == 0);  // nothing evictable
+  CHECK(cache.evicted_blocks() == 14);
 }

@@ -24,10 +24,13 @@ TEST_CASE(
   const auto& rr = round_robin.result["summary"];
   CHECK(sc["completed"].get<int>() == 600);
   CHECK(sc["dropped"].get<int>() == 0);
-  // Round robin sends large prompts to 8 GB GPUs whose KV holds ~11k tokens: those thrash by
-  // preemption or are refused, and the tail explodes. Measured: 15.0 s vs 341 s (22x); a 3x
-  // margin leaves room for any cost-model recalibration without hiding a real regression.
-  CHECK(rr["p99_e2el_ms"].get<double>() > 3.0 * sc["p99_e2el_ms"].get<double>());
+  // Round robin sends large prompts to 8 GB GPUs whose KV holds ~11k tokens: those are
+  // preempted or refused, and the tail grows. vLLM's prefix cache keeps a preempted request's
+  // blocks, so it resumes rather than recomputes (the thrash without that is checked in
+  // test_disaggregation.cc). Measured: p99 E2E 15.2 s vs 23.7 s (1.56x), p99 TTFT 1.58 s vs
+  // 13.1 s (8.3x); the bounds keep about half of each effect.
+  CHECK(rr["p99_e2el_ms"].get<double>() > 1.25 * sc["p99_e2el_ms"].get<double>());
+  CHECK(rr["p99_ttft_ms"].get<double>() > 4.0 * sc["p99_ttft_ms"].get<double>());
   CHECK(rr["preemptions"].get<int>() > sc["preemptions"].get<int>());
 
   // Capacity of each instance, then every request's placement.

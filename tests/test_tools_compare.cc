@@ -61,7 +61,8 @@ TEST_CASE("compare catches a worse policy and passes an equal one", "[tools][com
   const std::string bad = q11_result("round_robin", "catch");
   const std::string verdict = tmp_path("compare_verdict.json");  // this test only
 
-  // Round robin against size-class routing on Q11: p99 TTFT regresses far beyond 5%.
+  // Round robin against size-class routing on Q11: p99 TTFT regresses far beyond 5% (8x);
+  // throughput falls by 1.5%, within its default tolerance.
   CHECK(run_cli("compare " + good + " " + bad +
                 " --tolerance p99_ttft_ms=5% --metric request_throughput --verdict " + verdict) ==
         1);
@@ -74,11 +75,14 @@ TEST_CASE("compare catches a worse policy and passes an equal one", "[tools][com
       CHECK(m["tolerance"] == "5%");
       CHECK(m["change"].get<double>() > 0);
     }
-    if (m["metric"] == "request_throughput") throughput_regressed = m["regressed"];
+    if (m["metric"] == "request_throughput") {
+      throughput_regressed = m["regressed"];
+      CHECK(m["change"].get<double>() < 0);
+    }
     if (m["direction"] == "neutral") CHECK(m["regressed"] == false);
   }
   CHECK(ttft_regressed);
-  CHECK(throughput_regressed);
+  CHECK_FALSE(throughput_regressed);
   CHECK(v["base"]["file"] == good);
 
   // The same result, and an improvement, pass.
