@@ -172,16 +172,15 @@ void Instance::preempt(Request* r) {
     ++migrations_;
     return;
   }
-  // What the engine's cache keeps of the context: full private blocks in VRAM (a request whose
-  // prompt is hashed leaves that part to the prefix cache, as release_kv does).
+  // What the engine's cache keeps of the context: its full blocks, all in VRAM and its own (a
+  // request whose prompt is hashed leaves the prompt to the prefix cache, as release_kv does).
   int64_t cached_blocks = 0;
   const PreemptedKv kept = config_.kv_policy.preempted_kv;
   if (kept != PreemptedKv::kNone && r->host_blocks == 0 && blocks_per_hash(*r) == 0) {
     const int64_t tokens = kept == PreemptedKv::kPrompt
                                ? std::min(r->computed_tokens, r->spec.prompt_tokens)
                                : r->computed_tokens;
-    cached_blocks = std::clamp<int64_t>(tokens / kv_.block_tokens() - r->shared_prefix_blocks, 0,
-                                        r->kv_blocks - r->shared_prefix_blocks);
+    cached_blocks = std::min(tokens / kv_.block_tokens(), r->kv_blocks);
   }
   release_kv(r);
   if (cached_blocks > 0) {
