@@ -72,12 +72,12 @@ class InstanceObserver {
     return true;
   }
   /// Decode steps of a replica's decode set (models/decode_set.h): `requests` recorded members
-  /// each emitted one token at the end of each step of `steps` (`step_end_ns`, absolute
-  /// times), the first step starting when they had all emitted their previous token. Instead of
-  /// on_token for those tokens.
+  /// each emitted one token at the end of each step of `steps` (`later`: the sums over its
+  /// steps after the first), the first step starting when they had all emitted their previous
+  /// token. Instead of on_token for those tokens.
   virtual void on_decode_steps(uint64_t requests, const StepSeries& steps,
-                               std::span<const int64_t> step_end_ns) {
-    (void)requests, (void)steps, (void)step_end_ns;
+                               const LaterStepSums& later) {
+    (void)requests, (void)steps, (void)later;
   }
   /// Once per iteration, or once per closed-form stretch of decode steps (`duration` then
   /// covers the whole stretch).
@@ -87,7 +87,7 @@ class InstanceObserver {
   }
   /// The iteration in flight (one step) ended at another time than on_iteration said: its
   /// network transfers shared their links (StepTraffic). planned_steps() and
-  /// planned_step_ends_ns() now hold its actual length and end.
+  /// planned_step_end_ns() now hold its actual length and end.
   virtual void on_step_resized(const Instance& instance) { (void)instance; }
 };
 
@@ -214,10 +214,14 @@ class Instance final : public DecodeSetContext, public RequestSink {
   /// Seconds each PP stage's GPUs computed (busy_time() with one stage): its micro-batches'
   /// share of each iteration.
   double stage_busy_s() const { return config_.pp == 1 ? busy_time_.to_s() : stage_busy_s_; }
-  /// The steps of the iteration in flight or last run (more than one for a closed-form stretch).
+  /// The steps of the iteration in flight or last run (more than one for a closed-form stretch);
+  /// none once a failure lost them.
   const StepSeries& planned_steps() const { return steps_; }
-  /// End time of each step of the iteration in flight (one step, or a stretch as cut).
-  std::span<const int64_t> planned_step_ends_ns() const { return step_end_ns_; }
+  /// End time of step `k` of the iteration in flight (one step, or a stretch as cut), exact:
+  /// the first step's end plus the later steps' durations, summed when asked.
+  int64_t planned_step_end_ns(int64_t k) const;
+  /// How many of its steps end before `t_ns` (strictly), in O(1) but near a step's end.
+  int64_t planned_steps_ending_before(int64_t t_ns) const;
   uint64_t iterations() const { return iterations_; }
   uint64_t requests_seen() const { return requests_seen_; }
   uint64_t preemptions() const { return preemptions_; }
@@ -284,8 +288,8 @@ class Instance final : public DecodeSetContext, public RequestSink {
   /// A prefill replica passes the requests whose prefill ended on to their decode replicas.
   void hand_off(std::vector<Request*>& handed);
   void emit_token(Request* r);
-  /// Decode steps the current plan can repeat unchanged (filling step_end_ns_ and reserving
-  /// their KV), or 1 when the next step may differ or the cost is not affine in context.
+  /// Decode steps the current plan can repeat unchanged (setting steps_, its sums and end, and
+  /// reserving their KV), or 1 when the next step may differ or the cost is not affine in context.
   int64_t plan_stretch(const BatchShape& shape, Time first_step);
   /// The steps plan_stretch may take before a change, from the batch's requests one by one, or
   /// from the decode set's aggregates; 1 when the next step may differ.
@@ -293,6 +297,8 @@ class Instance final : public DecodeSetContext, public RequestSink {
   int64_t decode_set_stretch_limit();
   /// An arrival ends the stretch at the first step boundary at or after now.
   void truncate_stretch();
+  /// Keeps the first `keep` steps (at least one) of the iteration in flight.
+  void cut_steps(int64_t keep);
   /// Steps of the current stretch completed before now (strictly).
   int64_t stretch_steps_done() const;
   /// One request's share of outstanding_tokens(): prefill left plus predicted decode left,
@@ -339,10 +345,14 @@ class Instance final : public DecodeSetContext, public RequestSink {
   bool schedule_pending_ = false;
   EventId wakeup_;
   Time iteration_start_;
-  /// End time of each step of the iteration in flight: one entry, or a closed-form stretch.
-  std::vector<int64_t, DefaultInitAllocator<int64_t>> step_end_ns_;
-  /// The same steps as durations (what the observer is told).
-  StepSeries steps_;
+  /// The steps of the iteration in flight as durations (what the observer is told), from
+  /// iteration_start_; the sums over its steps after the first, and the end of its last step.
+  /// Step end times are derived when asked (planned_step_end_ns), never stored.
+  StepSeries steps_{0, 0, 0, 0};
+  LaterStepSums later_sums_;
+  int64_t last_step_end_ns_ = 0;
+  /// A stretch's step end times, for the observers that take them (on_decode_stretch).
+  std::vector<int64_t, DefaultInitAllocator<int64_t>> step_end_scratch_;
   /// Decode-set mode: the step cost's slope per extra step, by batch size (-1: not priced yet,
   /// infinity: not affine).
   std::vector<double> decode_slope_;
@@ -355,8 +365,6 @@ class Instance final : public DecodeSetContext, public RequestSink {
   StepTraffic* step_traffic_ = nullptr;
   uint64_t network_steps_ = 0;
   double network_wait_s_ = 0;
-  /// stretch_steps_done's last answer for the stretch in flight.
-  mutable size_t steps_done_hint_ = 0;
   IterationCost step_cost_;
   /// Running count behind outstanding_tokens(), as of the last applied step.
   int64_t outstanding_tokens_ = 0;

@@ -153,27 +153,23 @@ Metrics::Work Metrics::work_at(size_t index, int64_t now_ns) const {
   const InstanceWork& w = work_[index];
   Work out = w.done;
   if (!w.in_flight || now_ns <= w.start_ns) return out;
-  const std::span<const int64_t> ends = instances_[index]->planned_step_ends_ns();
-  // Every iteration plans at least one step end: none left means a failure lost the iteration,
+  const Instance& instance = *instances_[index];
+  // Every iteration plans at least one step: none left means a failure lost the iteration,
   // and the replica did what it applied (the series would otherwise count it busy until now).
-  if (ends.empty()) return total_work(index);
+  if (instance.planned_steps().steps == 0) return total_work(index);
   // Steps ended by now, of those still planned (a cut stretch keeps its earlier steps).
-  const int64_t planned = std::min(w.steps.steps, instances_[index]->planned_steps().steps);
-  // The steps that ended by now: a binary search over the replica's step end times (the
-  // stretch as cut), O(log steps) rather than a walk.
-  const auto planned_end = ends.begin() + std::min<int64_t>(planned, std::ssize(ends));
-  const auto ended = std::upper_bound(ends.begin(), planned_end, now_ns);
-  const auto j = static_cast<int64_t>(ended - ends.begin());
-  const int64_t begin_ns = j == 0 ? w.start_ns : *(ended - 1);
-  const double partial = ended != planned_end ? static_cast<double>(now_ns - begin_ns) /
-                                                    static_cast<double>(*ended - begin_ns)
-                                              : 0.0;
+  const int64_t planned = std::min(w.steps.steps, instance.planned_steps().steps);
+  const int64_t j = std::min(planned, instance.planned_steps_ending_before(now_ns + 1));
+  const int64_t begin_ns = j == 0 ? w.start_ns : instance.planned_step_end_ns(j - 1);
+  const int64_t ended_ns = j != planned ? instance.planned_step_end_ns(j) : 0;
+  const double partial = j != planned ? static_cast<double>(now_ns - begin_ns) /
+                                            static_cast<double>(ended_ns - begin_ns)
+                                      : 0.0;
   // A stretch keeps the replica busy from its start: the time since then, up to its end.
   const int64_t busy_until_ns =
-      planned_end == ends.begin() ? now_ns : std::min(now_ns, *(planned_end - 1));
+      planned == 0 ? now_ns : std::min(now_ns, instance.planned_step_end_ns(planned - 1));
   const double busy_s = Time::from_ns(busy_until_ns - w.start_ns).to_s();
-  const double partial_span_s =
-      ended != planned_end ? Time::from_ns(*ended - begin_ns).to_s() : 0.0;
+  const double partial_span_s = j != planned ? Time::from_ns(ended_ns - begin_ns).to_s() : 0.0;
   add_steps(w, j, partial, partial_span_s, busy_s, out);
   return out;
 }

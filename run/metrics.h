@@ -62,8 +62,8 @@ class Metrics final : public InstanceObserver {
                          std::span<const int64_t> step_end_ns) override;
   bool records_tokens_of(const Request& r) const override { return counted(r); }
   void on_decode_steps(uint64_t requests, const StepSeries& steps,
-                       std::span<const int64_t> step_end_ns) override {
-    latencies_.itl.add_steps(steps, requests, step_end_ns);
+                       const LaterStepSums& later) override {
+    latencies_.itl.add_steps(steps, requests, later);
   }
   void on_token(const Request& r, Time gap) override {
     if (counted(r)) latencies_.itl.add(gap);

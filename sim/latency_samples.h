@@ -7,8 +7,8 @@
 /// entry per iteration with the number of tokens it stands for: (value, count) pairs from add(),
 /// and from add_steps() whole closed-form decode stretches as their StepSeries (one entry for
 /// any number of steps). A series' steps are counted into a histogram and exact sums as it
-/// comes, from the stretch's end times (a subtraction a step); only the percentiles' buckets
-/// read its steps again.
+/// comes, from the sums the replica took of them when it planned the stretch (a search per
+/// bucket the series crosses); only the percentiles' buckets read its steps again.
 /// Values are integer nanoseconds, and the statistics are exactly those of the expanded list:
 /// percentiles interpolate linearly between order statistics as numpy does (bit for bit the
 /// same as percentile_sorted over the expanded values in ms); mean and standard deviation come
@@ -30,7 +30,6 @@
 #include <cstdint>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
-#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -64,11 +63,15 @@ class RunLengthSamples {
     runs_.push_back(Run{value.ns, count});
     if (stored_runs() >= exact_entries_) compact();
   }
-  /// Records the tokens of a run of decode steps: `count` samples of each step's duration.
-  /// `step_end_ns`, when given, holds the steps' end times (one a step): their differences are
-  /// the durations of steps j >= 1, which spares converting each.
-  void add_steps(const StepSeries& steps, uint64_t count,
-                 std::span<const int64_t> step_end_ns = {});
+  /// Records the tokens of a run of decode steps: `count` samples of each step's duration,
+  /// each converted and counted (the reference).
+  void add_steps(const StepSeries& steps, uint64_t count) { add_steps(steps, count, nullptr); }
+  /// The same given the sums over its later steps (steps.later_sums(1, steps.steps), as the
+  /// replica planned them): the histogram's buckets are then found by searching the steps
+  /// (monotone), and no step is read for the sums.
+  void add_steps(const StepSeries& steps, uint64_t count, const LaterStepSums& later) {
+    add_steps(steps, count, &later);
+  }
   /// Adds every sample of `other`.
   void merge(const RunLengthSamples& other);
 
@@ -98,12 +101,14 @@ class RunLengthSamples {
     uint64_t count;
   };
   __extension__ using Int128 = __int128;
+  __extension__ using Uint128 = unsigned __int128;
   /// Below these, sums of v and v^2 are exact in 128 bits (2^40 x 2^80 < 2^127).
   static constexpr int64_t kExactBelowNs = int64_t{1} << 40;
   static constexpr uint64_t kExactBelowSamples = uint64_t{1} << 40;
   static constexpr int kBucketBits = 10;  ///< buckets per octave: 2^kBucketBits
   static constexpr size_t kBuckets = size_t{64} << kBucketBits;
 
+  void add_steps(const StepSeries& steps, uint64_t count, const LaterStepSums* later);
   void changed() {
     summarized_ = false;
     prepared_.clear();
@@ -153,11 +158,15 @@ class RunLengthSamples {
       if (v >= lo && v < hi) f(v);
     });
   }
-  /// Adds a series' steps to the series' histogram and sums, as it comes: the pass the
-  /// statistics would make over its steps, made while their end times are at hand.
-  template <class ForEachLater>
+  /// Adds a series' steps to the series' histogram and sums, as it comes, in one pass over
+  /// its steps.
+  void account_series(const StepSeries& steps, uint64_t count, int64_t second, int64_t last);
+  /// The same from the sums over its later steps: the steps of each bucket found by a search.
   void account_series(const StepSeries& steps, uint64_t count, int64_t second, int64_t last,
-                      ForEachLater&& for_each_later);
+                      const LaterStepSums& later);
+  /// Adds a series' sum and sum of squares (over its steps, before `count`).
+  void add_series_sums(bool series_in_range, Uint128 series_sum, Uint128 series_sum_sq,
+                       uint64_t count);
   /// The histogram and the sums, in one pass over the pairs, once per batch of queries.
   void summarize();
   /// Bucket of a value: its bit width and the kBucketBits bits after its leading one (1/1024

@@ -13,6 +13,19 @@
 
 namespace servesim {
 
+/// Sums over a range of a series' later steps (j >= 1), what a stretch's end time and the
+/// inter-token statistics need of them, so that neither reads the steps again.
+struct LaterStepSums {
+  int64_t steps = 0;
+  int64_t sum_ns = 0;   ///< of the durations: the stretch's span after its first step
+  int64_t base_ns = 0;  ///< the least duration
+  /// Of (duration - base_ns) and of its square, exact in 64 bits when squares_exact (steps x
+  /// spread^2 < 2^64, durations within [0, 2^40) ns); else left 0.
+  uint64_t excess_sum_ns = 0;
+  uint64_t excess_sq_sum = 0;
+  bool squares_exact = false;
+};
+
 struct StepSeries {
   int64_t first_ns = 0;
   double d0_s = 0;
@@ -54,6 +67,14 @@ struct StepSeries {
     else
       each(std::true_type{});
   }
+  /// The sums over later_duration_ns(j) for j in [begin, end), 1 <= begin < end, under the
+  /// same condition: with AVX2, four steps an instruction (the same rounding, bit for bit).
+  LaterStepSums later_sums(int64_t begin, int64_t end) const;
+  /// The most steps k in [0, max_steps] from step 1 on whose durations sum to less than
+  /// `total_ns` (durations as later_duration_ns, under its condition up to max_steps). From the
+  /// unrounded sum in closed form, within half a nanosecond a step of the rounded one: the
+  /// steps are summed only when `total_ns` falls within that margin of a step's end.
+  int64_t later_steps_within(int64_t total_ns, int64_t max_steps) const;
 };
 
 }  // namespace servesim
