@@ -24,10 +24,15 @@ class FairTieBreak {
   template <typename Eligible, typename Key>
   int pick(size_t n, Eligible eligible, Key key) {
     int best = -1;
+    decltype(key(size_t{0})) best_key{};  // each key read once: a replica's load is not free
     for (size_t step = 1; step <= n; ++step) {
       const size_t i = (last_ + step) % n;
       if (!eligible(i)) continue;
-      if (best < 0 || key(i) < key(static_cast<size_t>(best))) best = static_cast<int>(i);
+      auto k = key(i);
+      if (best < 0 || k < best_key) {
+        best = static_cast<int>(i);
+        best_key = std::move(k);
+      }
     }
     if (best >= 0) last_ = static_cast<size_t>(best);
     return best;
