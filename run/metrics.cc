@@ -1,6 +1,7 @@
 #include "run/metrics.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <ostream>
 #include <vector>
@@ -83,19 +84,21 @@ double sum_affine(double p, double q, int64_t lo, int64_t hi) {
 double sum_busy_tdp_s(double s0, double s1, double f0, double f1, double b0, double b1, int64_t lo,
                       int64_t hi) {
   if (hi <= lo) return 0.0;
-  std::vector<double> cuts{static_cast<double>(lo), static_cast<double>(hi)};
+  std::array<double, 5> cuts{static_cast<double>(lo), static_cast<double>(hi)};
+  size_t cut_count = 2;
   auto add_root = [&](double c0, double c1) {  // where c0 + c1 j changes sign
     if (c1 == 0) return;
     const double root = -c0 / c1;
-    if (root > static_cast<double>(lo) && root < static_cast<double>(hi)) cuts.push_back(root);
+    if (root > static_cast<double>(lo) && root < static_cast<double>(hi)) cuts[cut_count++] = root;
   };
   const double k = PowerModel::kSlope, idle = PowerModel::kIdleFraction;
   add_root(f0 - b0, f1 - b1);
   add_root((1 - idle) * s0 - k * f0, (1 - idle) * s1 - k * f1);
   add_root((1 - idle) * s0 - k * b0, (1 - idle) * s1 - k * b1);
-  std::sort(cuts.begin(), cuts.end());
+  for (size_t i = 1; i < cut_count; ++i)  // at most five: sorted by insertion
+    for (size_t at = i; at > 0 && cuts[at] < cuts[at - 1]; --at) std::swap(cuts[at], cuts[at - 1]);
   double total = 0;
-  for (size_t c = 0; c + 1 < cuts.size(); ++c) {
+  for (size_t c = 0; c + 1 < cut_count; ++c) {
     const auto from = static_cast<int64_t>(std::ceil(cuts[c]));
     const auto to = static_cast<int64_t>(std::ceil(cuts[c + 1]));
     if (to <= from) continue;

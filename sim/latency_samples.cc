@@ -149,26 +149,13 @@ void RunLengthSamples::account_series(const StepSeries& steps, uint64_t count, i
   int64_t value = second;
   while (j < n) {
     const size_t bucket = bucket_of(value);
-    int64_t inside = j, outside = n;  // the step inside is in the bucket; the one outside not
+    int64_t outside = n;  // the first step past j in another bucket
     if (bucket != last_bucket) {
-      const auto leaves = [&](int64_t k) {
-        return bucket_of(steps.later_duration_ns(k)) != bucket;
-      };
       const auto [lowest, width] = bucket_range(bucket);
-      const double edge_ns = static_cast<double>(second <= last ? lowest + width : lowest) - 0.5;
-      const double crossing = std::ceil((edge_ns * 1e-9 - steps.d0_s) / steps.slope_s);
-      if (crossing > static_cast<double>(inside) && crossing < static_cast<double>(outside)) {
-        const auto guess = static_cast<int64_t>(crossing);
-        const bool out = leaves(guess);
-        (out ? outside : inside) = guess;
-        const int64_t neighbour = out ? guess - 1 : guess + 1;
-        if (neighbour > inside && neighbour < outside)
-          (leaves(neighbour) ? outside : inside) = neighbour;
-      }
-      while (outside - inside > 1) {
-        const int64_t mid = inside + (outside - inside) / 2;
-        (leaves(mid) ? outside : inside) = mid;
-      }
+      const int64_t edge_ns = second <= last ? lowest + width : lowest;
+      outside = first_step_leaving(j, n, crossing_step(steps, edge_ns), [&](int64_t k) {
+        return bucket_of(steps.later_duration_ns(k)) != bucket;
+      });
     }
     counts[bucket] += static_cast<uint64_t>(outside - j) * count;
     j = outside;

@@ -27,6 +27,7 @@
 /// still come from exact integer sums over every sample. exact() tells which.
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
@@ -123,40 +124,56 @@ class RunLengthSamples {
     for (const CountedSeries& s : series_)
       for (int64_t j = 0; j < s.steps.steps; ++j) f(s.steps.duration_ns(j), s.count);
   }
-  static constexpr int64_t kShortSeriesSteps = 16;  ///< expanded, not searched
+  /// The first step j in (inside, outside) at which `leaves(j)` holds, else `outside`:
+  /// `leaves` is monotone in j and false at `inside`. `guess` (where the unrounded durations
+  /// cross the edge) and its neighbour are tried first; a bisection settles the rest.
+  template <class Leaves>
+  static int64_t first_step_leaving(int64_t inside, int64_t outside, double guess,
+                                    Leaves&& leaves) {
+    if (guess > static_cast<double>(inside) && guess < static_cast<double>(outside)) {
+      const auto at = static_cast<int64_t>(guess);
+      const bool out = leaves(at);
+      (out ? outside : inside) = at;
+      const int64_t neighbour = out ? at - 1 : at + 1;
+      if (neighbour > inside && neighbour < outside)
+        (leaves(neighbour) ? outside : inside) = neighbour;
+    }
+    while (outside - inside > 1) {
+      const int64_t mid = inside + (outside - inside) / 2;
+      (leaves(mid) ? outside : inside) = mid;
+    }
+    return outside;
+  }
+  /// The step at which a series' unrounded duration crosses value_ns - 1/2, where its rounded
+  /// one reaches value_ns (not a number, or infinite, for a flat series).
+  static double crossing_step(const StepSeries& steps, int64_t value_ns) {
+    return std::ceil(((static_cast<double>(value_ns) - 0.5) * 1e-9 - steps.d0_s) / steps.slope_s);
+  }
   /// Calls f(value_ns) for the steps j >= 1 of `steps` with values in [lo, hi), given
   /// second = duration_ns(1) and last = duration_ns(steps.steps - 1). Those steps are monotone
   /// in j (an affine cost, rounded), so a series whose ends miss the range is skipped (most,
-  /// a bucket being narrow) and a long one is searched, not expanded.
+  /// a bucket being narrow), and the steps inside are found by a search and read alone.
   template <class F>
   static void for_each_later_step_in(const StepSeries& steps, int64_t second, int64_t last,
                                      int64_t lo, int64_t hi, F&& f) {
     if (std::max(second, last) < lo || std::min(second, last) >= hi) return;
-    int64_t begin = 1, end = steps.steps;
-    if (steps.steps > kShortSeriesSteps) {
-      // First j in [1, steps) where pred turns true (pred monotone: false then true).
-      const auto first_true = [&](auto pred) {
-        int64_t a = 1, b = steps.steps;
-        while (a < b) {
-          const int64_t mid = a + (b - a) / 2;
-          if (pred(steps.later_duration_ns(mid)))
-            b = mid;
-          else
-            a = mid + 1;
-        }
-        return a;
-      };
-      if (second <= last) {  // rising
-        begin = first_true([&](int64_t v) { return v >= lo; });
-        end = first_true([&](int64_t v) { return v >= hi; });
-      } else {
-        begin = first_true([&](int64_t v) { return v < hi; });
-        end = first_true([&](int64_t v) { return v < lo; });
-      }
+    const int64_t n = steps.steps;
+    const auto at_least = [&](int64_t value_ns) {
+      return [&steps, value_ns](int64_t j) { return steps.later_duration_ns(j) >= value_ns; };
+    };
+    const auto below = [&](int64_t value_ns) {
+      return [&steps, value_ns](int64_t j) { return steps.later_duration_ns(j) < value_ns; };
+    };
+    int64_t begin = 1, end = n;
+    if (second <= last) {  // rising: from the first step at lo or above to the first at hi
+      if (second < lo) begin = first_step_leaving(1, n, crossing_step(steps, lo), at_least(lo));
+      if (last >= hi)
+        end = first_step_leaving(begin - 1, n, crossing_step(steps, hi), at_least(hi));
+    } else {  // falling: from the first step below hi to the first below lo
+      if (second >= hi) begin = first_step_leaving(1, n, crossing_step(steps, hi), below(hi));
+      if (last < lo) end = first_step_leaving(begin - 1, n, crossing_step(steps, lo), below(lo));
     }
-    steps.for_each_later(begin, end, [&](int64_t v) {
-      if (v >= lo && v < hi) f(v);
-    });
+    steps.for_each_later_in_lanes(begin, end, f);
   }
   /// Adds a series' steps to the series' histogram and sums, as it comes, in one pass over
   /// its steps.

@@ -46,6 +46,25 @@ __attribute__((target("avx2"))) int64_t add_excess_avx2(double d0, double slope,
   return at;
 }
 
+/// Writes the durations of steps [begin, end) to `out`, four at a time, as add_excess_avx2
+/// converts them, and returns the first step left for the caller (fewer than four).
+__attribute__((target("avx2"))) int64_t write_durations_avx2(double d0, double slope, int64_t begin,
+                                                             int64_t end, int32_t* out) {
+  const __m256d d0_4 = _mm256_set1_pd(d0), slope_4 = _mm256_set1_pd(slope);
+  const __m256d scale_4 = _mm256_set1_pd(1e9), half_4 = _mm256_set1_pd(0.5);
+  const __m256d four_4 = _mm256_set1_pd(4.0);
+  const auto first = static_cast<double>(begin);
+  __m256d j = _mm256_setr_pd(first, first + 1, first + 2, first + 3);
+  int64_t at = begin;
+  for (; end - at >= 4; at += 4, out += 4) {
+    const __m256d x = _mm256_mul_pd(_mm256_add_pd(d0_4, _mm256_mul_pd(slope_4, j)), scale_4);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out),
+                     _mm256_cvttpd_epi32(_mm256_add_pd(x, half_4)));
+    j = _mm256_add_pd(j, four_4);
+  }
+  return at;
+}
+
 bool has_avx2() {
   static const bool yes = __builtin_cpu_supports("avx2");
   return yes;
@@ -89,6 +108,22 @@ LaterStepSums StepSeries::later_sums(int64_t begin, int64_t end) const {
   out.excess_sq_sum += sum_sq;
   out.sum_ns = out.base_ns * out.steps + static_cast<int64_t>(out.excess_sum_ns);
   return out;
+}
+
+bool StepSeries::later_durations(int64_t begin, int64_t end, int32_t* out) const {
+#if defined(__x86_64__)
+  const auto unrounded = [&](int64_t j) { return (d0_s + slope_s * static_cast<double>(j)) * 1e9; };
+  if (end - begin < 8 || unrounded(begin) < 0.5 || unrounded(end - 1) < 0.5 ||
+      std::max(later_duration_ns(begin), later_duration_ns(end - 1)) >= kLaneLimitNs || !has_avx2())
+    return false;
+  const int64_t at = write_durations_avx2(d0_s, slope_s, begin, end, out);
+  out += at - begin;
+  for_each_later(at, end, [&](int64_t v) { *out++ = static_cast<int32_t>(v); });
+  return true;
+#else
+  (void)begin, (void)end, (void)out;
+  return false;
+#endif
 }
 
 int64_t StepSeries::later_steps_within(int64_t total_ns, int64_t max_steps) const {

@@ -203,7 +203,8 @@ TEST_CASE("a step series given with its planned sums counts as the series alone"
 
 TEST_CASE("a step series' sums and step search equal its steps summed one by one",
           "[perf][stats]") {
-  // later_sums runs four steps an instruction where it can; later_steps_within answers from
+  // later_sums and for_each_later_in_lanes run four steps an instruction where they can
+  // (blocks of 256); later_steps_within answers from
   // the unrounded sum in closed form. Both against the durations summed one by one: long
   // series, halves, durations near 1 ns and raised to it, falling ones, past 32-bit lanes.
   std::mt19937_64 rng(29);
@@ -213,6 +214,9 @@ TEST_CASE("a step series' sums and step search equal its steps summed one by one
     if (begin >= steps.steps) return;
     std::vector<int64_t> durations;
     for (int64_t j = begin; j < steps.steps; ++j) durations.push_back(steps.later_duration_ns(j));
+    std::vector<int64_t> in_lanes;
+    steps.for_each_later_in_lanes(begin, steps.steps, [&](int64_t v) { in_lanes.push_back(v); });
+    CHECK(in_lanes == durations);
     const LaterStepSums sums = steps.later_sums(begin, steps.steps);
     int64_t sum = 0;
     for (int64_t v : durations) sum += v;
