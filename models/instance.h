@@ -350,6 +350,7 @@ class Instance final : public DecodeSetContext, public RequestSink {
   /// Step end times are derived when asked (planned_step_end_ns), never stored.
   StepSeries steps_{0, 0, 0, 0};
   LaterStepSums later_sums_;
+  LaterStepClock step_clock_;  ///< how many of its steps end before an instant
   int64_t last_step_end_ns_ = 0;
   /// A stretch's step end times, for the observers that take them (on_decode_stretch).
   std::vector<int64_t, DefaultInitAllocator<int64_t>> step_end_scratch_;

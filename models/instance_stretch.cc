@@ -74,7 +74,9 @@ int64_t Instance::planned_step_end_ns(int64_t k) const {
   const int64_t first_end_ns = iteration_start_.ns + steps_.first_ns;
   if (k == 0) return first_end_ns;
   if (k == steps_.steps - 1) return last_step_end_ns_;
-  return first_end_ns + steps_.later_sums(1, k + 1).sum_ns;
+  // Summed from the nearer end of the stretch.
+  if (2 * k < steps_.steps) return first_end_ns + steps_.later_sums(1, k + 1).sum_ns;
+  return last_step_end_ns_ - steps_.later_sums(k + 1, steps_.steps).sum_ns;
 }
 
 int64_t Instance::planned_steps_ending_before(int64_t t_ns) const {
@@ -83,12 +85,13 @@ int64_t Instance::planned_steps_ending_before(int64_t t_ns) const {
   if (t_ns <= first_end_ns) return 0;
   if (t_ns > last_step_end_ns_) return steps_.steps;
   // The first step and some of the later ones, never the last.
-  return 1 + steps_.later_steps_within(t_ns - first_end_ns, steps_.steps - 2);
+  return 1 + step_clock_.steps_within(steps_, t_ns - first_end_ns);
 }
 
 void Instance::cut_steps(int64_t keep) {
   steps_.steps = keep;
   later_sums_ = steps_.later_sums(1, keep);
+  step_clock_ = LaterStepClock(steps_, keep - 2);
   last_step_end_ns_ = iteration_start_.ns + steps_.first_ns + later_sums_.sum_ns;
 }
 

@@ -164,7 +164,9 @@ Metrics::Work Metrics::work_at(size_t index, int64_t now_ns) const {
   const int64_t planned = std::min(w.steps.steps, instance.planned_steps().steps);
   const int64_t j = std::min(planned, instance.planned_steps_ending_before(now_ns + 1));
   const int64_t begin_ns = j == 0 ? w.start_ns : instance.planned_step_end_ns(j - 1);
-  const int64_t ended_ns = j != planned ? instance.planned_step_end_ns(j) : 0;
+  const int64_t ended_ns = j == planned ? 0
+                           : j == 0     ? instance.planned_step_end_ns(0)
+                                        : begin_ns + instance.planned_steps().duration_ns(j);
   const double partial = j != planned ? static_cast<double>(now_ns - begin_ns) /
                                             static_cast<double>(ended_ns - begin_ns)
                                       : 0.0;

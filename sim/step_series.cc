@@ -13,31 +13,54 @@ namespace {
 constexpr int64_t kLaneLimitNs = int64_t{1} << 30;
 
 #if defined(__x86_64__)
+/// Durations of a series four steps at a time. Each is the trunc of (d0 + slope j) 1e9 + 0.5,
+/// the same operations as for_each_later in the same order (no fused multiply-add: the target
+/// is AVX2 alone), and for 0.5 <= x < 2^30 the trunc of x + 0.5 is the whole part of x plus
+/// one when its fraction is at least 0.5: x + 0.5 is exact unless it crosses a power of two,
+/// an integer, which the rounding cannot pass.
+struct FourSteps {
+  __m256d d0, slope, scale, half, four;
+  __m256d j;  ///< the next four steps
+  __attribute__((target("avx2"), always_inline)) __m128i next() {
+    const __m256d x = _mm256_mul_pd(_mm256_add_pd(d0, _mm256_mul_pd(slope, j)), scale);
+    j = _mm256_add_pd(j, four);
+    return _mm256_cvttpd_epi32(_mm256_add_pd(x, half));
+  }
+};
+
+__attribute__((target("avx2"))) FourSteps four_steps_from(double d0, double slope, int64_t begin) {
+  const auto first = static_cast<double>(begin);
+  return {_mm256_set1_pd(d0),  _mm256_set1_pd(slope),
+          _mm256_set1_pd(1e9), _mm256_set1_pd(0.5),
+          _mm256_set1_pd(4.0), _mm256_setr_pd(first, first + 1, first + 2, first + 3)};
+}
+
 /// Adds duration - base and its square for j in [begin, end) four steps at a time, and returns
-/// the first step left for the caller (fewer than four). Each duration is the trunc of
-/// (d0 + slope j) 1e9 + 0.5, the same operations as for_each_later in the same order (no fused
-/// multiply-add: the target is AVX2 alone), and for 0.5 <= x < 2^30 the trunc of x + 0.5 is the
-/// whole part of x plus one when its fraction is at least 0.5: x + 0.5 is exact unless it
-/// crosses a power of two, an integer, which the rounding cannot pass.
+/// the first step left for the caller (fewer than four).
 __attribute__((target("avx2"))) int64_t add_excess_avx2(double d0, double slope, int64_t begin,
                                                         int64_t end, int64_t base_ns, uint64_t& sum,
                                                         uint64_t& sum_sq) {
-  const __m256d d0_4 = _mm256_set1_pd(d0), slope_4 = _mm256_set1_pd(slope);
-  const __m256d scale_4 = _mm256_set1_pd(1e9), half_4 = _mm256_set1_pd(0.5);
-  const __m256d four_4 = _mm256_set1_pd(4.0);
-  const __m128i base_4 = _mm_set1_epi32(static_cast<int32_t>(base_ns));
-  const auto first = static_cast<double>(begin);
-  __m256d j = _mm256_setr_pd(first, first + 1, first + 2, first + 3);
-  __m256i acc = _mm256_setzero_si256(), acc_sq = _mm256_setzero_si256();
+  struct Sums {
+    FourSteps steps;
+    __m128i base;
+    __m256i acc = _mm256_setzero_si256(), acc_sq = _mm256_setzero_si256();
+    __attribute__((target("avx2"), always_inline)) void add_next_four() {
+      const __m256i excess = _mm256_cvtepu32_epi64(_mm_sub_epi32(steps.next(), base));
+      acc = _mm256_add_epi64(acc, excess);
+      acc_sq = _mm256_add_epi64(acc_sq, _mm256_mul_epu32(excess, excess));
+    }
+  } sums{four_steps_from(d0, slope, begin), _mm_set1_epi32(static_cast<int32_t>(base_ns))};
+  // Eight steps a round (the loop's own instructions would otherwise be a fifth of it).
   int64_t at = begin;
-  for (; end - at >= 4; at += 4) {
-    const __m256d x = _mm256_mul_pd(_mm256_add_pd(d0_4, _mm256_mul_pd(slope_4, j)), scale_4);
-    const __m128i duration = _mm256_cvttpd_epi32(_mm256_add_pd(x, half_4));
-    const __m256i excess = _mm256_cvtepu32_epi64(_mm_sub_epi32(duration, base_4));
-    acc = _mm256_add_epi64(acc, excess);
-    acc_sq = _mm256_add_epi64(acc_sq, _mm256_mul_epu32(excess, excess));
-    j = _mm256_add_pd(j, four_4);
+  for (; end - at >= 8; at += 8) {
+    sums.add_next_four();
+    sums.add_next_four();
   }
+  if (end - at >= 4) {
+    sums.add_next_four();
+    at += 4;
+  }
+  const __m256i acc = sums.acc, acc_sq = sums.acc_sq;
   alignas(32) uint64_t lanes[4], lanes_sq[4];
   _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), acc);
   _mm256_store_si256(reinterpret_cast<__m256i*>(lanes_sq), acc_sq);
@@ -46,22 +69,14 @@ __attribute__((target("avx2"))) int64_t add_excess_avx2(double d0, double slope,
   return at;
 }
 
-/// Writes the durations of steps [begin, end) to `out`, four at a time, as add_excess_avx2
-/// converts them, and returns the first step left for the caller (fewer than four).
+/// Writes the durations of steps [begin, end) to `out`, four at a time, and returns the first step
+/// left for the caller (fewer than four).
 __attribute__((target("avx2"))) int64_t write_durations_avx2(double d0, double slope, int64_t begin,
                                                              int64_t end, int32_t* out) {
-  const __m256d d0_4 = _mm256_set1_pd(d0), slope_4 = _mm256_set1_pd(slope);
-  const __m256d scale_4 = _mm256_set1_pd(1e9), half_4 = _mm256_set1_pd(0.5);
-  const __m256d four_4 = _mm256_set1_pd(4.0);
-  const auto first = static_cast<double>(begin);
-  __m256d j = _mm256_setr_pd(first, first + 1, first + 2, first + 3);
+  FourSteps steps = four_steps_from(d0, slope, begin);
   int64_t at = begin;
-  for (; end - at >= 4; at += 4, out += 4) {
-    const __m256d x = _mm256_mul_pd(_mm256_add_pd(d0_4, _mm256_mul_pd(slope_4, j)), scale_4);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out),
-                     _mm256_cvttpd_epi32(_mm256_add_pd(x, half_4)));
-    j = _mm256_add_pd(j, four_4);
-  }
+  for (; end - at >= 4; at += 4, out += 4)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), steps.next());
   return at;
 }
 
@@ -127,35 +142,45 @@ bool StepSeries::later_durations(int64_t begin, int64_t end, int32_t* out) const
 }
 
 int64_t StepSeries::later_steps_within(int64_t total_ns, int64_t max_steps) const {
-  if (max_steps <= 0 || total_ns <= 0) return 0;
-  // Step j's duration is x_j = (d0 + slope j) 1e9 rounded, so k steps sum to
-  // k p + q k (k + 1) / 2 (p = d0 1e9, q = slope 1e9) within k / 2 ns, plus floating-point
-  // error far below the margin's last term. Only when no step is raised to 1 ns.
-  const double p = d0_s * 1e9, q = slope_s * 1e9, total = static_cast<double>(total_ns);
-  const auto unrounded = [&](int64_t j) { return (d0_s + slope_s * static_cast<double>(j)) * 1e9; };
+  return LaterStepClock(*this, max_steps).steps_within(*this, total_ns);
+}
+
+LaterStepClock::LaterStepClock(const StepSeries& steps, int64_t max_steps) : max_steps_(max_steps) {
+  if (max_steps <= 0) return;
+  // Step j's duration is x_j = (d0 + slope j) 1e9 rounded, within half a nanosecond, so k
+  // steps sum to the closed form within k / 2 ns, plus floating-point error far below the
+  // margin's last term. Only when no step is raised to 1 ns.
+  const auto unrounded = [&](int64_t j) {
+    return (steps.d0_s + steps.slope_s * static_cast<double>(j)) * 1e9;
+  };
+  closed_form_ = unrounded(1) >= 0.5 && unrounded(max_steps) >= 0.5;
+  p_ = steps.d0_s * 1e9;
+  q_ = steps.slope_s * 1e9;
+  b_ = p_ + 0.5 * q_;
+  b_sq_ = b_ * b_;
+  const auto n = static_cast<double>(max_steps);
+  margin_ = 0.5 * n + 4 + (std::fabs(p_) + std::fabs(q_) * n) * n * 0x1p-40;
+}
+
+int64_t LaterStepClock::steps_within(const StepSeries& steps, int64_t total_ns) const {
+  if (max_steps_ <= 0 || total_ns <= 0) return 0;
   int64_t k = 0;
-  if (unrounded(1) >= 0.5 && unrounded(max_steps) >= 0.5) {
+  if (closed_form_) {
     // The root of q k^2 / 2 + (p + q / 2) k = total, in the form that does not cancel.
-    const double b = p + 0.5 * q;
-    double estimate = 2 * total / (b + std::sqrt(std::max(0.0, b * b + 2 * q * total)));
+    const auto total = static_cast<double>(total_ns);
+    double estimate = 2 * total / (b_ + std::sqrt(std::max(0.0, b_sq_ + 2 * q_ * total)));
     if (!(estimate >= 0)) estimate = 0;  // and not a number
-    k = static_cast<int64_t>(std::min(estimate, static_cast<double>(max_steps)));
-    const auto unrounded_sum = [&](int64_t count) {
-      const auto n = static_cast<double>(count);
-      return n * (p + q * (n + 1) * 0.5);
-    };
-    const auto margin = [&](int64_t count) {
-      const auto n = static_cast<double>(count);
-      return 0.5 * n + 4 + (std::fabs(p) + std::fabs(q) * n) * n * 0x1p-40;
-    };
-    const bool k_within = k == 0 || unrounded_sum(k) + margin(k) < total;
-    const bool next_past = k == max_steps || unrounded_sum(k + 1) - margin(k + 1) >= total;
-    if (k_within && next_past) return k;
+    k = static_cast<int64_t>(std::min(estimate, static_cast<double>(max_steps_)));
+    const auto n = static_cast<double>(k);
+    const double sum_k = n * (p_ + q_ * (n + 1) * 0.5), sum_next = sum_k + p_ + q_ * (n + 1);
+    if ((k == 0 || sum_k < total - margin_) && (k == max_steps_ || sum_next >= total + margin_))
+      return k;
   }
   // Near a step's end (or steps raised to 1 ns): sum the steps exactly, from the estimate on.
-  int64_t sum = k == 0 ? 0 : later_sums(1, k + 1).sum_ns;
-  while (k > 0 && sum >= total_ns) sum -= later_duration_ns(k--);
-  while (k < max_steps && sum + later_duration_ns(k + 1) < total_ns) sum += later_duration_ns(++k);
+  int64_t sum = k == 0 ? 0 : steps.later_sums(1, k + 1).sum_ns;
+  while (k > 0 && sum >= total_ns) sum -= steps.later_duration_ns(k--);
+  while (k < max_steps_ && sum + steps.later_duration_ns(k + 1) < total_ns)
+    sum += steps.later_duration_ns(++k);
   return k;
 }
 

@@ -95,4 +95,21 @@ struct StepSeries {
   int64_t later_steps_within(int64_t total_ns, int64_t max_steps) const;
 };
 
+/// StepSeries::later_steps_within for one series and max_steps, its closed form prepared once:
+/// a replica's stretch is asked at every arrival (the routers read its load).
+class LaterStepClock {
+ public:
+  LaterStepClock() = default;
+  LaterStepClock(const StepSeries& steps, int64_t max_steps);
+  /// steps.later_steps_within(total_ns, max_steps), `steps` the series prepared for.
+  int64_t steps_within(const StepSeries& steps, int64_t total_ns) const;
+
+ private:
+  int64_t max_steps_ = 0;
+  /// k steps sum to k p + q k (k + 1) / 2 before rounding (p = d0 1e9, q = slope 1e9); b and
+  /// b^2 for the root; the margin bounds the rounding and floating-point error up to max_steps.
+  double p_ = 0, q_ = 0, b_ = 0, b_sq_ = 0, margin_ = 0;
+  bool closed_form_ = false;  ///< no step raised to 1 ns
+};
+
 }  // namespace servesim
