@@ -132,7 +132,8 @@ IterationCost Instance::price(const BatchShape& shape) const {
   const int64_t parts = config_.pp > 1 && config_.pp_microbatching
                             ? std::clamp<int64_t>(shape.sequences, 1, config_.pp)
                             : 1;
-  IterationCost cost = price_iteration(cost_, parts > 1 ? shape.micro_batch(parts) : shape);
+  IterationCost cost =
+      price_iteration(cost_, parts > 1 ? shape.micro_batch(parts) : shape, &gemm_cache_);
   if (parts > 1) cost.scale_work(parts);
   if (slowdown_ != 1.0)
     for (double* t :

@@ -320,6 +320,8 @@ class Instance final : public DecodeSetContext, public RequestSink {
   int index_;
   InstanceConfig config_;
   CostModelConfig cost_;
+  /// GEMM times price() reuses while cost_ stays (cleared when it changes).
+  mutable GemmTimeCache gemm_cache_;
   bool available_ = true;
   double slowdown_ = 1.0;
   MemoryPlan memory_;

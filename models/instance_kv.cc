@@ -154,6 +154,7 @@ void Instance::preempt(Request* r) {
 void Instance::set_pace(const CostModelConfig& cost, double slowdown) {
   if (busy_ && steps_.steps > 1) truncate_stretch();
   cost_ = cost;
+  gemm_cache_ = GemmTimeCache{};  // times of the old configuration
   slowdown_ = slowdown;
   decode_slope_.clear();  // slopes priced at the old pace
 }
