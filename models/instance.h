@@ -4,6 +4,7 @@
 /// the instance applies the result (tokens, first-token and finish times, freed KV).
 
 #include <deque>
+#include <limits>
 #include <memory>
 #include <span>
 #include <string>
@@ -196,6 +197,13 @@ class Instance final : public DecodeSetContext, public RequestSink {
   /// and for requests whose KV is on its way here (expect). Kept as a running count (routers
   /// ask on every arrival); O(log batch) mid-stretch.
   int64_t outstanding_tokens() const { return resident_outstanding_tokens() + incoming_tokens_; }
+  /// At most outstanding_tokens(), without finding how many steps of a decode-set stretch are
+  /// done (as if all were): what a router may compare first. The minimum when no cheaper.
+  int64_t outstanding_tokens_floor() const {
+    if (!decode_set_mode_ || !busy_ || steps_.steps <= 1)
+      return std::numeric_limits<int64_t>::min();
+    return outstanding_tokens_ + stretch_decode_left_floor_ + incoming_tokens_;
+  }
   /// `r`'s KV is on its way here (a disaggregated hand-off or a migration): until it arrives
   /// (arrived, then enqueue) its decode left counts in outstanding_tokens(), so routers choosing
   /// while transfers are in flight see it.
@@ -353,6 +361,9 @@ class Instance final : public DecodeSetContext, public RequestSink {
   StepSeries steps_{0, 0, 0, 0};
   LaterStepSums later_sums_;
   LaterStepClock step_clock_;  ///< how many of its steps end before an instant
+  /// Decode-set mode: the members' predicted decode left once the stretch's last step is done,
+  /// the least it falls to within the stretch (outstanding_tokens_floor).
+  int64_t stretch_decode_left_floor_ = 0;
   int64_t last_step_end_ns_ = 0;
   /// A stretch's step end times, for the observers that take them (on_decode_stretch).
   std::vector<int64_t, DefaultInitAllocator<int64_t>> step_end_scratch_;

@@ -92,6 +92,9 @@ void Instance::cut_steps(int64_t keep) {
   steps_.steps = keep;
   later_sums_ = steps_.later_sums(1, keep);
   step_clock_ = LaterStepClock(steps_, keep - 2);
+  // Steps done before an instant within the stretch are at most keep - 1, and each step done
+  // leaves a member's predicted decode left the same or lower.
+  if (decode_set_mode_) stretch_decode_left_floor_ = decode_set_.predicted_decode_left(keep - 1);
   last_step_end_ns_ = iteration_start_.ns + steps_.first_ns + later_sums_.sum_ns;
 }
 
