@@ -58,12 +58,12 @@ double allreduce_time(const CostModelConfig& c, double bytes, int n) {
   return steps * c.tp_path.latency_s + steps * (bytes / n) / c.tp_path.bandwidth_bytes_per_s;
 }
 
-/// The fitted GEMM form for weights in `w`.
-double gemm_time_as(const CostModelConfig& c, double m, double n, double k, DType w) {
+/// The fitted GEMM form for weights in `w`, whose parameters are `p` (gemm_params(c, w)).
+double gemm_time_with(const CostModelConfig& c, const GemmParams& p, double m, double n, double k,
+                      DType w) {
   if (m <= 0) return 0;
   if (c.kernel_db && c.kernel_db->supports_gemm(w, c.precision.activations))
     return c.kernel_db->gemm_time_s(m, n, k, w);
-  const GemmParams p = gemm_params(c, w);
   // The fitted form of models/kernel_fit.h, with weights and activations counted at their own
   // widths so that weight-only formats (int4 weights, bf16 activations) are priced right.
   const double compute_s = 2.0 * n * k * (m + p.fit.m_half) * p.penalty /
@@ -73,6 +73,11 @@ double gemm_time_as(const CostModelConfig& c, double m, double n, double k, DTyp
   const double memory_s = bytes / (c.gpu.hbm_bandwidth_bytes_per_s * p.fit.memory_efficiency);
   const double extra_pass_s = p.fit.extra_mk_bytes * m * k / c.gpu.hbm_bandwidth_bytes_per_s;
   return p.fit.overhead_s + std::max(compute_s, memory_s) + extra_pass_s;
+}
+
+/// The fitted GEMM form for weights in `w`.
+double gemm_time_as(const CostModelConfig& c, double m, double n, double k, DType w) {
+  return gemm_time_with(c, gemm_params(c, w), m, n, k, w);
 }
 
 /// One grouped GEMM (one launch) over the experts of a GPU: `rows` token rows in all, spread
@@ -345,6 +350,11 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b, Gem
   }
   // The GEMM times depend on the rows alone (with the configuration): reused when they repeat.
   const auto layer_gemms = [&] {
+    // The weights' GEMM parameters, looked up once for the layers' GEMMs.
+    const GemmParams params = gemm_params(c, c.precision.weights);
+    const auto weights_gemm_s = [&](double n, double k) {
+      return gemm_time_with(c, params, rows_per_group, n, k, c.precision.weights);
+    };
     GemmTimeCache::Layers times{rows_per_group, 0, 0};
     if (m.mla()) {
       const double q_lora = static_cast<double>(m.q_lora_rank);
@@ -353,20 +363,18 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b, Gem
       const double v_dim = static_cast<double>(m.v_head_dim);
       const double heads = static_cast<double>(m.num_heads);
       times.attention_gemm_s =
-          (q_lora > 0 ? gemm_time(c, rows_per_group, q_lora, hidden) +
-                            gemm_time(c, rows_per_group, q / attn_tp, q_lora)
-                      : gemm_time(c, rows_per_group, q / attn_tp, hidden)) +
-          gemm_time(c, rows_per_group, kv_lora + rope, hidden) +
-          gemm_time(c, rows_per_group, heads * (head_dim + v_dim) / attn_tp, kv_lora) +
-          gemm_time(c, rows_per_group, hidden, attn_out / attn_tp);
+          (q_lora > 0 ? weights_gemm_s(q_lora, hidden) + weights_gemm_s(q / attn_tp, q_lora)
+                      : weights_gemm_s(q / attn_tp, hidden)) +
+          weights_gemm_s(kv_lora + rope, hidden) +
+          weights_gemm_s(heads * (head_dim + v_dim) / attn_tp, kv_lora) +
+          weights_gemm_s(hidden, attn_out / attn_tp);
     } else {
-      times.attention_gemm_s = gemm_time(c, rows_per_group, (q + 2 * kv) / attn_tp, hidden) +
-                               gemm_time(c, rows_per_group, hidden, attn_out / attn_tp);
+      times.attention_gemm_s = weights_gemm_s((q + 2 * kv) / attn_tp, hidden) +
+                               weights_gemm_s(hidden, attn_out / attn_tp);
     }
-    times.per_layer_gemm_s =
-        times.attention_gemm_s +
-        gemm_time(c, rows_per_group, (m.gated_mlp ? 2 : 1) * ffn / attn_tp, hidden) +
-        gemm_time(c, rows_per_group, hidden, ffn / attn_tp);
+    times.per_layer_gemm_s = times.attention_gemm_s +
+                             weights_gemm_s((m.gated_mlp ? 2 : 1) * ffn / attn_tp, hidden) +
+                             weights_gemm_s(hidden, ffn / attn_tp);
     return times;
   };
   GemmTimeCache::Layers gemms;
