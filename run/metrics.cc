@@ -152,14 +152,17 @@ void Metrics::add_steps(const InstanceWork& w, int64_t steps, double partial, do
   }
 }
 
-Metrics::Work Metrics::work_at(size_t index, int64_t now_ns) const {
+void Metrics::work_at(size_t index, int64_t now_ns, Work& out) const {
   const InstanceWork& w = work_[index];
-  Work out = w.done;
-  if (!w.in_flight || now_ns <= w.start_ns) return out;
+  out = w.done;  // into out's own vectors: no allocation a sample
+  if (!w.in_flight || now_ns <= w.start_ns) return;
   const Instance& instance = *instances_[index];
   // Every iteration plans at least one step: none left means a failure lost the iteration,
   // and the replica did what it applied (the series would otherwise count it busy until now).
-  if (instance.planned_steps().steps == 0) return total_work(index);
+  if (instance.planned_steps().steps == 0) {
+    out = total_work(index);
+    return;
+  }
   // Steps ended by now, of those still planned (a cut stretch keeps its earlier steps).
   const int64_t planned = std::min(w.steps.steps, instance.planned_steps().steps);
   const int64_t j = std::min(planned, instance.planned_steps_ending_before(now_ns + 1));
@@ -176,7 +179,6 @@ Metrics::Work Metrics::work_at(size_t index, int64_t now_ns) const {
   const double busy_s = Time::from_ns(busy_until_ns - w.start_ns).to_s();
   const double partial_span_s = j != planned ? Time::from_ns(ended_ns - begin_ns).to_s() : 0.0;
   add_steps(w, j, partial, partial_span_s, busy_s, out);
-  return out;
 }
 
 Metrics::Work Metrics::total_work(size_t index) const {
@@ -391,7 +393,8 @@ void Metrics::sample() {
     series_[i].waiting.push_back(static_cast<int64_t>(inst.num_waiting()));
     series_[i].running.push_back(static_cast<int64_t>(inst.num_running()));
     series_[i].preemptions.push_back(inst.preemptions());
-    const Work now = work_at(i, sim_.now().ns);
+    Work& now = sample_work_;
+    work_at(i, sim_.now().ns, now);
     series_[i].busy_s.push_back(now.busy_s);
     for (size_t st = 0; st < now.flops.size(); ++st) {
       series_[i].flops[st].push_back(now.flops[st]);

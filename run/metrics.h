@@ -231,8 +231,9 @@ class Metrics final : public InstanceObserver {
   /// (exact: the replica's own clock, not the series' unrounded durations).
   void add_steps(const InstanceWork& w, int64_t steps, double partial, double partial_span_s,
                  double busy_s, Work& out) const;
-  /// Replica `index`'s work done by `now_ns`.
-  Work work_at(size_t index, int64_t now_ns) const;
+  /// Replica `index`'s work done by `now_ns`, into `out`.
+  void work_at(size_t index, int64_t now_ns, Work& out) const;
+  Work sample_work_;  ///< work_at's result in sample(), reused so that a sample allocates nothing
   SloMet slo_met_;
   uint64_t counted_dropped_ = 0;
   uint64_t truncated_ = 0, good_ = 0, misrouted_preemptions_ = 0, fault_affected_ = 0;
