@@ -41,26 +41,31 @@ __attribute__((target("avx2"))) int64_t add_excess_avx2(double d0, double slope,
                                                         int64_t end, int64_t base_ns, uint64_t& sum,
                                                         uint64_t& sum_sq) {
   struct Sums {
-    FourSteps steps;
-    __m128i base;
-    __m256i acc = _mm256_setzero_si256(), acc_sq = _mm256_setzero_si256();
-    __attribute__((target("avx2"), always_inline)) void add_next_four() {
-      const __m256i excess = _mm256_cvtepu32_epi64(_mm_sub_epi32(steps.next(), base));
+    __m256i acc, acc_sq;
+    __attribute__((target("avx2"), always_inline)) void add(__m128i durations, __m128i base) {
+      const __m256i excess = _mm256_cvtepu32_epi64(_mm_sub_epi32(durations, base));
       acc = _mm256_add_epi64(acc, excess);
       acc_sq = _mm256_add_epi64(acc_sq, _mm256_mul_epu32(excess, excess));
     }
-  } sums{four_steps_from(d0, slope, begin), _mm_set1_epi32(static_cast<int32_t>(base_ns))};
-  // Eight steps a round (the loop's own instructions would otherwise be a fifth of it).
-  int64_t at = begin;
-  for (; end - at >= 8; at += 8) {
-    sums.add_next_four();
-    sums.add_next_four();
+  };
+  FourSteps steps = four_steps_from(d0, slope, begin);
+  const __m128i base = _mm_set1_epi32(static_cast<int32_t>(base_ns));
+  // Eight steps a round, counted down, into two sums (the loop's own instructions, and the
+  // copies one chain of sums makes the compiler add, would otherwise be a fifth of it).
+  Sums first{_mm256_setzero_si256(), _mm256_setzero_si256()}, second = first;
+  for (int64_t rounds = (end - begin) / 8; rounds > 0; --rounds) {
+    first.add(steps.next(), base);
+    second.add(steps.next(), base);
   }
+  int64_t at = begin + (end - begin) / 8 * 8;
+  Sums last = {_mm256_setzero_si256(), _mm256_setzero_si256()};
   if (end - at >= 4) {
-    sums.add_next_four();
+    last.add(steps.next(), base);
     at += 4;
   }
-  const __m256i acc = sums.acc, acc_sq = sums.acc_sq;
+  const __m256i acc = _mm256_add_epi64(_mm256_add_epi64(first.acc, second.acc), last.acc);
+  const __m256i acc_sq =
+      _mm256_add_epi64(_mm256_add_epi64(first.acc_sq, second.acc_sq), last.acc_sq);
   alignas(32) uint64_t lanes[4], lanes_sq[4];
   _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), acc);
   _mm256_store_si256(reinterpret_cast<__m256i*>(lanes_sq), acc_sq);
