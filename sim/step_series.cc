@@ -9,10 +9,10 @@
 namespace servesim {
 namespace {
 
+#if defined(__x86_64__)
 /// Below this a duration converts in a 32-bit lane, and so does its excess over the least.
 constexpr int64_t kLaneLimitNs = int64_t{1} << 30;
 
-#if defined(__x86_64__)
 /// Durations of a series four steps at a time. Each is the trunc of (d0 + slope j) 1e9 + 0.5,
 /// the same operations as for_each_later in the same order (no fused multiply-add: the target
 /// is AVX2 alone), and for 0.5 <= x < 2^30 the trunc of x + 0.5 is the whole part of x plus
