@@ -58,12 +58,12 @@ double allreduce_time(const CostModelConfig& c, double bytes, int n) {
   return steps * c.tp_path.latency_s + steps * (bytes / n) / c.tp_path.bandwidth_bytes_per_s;
 }
 
-/// The fitted GEMM form for weights in `w`.
-double gemm_time_as(const CostModelConfig& c, double m, double n, double k, DType w) {
+/// The fitted GEMM form for weights in `w`, whose parameters are `p` (gemm_params(c, w)).
+double gemm_time_with(const CostModelConfig& c, const GemmParams& p, double m, double n, double k,
+                      DType w) {
   if (m <= 0) return 0;
   if (c.kernel_db && c.kernel_db->supports_gemm(w, c.precision.activations))
     return c.kernel_db->gemm_time_s(m, n, k, w);
-  const GemmParams p = gemm_params(c, w);
   // The fitted form of models/kernel_fit.h, with weights and activations counted at their own
   // widths so that weight-only formats (int4 weights, bf16 activations) are priced right.
   const double compute_s = 2.0 * n * k * (m + p.fit.m_half) * p.penalty /
@@ -73,6 +73,11 @@ double gemm_time_as(const CostModelConfig& c, double m, double n, double k, DTyp
   const double memory_s = bytes / (c.gpu.hbm_bandwidth_bytes_per_s * p.fit.memory_efficiency);
   const double extra_pass_s = p.fit.extra_mk_bytes * m * k / c.gpu.hbm_bandwidth_bytes_per_s;
   return p.fit.overhead_s + std::max(compute_s, memory_s) + extra_pass_s;
+}
+
+/// The fitted GEMM form for weights in `w`.
+double gemm_time_as(const CostModelConfig& c, double m, double n, double k, DType w) {
+  return gemm_time_with(c, gemm_params(c, w), m, n, k, w);
 }
 
 /// One grouped GEMM (one launch) over the experts of a GPU: `rows` token rows in all, spread
@@ -285,7 +290,7 @@ double mfu_peak_flops_per_s(const CostModelConfig& c) {
   return gemm_params(c, c.precision.weights).peak_flops_per_s;
 }
 
-IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
+IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b, GemmTimeCache* cache) {
   IterationCost cost;
   if (b.tokens <= 0) return cost;
   const ModelSpec& m = c.model;
@@ -323,7 +328,6 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
   const double attn_out = static_cast<double>(m.attention_out_size());
   const double ffn = static_cast<double>(m.ffn_hidden_size);
   const double w_bytes = bytes_per_element(c.precision.weights);
-  double attention_gemm_s = 0;
   // Weight elements of the attention projections on one rank and their k + n (activations in
   // and out), for MFU and MBU.
   double attn_weights = ((q + 2 * kv) / attn_tp + attn_out / attn_tp) * hidden;
@@ -337,26 +341,56 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
     const double rope = static_cast<double>(m.qk_rope_head_dim);
     const double v_dim = static_cast<double>(m.v_head_dim);
     const double heads = static_cast<double>(m.num_heads);
-    attention_gemm_s = (q_lora > 0 ? gemm_time(c, rows_per_group, q_lora, hidden) +
-                                         gemm_time(c, rows_per_group, q / attn_tp, q_lora)
-                                   : gemm_time(c, rows_per_group, q / attn_tp, hidden)) +
-                       gemm_time(c, rows_per_group, kv_lora + rope, hidden) +
-                       gemm_time(c, rows_per_group, heads * (head_dim + v_dim) / attn_tp, kv_lora) +
-                       gemm_time(c, rows_per_group, hidden, attn_out / attn_tp);
     const double q_in = q_lora > 0 ? q_lora : hidden;
     const double kv_b = heads * (head_dim + v_dim) / attn_tp;
     attn_weights = (q_lora > 0 ? q_lora * hidden : 0) + q / attn_tp * q_in +
                    (kv_lora + rope) * hidden + kv_b * kv_lora + hidden * attn_out / attn_tp;
     attn_edges = (q_lora > 0 ? q_lora + hidden : 0) + (q / attn_tp + q_in) +
                  (kv_lora + rope + hidden) + (kv_b + kv_lora) + (hidden + attn_out / attn_tp);
-  } else {
-    attention_gemm_s = gemm_time(c, rows_per_group, (q + 2 * kv) / attn_tp, hidden) +
-                       gemm_time(c, rows_per_group, hidden, attn_out / attn_tp);
   }
-  const double per_layer_gemm =
-      attention_gemm_s +
-      gemm_time(c, rows_per_group, (m.gated_mlp ? 2 : 1) * ffn / attn_tp, hidden) +
-      gemm_time(c, rows_per_group, hidden, ffn / attn_tp);
+  // The GEMM times depend on the rows alone (with the configuration): reused when they repeat.
+  const auto layer_gemms = [&] {
+    // The weights' GEMM parameters, looked up once for the layers' GEMMs.
+    const GemmParams params = gemm_params(c, c.precision.weights);
+    const auto weights_gemm_s = [&](double n, double k) {
+      return gemm_time_with(c, params, rows_per_group, n, k, c.precision.weights);
+    };
+    GemmTimeCache::Layers times{rows_per_group, 0, 0};
+    if (m.mla()) {
+      const double q_lora = static_cast<double>(m.q_lora_rank);
+      const double kv_lora = static_cast<double>(m.kv_lora_rank);
+      const double rope = static_cast<double>(m.qk_rope_head_dim);
+      const double v_dim = static_cast<double>(m.v_head_dim);
+      const double heads = static_cast<double>(m.num_heads);
+      times.attention_gemm_s =
+          (q_lora > 0 ? weights_gemm_s(q_lora, hidden) + weights_gemm_s(q / attn_tp, q_lora)
+                      : weights_gemm_s(q / attn_tp, hidden)) +
+          weights_gemm_s(kv_lora + rope, hidden) +
+          weights_gemm_s(heads * (head_dim + v_dim) / attn_tp, kv_lora) +
+          weights_gemm_s(hidden, attn_out / attn_tp);
+    } else {
+      times.attention_gemm_s = weights_gemm_s((q + 2 * kv) / attn_tp, hidden) +
+                               weights_gemm_s(hidden, attn_out / attn_tp);
+    }
+    times.per_layer_gemm_s = times.attention_gemm_s +
+                             weights_gemm_s((m.gated_mlp ? 2 : 1) * ffn / attn_tp, hidden) +
+                             weights_gemm_s(hidden, ffn / attn_tp);
+    return times;
+  };
+  GemmTimeCache::Layers gemms;
+  if (cache == nullptr) {
+    gemms = layer_gemms();
+  } else if (cache->layers[cache->newest].rows == rows_per_group) {
+    gemms = cache->layers[cache->newest];
+  } else if (cache->layers[1 - cache->newest].rows == rows_per_group) {
+    cache->newest = 1 - cache->newest;
+    gemms = cache->layers[cache->newest];
+  } else {
+    cache->newest = 1 - cache->newest;  // replaces the one used longer ago
+    gemms = cache->layers[cache->newest] = layer_gemms();
+  }
+  const double attention_gemm_s = gemms.attention_gemm_s;
+  const double per_layer_gemm = gemms.per_layer_gemm_s;
   cost.gemm_s = dense_layers * per_layer_gemm;
   // Work of the dense layers' GEMMs on one rank, for MFU and MBU.
   {
@@ -547,9 +581,16 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b) {
   // sampling over the fp32 logits of every row that emits a token.
   const double rows = static_cast<double>(b.logit_rows) / adp;
   const double vocab = static_cast<double>(m.vocab_size);
+  const auto head_gemm_s = [&] {
+    if (cache == nullptr) return gemm_time(c, rows, vocab / attn_tp, hidden);
+    if (cache->head_rows != rows) {
+      cache->head_rows = rows;
+      cache->head_gemm_s = gemm_time(c, rows, vocab / attn_tp, hidden);
+    }
+    return cache->head_gemm_s;
+  };
   cost.lm_head_s =
-      small_kernel_s(rows_per_group * hidden * act_bytes) +
-      gemm_time(c, rows, vocab / attn_tp, hidden) +
+      small_kernel_s(rows_per_group * hidden * act_bytes) + head_gemm_s() +
       (attn_group > 1 && rows > 0 ? allreduce_time(c, rows * vocab * act_bytes, attn_group) / 2
                                   : 0) +
       (rows > 0 ? DefaultEfficiency::kSamplingPasses * small_kernel_s(rows * vocab * 4) : 0);

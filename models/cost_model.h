@@ -246,7 +246,23 @@ double mfu_peak_flops_per_s(const CostModelConfig& c);
 int64_t cuda_graph_padded_batch(int64_t batch);
 /// The cost of one GEMM of shape (m x k) . (k x n) on this configuration.
 double gemm_time(const CostModelConfig& c, double m, double n, double k);
-IterationCost price_iteration(const CostModelConfig& c, const BatchShape& batch);
+/// GEMM times price_iteration may reuse between calls on one configuration (the caller
+/// clears it when the configuration changes): those of the layers for the last two row counts
+/// (a decode batch's rows repeat from step to step, between prefills), and the LM head's for
+/// the last one (mostly one row).
+struct GemmTimeCache {
+  struct Layers {
+    double rows = -1;
+    double attention_gemm_s = 0;
+    double per_layer_gemm_s = 0;
+  };
+  Layers layers[2];
+  int newest = 0;  ///< layers[newest] was used last
+  double head_rows = -1;
+  double head_gemm_s = 0;
+};
+IterationCost price_iteration(const CostModelConfig& c, const BatchShape& batch,
+                              GemmTimeCache* cache = nullptr);
 
 /// Weight bytes held by the most loaded GPU of a tp x pp replica: attention, dense MLPs, shared
 /// experts, routers and embeddings sharded over an attention group (tp / attention_dp GPUs),

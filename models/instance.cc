@@ -108,7 +108,7 @@ void Instance::enqueue(Request* r) {
   }
   waiting_.push_back(r);
   outstanding_tokens_ += outstanding_of(*r);
-  if (busy_ && step_end_ns_.size() > 1 && !stretch_ignores_arrivals_) truncate_stretch();
+  if (busy_ && steps_.steps > 1 && !stretch_ignores_arrivals_) truncate_stretch();
   request_schedule();
 }
 
@@ -133,7 +133,8 @@ IterationCost Instance::price(const BatchShape& shape) const {
   const int64_t parts = config_.pp > 1 && config_.pp_microbatching
                             ? std::clamp<int64_t>(shape.sequences, 1, config_.pp)
                             : 1;
-  IterationCost cost = price_iteration(cost_, parts > 1 ? shape.micro_batch(parts) : shape);
+  IterationCost cost =
+      price_iteration(cost_, parts > 1 ? shape.micro_batch(parts) : shape, &gemm_cache_);
   if (parts > 1) cost.scale_work(parts);
   if (slowdown_ != 1.0)
     for (double* t :
@@ -207,13 +208,12 @@ void Instance::start_iteration() {
   const Time first_step = std::max(Time::from_s(step_cost_.total_s), Time::from_ns(1));
   busy_ = true;
   iteration_start_ = sim_.now();
-  step_end_ns_.clear();
-  steps_done_hint_ = 0;
   if (plan_stretch(shape, first_step) == 1) {
-    step_end_ns_.assign(1, (iteration_start_ + first_step).ns);
     steps_ = StepSeries{first_step.ns};
+    later_sums_ = LaterStepSums{};
+    last_step_end_ns_ = (iteration_start_ + first_step).ns;
   }
-  const Time end = Time::from_ns(step_end_ns_.back());
+  const Time end = Time::from_ns(last_step_end_ns_);
   observer_.on_iteration(*this, iteration_start_, end - iteration_start_, step_cost_);
   const double network_s = step_traffic_ ? step_traffic_->solo_s(step_cost_) : 0.0;
   if (network_s > 0) {
@@ -315,9 +315,9 @@ void Instance::set_step_traffic(StepTraffic* traffic) {
 
 void Instance::finish_network_step() {
   const int64_t end_ns = sim_.now().ns;
-  network_wait_s_ += std::max<double>(0.0, Time::from_ns(end_ns - step_end_ns_.front()).to_s());
-  if (end_ns != step_end_ns_.front()) {
-    step_end_ns_.assign(1, end_ns);
+  network_wait_s_ += std::max<double>(0.0, Time::from_ns(end_ns - last_step_end_ns_).to_s());
+  if (end_ns != last_step_end_ns_) {
+    last_step_end_ns_ = end_ns;
     steps_ = StepSeries{end_ns - iteration_start_.ns};
     observer_.on_step_resized(*this);
   }
@@ -326,7 +326,7 @@ void Instance::finish_network_step() {
 
 void Instance::apply_iteration() {
   busy_ = false;
-  const auto steps = static_cast<int64_t>(step_end_ns_.size());
+  const int64_t steps = steps_.steps;
   iterations_ += static_cast<uint64_t>(steps);
   busy_time_ += sim_.now() - iteration_start_;
   stage_busy_s_ += (sim_.now() - iteration_start_).to_s() *
@@ -346,7 +346,12 @@ void Instance::apply_iteration() {
     finish_decode_set_iteration(steps);
   } else {
     if (steps > 1) {
-      observer_.on_decode_stretch(plan_.items, step_end_ns_);
+      step_end_scratch_.resize(static_cast<size_t>(steps));
+      int64_t* end_ns = step_end_scratch_.data();
+      int64_t t = iteration_start_.ns + steps_.first_ns;
+      *end_ns++ = t;
+      steps_.for_each_later(1, steps, [&](int64_t duration_ns) { *end_ns++ = t += duration_ns; });
+      observer_.on_decode_stretch(plan_.items, step_end_scratch_);
       for (const ScheduledItem& item : plan_.items) {
         Request* r = item.request;
         outstanding_tokens_ -= outstanding_of(*r);
@@ -354,7 +359,7 @@ void Instance::apply_iteration() {
         SERVESIM_CHECK(grown, "KV for a decode stretch ran out for request {}", r->id);
         r->computed_tokens += steps;
         r->generated_tokens += steps;
-        r->last_token = Time::from_ns(step_end_ns_.back());
+        r->last_token = Time::from_ns(last_step_end_ns_);
         outstanding_tokens_ += outstanding_of(*r);
       }
     }
@@ -390,10 +395,10 @@ void Instance::finish_decode_set_iteration(int64_t steps) {
   std::vector<Request*>& finished = finished_scratch_;
   if (plan_.decode_set_members > 0) {
     SERVESIM_CHECK(steps_.steps == steps, "step series of {} steps for {}", steps_.steps, steps);
-    observer_.on_decode_steps(decode_set_.recorded(), steps_, step_end_ns_);
+    observer_.on_decode_steps(decode_set_.recorded(), steps_, later_sums_);
     // The first step's blocks were taken at plan; the later steps' are taken as they apply.
     kv_.take(decode_set_.held_blocks(steps) - decode_set_.held_blocks(1));
-    decode_set_.advance(steps, Time::from_ns(step_end_ns_.back()));
+    decode_set_.advance(steps, Time::from_ns(last_step_end_ns_));
     decode_set_.take_finished(finished);
     for (Request* r : finished) finish_request(r);
   }

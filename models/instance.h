@@ -4,6 +4,7 @@
 /// the instance applies the result (tokens, first-token and finish times, freed KV).
 
 #include <deque>
+#include <limits>
 #include <memory>
 #include <span>
 #include <string>
@@ -72,12 +73,12 @@ class InstanceObserver {
     return true;
   }
   /// Decode steps of a replica's decode set (models/decode_set.h): `requests` recorded members
-  /// each emitted one token at the end of each step of `steps` (`step_end_ns`, absolute
-  /// times), the first step starting when they had all emitted their previous token. Instead of
-  /// on_token for those tokens.
+  /// each emitted one token at the end of each step of `steps` (`later`: the sums over its
+  /// steps after the first), the first step starting when they had all emitted their previous
+  /// token. Instead of on_token for those tokens.
   virtual void on_decode_steps(uint64_t requests, const StepSeries& steps,
-                               std::span<const int64_t> step_end_ns) {
-    (void)requests, (void)steps, (void)step_end_ns;
+                               const LaterStepSums& later) {
+    (void)requests, (void)steps, (void)later;
   }
   /// Once per iteration, or once per closed-form stretch of decode steps (`duration` then
   /// covers the whole stretch).
@@ -87,7 +88,7 @@ class InstanceObserver {
   }
   /// The iteration in flight (one step) ended at another time than on_iteration said: its
   /// network transfers shared their links (StepTraffic). planned_steps() and
-  /// planned_step_ends_ns() now hold its actual length and end.
+  /// planned_step_end_ns() now hold its actual length and end.
   virtual void on_step_resized(const Instance& instance) { (void)instance; }
 };
 
@@ -196,6 +197,13 @@ class Instance final : public DecodeSetContext, public RequestSink {
   /// and for requests whose KV is on its way here (expect). Kept as a running count (routers
   /// ask on every arrival); O(log batch) mid-stretch.
   int64_t outstanding_tokens() const { return resident_outstanding_tokens() + incoming_tokens_; }
+  /// At most outstanding_tokens(), without finding how many steps of a decode-set stretch are
+  /// done (as if all were): what a router may compare first. The minimum when no cheaper.
+  int64_t outstanding_tokens_floor() const {
+    if (!decode_set_mode_ || !busy_ || steps_.steps <= 1)
+      return std::numeric_limits<int64_t>::min();
+    return outstanding_tokens_ + stretch_decode_left_floor_ + incoming_tokens_;
+  }
   /// `r`'s KV is on its way here (a disaggregated hand-off or a migration): until it arrives
   /// (arrived, then enqueue) its decode left counts in outstanding_tokens(), so routers choosing
   /// while transfers are in flight see it.
@@ -214,10 +222,14 @@ class Instance final : public DecodeSetContext, public RequestSink {
   /// Seconds each PP stage's GPUs computed (busy_time() with one stage): its micro-batches'
   /// share of each iteration.
   double stage_busy_s() const { return config_.pp == 1 ? busy_time_.to_s() : stage_busy_s_; }
-  /// The steps of the iteration in flight or last run (more than one for a closed-form stretch).
+  /// The steps of the iteration in flight or last run (more than one for a closed-form stretch);
+  /// none once a failure lost them.
   const StepSeries& planned_steps() const { return steps_; }
-  /// End time of each step of the iteration in flight (one step, or a stretch as cut).
-  std::span<const int64_t> planned_step_ends_ns() const { return step_end_ns_; }
+  /// End time of step `k` of the iteration in flight (one step, or a stretch as cut), exact:
+  /// the first step's end plus the later steps' durations, summed when asked.
+  int64_t planned_step_end_ns(int64_t k) const;
+  /// How many of its steps end before `t_ns` (strictly), in O(1) but near a step's end.
+  int64_t planned_steps_ending_before(int64_t t_ns) const;
   uint64_t iterations() const { return iterations_; }
   uint64_t requests_seen() const { return requests_seen_; }
   uint64_t preemptions() const { return preemptions_; }
@@ -288,8 +300,8 @@ class Instance final : public DecodeSetContext, public RequestSink {
   /// A prefill replica passes the requests whose prefill ended on to their decode replicas.
   void hand_off(std::vector<Request*>& handed);
   void emit_token(Request* r);
-  /// Decode steps the current plan can repeat unchanged (filling step_end_ns_ and reserving
-  /// their KV), or 1 when the next step may differ or the cost is not affine in context.
+  /// Decode steps the current plan can repeat unchanged (setting steps_, its sums and end, and
+  /// reserving their KV), or 1 when the next step may differ or the cost is not affine in context.
   int64_t plan_stretch(const BatchShape& shape, Time first_step);
   /// The steps plan_stretch may take before a change, from the batch's requests one by one, or
   /// from the decode set's aggregates; 1 when the next step may differ.
@@ -297,6 +309,8 @@ class Instance final : public DecodeSetContext, public RequestSink {
   int64_t decode_set_stretch_limit();
   /// An arrival ends the stretch at the first step boundary at or after now.
   void truncate_stretch();
+  /// Keeps the first `keep` steps (at least one) of the iteration in flight.
+  void cut_steps(int64_t keep);
   /// Steps of the current stretch completed before now (strictly).
   int64_t stretch_steps_done() const;
   /// One request's share of outstanding_tokens(): prefill left plus predicted decode left,
@@ -319,6 +333,8 @@ class Instance final : public DecodeSetContext, public RequestSink {
   int index_;
   InstanceConfig config_;
   CostModelConfig cost_;
+  /// GEMM times price() reuses while cost_ stays (cleared when it changes).
+  mutable GemmTimeCache gemm_cache_;
   bool available_ = true;
   double slowdown_ = 1.0;
   MemoryPlan memory_;
@@ -344,10 +360,18 @@ class Instance final : public DecodeSetContext, public RequestSink {
   bool schedule_pending_ = false;
   EventId wakeup_;
   Time iteration_start_;
-  /// End time of each step of the iteration in flight: one entry, or a closed-form stretch.
-  std::vector<int64_t, DefaultInitAllocator<int64_t>> step_end_ns_;
-  /// The same steps as durations (what the observer is told).
-  StepSeries steps_;
+  /// The steps of the iteration in flight as durations (what the observer is told), from
+  /// iteration_start_; the sums over its steps after the first, and the end of its last step.
+  /// Step end times are derived when asked (planned_step_end_ns), never stored.
+  StepSeries steps_{0, 0, 0, 0};
+  LaterStepSums later_sums_;
+  LaterStepClock step_clock_;  ///< how many of its steps end before an instant
+  /// Decode-set mode: the members' predicted decode left once the stretch's last step is done,
+  /// the least it falls to within the stretch (outstanding_tokens_floor).
+  int64_t stretch_decode_left_floor_ = 0;
+  int64_t last_step_end_ns_ = 0;
+  /// A stretch's step end times, for the observers that take them (on_decode_stretch).
+  std::vector<int64_t, DefaultInitAllocator<int64_t>> step_end_scratch_;
   /// Decode-set mode: the step cost's slope per extra step, by batch size (-1: not priced yet,
   /// infinity: not affine).
   std::vector<double> decode_slope_;
@@ -360,8 +384,6 @@ class Instance final : public DecodeSetContext, public RequestSink {
   StepTraffic* step_traffic_ = nullptr;
   uint64_t network_steps_ = 0;
   double network_wait_s_ = 0;
-  /// stretch_steps_done's last answer for the stretch in flight.
-  mutable size_t steps_done_hint_ = 0;
   IterationCost step_cost_;
   /// Running count behind outstanding_tokens(), as of the last applied step.
   int64_t outstanding_tokens_ = 0;

@@ -200,8 +200,9 @@ void Instance::preempt(Request* r) {
 }
 
 void Instance::set_pace(const CostModelConfig& cost, double slowdown) {
-  if (busy_ && step_end_ns_.size() > 1) truncate_stretch();
+  if (busy_ && steps_.steps > 1) truncate_stretch();
   cost_ = cost;
+  gemm_cache_ = GemmTimeCache{};  // times of the old configuration
   slowdown_ = slowdown;
   decode_slope_.clear();  // slopes priced at the old pace
 }
@@ -219,12 +220,9 @@ int64_t Instance::fail(std::vector<Request*>& evicted) {
     sim_.cancel(done_event_);
     // Steps that ended before now happened; the one in flight is lost. A fault precedes an
     // iteration's end at the same instant (Phase::kFault), so a step ending now is lost too.
-    const auto done = static_cast<size_t>(
-        std::lower_bound(step_end_ns_.begin(), step_end_ns_.end(), sim_.now().ns) -
-        step_end_ns_.begin());
-    if (step_end_ns_.size() > 1 && done >= 1) {
-      step_end_ns_.resize(done);
-      steps_.steps = static_cast<int64_t>(done);
+    const int64_t done = planned_steps_ending_before(sim_.now().ns);
+    if (steps_.steps > 1 && done >= 1) {
+      cut_steps(done);
       apply_iteration();
     } else {
       busy_ = false;
@@ -260,7 +258,7 @@ int64_t Instance::fail(std::vector<Request*>& evicted) {
   running_.clear();
   waiting_.clear();
   plan_.clear();
-  step_end_ns_.clear();
+  steps_.steps = 0;
   stretch_left_sorted_.clear();
   stretch_left_prefix_.clear();
   outstanding_tokens_ = 0;

@@ -52,11 +52,10 @@ int64_t Instance::outstanding_tokens_scan() const {
 }
 
 int64_t Instance::kv_used_blocks_now() const {
-  if (!busy_ || step_end_ns_.size() <= 1) return kv_.used_blocks();
+  if (!busy_ || steps_.steps <= 1) return kv_.used_blocks();
   // A step-by-step run would hold, now, the blocks of the step in flight: steps ending at or
   // before now are done (iteration ends precede samples at the same instant).
-  const auto done = std::upper_bound(step_end_ns_.begin(), step_end_ns_.end(), sim_.now().ns) -
-                    step_end_ns_.begin();
+  const int64_t done = planned_steps_ending_before(sim_.now().ns + 1);
   if (decode_set_mode_)  // the pool holds the members' blocks of the stretch's first step
     return kv_.used_blocks() + decode_set_.held_blocks(done + 1) - decode_set_.held_blocks(1);
   int64_t used = kv_.used_blocks();
@@ -67,26 +66,46 @@ int64_t Instance::kv_used_blocks_now() const {
 }
 
 int64_t Instance::stretch_steps_done() const {
-  if (!busy_ || step_end_ns_.size() <= 1) return 0;
-  // Routers ask on every arrival, and time only moves forward within a stretch: walk on from
-  // the last answer (O(steps) over the whole stretch) instead of searching the array each time.
-  const int64_t now_ns = sim_.now().ns;
-  size_t done = std::min(steps_done_hint_, step_end_ns_.size());
-  while (done < step_end_ns_.size() && step_end_ns_[done] < now_ns) ++done;
-  steps_done_hint_ = done;
-  return static_cast<int64_t>(done);
+  if (!busy_ || steps_.steps <= 1) return 0;
+  return planned_steps_ending_before(sim_.now().ns);
+}
+
+int64_t Instance::planned_step_end_ns(int64_t k) const {
+  const int64_t first_end_ns = iteration_start_.ns + steps_.first_ns;
+  if (k == 0) return first_end_ns;
+  if (k == steps_.steps - 1) return last_step_end_ns_;
+  // Summed from the nearer end of the stretch.
+  if (2 * k < steps_.steps) return first_end_ns + steps_.later_sums(1, k + 1).sum_ns;
+  return last_step_end_ns_ - steps_.later_sums(k + 1, steps_.steps).sum_ns;
+}
+
+int64_t Instance::planned_steps_ending_before(int64_t t_ns) const {
+  if (steps_.steps <= 0) return 0;
+  const int64_t first_end_ns = iteration_start_.ns + steps_.first_ns;
+  if (t_ns <= first_end_ns) return 0;
+  if (t_ns > last_step_end_ns_) return steps_.steps;
+  // The first step and some of the later ones, never the last.
+  return 1 + step_clock_.steps_within(steps_, t_ns - first_end_ns);
+}
+
+void Instance::cut_steps(int64_t keep) {
+  steps_.steps = keep;
+  later_sums_ = steps_.later_sums(1, keep);
+  step_clock_ = LaterStepClock(steps_, keep - 2);
+  // Steps done before an instant within the stretch are at most keep - 1, and each step done
+  // leaves a member's predicted decode left the same or lower.
+  if (decode_set_mode_) stretch_decode_left_floor_ = decode_set_.predicted_decode_left(keep - 1);
+  last_step_end_ns_ = iteration_start_.ns + steps_.first_ns + later_sums_.sum_ns;
 }
 
 void Instance::truncate_stretch() {
   // In step mode the arrival would be planned at the end of the step in flight: an arrival at
   // exactly a step's end (Phase::kArrival) is seen by the plan made then.
-  const auto it = std::lower_bound(step_end_ns_.begin(), step_end_ns_.end(), sim_.now().ns);
-  const int64_t keep = (it - step_end_ns_.begin()) + 1;
-  if (keep >= static_cast<int64_t>(step_end_ns_.size())) return;
-  step_end_ns_.resize(static_cast<size_t>(keep));
-  steps_.steps = keep;
+  const int64_t keep = planned_steps_ending_before(sim_.now().ns) + 1;
+  if (keep >= steps_.steps) return;
+  cut_steps(keep);
   sim_.cancel(done_event_);
-  done_event_ = sim_.schedule_at(Time::from_ns(step_end_ns_.back()), Phase::kIterationDone,
+  done_event_ = sim_.schedule_at(Time::from_ns(last_step_end_ns_), Phase::kIterationDone,
                                  [this] { finish_iteration(); });
 }
 
@@ -227,17 +246,11 @@ int64_t Instance::plan_stretch(const BatchShape& shape, Time first_step) {
   // Each step rounds to whole nanoseconds as a step-mode iteration does.
   steps_ = StepSeries{first_step.ns, d0, slope, steps};
   // Steps j >= 1 are monotone in j: the first and the last of them are checked against the
-  // horizon, those between convert unchecked. The vector does not zero what it adds.
+  // horizon, those between convert unchecked. Only their sums are taken (the stretch's end,
+  // and the inter-token statistics'); an end time within is summed when asked.
   steps_.duration_ns(1);
   steps_.duration_ns(steps - 1);
-  step_end_ns_.resize(static_cast<size_t>(steps));
-  int64_t* end_ns = step_end_ns_.data();
-  int64_t t = sim_.now().ns + first_step.ns;
-  *end_ns++ = t;
-  steps_.for_each_later(1, steps, [&](int64_t duration_ns) {
-    t += duration_ns;
-    *end_ns++ = t;
-  });
+  cut_steps(steps);
   // The blocks of later steps are taken when the stretch's steps are applied (nothing else
   // allocates from this pool meanwhile), so occupancy and its peak stay those of step mode.
   return steps;

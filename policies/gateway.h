@@ -87,8 +87,8 @@ class Gateway final : public InstanceObserver {
   }
   bool records_tokens_of(const Request& r) const override { return metrics_.records_tokens_of(r); }
   void on_decode_steps(uint64_t requests, const StepSeries& steps,
-                       std::span<const int64_t> step_end_ns) override {
-    metrics_.on_decode_steps(requests, steps, step_end_ns);
+                       const LaterStepSums& later) override {
+    metrics_.on_decode_steps(requests, steps, later);
   }
   void on_iteration(const Instance& instance, Time start, Time duration,
                     const IterationCost& cost) override {

@@ -13,7 +13,10 @@ int least_loaded_of(const std::vector<int>& pool, const std::vector<Instance*>& 
                     FairTieBreak& ties) {
   const int k = ties.pick(
       pool.size(), [&](size_t i) { return instances[pool[i]]->available(); },
-      [&](size_t i) { return instances[pool[i]]->outstanding_tokens(); });
+      [&](size_t i) { return instances[pool[i]]->outstanding_tokens(); },
+      [&](size_t i, int64_t best) {
+        return instances[pool[i]]->outstanding_tokens_floor() >= best;
+      });
   return k < 0 ? -1 : pool[static_cast<size_t>(k)];
 }
 
@@ -32,7 +35,8 @@ int RoundRobinRouter::route(const Request&, const std::vector<Instance*>& instan
 int LeastLoadedRouter::route(const Request&, const std::vector<Instance*>& instances) {
   return ties_.pick(
       instances.size(), [&](size_t i) { return instances[i]->available(); },
-      [&](size_t i) { return instances[i]->outstanding_tokens(); });
+      [&](size_t i) { return instances[i]->outstanding_tokens(); },
+      [&](size_t i, int64_t best) { return instances[i]->outstanding_tokens_floor() >= best; });
 }
 
 size_t SizeClassRouter::classify(int64_t predicted_total_tokens) const {

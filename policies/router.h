@@ -23,11 +23,22 @@ class FairTieBreak {
   /// when none is eligible.
   template <typename Eligible, typename Key>
   int pick(size_t n, Eligible eligible, Key key) {
+    return pick(n, eligible, key, [](size_t, const auto&) { return false; });
+  }
+  /// The same, skipping the candidates whose key `cannot_beat(i, best_key)` (cheaper than
+  /// reading their key) when a best is held: they could not have replaced it.
+  template <typename Eligible, typename Key, typename CannotBeat>
+  int pick(size_t n, Eligible eligible, Key key, CannotBeat cannot_beat) {
     int best = -1;
+    decltype(key(size_t{0})) best_key{};  // each key read once: a replica's load is not free
     for (size_t step = 1; step <= n; ++step) {
       const size_t i = (last_ + step) % n;
-      if (!eligible(i)) continue;
-      if (best < 0 || key(i) < key(static_cast<size_t>(best))) best = static_cast<int>(i);
+      if (!eligible(i) || (best >= 0 && cannot_beat(i, best_key))) continue;
+      auto k = key(i);
+      if (best < 0 || k < best_key) {
+        best = static_cast<int>(i);
+        best_key = std::move(k);
+      }
     }
     if (best >= 0) last_ = static_cast<size_t>(best);
     return best;

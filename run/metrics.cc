@@ -1,6 +1,7 @@
 #include "run/metrics.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <ostream>
 #include <vector>
@@ -83,19 +84,21 @@ double sum_affine(double p, double q, int64_t lo, int64_t hi) {
 double sum_busy_tdp_s(double s0, double s1, double f0, double f1, double b0, double b1, int64_t lo,
                       int64_t hi) {
   if (hi <= lo) return 0.0;
-  std::vector<double> cuts{static_cast<double>(lo), static_cast<double>(hi)};
+  std::array<double, 5> cuts{static_cast<double>(lo), static_cast<double>(hi)};
+  size_t cut_count = 2;
   auto add_root = [&](double c0, double c1) {  // where c0 + c1 j changes sign
     if (c1 == 0) return;
     const double root = -c0 / c1;
-    if (root > static_cast<double>(lo) && root < static_cast<double>(hi)) cuts.push_back(root);
+    if (root > static_cast<double>(lo) && root < static_cast<double>(hi)) cuts[cut_count++] = root;
   };
   const double k = PowerModel::kSlope, idle = PowerModel::kIdleFraction;
   add_root(f0 - b0, f1 - b1);
   add_root((1 - idle) * s0 - k * f0, (1 - idle) * s1 - k * f1);
   add_root((1 - idle) * s0 - k * b0, (1 - idle) * s1 - k * b1);
-  std::sort(cuts.begin(), cuts.end());
+  for (size_t i = 1; i < cut_count; ++i)  // at most five: sorted by insertion
+    for (size_t at = i; at > 0 && cuts[at] < cuts[at - 1]; --at) std::swap(cuts[at], cuts[at - 1]);
   double total = 0;
-  for (size_t c = 0; c + 1 < cuts.size(); ++c) {
+  for (size_t c = 0; c + 1 < cut_count; ++c) {
     const auto from = static_cast<int64_t>(std::ceil(cuts[c]));
     const auto to = static_cast<int64_t>(std::ceil(cuts[c + 1]));
     if (to <= from) continue;
@@ -149,33 +152,33 @@ void Metrics::add_steps(const InstanceWork& w, int64_t steps, double partial, do
   }
 }
 
-Metrics::Work Metrics::work_at(size_t index, int64_t now_ns) const {
+void Metrics::work_at(size_t index, int64_t now_ns, Work& out) const {
   const InstanceWork& w = work_[index];
-  Work out = w.done;
-  if (!w.in_flight || now_ns <= w.start_ns) return out;
-  const std::span<const int64_t> ends = instances_[index]->planned_step_ends_ns();
-  // Every iteration plans at least one step end: none left means a failure lost the iteration,
+  out = w.done;  // into out's own vectors: no allocation a sample
+  if (!w.in_flight || now_ns <= w.start_ns) return;
+  const Instance& instance = *instances_[index];
+  // Every iteration plans at least one step: none left means a failure lost the iteration,
   // and the replica did what it applied (the series would otherwise count it busy until now).
-  if (ends.empty()) return total_work(index);
+  if (instance.planned_steps().steps == 0) {
+    out = total_work(index);
+    return;
+  }
   // Steps ended by now, of those still planned (a cut stretch keeps its earlier steps).
-  const int64_t planned = std::min(w.steps.steps, instances_[index]->planned_steps().steps);
-  // The steps that ended by now: a binary search over the replica's step end times (the
-  // stretch as cut), O(log steps) rather than a walk.
-  const auto planned_end = ends.begin() + std::min<int64_t>(planned, std::ssize(ends));
-  const auto ended = std::upper_bound(ends.begin(), planned_end, now_ns);
-  const auto j = static_cast<int64_t>(ended - ends.begin());
-  const int64_t begin_ns = j == 0 ? w.start_ns : *(ended - 1);
-  const double partial = ended != planned_end ? static_cast<double>(now_ns - begin_ns) /
-                                                    static_cast<double>(*ended - begin_ns)
-                                              : 0.0;
+  const int64_t planned = std::min(w.steps.steps, instance.planned_steps().steps);
+  const int64_t j = std::min(planned, instance.planned_steps_ending_before(now_ns + 1));
+  const int64_t begin_ns = j == 0 ? w.start_ns : instance.planned_step_end_ns(j - 1);
+  const int64_t ended_ns = j == planned ? 0
+                           : j == 0     ? instance.planned_step_end_ns(0)
+                                        : begin_ns + instance.planned_steps().duration_ns(j);
+  const double partial = j != planned ? static_cast<double>(now_ns - begin_ns) /
+                                            static_cast<double>(ended_ns - begin_ns)
+                                      : 0.0;
   // A stretch keeps the replica busy from its start: the time since then, up to its end.
   const int64_t busy_until_ns =
-      planned_end == ends.begin() ? now_ns : std::min(now_ns, *(planned_end - 1));
+      planned == 0 ? now_ns : std::min(now_ns, instance.planned_step_end_ns(planned - 1));
   const double busy_s = Time::from_ns(busy_until_ns - w.start_ns).to_s();
-  const double partial_span_s =
-      ended != planned_end ? Time::from_ns(*ended - begin_ns).to_s() : 0.0;
+  const double partial_span_s = j != planned ? Time::from_ns(ended_ns - begin_ns).to_s() : 0.0;
   add_steps(w, j, partial, partial_span_s, busy_s, out);
-  return out;
 }
 
 Metrics::Work Metrics::total_work(size_t index) const {
@@ -390,7 +393,8 @@ void Metrics::sample() {
     series_[i].waiting.push_back(static_cast<int64_t>(inst.num_waiting()));
     series_[i].running.push_back(static_cast<int64_t>(inst.num_running()));
     series_[i].preemptions.push_back(inst.preemptions());
-    const Work now = work_at(i, sim_.now().ns);
+    Work& now = sample_work_;
+    work_at(i, sim_.now().ns, now);
     series_[i].busy_s.push_back(now.busy_s);
     for (size_t st = 0; st < now.flops.size(); ++st) {
       series_[i].flops[st].push_back(now.flops[st]);

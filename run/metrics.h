@@ -62,8 +62,8 @@ class Metrics final : public InstanceObserver {
                          std::span<const int64_t> step_end_ns) override;
   bool records_tokens_of(const Request& r) const override { return counted(r); }
   void on_decode_steps(uint64_t requests, const StepSeries& steps,
-                       std::span<const int64_t> step_end_ns) override {
-    latencies_.itl.add_steps(steps, requests, step_end_ns);
+                       const LaterStepSums& later) override {
+    latencies_.itl.add_steps(steps, requests, later);
   }
   void on_token(const Request& r, Time gap) override {
     if (counted(r)) latencies_.itl.add(gap);
@@ -231,8 +231,9 @@ class Metrics final : public InstanceObserver {
   /// (exact: the replica's own clock, not the series' unrounded durations).
   void add_steps(const InstanceWork& w, int64_t steps, double partial, double partial_span_s,
                  double busy_s, Work& out) const;
-  /// Replica `index`'s work done by `now_ns`.
-  Work work_at(size_t index, int64_t now_ns) const;
+  /// Replica `index`'s work done by `now_ns`, into `out`.
+  void work_at(size_t index, int64_t now_ns, Work& out) const;
+  Work sample_work_;  ///< work_at's result in sample(), reused so that a sample allocates nothing
   SloMet slo_met_;
   uint64_t counted_dropped_ = 0;
   uint64_t truncated_ = 0, good_ = 0, misrouted_preemptions_ = 0, fault_affected_ = 0;

@@ -35,7 +35,7 @@ bool EventQueue::cancel(EventId id) {
   return true;
 }
 
-void EventQueue::drop_dead() {
+void EventQueue::drop_dead_entries() {
   while (!heap_.empty() && !slots_[heap_.front().slot].live) {
     const uint32_t slot = heap_.front().slot;
     pop_top();

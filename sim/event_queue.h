@@ -63,7 +63,12 @@ class EventQueue {
   void sift_up(size_t i);
   void sift_down(size_t i);
   void pop_top();
-  void drop_dead();
+  /// Pops cancelled events off the top; inline, as the top is mostly live (run() asks empty()
+  /// then pops, and both look).
+  void drop_dead() {
+    if (!heap_.empty() && !slots_[heap_.front().slot].live) drop_dead_entries();
+  }
+  void drop_dead_entries();
 
   std::vector<Entry> heap_;
   std::vector<Slot> slots_;

@@ -48,7 +48,7 @@ void radix_sort_by_value(Run* first, Run* last, std::vector<Run>& scratch) {
 }  // namespace
 
 void RunLengthSamples::add_steps(const StepSeries& steps, uint64_t count,
-                                 std::span<const int64_t> step_end_ns) {
+                                 const LaterStepSums* later) {
   if (count == 0 || steps.steps <= 0) return;
   if (steps.steps == 1) {
     add(Time{steps.first_ns}, count);
@@ -56,36 +56,24 @@ void RunLengthSamples::add_steps(const StepSeries& steps, uint64_t count,
   }
   changed();
   total_count_ += count * static_cast<uint64_t>(steps.steps);
-  // Steps j >= 1 are monotone in j: the first and the last of them bound the others. From the
-  // end times when given (a subtraction a step), else converted.
-  const bool have_ends = step_end_ns.size() == static_cast<size_t>(steps.steps);
-  const auto for_each_later = [&](auto&& f) {
-    if (!have_ends) return steps.for_each_later(1, steps.steps, f);
-    int64_t previous = step_end_ns[0];
-    for (const int64_t end_ns : step_end_ns.subspan(1)) {
-      f(end_ns - previous);
-      previous = end_ns;
-    }
-  };
   if (sketched_) {
     add_to_sketch(steps.first_ns, count);
-    for_each_later([&](int64_t value_ns) { add_to_sketch(value_ns, count); });
+    steps.for_each_later(1, steps.steps, [&](int64_t value_ns) { add_to_sketch(value_ns, count); });
     return;
   }
-  const auto n = static_cast<size_t>(steps.steps);
-  const int64_t second = have_ends ? step_end_ns[1] - step_end_ns[0] : steps.duration_ns(1);
-  const int64_t last =
-      have_ends ? step_end_ns[n - 1] - step_end_ns[n - 2] : steps.duration_ns(steps.steps - 1);
-  account_series(steps, count, second, last, for_each_later);
+  // Steps j >= 1 are monotone in j: the first and the last of them bound the others.
+  const int64_t second = steps.duration_ns(1), last = steps.duration_ns(steps.steps - 1);
+  if (later != nullptr)
+    account_series(steps, count, second, last, *later);
+  else
+    account_series(steps, count, second, last);
   series_.push_back({steps, count});
   if (stored_runs() >= exact_entries_) compact();
 }
 
-template <class ForEachLater>
 void RunLengthSamples::account_series(const StepSeries& steps, uint64_t count, int64_t second,
-                                      int64_t last, ForEachLater&& for_each_later) {
+                                      int64_t last) {
   // A series shares one count: sum its values first, multiply once.
-  __extension__ using Uint128 = unsigned __int128;
   if (series_bucket_count_.empty()) series_bucket_count_.assign(kBuckets, 0);
   const auto exact_range = [](int64_t v) { return v >= 0 && v < kExactBelowNs; };
   const bool series_in_range =
@@ -118,7 +106,7 @@ void RunLengthSamples::account_series(const StepSeries& steps, uint64_t count, i
   if (series_in_range && !__builtin_mul_overflow(spread, spread, &bound) &&
       !__builtin_mul_overflow(bound, later, &bound)) {
     uint64_t sum_w = 0, sum_w_sq = 0;
-    for_each_later([&](int64_t v) {
+    steps.for_each_later(1, steps.steps, [&](int64_t v) {
       in_buckets(v);
       const auto w = static_cast<uint64_t>(v - base);
       sum_w += w;
@@ -128,7 +116,7 @@ void RunLengthSamples::account_series(const StepSeries& steps, uint64_t count, i
     series_sum += later * b + sum_w;
     series_sum_sq += later * b * b + 2 * b * sum_w + sum_w_sq;
   } else {
-    for_each_later([&](int64_t v) {
+    steps.for_each_later(1, steps.steps, [&](int64_t v) {
       in_buckets(v);
       const auto u = static_cast<uint64_t>(v);
       series_sum += u;
@@ -136,6 +124,55 @@ void RunLengthSamples::account_series(const StepSeries& steps, uint64_t count, i
     });
   }
   counts[bucket] += in_bucket * count;
+  add_series_sums(series_in_range, series_sum, series_sum_sq, count);
+}
+
+void RunLengthSamples::account_series(const StepSeries& steps, uint64_t count, int64_t second,
+                                      int64_t last, const LaterStepSums& later) {
+  const auto exact_range = [](int64_t v) { return v >= 0 && v < kExactBelowNs; };
+  const bool series_in_range =
+      exact_range(steps.first_ns) && exact_range(second) && exact_range(last);
+  if (!series_in_range || !later.squares_exact || later.steps != steps.steps - 1 ||
+      later.base_ns != std::min(second, last)) {
+    account_series(steps, count, second, last);
+    return;
+  }
+  if (series_bucket_count_.empty()) series_bucket_count_.assign(kBuckets, 0);
+  uint64_t* const counts = series_bucket_count_.data();
+  counts[bucket_of(steps.first_ns)] += count;
+  // Buckets are monotone in j as the steps are: from each step, the first step in another
+  // bucket. The unrounded duration crosses the bucket's edge at a step found in closed form:
+  // that step and its neighbour settle it but near a rounding, where a bisection does.
+  const int64_t n = steps.steps;
+  const size_t last_bucket = bucket_of(last);
+  int64_t j = 1;
+  int64_t value = second;
+  while (j < n) {
+    const size_t bucket = bucket_of(value);
+    int64_t outside = n;  // the first step past j in another bucket
+    if (bucket != last_bucket) {
+      const auto [lowest, width] = bucket_range(bucket);
+      const int64_t edge_ns = second <= last ? lowest + width : lowest;
+      outside = first_step_leaving(j, n, crossing_step(steps, edge_ns), [&](int64_t k) {
+        return bucket_of(steps.later_duration_ns(k)) != bucket;
+      });
+    }
+    counts[bucket] += static_cast<uint64_t>(outside - j) * count;
+    j = outside;
+    if (j < n) value = steps.later_duration_ns(j);
+  }
+  // The same sums as the pass over the steps would take, from the planned ones.
+  const auto first = static_cast<uint64_t>(steps.first_ns);
+  const auto b = static_cast<Uint128>(later.base_ns);
+  const auto later_steps = static_cast<uint64_t>(later.steps);
+  const Uint128 series_sum = first + later_steps * b + later.excess_sum_ns;
+  const Uint128 series_sum_sq = static_cast<Uint128>(first) * first + later_steps * b * b +
+                                2 * b * later.excess_sum_ns + later.excess_sq_sum;
+  add_series_sums(true, series_sum, series_sum_sq, count);
+}
+
+void RunLengthSamples::add_series_sums(bool series_in_range, Uint128 series_sum,
+                                       Uint128 series_sum_sq, uint64_t count) {
   // Past the exact range the sums are not used; kept from overflowing meanwhile.
   series_in_range_ = series_in_range_ && series_in_range && total_count_ < kExactBelowSamples;
   if (!series_in_range_) return;

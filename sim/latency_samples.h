@@ -7,8 +7,8 @@
 /// entry per iteration with the number of tokens it stands for: (value, count) pairs from add(),
 /// and from add_steps() whole closed-form decode stretches as their StepSeries (one entry for
 /// any number of steps). A series' steps are counted into a histogram and exact sums as it
-/// comes, from the stretch's end times (a subtraction a step); only the percentiles' buckets
-/// read its steps again.
+/// comes, from the sums the replica took of them when it planned the stretch (a search per
+/// bucket the series crosses); only the percentiles' buckets read its steps again.
 /// Values are integer nanoseconds, and the statistics are exactly those of the expanded list:
 /// percentiles interpolate linearly between order statistics as numpy does (bit for bit the
 /// same as percentile_sorted over the expanded values in ms); mean and standard deviation come
@@ -27,10 +27,10 @@
 /// still come from exact integer sums over every sample. exact() tells which.
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
-#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -64,11 +64,15 @@ class RunLengthSamples {
     runs_.push_back(Run{value.ns, count});
     if (stored_runs() >= exact_entries_) compact();
   }
-  /// Records the tokens of a run of decode steps: `count` samples of each step's duration.
-  /// `step_end_ns`, when given, holds the steps' end times (one a step): their differences are
-  /// the durations of steps j >= 1, which spares converting each.
-  void add_steps(const StepSeries& steps, uint64_t count,
-                 std::span<const int64_t> step_end_ns = {});
+  /// Records the tokens of a run of decode steps: `count` samples of each step's duration,
+  /// each converted and counted (the reference).
+  void add_steps(const StepSeries& steps, uint64_t count) { add_steps(steps, count, nullptr); }
+  /// The same given the sums over its later steps (steps.later_sums(1, steps.steps), as the
+  /// replica planned them): the histogram's buckets are then found by searching the steps
+  /// (monotone), and no step is read for the sums.
+  void add_steps(const StepSeries& steps, uint64_t count, const LaterStepSums& later) {
+    add_steps(steps, count, &later);
+  }
   /// Adds every sample of `other`.
   void merge(const RunLengthSamples& other);
 
@@ -98,12 +102,14 @@ class RunLengthSamples {
     uint64_t count;
   };
   __extension__ using Int128 = __int128;
+  __extension__ using Uint128 = unsigned __int128;
   /// Below these, sums of v and v^2 are exact in 128 bits (2^40 x 2^80 < 2^127).
   static constexpr int64_t kExactBelowNs = int64_t{1} << 40;
   static constexpr uint64_t kExactBelowSamples = uint64_t{1} << 40;
   static constexpr int kBucketBits = 10;  ///< buckets per octave: 2^kBucketBits
   static constexpr size_t kBuckets = size_t{64} << kBucketBits;
 
+  void add_steps(const StepSeries& steps, uint64_t count, const LaterStepSums* later);
   void changed() {
     summarized_ = false;
     prepared_.clear();
@@ -118,46 +124,66 @@ class RunLengthSamples {
     for (const CountedSeries& s : series_)
       for (int64_t j = 0; j < s.steps.steps; ++j) f(s.steps.duration_ns(j), s.count);
   }
-  static constexpr int64_t kShortSeriesSteps = 16;  ///< expanded, not searched
+  /// The first step j in (inside, outside) at which `leaves(j)` holds, else `outside`:
+  /// `leaves` is monotone in j and false at `inside`. `guess` (where the unrounded durations
+  /// cross the edge) and its neighbour are tried first; a bisection settles the rest.
+  template <class Leaves>
+  static int64_t first_step_leaving(int64_t inside, int64_t outside, double guess,
+                                    Leaves&& leaves) {
+    if (guess > static_cast<double>(inside) && guess < static_cast<double>(outside)) {
+      const auto at = static_cast<int64_t>(guess);
+      const bool out = leaves(at);
+      (out ? outside : inside) = at;
+      const int64_t neighbour = out ? at - 1 : at + 1;
+      if (neighbour > inside && neighbour < outside)
+        (leaves(neighbour) ? outside : inside) = neighbour;
+    }
+    while (outside - inside > 1) {
+      const int64_t mid = inside + (outside - inside) / 2;
+      (leaves(mid) ? outside : inside) = mid;
+    }
+    return outside;
+  }
+  /// The step at which a series' unrounded duration crosses value_ns - 1/2, where its rounded
+  /// one reaches value_ns (not a number, or infinite, for a flat series).
+  static double crossing_step(const StepSeries& steps, int64_t value_ns) {
+    return std::ceil(((static_cast<double>(value_ns) - 0.5) * 1e-9 - steps.d0_s) / steps.slope_s);
+  }
   /// Calls f(value_ns) for the steps j >= 1 of `steps` with values in [lo, hi), given
   /// second = duration_ns(1) and last = duration_ns(steps.steps - 1). Those steps are monotone
   /// in j (an affine cost, rounded), so a series whose ends miss the range is skipped (most,
-  /// a bucket being narrow) and a long one is searched, not expanded.
+  /// a bucket being narrow), and the steps inside are found by a search and read alone.
   template <class F>
   static void for_each_later_step_in(const StepSeries& steps, int64_t second, int64_t last,
                                      int64_t lo, int64_t hi, F&& f) {
     if (std::max(second, last) < lo || std::min(second, last) >= hi) return;
-    int64_t begin = 1, end = steps.steps;
-    if (steps.steps > kShortSeriesSteps) {
-      // First j in [1, steps) where pred turns true (pred monotone: false then true).
-      const auto first_true = [&](auto pred) {
-        int64_t a = 1, b = steps.steps;
-        while (a < b) {
-          const int64_t mid = a + (b - a) / 2;
-          if (pred(steps.later_duration_ns(mid)))
-            b = mid;
-          else
-            a = mid + 1;
-        }
-        return a;
-      };
-      if (second <= last) {  // rising
-        begin = first_true([&](int64_t v) { return v >= lo; });
-        end = first_true([&](int64_t v) { return v >= hi; });
-      } else {
-        begin = first_true([&](int64_t v) { return v < hi; });
-        end = first_true([&](int64_t v) { return v < lo; });
-      }
+    const int64_t n = steps.steps;
+    const auto at_least = [&](int64_t value_ns) {
+      return [&steps, value_ns](int64_t j) { return steps.later_duration_ns(j) >= value_ns; };
+    };
+    const auto below = [&](int64_t value_ns) {
+      return [&steps, value_ns](int64_t j) { return steps.later_duration_ns(j) < value_ns; };
+    };
+    int64_t begin = 1, end = n;
+    if (second <= last) {  // rising: from the first step at lo or above to the first at hi
+      if (second < lo) begin = first_step_leaving(1, n, crossing_step(steps, lo), at_least(lo));
+      if (last >= hi)
+        end = first_step_leaving(begin - 1, n, crossing_step(steps, hi), at_least(hi));
+    } else {  // falling: from the first step below hi to the first below lo
+      if (second >= hi) begin = first_step_leaving(1, n, crossing_step(steps, hi), below(hi));
+      if (last < lo) end = first_step_leaving(begin - 1, n, crossing_step(steps, lo), below(lo));
     }
-    steps.for_each_later(begin, end, [&](int64_t v) {
-      if (v >= lo && v < hi) f(v);
-    });
+    steps.for_each_later_in_lanes(begin, end, f);
   }
-  /// Adds a series' steps to the series' histogram and sums, as it comes: the pass the
-  /// statistics would make over its steps, made while their end times are at hand.
-  template <class ForEachLater>
+  /// Adds a series' steps to the series' histogram and sums, as it comes, in one pass over
+  /// its steps.
+  void account_series(const StepSeries& steps, uint64_t count, int64_t second, int64_t last);
+  /// The same from the sums over its later steps: the steps of each bucket found by a search.
   void account_series(const StepSeries& steps, uint64_t count, int64_t second, int64_t last,
-                      ForEachLater&& for_each_later);
+                      const LaterStepSums& later);
+  /// Adds a series' sum and sum of squares (over its steps, before `count`).
+  void add_series_sums(bool series_in_range, Uint128 series_sum, Uint128 series_sum_sq,
+                       uint64_t count);
   /// The histogram and the sums, in one pass over the pairs, once per batch of queries.
   void summarize();
   /// Bucket of a value: its bit width and the kBucketBits bits after its leading one (1/1024

@@ -13,6 +13,19 @@
 
 namespace servesim {
 
+/// Sums over a range of a series' later steps (j >= 1), what a stretch's end time and the
+/// inter-token statistics need of them, so that neither reads the steps again.
+struct LaterStepSums {
+  int64_t steps = 0;
+  int64_t sum_ns = 0;   ///< of the durations: the stretch's span after its first step
+  int64_t base_ns = 0;  ///< the least duration
+  /// Of (duration - base_ns) and of its square, exact in 64 bits when squares_exact (steps x
+  /// spread^2 < 2^64, durations within [0, 2^40) ns); else left 0.
+  uint64_t excess_sum_ns = 0;
+  uint64_t excess_sq_sum = 0;
+  bool squares_exact = false;
+};
+
 struct StepSeries {
   int64_t first_ns = 0;
   double d0_s = 0;
@@ -54,6 +67,49 @@ struct StepSeries {
     else
       each(std::true_type{});
   }
+  /// Calls f(later_duration_ns(j)) for j in [begin, end) as for_each_later does, converting
+  /// them first in blocks, with AVX2 four steps an instruction.
+  template <class F>
+  void for_each_later_in_lanes(int64_t begin, int64_t end, F&& f) const {
+    constexpr int64_t kBlock = 256;
+    int32_t block[kBlock];
+    for (int64_t at = begin; at < end; at += kBlock) {
+      const int64_t to = std::min(end, at + kBlock);
+      if (!later_durations(at, to, block)) {
+        for_each_later(at, to, f);
+        continue;
+      }
+      for (const int32_t* v = block; v != block + (to - at); ++v) f(int64_t{*v});
+    }
+  }
+  /// Writes later_duration_ns(j) for j in [begin, end) to `out` when they convert in lanes
+  /// (AVX2, each under 2^30 ns, none raised to 1 ns); false, writing nothing, otherwise.
+  bool later_durations(int64_t begin, int64_t end, int32_t* out) const;
+  /// The sums over later_duration_ns(j) for j in [begin, end), 1 <= begin < end, under the
+  /// same condition: with AVX2, four steps an instruction (the same rounding, bit for bit).
+  LaterStepSums later_sums(int64_t begin, int64_t end) const;
+  /// The most steps k in [0, max_steps] from step 1 on whose durations sum to less than
+  /// `total_ns` (durations as later_duration_ns, under its condition up to max_steps). From the
+  /// unrounded sum in closed form, within half a nanosecond a step of the rounded one: the
+  /// steps are summed only when `total_ns` falls within that margin of a step's end.
+  int64_t later_steps_within(int64_t total_ns, int64_t max_steps) const;
+};
+
+/// StepSeries::later_steps_within for one series and max_steps, its closed form prepared once:
+/// a replica's stretch is asked at every arrival (the routers read its load).
+class LaterStepClock {
+ public:
+  LaterStepClock() = default;
+  LaterStepClock(const StepSeries& steps, int64_t max_steps);
+  /// steps.later_steps_within(total_ns, max_steps), `steps` the series prepared for.
+  int64_t steps_within(const StepSeries& steps, int64_t total_ns) const;
+
+ private:
+  int64_t max_steps_ = 0;
+  /// k steps sum to k p + q k (k + 1) / 2 before rounding (p = d0 1e9, q = slope 1e9); b and
+  /// b^2 for the root; the margin bounds the rounding and floating-point error up to max_steps.
+  double p_ = 0, q_ = 0, b_ = 0, b_sq_ = 0, margin_ = 0;
+  bool closed_form_ = false;  ///< no step raised to 1 ns
 };
 
 }  // namespace servesim

@@ -179,28 +179,104 @@ TEST_CASE("a step series converted in one loop equals step by step", "[perf][sta
   check(StepSeries{5, 0.2e-9, 0.1e-9, 3});    // below 1 ns at one end only
 }
 
-TEST_CASE("a step series given with its end times counts as the series alone", "[perf][stats]") {
-  // The end times' differences stand for the converted durations: every statistic equal.
+TEST_CASE("a step series given with its planned sums counts as the series alone", "[perf][stats]") {
+  // The sums the replica takes when it plans a stretch stand for the converted durations, and
+  // its histogram's buckets are searched rather than counted step by step: every statistic
+  // equal. Rising and falling, steep ones past the 64-bit sums, short and long.
   std::mt19937_64 rng(23);
-  RunLengthSamples with_ends, without;
+  RunLengthSamples with_sums, without;
   for (int i = 0; i < 500; ++i) {
     StepSeries steps;
     steps.first_ns = 1 + static_cast<int64_t>(rng() % 20'000'000);
     steps.d0_s = static_cast<double>(rng() % 20'000) * 1e-6 - (i % 5 == 0 ? 1e-3 : 0);
     steps.slope_s = (static_cast<double>(rng() % 20'000) - 1e4) * (i % 3 == 0 ? 1e-8 : 1e-10);
     steps.steps = 1 + static_cast<int64_t>(rng() % 2'000);
-    std::vector<int64_t> ends;
-    int64_t t = static_cast<int64_t>(rng() % 1'000'000'000);
-    for (int64_t j = 0; j < steps.steps; ++j) ends.push_back(t += steps.duration_ns(j));
     const uint64_t count = 1 + rng() % 8;
-    with_ends.add_steps(steps, count, ends);
+    with_sums.add_steps(steps, count, steps.later_sums(1, steps.steps));
     without.add_steps(steps, count);
   }
   nlohmann::ordered_json a, b;
-  add_latency_summary(a, "x", with_ends);
+  add_latency_summary(a, "x", with_sums);
   add_latency_summary(b, "x", without);
   CHECK(a == b);
-  CHECK(with_ends.count() == without.count());
+  CHECK(with_sums.count() == without.count());
+}
+
+TEST_CASE("a step series' sums and step search equal its steps summed one by one",
+          "[perf][stats]") {
+  // later_sums and for_each_later_in_lanes run four steps an instruction where they can
+  // (blocks of 256); later_steps_within answers from
+  // the unrounded sum in closed form. Both against the durations summed one by one: long
+  // series, halves, durations near 1 ns and raised to it, falling ones, past 32-bit lanes.
+  std::mt19937_64 rng(29);
+  __extension__ using Uint128 = unsigned __int128;
+  const auto check = [&](const StepSeries& steps) {
+    const int64_t begin = 1 + static_cast<int64_t>(rng() % 4);
+    if (begin >= steps.steps) return;
+    std::vector<int64_t> durations;
+    for (int64_t j = begin; j < steps.steps; ++j) durations.push_back(steps.later_duration_ns(j));
+    std::vector<int64_t> in_lanes;
+    steps.for_each_later_in_lanes(begin, steps.steps, [&](int64_t v) { in_lanes.push_back(v); });
+    CHECK(in_lanes == durations);
+    const LaterStepSums sums = steps.later_sums(begin, steps.steps);
+    int64_t sum = 0;
+    for (int64_t v : durations) sum += v;
+    CHECK(sums.steps == std::ssize(durations));
+    CHECK(sums.sum_ns == sum);
+    CHECK(sums.base_ns == *std::min_element(durations.begin(), durations.end()));
+    if (sums.squares_exact) {
+      Uint128 excess = 0, excess_sq = 0;
+      for (int64_t v : durations) {
+        const auto w = static_cast<Uint128>(v - sums.base_ns);
+        excess += w;
+        excess_sq += w * w;
+      }
+      CHECK(static_cast<Uint128>(sums.excess_sum_ns) == excess);
+      CHECK(static_cast<Uint128>(sums.excess_sq_sum) == excess_sq);
+    }
+    // From step 1: every total between and at the steps' ends, and the largest k whose
+    // durations sum to less than it.
+    if (begin != 1) return;
+    const int64_t max_steps = steps.steps - 1;
+    std::vector<int64_t> ends{0};
+    for (int64_t v : durations) ends.push_back(ends.back() + v);
+    for (int probe = 0; probe < 40; ++probe) {
+      const auto k = static_cast<int64_t>(rng() % static_cast<uint64_t>(max_steps + 1));
+      const int64_t offset = static_cast<int64_t>(rng() % 3) - 1;
+      const int64_t total = ends[static_cast<size_t>(k)] + (probe % 2 ? offset : 1);
+      const auto within = std::lower_bound(ends.begin(), ends.end(), total) - ends.begin() - 1;
+      CHECK(steps.later_steps_within(total, max_steps) == std::max<int64_t>(0, within));
+    }
+  };
+  for (int i = 0; i < 3'000; ++i) {
+    StepSeries steps;
+    steps.first_ns = 1 + static_cast<int64_t>(rng() % 20'000'000);
+    const int shape = i % 6;
+    if (shape == 0) {  // milliseconds rising by tens of nanoseconds a step, as decode steps do
+      steps.d0_s = 5e-3 + static_cast<double>(rng() % 1'000'000) * 1e-8;
+      steps.slope_s = static_cast<double>(rng() % 100'000) * 1e-12;
+    } else if (shape == 1) {  // falling, and steep
+      steps.d0_s = static_cast<double>(rng() % 20'000) * 1e-6;
+      steps.slope_s = -static_cast<double>(rng() % 20'000) * 1e-10;
+    } else if (shape == 2) {  // a few nanoseconds, through halves and the 1 ns floor
+      steps.d0_s = (static_cast<double>(rng() % 2'001) - 1e3) * 1e-11;
+      steps.slope_s = static_cast<double>(rng() % 2'001) * 1e-13;
+    } else if (shape == 3) {  // around 2^30 ns and past it
+      steps.d0_s = 1.07 + static_cast<double>(rng() % 1'000) * 1e-4;
+      steps.slope_s = static_cast<double>(rng() % 1'000) * 1e-9;
+    } else if (shape == 4) {  // past the 64-bit squares
+      steps.d0_s = static_cast<double>(rng() % 20'000) * 1e-6;
+      steps.slope_s = static_cast<double>(rng() % 20'000) * 1e-6;
+    } else {  // flat
+      steps.d0_s = static_cast<double>(rng() % 20'000'000) * 1e-9;
+      steps.slope_s = 0;
+    }
+    steps.steps = 2 + static_cast<int64_t>(rng() % (i % 2 ? 40 : 3'000));
+    check(steps);
+  }
+  check(StepSeries{5, 2.5e-9, 0, 100});         // a half, every step
+  check(StepSeries{5, 7.5e-3, 0.5e-9, 1'000});  // halves every other step
+  check(StepSeries{5, 1e-2, -1e-9, 20'000});    // falling
 }
 
 TEST_CASE("streamed request records equal the in-result array, and nothing is kept",

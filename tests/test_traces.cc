@@ -1,4 +1,9 @@
 // Trace readers: Azure CSV and Mooncake JSONL, replayed exactly, and their errors located.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <random>
+
 #include "trace_test_support.h"
 
 using namespace servesim;
@@ -17,6 +22,36 @@ TEST_CASE("azure timestamps parse to exact nanoseconds", "[traces]") {
   CHECK_FALSE(parse_azure_timestamp_ns("2023-11-16 18:15:46."));
   CHECK_FALSE(parse_azure_timestamp_ns("2023-11-16 18:15:46.1234567891"));
   CHECK_FALSE(parse_azure_timestamp_ns("2023-11-16 18:15:46 "));
+}
+
+TEST_CASE("azure timestamps in the traces' own form parse as the general reader does", "[traces]") {
+  // The traces' form ("YYYY-MM-DD HH:MM:SS.f...") is read at fixed places: against the date
+  // through std::chrono, over the whole year range, leap days, month ends (which the general
+  // reader takes) and fractions of 1 to 9 digits.
+  std::mt19937_64 rng(31);
+  for (int i = 0; i < 20'000; ++i) {
+    const int year = kMinTraceYear + static_cast<int>(rng() % (kMaxTraceYear - kMinTraceYear + 1));
+    const auto month = static_cast<unsigned>(1 + rng() % 12);
+    const auto day = static_cast<unsigned>(1 + rng() % 31);
+    const int hour = static_cast<int>(rng() % 24), minute = static_cast<int>(rng() % 60);
+    const int second = static_cast<int>(rng() % 61);
+    const int digits = 1 + static_cast<int>(rng() % 9);
+    std::string fraction;
+    for (int d = 0; d < digits; ++d) fraction += static_cast<char>('0' + rng() % 10);
+    const std::string text = fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{}", year, month, day,
+                                         hour, minute, second, fraction);
+    const std::chrono::year_month_day date{std::chrono::year{year}, std::chrono::month{month},
+                                           std::chrono::day{day}};
+    if (!date.ok()) {
+      CHECK_FALSE(parse_azure_timestamp_ns(text));
+      continue;
+    }
+    int64_t fraction_ns = std::stoll(fraction);
+    for (int d = digits; d < 9; ++d) fraction_ns *= 10;
+    const int64_t days = std::chrono::sys_days{date}.time_since_epoch().count();
+    const int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second;
+    CHECK(parse_azure_timestamp_ns(text) == seconds * 1'000'000'000 + fraction_ns);
+  }
 }
 
 TEST_CASE("the azure conversation trace replays all rows from t = 0", "[traces]") {
