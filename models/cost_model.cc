@@ -332,15 +332,16 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b, Gem
   // and out), for MFU and MBU.
   double attn_weights = ((q + 2 * kv) / attn_tp + attn_out / attn_tp) * hidden;
   double attn_edges = ((q + 2 * kv) / attn_tp + hidden) + (hidden + attn_out / attn_tp);
+  // MLA's widths (zero without MLA), read by the weight counts and the GEMM times below.
+  const double q_lora = static_cast<double>(m.q_lora_rank);
+  const double kv_lora = static_cast<double>(m.kv_lora_rank);
+  const double rope = static_cast<double>(m.qk_rope_head_dim);
+  const double v_dim = static_cast<double>(m.v_head_dim);
+  const double heads = static_cast<double>(m.num_heads);
   if (m.mla()) {
     // q_a and kv_a are replicated on every GPU of the group (as the engines do); q_b, kv_b and
     // o are sharded by heads. In the absorbed decode form kv_b multiplies the queries and the
     // attention output instead of the keys: the same weights, one row per token either way.
-    const double q_lora = static_cast<double>(m.q_lora_rank);
-    const double kv_lora = static_cast<double>(m.kv_lora_rank);
-    const double rope = static_cast<double>(m.qk_rope_head_dim);
-    const double v_dim = static_cast<double>(m.v_head_dim);
-    const double heads = static_cast<double>(m.num_heads);
     const double q_in = q_lora > 0 ? q_lora : hidden;
     const double kv_b = heads * (head_dim + v_dim) / attn_tp;
     attn_weights = (q_lora > 0 ? q_lora * hidden : 0) + q / attn_tp * q_in +
@@ -357,11 +358,6 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b, Gem
     };
     GemmTimeCache::Layers times{rows_per_group, 0, 0};
     if (m.mla()) {
-      const double q_lora = static_cast<double>(m.q_lora_rank);
-      const double kv_lora = static_cast<double>(m.kv_lora_rank);
-      const double rope = static_cast<double>(m.qk_rope_head_dim);
-      const double v_dim = static_cast<double>(m.v_head_dim);
-      const double heads = static_cast<double>(m.num_heads);
       times.attention_gemm_s =
           (q_lora > 0 ? weights_gemm_s(q_lora, hidden) + weights_gemm_s(q / attn_tp, q_lora)
                       : weights_gemm_s(q / attn_tp, hidden)) +
