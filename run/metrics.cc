@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "models/power.h"
+#include "run/json_text.h"
 #include "run/request_record.h"
 #include "sim/stats.h"
 
@@ -376,7 +377,7 @@ void Metrics::record_request(const Request& r, std::string_view status, std::str
   describe_request(record, r, status, r.instance >= 0 ? instances_[r.instance]->name() : "",
                    reason);
   if (options_.records_out) {
-    *options_.records_out << record.json.dump() << '\n';  // streamed: nothing kept per request
+    *options_.records_out << json_text(record.json, -1) << '\n';  // streamed: nothing kept
     return;
   }
   records_.push_back(std::move(record.json));

@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
-#include <cmath>
+
+#include "run/json_text.h"
 
 namespace servesim {
 
@@ -18,14 +19,9 @@ void RecordText::put(int64_t value) {
 }
 
 void RecordText::put(double value) {
-  if (!std::isfinite(value)) {  // as nlohmann writes them
-    out_ += "null";
-    return;
-  }
-  // nlohmann's own shortest round-trip formatting, so the digits are those of its dump.
-  std::array<char, 64> buffer;
-  out_.append(buffer.data(),
-              nlohmann::detail::to_chars(buffer.data(), buffer.data() + buffer.size(), value));
+  // Laid out as nlohmann lays out a double, as the rest of the result is (run/json_text.h).
+  std::array<char, kJsonDoubleMaxChars> buffer;
+  out_.append(buffer.data(), write_json_double(buffer.data(), value));
 }
 
 void RecordText::put_string(std::string_view value) {

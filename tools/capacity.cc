@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "run/json_text.h"
 #include "run/scenario_file.h"
 #include "sim/error.h"
 #include "tools/compare.h"
@@ -303,8 +304,7 @@ int CapacityCommand::run(const std::string& command_line) {
   ProgressBar bar(progress_wanted(quiet), "servesim capacity");
   const auto report = run_capacity(options, &bar);
   bar.finish();
-  const std::string text =
-      report.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  const std::string text = json_text(report, 1) + "\n";
   if (output_path == "-")
     std::fwrite(text.data(), 1, text.size(), stdout);
   else if (!output_path.empty())

@@ -7,6 +7,7 @@
 #include <iterator>
 #include <utility>
 
+#include "run/json_text.h"
 #include "run/request_record.h"
 #include "sim/error.h"
 
@@ -65,27 +66,26 @@ void write_file_atomically(const std::string& path, const std::string& text) {
 }
 
 std::string result_text(const nlohmann::ordered_json& result) {
-  // Replacing, not throwing, on bytes that are not UTF-8: paths and the command line are
-  // recorded as the system gave them, and a finished run must not be lost to them.
-  constexpr auto kReplace = nlohmann::ordered_json::error_handler_t::replace;
+  // json_text replaces, not throws on, bytes that are not UTF-8: paths and the command line
+  // are recorded as the system gave them, and a finished run must not be lost to them.
   const auto requests = result.is_object() ? result.find("requests") : result.end();
   if (requests == result.end() || !requests->is_array() || requests->empty() ||
       requests != result.begin())
-    return result.dump(1, ' ', false, kReplace) + "\n";
+    return json_text(result, 1) + "\n";
   // A record a line, as ResultWriter streams them (run/request_record.h), then the rest.
   std::string text = "{\n \"requests\": [";
   bool first = true;
   for (const auto& record : *requests) {
     text += first ? "\n" : ",\n";
     text += RecordText::kRecordIndent;
-    text += record.dump(-1, ' ', false, kReplace);
+    append_json(text, record, -1);
     first = false;
   }
   text += "\n ]";
   nlohmann::ordered_json rest = nlohmann::ordered_json::object();
   for (auto it = std::next(result.begin()); it != result.end(); ++it) rest[it.key()] = *it;
   if (rest.empty()) return text + "\n}\n";
-  const std::string rest_text = rest.dump(1, ' ', false, kReplace);
+  const std::string rest_text = json_text(rest, 1);
   return text + "," + rest_text.substr(1) + "\n";
 }
 

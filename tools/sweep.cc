@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 
+#include "run/json_text.h"
 #include "run/scenario_file.h"
 #include "run/scenario_hash.h"
 #include "sim/error.h"
@@ -212,7 +213,7 @@ SweepPlan plan_sweep(const SweepOptions& options) {
 
 std::string run_sweep_point(const SweepPlan& plan, const ScenarioSource& source, size_t index) {
   const RunOutput out = source.run(plan.point_overrides(index), plan.seed);
-  return out.result.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+  return json_text(out.result, 1) + "\n";
 }
 
 PointRecord point_record(const std::string& result_text, const std::string& file) {
@@ -261,9 +262,7 @@ nlohmann::ordered_json sweep_table(const SweepPlan& plan, std::vector<PointRecor
 
 void write_sweep_table(const std::string& dir, const nlohmann::ordered_json& table) {
   const std::filesystem::path folder(dir);
-  write_file_atomically(
-      (folder / "sweep.json").string(),
-      table.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
+  write_file_atomically((folder / "sweep.json").string(), json_text(table, 1) + "\n");
   write_file_atomically((folder / "sweep.csv").string(), sweep_csv(table));
 }
 

@@ -1,0 +1,29 @@
+#pragma once
+/// JSON text laid out exactly as nlohmann's dump lays it out (indentation, separators, escaping,
+/// the form of each number), with doubles formatted by Dragonbox (fmt's shortest round-trip
+/// digits) instead of nlohmann's Grisu2, several times faster. The two give the same digits for
+/// nearly every double; where Grisu2's are not the shortest (it does not promise they are),
+/// these are shorter. Either way the text reads back to the same double.
+/// tests/test_json_text.cc checks the layout against nlohmann's dump.
+
+#include <cstddef>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace servesim {
+
+/// Room `write_json_double` needs: a sign, 17 digits, a point, "e-308" and some to spare.
+constexpr size_t kJsonDoubleMaxChars = 32;
+
+/// Writes `value` as nlohmann writes a double ("1.0", "0.25", "0.0001", "1e-05", "1.5e+20",
+/// "-0.0"; "null" when not finite) at `out`, which has kJsonDoubleMaxChars free; returns the end.
+char* write_json_double(char* out, double value);
+
+/// Appends `value`'s text to `out`: compact when `indent` < 0, otherwise as
+/// dump(indent, ' ', false, error_handler_t::replace) writes it.
+void append_json(std::string& out, const nlohmann::ordered_json& value, int indent);
+
+/// `value`'s text, as append_json writes it.
+std::string json_text(const nlohmann::ordered_json& value, int indent);
+
+}  // namespace servesim
