@@ -20,24 +20,31 @@ constexpr auto kDigitPairs = [] {
   return pairs;
 }();
 
-/// Writes the decimal digits of `n` (> 0, no leading zero) at `out`; returns how many.
-int write_digits(char* out, uint64_t n) {
-  char digits[20];
-  char* start = digits + sizeof digits;
+constexpr auto kPowersOf10 = [] {
+  std::array<uint64_t, 20> powers{};
+  powers[0] = 1;
+  for (size_t i = 1; i < powers.size(); ++i) powers[i] = powers[i - 1] * 10;
+  return powers;
+}();
+
+/// How many decimal digits `n` has (n > 0): log2 to log10 (1233 / 4096), corrected once.
+int count_digits(uint64_t n) {
+  const int guess = ((64 - __builtin_clzll(n | 1)) * 1233) >> 12;
+  return guess + (n >= kPowersOf10[static_cast<size_t>(guess)] ? 1 : 0);
+}
+
+/// Writes the `count` decimal digits of `n` at `out`, two at a time from the last.
+void write_digits(char* out, uint64_t n, int count) {
+  char* end = out + count;
   while (n >= 100) {
-    start -= 2;
-    std::memcpy(start, &kDigitPairs[2 * (n % 100)], 2);
+    end -= 2;
+    std::memcpy(end, &kDigitPairs[2 * (n % 100)], 2);
     n /= 100;
   }
-  if (n >= 10) {
-    start -= 2;
-    std::memcpy(start, &kDigitPairs[2 * n], 2);
-  } else {
-    *--start = static_cast<char>('0' + n);
-  }
-  const auto count = static_cast<int>(digits + sizeof digits - start);
-  std::memcpy(out, start, static_cast<size_t>(count));
-  return count;
+  if (n >= 10)
+    std::memcpy(end - 2, &kDigitPairs[2 * n], 2);
+  else
+    end[-1] = static_cast<char>('0' + n);
 }
 
 /// nlohmann's exponent: a sign, then at least two digits ("e+05", "e-123").
@@ -51,6 +58,51 @@ char* write_exponent(char* out, int e) {
     std::memcpy(out, &kDigitPairs[2 * k], 2);
   }
   return out + 2;
+}
+
+/// Writes significand x 10^exponent (significand > 0) in nlohmann's layout of a double.
+char* write_decimal(char* out, uint64_t significand, int exponent) {
+  while (significand % 10 == 0) {  // Grisu2's digits have no trailing zero
+    significand /= 10;
+    ++exponent;
+  }
+  // nlohmann's layout (format_buffer in its to_chars.hpp, kMinExp -4, kMaxExp 15): k digits,
+  // the point n digits from their start. Copies are of fixed sizes (no library call): they may
+  // write past the end returned, within kJsonDoubleMaxChars, and read past the k digits,
+  // within `digits`.
+  char digits[40] = {};  // read past the k digits by the fixed-size copies
+  const int k = count_digits(significand);
+  write_digits(digits, significand, k);
+  const int n = k + exponent;
+  constexpr int kMinExp = -4, kMaxExp = 15;
+  if (k <= n && n <= kMaxExp) {  // digits[000].0
+    std::memcpy(out, digits, 16);
+    std::memset(out + k, '0', 16);
+    out[n] = '.';
+    out[n + 1] = '0';
+    return out + n + 2;
+  }
+  if (0 < n && n <= kMaxExp) {  // dig.its
+    std::memcpy(out, digits, 16);
+    out[n] = '.';
+    std::memcpy(out + n + 1, digits + n, 17);
+    return out + k + 1;
+  }
+  if (kMinExp < n && n <= 0) {  // 0.[000]digits
+    std::memcpy(out, "0.0000", 6);
+    std::memcpy(out + 2 - n, digits, 17);
+    return out + 2 - n + k;
+  }
+  out[0] = digits[0];  // d.igitse+XX, or de+XX
+  if (k > 1) {
+    out[1] = '.';
+    std::memcpy(out + 2, digits + 1, 16);
+    out += k + 1;
+  } else {
+    out += 1;
+  }
+  *out++ = 'e';
+  return write_exponent(out, n - 1);
 }
 
 /// Whether `text` can go between quotes as it is: printable ASCII without quote or backslash.
@@ -171,44 +223,20 @@ char* write_json_double(char* out, double value) {
   // value = significand x 10^exponent, the shortest digits that read back to value (of those,
   // the closest), trailing zeros dropped as Grisu2's digits have none.
   const auto decimal = fmt::detail::dragonbox::to_decimal(value);
-  uint64_t significand = decimal.significand;
-  int exponent = decimal.exponent;
-  while (significand % 10 == 0) {
-    significand /= 10;
-    ++exponent;
-  }
-  // nlohmann's layout (format_buffer in its to_chars.hpp, kMinExp -4, kMaxExp 15): k digits,
-  // the point n digits from their start.
-  const int k = write_digits(out, significand);
-  const int n = k + exponent;
-  constexpr int kMinExp = -4, kMaxExp = 15;
-  if (k <= n && n <= kMaxExp) {  // digits[000].0
-    std::memset(out + k, '0', static_cast<size_t>(n - k));
-    out[n] = '.';
-    out[n + 1] = '0';
-    return out + n + 2;
-  }
-  if (0 < n && n <= kMaxExp) {  // dig.its
-    std::memmove(out + n + 1, out + n, static_cast<size_t>(k - n));
-    out[n] = '.';
-    return out + k + 1;
-  }
-  if (kMinExp < n && n <= 0) {  // 0.[000]digits
-    std::memmove(out + 2 - n, out, static_cast<size_t>(k));
-    out[0] = '0';
-    out[1] = '.';
-    std::memset(out + 2, '0', static_cast<size_t>(-n));
-    return out + 2 - n + k;
-  }
-  if (k > 1) {  // d.igitse+XX, else de+XX
-    std::memmove(out + 2, out + 1, static_cast<size_t>(k - 1));
-    out[1] = '.';
-    out += k + 1;
-  } else {
-    out += 1;
-  }
-  *out++ = 'e';
-  return write_exponent(out, n - 1);
+  return write_decimal(out, decimal.significand, decimal.exponent);
+}
+
+char* write_json_decimal(char* out, int64_t units, int scale, double value) {
+  // A decimal of at most 15 significant digits is the only one of that many or fewer digits
+  // that reads back to its nearest double (DBL_DIG): if `value` is that double, the decimal,
+  // trimmed, is value's shortest form, the one Dragonbox finds. units / 10^scale, both exact,
+  // is the nearest double to the decimal (a division is correctly rounded).
+  constexpr int64_t kMaxExactUnits = 1'000'000'000'000'000;  // 10^15
+  if (units <= 0 || units >= kMaxExactUnits || scale < 0 || scale > 15 ||
+      static_cast<double>(units) / static_cast<double>(kPowersOf10[static_cast<size_t>(scale)]) !=
+          value)
+    return write_json_double(out, value);
+  return write_decimal(out, static_cast<uint64_t>(units), -scale);
 }
 
 void append_json(std::string& out, const nlohmann::ordered_json& value, int indent) {

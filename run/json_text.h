@@ -7,17 +7,24 @@
 /// tests/test_json_text.cc checks the layout against nlohmann's dump.
 
 #include <cstddef>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 
 namespace servesim {
 
-/// Room `write_json_double` needs: a sign, 17 digits, a point, "e-308" and some to spare.
-constexpr size_t kJsonDoubleMaxChars = 32;
+/// Room `write_json_double` needs: at most 25 characters (a sign, 17 digits, a point, "e-308"),
+/// and scratch room past them.
+constexpr size_t kJsonDoubleMaxChars = 48;
 
 /// Writes `value` as nlohmann writes a double ("1.0", "0.25", "0.0001", "1e-05", "1.5e+20",
 /// "-0.0"; "null" when not finite) at `out`, which has kJsonDoubleMaxChars free; returns the end.
 char* write_json_double(char* out, double value);
+
+/// Writes `value`, a number meant as the decimal `units` x 10^-scale (a time in nanoseconds as
+/// seconds, say), exactly as write_json_double writes it: from the decimal's digits, without
+/// searching for the shortest, when value is the double nearest to that decimal.
+char* write_json_decimal(char* out, int64_t units, int scale, double value);
 
 /// Appends `value`'s text to `out`: compact when `indent` < 0, otherwise as
 /// dump(indent, ' ', false, error_handler_t::replace) writes it.

@@ -8,34 +8,33 @@
 
 namespace servesim {
 
-void RecordText::put(uint64_t value) {
-  std::array<char, 24> buffer;
-  out_.append(buffer.data(), std::to_chars(buffer.begin(), buffer.end(), value).ptr);
+void RecordText::grow(size_t bytes) {
+  // Room for a typical record (~300 bytes) at once, doubled when a long name needs more.
+  out_.resize(std::max({used_ + bytes, out_.size() * 2, used_ + 512}));
 }
 
-void RecordText::put(int64_t value) {
-  std::array<char, 24> buffer;
-  out_.append(buffer.data(), std::to_chars(buffer.begin(), buffer.end(), value).ptr);
+char* RecordText::put(char* p, uint64_t value) {
+  return std::to_chars(p, p + 20, value).ptr;
 }
 
-void RecordText::put(double value) {
+char* RecordText::put(char* p, int64_t value) {
+  return std::to_chars(p, p + 20, value).ptr;
+}
+
+char* RecordText::put(char* p, double value) {
   // Laid out as nlohmann lays out a double, as the rest of the result is (run/json_text.h).
-  std::array<char, kJsonDoubleMaxChars> buffer;
-  out_.append(buffer.data(), write_json_double(buffer.data(), value));
+  static_assert(kNumberRoom >= kJsonDoubleMaxChars);
+  return write_json_double(p, value);
 }
 
-void RecordText::put_string(std::string_view value) {
+char* RecordText::put_decimal(char* p, int64_t units, int scale, double value) {
+  return write_json_decimal(p, units, scale, value);
+}
+
+bool RecordText::plain_string(std::string_view value) {
   // Printable ASCII without quote or backslash needs no escaping: most values (the status).
-  const bool plain = std::all_of(value.begin(), value.end(), [](char c) {
-    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
-  });
-  if (!plain) {
-    out_ += quoted_json_string(value);
-    return;
-  }
-  out_ += '"';
-  out_ += value;
-  out_ += '"';
+  return std::all_of(value.begin(), value.end(),
+                     [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
 }
 
 std::string quoted_json_string(std::string_view text) {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "run/json_text.h"
+#include "sim/time.h"
 
 using servesim::json_text;
 using servesim::write_json_double;
@@ -108,4 +109,27 @@ TEST_CASE("Documents are laid out as nlohmann's dump lays them out") {
         bad.dump(1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
   CHECK(json_text(nlohmann::ordered_json::object(), 1) == "{}");
   CHECK(json_text(std::numeric_limits<double>::quiet_NaN(), 1) == "null");
+}
+
+TEST_CASE("Times written from their nanoseconds read as the doubles the result holds") {
+  // write_json_decimal's text must be write_json_double's for the same double, whether or not
+  // the double is the one nearest to the decimal (Time::to_s multiplies by an inexact 1e-9).
+  std::mt19937_64 rng(11);
+  auto same = [](int64_t ns) {
+    char a[servesim::kJsonDoubleMaxChars], b[servesim::kJsonDoubleMaxChars];
+    const servesim::Time t{ns};
+    const std::string as_s(a, servesim::write_json_decimal(a, ns, 9, t.to_s()));
+    const std::string as_ms(b, servesim::write_json_decimal(b, ns, 6, t.to_ms()));
+    CHECK(as_s == ours(t.to_s()));
+    CHECK(as_ms == ours(t.to_ms()));
+  };
+  for (int64_t ns : {int64_t{0}, int64_t{1}, int64_t{-5}, int64_t{1'000'000'000},
+                     int64_t{123'456'789}, int64_t{999'999'999'999'999},
+                     int64_t{1'000'000'000'000'000}, int64_t{4'000'000'000'000'000'001}})
+    same(ns);
+  for (int i = 0; i < 100000; ++i) {
+    same(static_cast<int64_t>(rng() % 100'000'000'000'000));  // up to 28 hours
+    same(static_cast<int64_t>(rng() % 1'000'000'000));        // up to a second
+    same(static_cast<int64_t>(rng() % 10'000) * 1'000'000);   // whole milliseconds
+  }
 }
