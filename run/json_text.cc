@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <ostream>
 
 namespace servesim {
 namespace {
@@ -128,8 +129,22 @@ void append_indent(std::string& out, int columns) {
   out.append(static_cast<size_t>(columns), ' ');
 }
 
+/// Where append_value hands its text when the buffer has grown past kPieceBytes (between two
+/// elements), or null to keep it all in the buffer.
+struct Pieces {
+  static constexpr size_t kPieceBytes = size_t{64} << 10;
+  std::ostream* out;
+  size_t skip;  ///< characters still to drop from the start of the text
+  void write(std::string& text) {
+    const size_t dropped = std::min(skip, text.size());
+    skip -= dropped;
+    out->write(text.data() + dropped, static_cast<std::streamsize>(text.size() - dropped));
+    text.clear();
+  }
+};
+
 void append_value(std::string& out, const nlohmann::ordered_json& value, int indent,
-                  int current_indent) {
+                  int current_indent, Pieces* pieces) {
   using Kind = nlohmann::ordered_json::value_t;
   switch (value.type()) {
     case Kind::object: {
@@ -146,7 +161,8 @@ void append_value(std::string& out, const nlohmann::ordered_json& value, int ind
         if (indent >= 0) append_indent(out, inner);
         append_string(out, it.key());
         out += indent >= 0 ? ": " : ":";
-        append_value(out, it.value(), indent, inner);
+        append_value(out, it.value(), indent, inner, pieces);
+        if (pieces && out.size() >= Pieces::kPieceBytes) pieces->write(out);
       }
       if (indent >= 0) {
         out += '\n';
@@ -167,7 +183,8 @@ void append_value(std::string& out, const nlohmann::ordered_json& value, int ind
         if (!first) out += indent >= 0 ? ",\n" : ",";
         first = false;
         if (indent >= 0) append_indent(out, inner);
-        append_value(out, element, indent, inner);
+        append_value(out, element, indent, inner, pieces);
+        if (pieces && out.size() >= Pieces::kPieceBytes) pieces->write(out);
       }
       if (indent >= 0) {
         out += '\n';
@@ -240,7 +257,15 @@ char* write_json_decimal(char* out, int64_t units, int scale, double value) {
 }
 
 void append_json(std::string& out, const nlohmann::ordered_json& value, int indent) {
-  append_value(out, value, indent, 0);
+  append_value(out, value, indent, 0, nullptr);
+}
+
+void write_json(std::ostream& out, const nlohmann::ordered_json& value, int indent, size_t skip) {
+  std::string text;
+  text.reserve(Pieces::kPieceBytes + 4096);
+  Pieces pieces{&out, skip};
+  append_value(text, value, indent, 0, &pieces);
+  pieces.write(text);
 }
 
 std::string json_text(const nlohmann::ordered_json& value, int indent) {

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iosfwd>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -29,6 +30,11 @@ char* write_json_decimal(char* out, int64_t units, int scale, double value);
 /// Appends `value`'s text to `out`: compact when `indent` < 0, otherwise as
 /// dump(indent, ' ', false, error_handler_t::replace) writes it.
 void append_json(std::string& out, const nlohmann::ordered_json& value, int indent);
+
+/// Writes `value`'s text, as append_json gives it but for its first `skip` characters, to `out`
+/// a piece at a time: a large document's text is never held whole.
+void write_json(std::ostream& out, const nlohmann::ordered_json& value, int indent,
+                size_t skip = 0);
 
 /// `value`'s text, as append_json writes it.
 std::string json_text(const nlohmann::ordered_json& value, int indent);

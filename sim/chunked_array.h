@@ -6,6 +6,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdlib>
 #include <memory>
@@ -46,6 +47,24 @@ class ChunkedArray {
   bool empty() const { return size_ == 0; }
   T& operator[](size_t i) { return chunks_[i / kPerChunk][i % kPerChunk]; }
   const T& operator[](size_t i) const { return chunks_[i / kPerChunk][i % kPerChunk]; }
+
+  /// Calls f(element) for each element in order.
+  template <class F>
+  void for_each(F&& f) const {
+    for (size_t done = 0, c = 0; done < size_; ++c) {
+      const size_t n = std::min(kPerChunk, size_ - done);
+      for (size_t i = 0; i < n; ++i) f(chunks_[c][i]);
+      done += n;
+    }
+  }
+
+  /// Destroys every element and frees the chunks.
+  void release() {
+    clear();
+    for (T* chunk : chunks_) std::free(chunk);
+    chunks_.clear();
+    chunks_.shrink_to_fit();
+  }
 
   /// Destroys every element; the chunks stay for reuse.
   void clear() {

@@ -47,6 +47,20 @@ void radix_sort_by_value(Run* first, Run* last, std::vector<Run>& scratch) {
 
 }  // namespace
 
+void LazyCounts::allocate() {
+  counts_.reset(static_cast<uint64_t*>(std::calloc(size_, sizeof(uint64_t))));
+  if (!counts_) throw std::bad_alloc();
+}
+
+void LazyCounts::copy_from(const LazyCounts& other) {
+  release();
+  if (other.end_ == 0) return;
+  std::copy(other.counts_.get() + other.lowest_, other.counts_.get() + other.end_,
+            data() + other.lowest_);
+  lowest_ = other.lowest_;
+  end_ = other.end_;
+}
+
 void RunLengthSamples::add_steps(const StepSeries& steps, uint64_t count,
                                  const LaterStepSums* later) {
   if (count == 0 || steps.steps <= 0) return;
@@ -74,19 +88,19 @@ void RunLengthSamples::add_steps(const StepSeries& steps, uint64_t count,
 void RunLengthSamples::account_series(const StepSeries& steps, uint64_t count, int64_t second,
                                       int64_t last) {
   // A series shares one count: sum its values first, multiply once.
-  if (series_bucket_count_.empty()) series_bucket_count_.assign(kBuckets, 0);
   const auto exact_range = [](int64_t v) { return v >= 0 && v < kExactBelowNs; };
   const bool series_in_range =
       exact_range(steps.first_ns) && exact_range(second) && exact_range(last);
   // Successive steps mostly stay in one bucket: count them there and look the bucket up only
   // when a value leaves it (one unsigned comparison tests both sides); step 0 goes first.
   uint64_t* const counts = series_bucket_count_.data();
-  size_t bucket = 0;
+  size_t bucket = 0;  // counts[0] += 0 at the first value: not counted into
   uint64_t bucket_lowest = 0, bucket_width = 0, in_bucket = 0;
   const auto in_buckets = [&](int64_t v) {
     if (static_cast<uint64_t>(v) - bucket_lowest >= bucket_width) [[unlikely]] {
       counts[bucket] += in_bucket * count;
       bucket = bucket_of(v);
+      series_bucket_count_.note(bucket);
       const auto [lowest, width] = bucket_range(bucket);
       bucket_lowest = static_cast<uint64_t>(lowest);
       bucket_width = bucket == 0 ? uint64_t{1} - bucket_lowest : static_cast<uint64_t>(width);
@@ -137,9 +151,7 @@ void RunLengthSamples::account_series(const StepSeries& steps, uint64_t count, i
     account_series(steps, count, second, last);
     return;
   }
-  if (series_bucket_count_.empty()) series_bucket_count_.assign(kBuckets, 0);
-  uint64_t* const counts = series_bucket_count_.data();
-  counts[bucket_of(steps.first_ns)] += count;
+  series_bucket_count_.add(bucket_of(steps.first_ns), count);
   // Buckets are monotone in j as the steps are: from each step, the first step in another
   // bucket. The unrounded duration crosses the bucket's edge at a step found in closed form:
   // that step and its neighbour settle it but near a rounding, where a bisection does.
@@ -157,7 +169,7 @@ void RunLengthSamples::account_series(const StepSeries& steps, uint64_t count, i
         return bucket_of(steps.later_duration_ns(k)) != bucket;
       });
     }
-    counts[bucket] += static_cast<uint64_t>(outside - j) * count;
+    series_bucket_count_.add(bucket, static_cast<uint64_t>(outside - j) * count);
     j = outside;
     if (j < n) value = steps.later_duration_ns(j);
   }
@@ -221,9 +233,9 @@ void RunLengthSamples::to_sketch() {
   // Swapped with empty vectors: clear() would keep the memory.
   std::vector<Run>().swap(runs_);
   std::vector<Run>().swap(scratch_);
-  std::vector<CountedSeries>().swap(series_);
-  std::vector<uint64_t>().swap(bucket_count_);
-  std::vector<uint64_t>().swap(series_bucket_count_);
+  series_.release();
+  bucket_count_.release();
+  series_bucket_count_.release();
   prepared_.clear();
   sorted_end_ = 0;
   sketched_ = true;
@@ -283,14 +295,11 @@ void RunLengthSamples::summarize() {
     return;
   }
   // The series were counted as they came (account_series): only the pairs are left.
-  if (series_bucket_count_.empty())
-    bucket_count_.assign(kBuckets, 0);
-  else
-    bucket_count_ = series_bucket_count_;
+  bucket_count_.copy_from(series_bucket_count_);
   Int128 sum = series_sum_ns_, sum_sq = series_sum_sq_ns_;
   bool in_range = total_count_ < kExactBelowSamples && series_in_range_;
   for (const Run& r : runs_) {
-    bucket_count_[bucket_of(r.value_ns)] += r.count;
+    bucket_count_.add(bucket_of(r.value_ns), r.count);
     in_range = in_range && r.value_ns >= 0 && r.value_ns < kExactBelowNs;
     if (!in_range) continue;  // the sums are not used then
     const Int128 v = r.value_ns;
@@ -304,7 +313,7 @@ void RunLengthSamples::summarize() {
 }
 
 std::pair<size_t, uint64_t> RunLengthSamples::bucket_of_rank(uint64_t rank) const {
-  size_t bucket = 0;
+  size_t bucket = bucket_count_.lowest();  // none below
   uint64_t before = 0;
   while (before + bucket_count_[bucket] <= rank) before += bucket_count_[bucket++];
   return {bucket, before};
@@ -330,29 +339,31 @@ void RunLengthSamples::prepare_percentiles(std::initializer_list<double> ps) {
 void RunLengthSamples::collect_buckets(const std::vector<size_t>& wanted) {
   if (wanted.empty()) return;
   const size_t first_new = prepared_.size();
-  std::vector<int> slot(kBuckets, -1);
+  // The wanted buckets' places in prepared_: a few, looked up by a scan.
+  std::vector<std::pair<size_t, size_t>> slots;
   int64_t lowest = std::numeric_limits<int64_t>::max(),
           highest = std::numeric_limits<int64_t>::min();
   for (size_t bucket : wanted) {
-    slot[bucket] = static_cast<int>(prepared_.size());
+    slots.emplace_back(bucket, prepared_.size());
     const auto [bucket_lowest, width] = bucket_range(bucket);
     Prepared b{bucket, bucket_lowest, {}, {}};
-    if (width > 0 && width <= kCountedBucketNs) b.counts.assign(static_cast<size_t>(width), 0);
+    if (width > 0 && width <= kCountedBucketNs) b.counts = LazyCounts(static_cast<size_t>(width));
     prepared_.push_back(std::move(b));
     lowest = std::min(lowest, bucket_lowest);
     highest = std::max(highest, bucket == 0 ? int64_t{1} : bucket_lowest + width);
   }
   const auto add_to = [](Prepared& b, int64_t value_ns, uint64_t count) {
-    if (!b.counts.empty())
-      b.counts[static_cast<size_t>(value_ns - b.lowest_ns)] += count;
+    if (b.counts.size() > 0)
+      b.counts.add(static_cast<size_t>(value_ns - b.lowest_ns), count);
     else
       b.runs.push_back(Run{value_ns, count});
   };
   // Pairs, and each series' first step: one pass over the span of the wanted buckets.
   const auto add_if_wanted = [&](int64_t value_ns, uint64_t count) {
     if (value_ns < lowest || value_ns >= highest) return;
-    const int s = slot[bucket_of(value_ns)];
-    if (s >= 0) add_to(prepared_[static_cast<size_t>(s)], value_ns, count);
+    const size_t bucket = bucket_of(value_ns);
+    for (const auto& [wanted_bucket, index] : slots)
+      if (wanted_bucket == bucket) add_to(prepared_[index], value_ns, count);
   };
   for (const Run& r : runs_) add_if_wanted(r.value_ns, r.count);
   // The later steps of a series: bucket by bucket, so that only a series whose ends straddle a
@@ -364,17 +375,17 @@ void RunLengthSamples::collect_buckets(const std::vector<size_t>& wanted) {
     ranges.emplace_back(bucket_lowest,
                         prepared_[i].bucket == 0 ? int64_t{1} : bucket_lowest + width);
   }
-  for (const CountedSeries& s : series_) {
+  series_.for_each([&](const CountedSeries& s) {
     const StepSeries& steps = s.steps;
     add_if_wanted(steps.first_ns, s.count);
-    if (steps.steps <= 1) continue;
+    if (steps.steps <= 1) return;
     const int64_t second = steps.duration_ns(1), last = steps.duration_ns(steps.steps - 1);
     for (size_t i = 0; i < ranges.size(); ++i) {
       Prepared& b = prepared_[first_new + i];
       for_each_later_step_in(steps, second, last, ranges[i].first, ranges[i].second,
                              [&](int64_t value_ns) { add_to(b, value_ns, s.count); });
     }
-  }
+  });
 }
 
 int64_t RunLengthSamples::value_at_rank(uint64_t rank) {
@@ -389,8 +400,8 @@ int64_t RunLengthSamples::value_at_rank(uint64_t rank) {
     found = std::prev(prepared_.end());
   }
   uint64_t target = rank - before;
-  if (!found->counts.empty()) {
-    for (size_t i = 0; i < found->counts.size(); ++i) {
+  if (found->counts.size() > 0) {
+    for (size_t i = found->counts.lowest(); i < found->counts.end(); ++i) {
       if (target < found->counts[i]) return found->lowest_ns + static_cast<int64_t>(i);
       target -= found->counts[i];
     }

@@ -29,17 +29,65 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <initializer_list>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "sim/chunked_array.h"
 #include "sim/quantile_sketch.h"
 #include "sim/step_series.h"
 #include "sim/time.h"
 
 namespace servesim {
+
+/// Counts at indices 0..size-1, zero until counted. The array is calloc'd, and a large calloc
+/// is fresh zero pages from the kernel: only the pages counts fall on are ever touched (each
+/// first touch of a page is a page fault, which costs microseconds on a virtual machine). The
+/// range of indices counted into is kept, so that a scan need not read the rest.
+class LazyCounts {
+ public:
+  LazyCounts() = default;
+  explicit LazyCounts(size_t size) : size_(size), lowest_(size) {}
+  size_t size() const { return size_; }
+  bool allocated() const { return counts_ != nullptr; }
+  void add(size_t i, uint64_t n) {
+    data()[i] += n;
+    note(i);
+  }
+  uint64_t operator[](size_t i) const { return counts_ ? counts_[i] : 0; }
+  /// The counts, for a loop that adds through the pointer and tells note() where.
+  uint64_t* data() {
+    if (!counts_) allocate();
+    return counts_.get();
+  }
+  void note(size_t i) {
+    lowest_ = std::min(lowest_, i);
+    end_ = std::max(end_, i + 1);
+  }
+  /// The range counted into: [lowest(), end()), empty when nothing was.
+  size_t lowest() const { return lowest_; }
+  size_t end() const { return end_; }
+  /// Becomes a copy of `other` (of the same size), touching only its counted range.
+  void copy_from(const LazyCounts& other);
+  /// Frees the counts: all zero again.
+  void release() {
+    counts_.reset();
+    lowest_ = size_;
+    end_ = 0;
+  }
+
+ private:
+  void allocate();
+  struct Free {
+    void operator()(uint64_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint64_t[], Free> counts_;
+  size_t size_ = 0, lowest_ = 0, end_ = 0;
+};
 
 class RunLengthSamples {
  public:
@@ -121,8 +169,9 @@ class RunLengthSamples {
   template <class F>
   void for_each_entry(F&& f) const {
     for (const Run& r : runs_) f(r.value_ns, r.count);
-    for (const CountedSeries& s : series_)
+    series_.for_each([&](const CountedSeries& s) {
       for (int64_t j = 0; j < s.steps.steps; ++j) f(s.steps.duration_ns(j), s.count);
+    });
   }
   /// The first step j in (inside, outside) at which `leaves(j)` holds, else `outside`:
   /// `leaves` is monotone in j and false at `inside`. `guess` (where the unrounded durations
@@ -202,9 +251,9 @@ class RunLengthSamples {
   void compact();
 
   std::vector<Run> runs_;
-  std::vector<CountedSeries> series_;
-  std::vector<Run> scratch_;  ///< the radix sort's buffer, kept between compactions
-  size_t sorted_end_ = 0;     ///< runs_[0, sorted_end_) is sorted by value, values distinct
+  ChunkedArray<CountedSeries> series_;  ///< never copied as it grows
+  std::vector<Run> scratch_;            ///< the radix sort's buffer, kept between compactions
+  size_t sorted_end_ = 0;  ///< runs_[0, sorted_end_) is sorted by value, values distinct
   size_t exact_entries_;
   uint64_t total_count_ = 0;
 
@@ -215,12 +264,12 @@ class RunLengthSamples {
   long double sum_ld_ = 0, sum_sq_ld_ = 0;
 
   /// The series' samples per bucket and their sums (exact while series_in_range_).
-  std::vector<uint64_t> series_bucket_count_;
+  LazyCounts series_bucket_count_{kBuckets};
   Int128 series_sum_ns_ = 0, series_sum_sq_ns_ = 0;
   bool series_in_range_ = true;
 
   bool summarized_ = false;
-  std::vector<uint64_t> bucket_count_;  ///< samples per bucket
+  LazyCounts bucket_count_{kBuckets};  ///< samples per bucket
   Int128 sum_ns_ = 0, sum_sq_ns_ = 0;
   bool sums_exact_ = true;
   /// A bucket whose entries have been collected: as exact counts per nanosecond value when the
@@ -228,8 +277,8 @@ class RunLengthSamples {
   /// among. Cleared when samples are added.
   struct Prepared {
     size_t bucket;
-    int64_t lowest_ns;             ///< the bucket's smallest value
-    std::vector<uint64_t> counts;  ///< samples of value lowest_ns + i
+    int64_t lowest_ns;  ///< the bucket's smallest value
+    LazyCounts counts;  ///< samples of value lowest_ns + i (size 0: runs instead)
     std::vector<Run> runs;
   };
   static constexpr int64_t kCountedBucketNs = int64_t{1} << 16;

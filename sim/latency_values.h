@@ -26,6 +26,10 @@ class LatencyValues {
   void add(double value_ms) {
     ++count_;
     if (!sketched_) {
+      // Room for every exact sample from the start: address space, whose pages are touched only
+      // as values fill them, so growing never copies nor touches a page twice (a first touch
+      // is a page fault, microseconds on a virtual machine).
+      if (values_.capacity() == 0) values_.reserve(exact_samples_ + 1);
       values_.push_back(value_ms);
       if (values_.size() > exact_samples_) to_sketch();
       return;

@@ -89,6 +89,17 @@ std::string result_text(const nlohmann::ordered_json& result) {
   return text + "," + rest_text.substr(1) + "\n";
 }
 
+void write_result_text(std::ostream& out, const nlohmann::ordered_json& result) {
+  const auto requests = result.is_object() ? result.find("requests") : result.end();
+  if (requests == result.end() || !requests->is_array() || requests->empty() ||
+      requests != result.begin()) {
+    write_json(out, result, 1);  // a piece at a time
+    out << '\n';
+    return;
+  }
+  out << result_text(result);  // records held in memory: a library caller's result
+}
+
 ResultWriter::ResultWriter(std::string output_path) : output_path_(std::move(output_path)) {
   if (output_path_ != "-") check_not_directory(output_path_);
 }
@@ -121,7 +132,6 @@ std::ostream& ResultWriter::begin_requests() {
 }
 
 void ResultWriter::finish(const nlohmann::ordered_json& result, uint64_t records) {
-  const std::string text = result_text(result);
   if (requests_begun_) {
     SERVESIM_CHECK(!result.contains("requests"), "the result's requests written twice");
     // The array as nlohmann closes it, then the rest of the result: its text but the opening
@@ -130,14 +140,15 @@ void ResultWriter::finish(const nlohmann::ordered_json& result, uint64_t records
     if (result.empty()) {
       *out_ << "\n}\n";
     } else {
-      SERVESIM_CHECK(text.compare(0, 2, "{\n") == 0, "unexpected start of the result's text");
+      SERVESIM_CHECK(result.is_object(), "the result is not an object");
       *out_ << ',';
-      out_->write(text.data() + 1, static_cast<std::streamsize>(text.size() - 1));
+      write_json(*out_, result, 1, /*skip=*/1);
+      *out_ << '\n';
     }
   } else {
     SERVESIM_CHECK(!out_, "the result's output opened but not begun");
     open();
-    *out_ << text;
+    write_result_text(*out_, result);
   }
   if (out_ == &std::cout) {
     std::cout.flush();

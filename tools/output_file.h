@@ -59,5 +59,7 @@ class ResultWriter {
 /// The result as `servesim run -o` writes it: indent 1, but the "requests" array (the first key
 /// when present) one compact record a line; bytes that are not UTF-8 replaced.
 std::string result_text(const nlohmann::ordered_json& result);
+/// Writes result_text(result) to `out`, a piece at a time when no records are held in it.
+void write_result_text(std::ostream& out, const nlohmann::ordered_json& result);
 
 }  // namespace servesim
