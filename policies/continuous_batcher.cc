@@ -10,6 +10,7 @@ void ContinuousBatcher::plan(BatchContext& ctx, IterationPlan& plan) {
   std::vector<Request*>& running = ctx.running();
   int64_t budget = config_.max_num_batched_tokens;
   bool preempted = false;
+  int64_t decodes = 0;
 
   // Running requests first, oldest first: they already hold KV.
   for (size_t i = 0; i < running.size() && budget > 0; ++i) {
@@ -29,11 +30,12 @@ void ContinuousBatcher::plan(BatchContext& ctx, IterationPlan& plan) {
     if (!scheduled) break;  // r was the newest; everything after it is gone too
     plan.items.push_back({r, n});
     budget -= n;
+    if (r->in_decode) ++decodes;
   }
 
   // Then new requests, first come first served. After a preemption vLLM admits nothing new in
   // the same step: memory is short.
-  if (!preempted) admit_waiting(ctx, plan, budget);
+  if (!preempted && !hold_prompts(ctx, budget, decodes)) admit_waiting(ctx, plan, budget);
 }
 
 void ContinuousBatcher::plan_decode_set(DecodeSetContext& ctx, IterationPlan& plan) {
@@ -69,7 +71,55 @@ void ContinuousBatcher::plan_decode_set(DecodeSetContext& ctx, IterationPlan& pl
     plan.items.push_back({tail, chunk});
     budget -= chunk;
   }
-  if (!preempted) admit_waiting(ctx, plan, budget, /*remember_blocked=*/true);
+  if (!preempted && !hold_prompts(ctx, budget, plan.decode_set_members))
+    admit_waiting(ctx, plan, budget, /*remember_blocked=*/true);
+}
+
+int64_t ContinuousBatcher::admissible_tokens(BatchContext& ctx, int64_t budget) const {
+  // admit_waiting's walk without its effects: what a cache kept of a preempted request is not
+  // taken back, so its prompt counts whole (TensorRT-LLM 1.1 counts every token of a context
+  // request, reused or not), and blocks a cache could reclaim are not counted as free.
+  const KvBlockPool& kv = ctx.kv();
+  int64_t reserved_blocks = 0;
+  if (config_.reserve_full_output)
+    for (const Request* r : ctx.running()) reserved_blocks += full_blocks(kv, *r);
+  int64_t free_blocks = kv.free_blocks();
+  auto seqs = static_cast<int64_t>(ctx.running().size());
+  int64_t tokens = 0;
+  for (const Request* r : ctx.waiting()) {
+    if (budget <= 0 || seqs >= config_.max_num_seqs) break;
+    if (config_.reserve_full_output && reserved_blocks + full_blocks(kv, *r) > kv.total_blocks())
+      break;
+    const int64_t remaining = r->prefill_target_tokens() - r->computed_tokens;
+    if (!config_.chunked_prefill && remaining > budget && budget < config_.max_num_batched_tokens)
+      break;
+    const int64_t n = config_.chunked_prefill ? std::min(budget, remaining) : remaining;
+    const int64_t need = kv.blocks_for(r->computed_tokens + n) - r->kv_blocks;
+    if (need > free_blocks) break;
+    free_blocks -= need;
+    ++seqs;
+    tokens += n;
+    budget -= n;
+    if (config_.reserve_full_output) reserved_blocks += full_blocks(kv, *r);
+  }
+  return tokens;
+}
+
+bool ContinuousBatcher::hold_prompts(BatchContext& ctx, int64_t budget, int64_t decodes) {
+  // TensorRT-LLM waits only beside running decodes ("to avoid dead waiting") and counts an
+  // iteration only when there were prompts to hold.
+  if (config_.batch_wait_timeout_iters <= 0 || decodes == 0 || ctx.waiting().empty()) return false;
+  const int64_t prompts = admissible_tokens(ctx, budget);
+  if (prompts == 0) return false;
+  const double full_tokens =
+      config_.batch_wait_max_tokens_ratio * static_cast<double>(config_.max_num_batched_tokens);
+  if (held_iters_ >= config_.batch_wait_timeout_iters ||
+      static_cast<double>(prompts + decodes) >= full_tokens) {
+    held_iters_ = 0;
+    return false;
+  }
+  ++held_iters_;
+  return true;
 }
 
 int64_t ContinuousBatcher::full_blocks(const KvBlockPool& kv, const Request& r) const {

@@ -24,6 +24,16 @@ struct ContinuousBatcherConfig {
   /// running requests will reach (TensorRT-LLM's GUARANTEED_NO_EVICT capacity scheduler):
   /// nothing is ever preempted; requests wait for memory instead.
   bool reserve_full_output = false;
+  /// Batch waiting (TensorRT-LLM 1.1's `batch_wait_timeout_iters`, `batch_wait_max_tokens_ratio`;
+  /// both 0, off, by default): while requests decode, new prompts are held back until they and
+  /// the decodes fill `batch_wait_max_tokens_ratio` of the token budget, or until prompts
+  /// have been held this many iterations; the count restarts when they run. As
+  /// PyExecutor._schedule and _waiting_requests do (tensorrt_llm/_torch/pyexecutor/
+  /// py_executor.py), either at 0 holds nothing: the timeout is met at once, or the ratio is.
+  /// Only prompts not yet started are held (TensorRT-LLM holds a chunked prompt's later chunks
+  /// too).
+  int64_t batch_wait_timeout_iters = 0;
+  double batch_wait_max_tokens_ratio = 0;
 };
 
 class ContinuousBatcher final : public Batcher {
@@ -45,6 +55,11 @@ class ContinuousBatcher final : public Batcher {
   /// that did not fit is remembered, and not read again while it would not fit either.
   int64_t admit_waiting(BatchContext& ctx, IterationPlan& plan, int64_t budget,
                         bool remember_blocked = false);
+  /// Prompt tokens admit_waiting would start at this budget, without starting them.
+  int64_t admissible_tokens(BatchContext& ctx, int64_t budget) const;
+  /// Batch waiting: true when this iteration's new prompts are held back, beside `decodes`
+  /// decoding requests, with `budget` left for prompts.
+  bool hold_prompts(BatchContext& ctx, int64_t budget, int64_t decodes);
   /// A prefill-only iteration; false (plan untouched) when no new request can start.
   bool plan_prefill_only(BatchContext& ctx, IterationPlan& plan);
 
@@ -52,6 +67,8 @@ class ContinuousBatcher final : public Batcher {
   int64_t full_blocks(const KvBlockPool& kv, const Request& r) const;
 
   ContinuousBatcherConfig config_;
+  /// Iterations the prompts at hand have been held back (batch waiting).
+  int64_t held_iters_ = 0;
   /// The waiting head that lacked KV blocks at this budget, and the blocks it needed. Under
   /// overload the head waits through many iterations, and it is a cold request: reading it
   /// every iteration costs a cache miss each.

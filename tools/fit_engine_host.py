@@ -73,6 +73,11 @@ def run_row(servesim, r, host):
         # The SGLang rows of the same source need no hits and fit far worse with them.
         args += ["--set", "/workload/requests_per_client=20",
                  "--set", "/workload/distinct_prompts=100"]
+    if (r["backend"] == "trtllm" and r["model"] == "Llama-3.1-70B" and r["isl"] == "1024"
+            and r["osl"] == "1024" and int(r["tp_size"]) < 8):
+        # InferenceMAX's launch script turns batch waiting on for these rows (tools/validate.cc).
+        args += ["--set", '/policies/batcher={"batch_wait_timeout_iters": 20, '
+                 '"batch_wait_max_tokens_ratio": 0.9, "max_num_batched_tokens": 16384}']
     for override in EXTRA_SETS:
         args += ["--set", override]
     if host is not None:
