@@ -339,12 +339,15 @@ void RunLengthSamples::prepare_percentiles(std::initializer_list<double> ps) {
 void RunLengthSamples::collect_buckets(const std::vector<size_t>& wanted) {
   if (wanted.empty()) return;
   const size_t first_new = prepared_.size();
-  // The wanted buckets' places in prepared_: a few, looked up by a scan.
-  std::vector<std::pair<size_t, size_t>> slots;
+  // The wanted buckets' places in prepared_, over the span of buckets from the lowest wanted
+  // to the highest only (a few thousand at most in practice, not all kBuckets).
+  const auto [first_bucket, last_bucket] = std::minmax_element(wanted.begin(), wanted.end());
+  const size_t slot_base = *first_bucket;
+  std::vector<int> slot(*last_bucket - slot_base + 1, -1);
   int64_t lowest = std::numeric_limits<int64_t>::max(),
           highest = std::numeric_limits<int64_t>::min();
   for (size_t bucket : wanted) {
-    slots.emplace_back(bucket, prepared_.size());
+    slot[bucket - slot_base] = static_cast<int>(prepared_.size());
     const auto [bucket_lowest, width] = bucket_range(bucket);
     Prepared b{bucket, bucket_lowest, {}, {}};
     if (width > 0 && width <= kCountedBucketNs) b.counts = LazyCounts(static_cast<size_t>(width));
@@ -361,9 +364,9 @@ void RunLengthSamples::collect_buckets(const std::vector<size_t>& wanted) {
   // Pairs, and each series' first step: one pass over the span of the wanted buckets.
   const auto add_if_wanted = [&](int64_t value_ns, uint64_t count) {
     if (value_ns < lowest || value_ns >= highest) return;
-    const size_t bucket = bucket_of(value_ns);
-    for (const auto& [wanted_bucket, index] : slots)
-      if (wanted_bucket == bucket) add_to(prepared_[index], value_ns, count);
+    // Inside [lowest, highest) a value's bucket is inside the span (buckets follow values).
+    const int s = slot[bucket_of(value_ns) - slot_base];
+    if (s >= 0) add_to(prepared_[static_cast<size_t>(s)], value_ns, count);
   };
   for (const Run& r : runs_) add_if_wanted(r.value_ns, r.count);
   // The later steps of a series: bucket by bucket, so that only a series whose ends straddle a
@@ -382,8 +385,24 @@ void RunLengthSamples::collect_buckets(const std::vector<size_t>& wanted) {
     const int64_t second = steps.duration_ns(1), last = steps.duration_ns(steps.steps - 1);
     for (size_t i = 0; i < ranges.size(); ++i) {
       Prepared& b = prepared_[first_new + i];
+      if (b.counts.size() == 0) {
+        for_each_later_step_in(steps, second, last, ranges[i].first, ranges[i].second,
+                               [&](int64_t value_ns) { add_to(b, value_ns, s.count); });
+        continue;
+      }
+      // Counted through the pointer; the steps inside are monotone, so the first and the last
+      // of them bound the range counted into.
+      uint64_t* const counts = b.counts.data();
+      int64_t first_in = -1, last_in = -1;
       for_each_later_step_in(steps, second, last, ranges[i].first, ranges[i].second,
-                             [&](int64_t value_ns) { add_to(b, value_ns, s.count); });
+                             [&](int64_t value_ns) {
+                               counts[value_ns - b.lowest_ns] += s.count;
+                               if (first_in < 0) first_in = value_ns;
+                               last_in = value_ns;
+                             });
+      if (first_in < 0) continue;
+      b.counts.note(static_cast<size_t>(std::min(first_in, last_in) - b.lowest_ns));
+      b.counts.note(static_cast<size_t>(std::max(first_in, last_in) - b.lowest_ns));
     }
   });
 }
