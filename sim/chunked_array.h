@@ -4,8 +4,6 @@
 /// page. An overloaded run keeps a backlog of a hundred thousand requests and more; on 4 KiB
 /// pages every first touch of a page is a fault, on a huge page one fault covers 512.
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cstddef>
 #include <cstdlib>
@@ -15,12 +13,14 @@
 #include <utility>
 #include <vector>
 
+#include "sim/huge_pages.h"
+
 namespace servesim {
 
 template <class T>
 class ChunkedArray {
  public:
-  static constexpr size_t kChunkBytes = size_t{2} << 20;
+  static constexpr size_t kChunkBytes = kHugePageBytes;
   static constexpr size_t kPerChunk = kChunkBytes / sizeof(T);
   static_assert(kPerChunk > 0, "element larger than a chunk");
 
@@ -74,14 +74,7 @@ class ChunkedArray {
   }
 
  private:
-  void add_chunk() {
-    void* chunk = std::aligned_alloc(kChunkBytes, kChunkBytes);
-    if (chunk == nullptr) throw std::bad_alloc();
-#ifdef MADV_HUGEPAGE
-    madvise(chunk, kChunkBytes, MADV_HUGEPAGE);  // a hint: ignored where huge pages are off
-#endif
-    chunks_.push_back(static_cast<T*>(chunk));
-  }
+  void add_chunk() { chunks_.push_back(static_cast<T*>(allocate_huge_aware(kChunkBytes))); }
 
   std::vector<T*> chunks_;
   size_t size_ = 0;

@@ -17,7 +17,7 @@ namespace {
 /// contexts), so this sort is most of what the statistics cost: radix is ~5x faster than
 /// std::sort here. Stable, so equal values keep their order (not that it matters for counts).
 template <typename Run>
-void radix_sort_by_value(Run* first, Run* last, std::vector<Run>& scratch) {
+void radix_sort_by_value(Run* first, Run* last, HugePageVector<Run>& scratch) {
   const size_t n = static_cast<size_t>(last - first);
   const bool any_negative = std::any_of(first, last, [](const Run& r) { return r.value_ns < 0; });
   if (n < 256 || any_negative) {  // negative values never come from gaps, but stay correct
@@ -231,8 +231,8 @@ void RunLengthSamples::to_sketch() {
     sum_sq_ld_ += v * v * static_cast<long double>(count);
   });
   // Swapped with empty vectors: clear() would keep the memory.
-  std::vector<Run>().swap(runs_);
-  std::vector<Run>().swap(scratch_);
+  HugePageVector<Run>().swap(runs_);
+  HugePageVector<Run>().swap(scratch_);
   series_.release();
   bucket_count_.release();
   series_bucket_count_.release();

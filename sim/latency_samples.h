@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "sim/chunked_array.h"
+#include "sim/huge_pages.h"
 #include "sim/quantile_sketch.h"
 #include "sim/step_series.h"
 #include "sim/time.h"
@@ -250,9 +251,9 @@ class RunLengthSamples {
   /// store has doubled.
   void compact();
 
-  std::vector<Run> runs_;
+  HugePageVector<Run> runs_;
   ChunkedArray<CountedSeries> series_;  ///< never copied as it grows
-  std::vector<Run> scratch_;            ///< the radix sort's buffer, kept between compactions
+  HugePageVector<Run> scratch_;         ///< the radix sort's buffer, kept between compactions
   size_t sorted_end_ = 0;  ///< runs_[0, sorted_end_) is sorted by value, values distinct
   size_t exact_entries_;
   uint64_t total_count_ = 0;

@@ -20,7 +20,7 @@ void LatencyValues::to_sketch() {
   shift_ms_ = values_.front();
   sketched_ = true;
   for (double v : values_) add_to_sketch(v);
-  std::vector<double>().swap(values_);  // clear() would keep the memory
+  HugePageVector<double>().swap(values_);  // clear() would keep the memory
 }
 
 void LatencyValues::add_to_sketch(double value_ms) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "sim/huge_pages.h"
 #include "sim/quantile_sketch.h"
 
 namespace servesim {
@@ -56,7 +57,7 @@ class LatencyValues {
 
   size_t exact_samples_;
   uint64_t count_ = 0;
-  std::vector<double> values_;  ///< every value, until sketched_
+  HugePageVector<double> values_;  ///< every value, until sketched_
   bool sketched_ = false;
   QuantileSketch sketch_;
   double shift_ms_ = 0;  ///< the first value: sums are of value - shift

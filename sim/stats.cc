@@ -22,14 +22,14 @@ void write_latency_entries(nlohmann::ordered_json& out, const std::string& name,
   out["p99_" + name] = percentile(99);
 }
 
-double percentile_sorted(const std::vector<double>& sorted, double p) {
+double percentile_sorted(std::span<const double> sorted, double p) {
   if (sorted.empty()) return 0;
   const PercentileRank r = percentile_rank(sorted.size(), p);
   return sorted[r.lo] + (sorted[r.hi] - sorted[r.lo]) * r.frac;
 }
 
 void add_latency_summary(nlohmann::ordered_json& out, const std::string& name,
-                         std::vector<double>& values) {
+                         std::span<double> values) {
   std::sort(values.begin(), values.end());
   const double n = static_cast<double>(values.size());
   const double mean = values.empty() ? 0 : std::accumulate(values.begin(), values.end(), 0.0) / n;

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -26,11 +27,11 @@ void write_latency_entries(nlohmann::ordered_json& out, const std::string& name,
                            double std, const std::function<double(double)>& percentile);
 
 /// Percentile `p` in [0, 100] of sorted `values` (numpy.percentile, method "linear").
-double percentile_sorted(const std::vector<double>& sorted, double p);
+double percentile_sorted(std::span<const double> sorted, double p);
 
 /// Adds mean_, median_, std_, p90_, p95_, p99_ NAME entries for `values` (sorted in place).
 /// With no values the entries are 0, as benchmark_serving reports an empty set.
 void add_latency_summary(nlohmann::ordered_json& out, const std::string& name,
-                         std::vector<double>& values);
+                         std::span<double> values);
 
 }  // namespace servesim
