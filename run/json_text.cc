@@ -106,15 +106,8 @@ char* write_decimal(char* out, uint64_t significand, int exponent) {
   return write_exponent(out, n - 1);
 }
 
-/// Whether `text` can go between quotes as it is: printable ASCII without quote or backslash.
-bool needs_no_escape(std::string_view text) {
-  for (const char c : text)
-    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') return false;
-  return true;
-}
-
 void append_string(std::string& out, const std::string& text) {
-  if (needs_no_escape(text)) {
+  if (json_string_needs_no_escape(text)) {
     out += '"';
     out += text;
     out += '"';
@@ -223,6 +216,12 @@ void append_value(std::string& out, const nlohmann::ordered_json& value, int ind
 }
 
 }  // namespace
+
+bool json_string_needs_no_escape(std::string_view text) {
+  for (const char c : text)
+    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') return false;
+  return true;
+}
 
 char* write_json_double(char* out, double value) {
   if (!std::isfinite(value)) {

@@ -11,6 +11,7 @@
 #include <iosfwd>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 namespace servesim {
 
@@ -26,6 +27,10 @@ char* write_json_double(char* out, double value);
 /// seconds, say), exactly as write_json_double writes it: from the decimal's digits, without
 /// searching for the shortest, when value is the double nearest to that decimal.
 char* write_json_decimal(char* out, int64_t units, int scale, double value);
+
+/// Whether `text` goes between quotes as it is in JSON (printable ASCII without a quote or a
+/// backslash): most strings, so escaping is left to the rare rest.
+bool json_string_needs_no_escape(std::string_view text);
 
 /// Appends `value`'s text to `out`: compact when `indent` < 0, otherwise as
 /// dump(indent, ' ', false, error_handler_t::replace) writes it.

@@ -4,8 +4,6 @@
 #include <array>
 #include <charconv>
 
-#include "run/json_text.h"
-
 namespace servesim {
 
 void RecordText::grow(size_t bytes) {
@@ -29,12 +27,6 @@ char* RecordText::put(char* p, double value) {
 
 char* RecordText::put_decimal(char* p, int64_t units, int scale, double value) {
   return write_json_decimal(p, units, scale, value);
-}
-
-bool RecordText::plain_string(std::string_view value) {
-  // Printable ASCII without quote or backslash needs no escaping: most values (the status).
-  return std::all_of(value.begin(), value.end(),
-                     [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; });
 }
 
 std::string quoted_json_string(std::string_view text) {

@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "models/request.h"
+#include "run/json_text.h"
 
 namespace servesim {
 
@@ -101,7 +102,7 @@ class RecordText {
   }
   template <size_t N>
   void add_string(const char (&key)[N], std::string_view value) {
-    if (!plain_string(value)) return add_name(key, quoted_json_string(value));
+    if (!json_string_needs_no_escape(value)) return add_name(key, quoted_json_string(value));
     char* p = start(key, value.size() + 2);
     *p++ = '"';
     std::memcpy(p, value.data(), value.size());
@@ -145,7 +146,6 @@ class RecordText {
     return out_.data() + used_;
   }
   void grow(size_t bytes);
-  static bool plain_string(std::string_view value);
   char* put(char* p, uint64_t value);
   char* put(char* p, int64_t value);
   char* put(char* p, double value);
