@@ -140,20 +140,26 @@ void append_value(std::string& out, const nlohmann::ordered_json& value, int ind
                   int current_indent, Pieces* pieces) {
   using Kind = nlohmann::ordered_json::value_t;
   switch (value.type()) {
-    case Kind::object: {
+    case Kind::object:
+    case Kind::array: {
+      // Members and elements alike: a key before each member, the same separators and indents.
+      const bool object = value.is_object();
       if (value.empty()) {
-        out += "{}";
+        out += object ? "{}" : "[]";
         return;
       }
       const int inner = current_indent + indent;
-      out += indent >= 0 ? "{\n" : "{";
+      out += object ? '{' : '[';
+      if (indent >= 0) out += '\n';
       bool first = true;
       for (auto it = value.begin(); it != value.end(); ++it) {
         if (!first) out += indent >= 0 ? ",\n" : ",";
         first = false;
         if (indent >= 0) append_indent(out, inner);
-        append_string(out, it.key());
-        out += indent >= 0 ? ": " : ":";
+        if (object) {
+          append_string(out, it.key());
+          out += indent >= 0 ? ": " : ":";
+        }
         append_value(out, it.value(), indent, inner, pieces);
         if (pieces && out.size() >= Pieces::kPieceBytes) pieces->write(out);
       }
@@ -161,29 +167,7 @@ void append_value(std::string& out, const nlohmann::ordered_json& value, int ind
         out += '\n';
         append_indent(out, current_indent);
       }
-      out += '}';
-      return;
-    }
-    case Kind::array: {
-      if (value.empty()) {
-        out += "[]";
-        return;
-      }
-      const int inner = current_indent + indent;
-      out += indent >= 0 ? "[\n" : "[";
-      bool first = true;
-      for (const auto& element : value) {
-        if (!first) out += indent >= 0 ? ",\n" : ",";
-        first = false;
-        if (indent >= 0) append_indent(out, inner);
-        append_value(out, element, indent, inner, pieces);
-        if (pieces && out.size() >= Pieces::kPieceBytes) pieces->write(out);
-      }
-      if (indent >= 0) {
-        out += '\n';
-        append_indent(out, current_indent);
-      }
-      out += ']';
+      out += object ? '}' : ']';
       return;
     }
     case Kind::string:
