@@ -45,6 +45,14 @@ class BatchContext {
   /// return_kept_kv gives that back to the cache, so no waiting request holds KV.
   virtual void resume_kept_kv(Request* r) { (void)r; }
   virtual void return_kept_kv(Request* r) { (void)r; }
+  /// KV blocks the replica's cache holds (cached prefixes, what preempted requests kept): a
+  /// waiting request's try to join may take them back or evict them, even when it fails.
+  virtual int64_t cached_kv_blocks() const { return 0; }
+  /// Of those, the blocks the cache kept of waiting request `r` (0: none).
+  virtual int64_t kept_kv_blocks(const Request& r) const {
+    (void)r;
+    return 0;
+  }
   virtual Time now() const = 0;
 };
 
@@ -70,7 +78,8 @@ class Batcher {
   /// could join the batch (sequence limit, token budget, or KV blocks short while decode only
   /// takes more of them). The plan then repeats step after step, and requests arriving at the
   /// back of the queue change nothing, so the replica may compute the steps in closed form.
-  /// Only asked when the KV cache cannot reclaim blocks (no prefix cache, no host tier).
+  /// Asked in step mode only when the KV cache cannot reclaim blocks (no prefix cache, no host
+  /// tier); in decode-set mode also while the cache holds what preempted requests kept.
   virtual bool admits_none_while_decoding(BatchContext& ctx) { return ctx.waiting().empty(); }
   /// True when the batcher can plan with DecodeSetContext: every decoding request runs in
   /// every iteration, and only the newest running request may still be prefilling.

@@ -396,8 +396,15 @@ void Instance::finish_decode_set_iteration(int64_t steps) {
   if (plan_.decode_set_members > 0) {
     SERVESIM_CHECK(steps_.steps == steps, "step series of {} steps for {}", steps_.steps, steps);
     observer_.on_decode_steps(decode_set_.recorded(), steps_, later_sums_);
-    // The first step's blocks were taken at plan; the later steps' are taken as they apply.
-    kv_.take(decode_set_.held_blocks(steps) - decode_set_.held_blocks(1));
+    // The first step's blocks were taken at plan; the later steps' are taken as they apply,
+    // evicting cached blocks for those the free ones lack, as the steps one by one would.
+    const int64_t growth = decode_set_.held_blocks(steps) - decode_set_.held_blocks(1);
+    while (growth > kv_.free_blocks()) {
+      const bool reclaimed = kv_.reclaim(growth - kv_.free_blocks());
+      SERVESIM_CHECK(reclaimed, "KV for a decode stretch ran out: {} blocks short",
+                     growth - kv_.free_blocks());
+    }
+    kv_.take(growth);
     decode_set_.advance(steps, Time::from_ns(last_step_end_ns_));
     decode_set_.take_finished(finished);
     for (Request* r : finished) finish_request(r);

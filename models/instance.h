@@ -267,6 +267,10 @@ class Instance final : public DecodeSetContext, public RequestSink {
   void preempt(Request* r) override;
   void resume_kept_kv(Request* r) override;
   void return_kept_kv(Request* r) override;
+  int64_t cached_kv_blocks() const override { return prefix_cache_.blocks(); }
+  int64_t kept_kv_blocks(const Request& r) const override {
+    return r.preempted_kv_cached ? prefix_cache_.own_blocks(r.id) : 0;
+  }
   Time now() const override { return sim_.now(); }
 
   // DecodeSetContext.

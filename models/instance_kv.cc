@@ -94,6 +94,12 @@ void Instance::release_kv(Request* r) {
 }
 
 bool Instance::reclaim(int64_t missing_blocks, const int64_t* growing) {
+  // Without a prefix cache or a host tier the cache holds only what preempted requests kept,
+  // none of it pinned. As vLLM's allocate_slots (v1/core/kv_cache_manager.py) counts cached
+  // blocks as free and evicts only to allocate, a growth the cache cannot cover evicts nothing.
+  if (!config_.kv_policy.prefix_caching && config_.kv_policy.mode != KvMode::kHostOffload &&
+      missing_blocks > prefix_cache_.blocks())
+    return false;
   int64_t freed = 0;
   while (freed < missing_blocks) {
     const int64_t blocks = prefix_cache_.evict(missing_blocks - freed);

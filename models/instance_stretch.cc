@@ -56,8 +56,12 @@ int64_t Instance::kv_used_blocks_now() const {
   // A step-by-step run would hold, now, the blocks of the step in flight: steps ending at or
   // before now are done (iteration ends precede samples at the same instant).
   const int64_t done = planned_steps_ending_before(sim_.now().ns + 1);
-  if (decode_set_mode_)  // the pool holds the members' blocks of the stretch's first step
-    return kv_.used_blocks() + decode_set_.held_blocks(done + 1) - decode_set_.held_blocks(1);
+  if (decode_set_mode_) {
+    // The pool holds the members' blocks of the stretch's first step; later growth takes free
+    // blocks, then cached ones (evicted to make room, so the pool holds no more).
+    const int64_t growth = decode_set_.held_blocks(done + 1) - decode_set_.held_blocks(1);
+    return kv_.used_blocks() + std::min(growth, kv_.free_blocks());
+  }
   int64_t used = kv_.used_blocks();
   for (const ScheduledItem& item : plan_.items)
     used += std::max<int64_t>(
@@ -194,11 +198,13 @@ int64_t Instance::decode_set_stretch_limit() {
   if (!waiting_.empty() && !waiting_stays) return 1;
   int64_t steps = decode_set_.steps_to_next_finish();
   if (steps <= 1) return 1;
-  // The first step's blocks were taken at plan; the later steps' must fit in the free ones.
+  // The first step's blocks were taken at plan; the later steps' must fit in the free ones
+  // and those the cache holds. In decode-set mode the cache holds only what preempted requests
+  // kept (no prefix cache): a step short of free blocks evicts exactly the missing ones, least
+  // recently used first, as finish_decode_set_iteration does for the whole stretch at once.
   const int64_t held_after_first = decode_set_.held_blocks(1);
-  auto fits = [&](int64_t k) {
-    return decode_set_.held_blocks(k) - held_after_first <= kv_.free_blocks();
-  };
+  const int64_t available = kv_.free_blocks() + prefix_cache_.blocks();
+  auto fits = [&](int64_t k) { return decode_set_.held_blocks(k) - held_after_first <= available; };
   steps = most_steps_that_fit(steps, fits);
   stretch_ignores_arrivals_ = waiting_stays;
   return steps;

@@ -4,6 +4,7 @@
 /// than it has, and says so loudly if asked to. When the pool runs short it first asks its
 /// reclaimer (the replica's KV policy: evict cached prefixes, offload to host) for room.
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 
@@ -84,6 +85,13 @@ class KvBlockPool {
     if (used_blocks_ > peak_blocks_) peak_blocks_ = used_blocks_;
     SERVESIM_CHECK(used_blocks_ <= total_blocks_, "KV blocks over capacity: {} > {}", used_blocks_,
                    total_blocks_);
+  }
+  /// A holding that existed for a moment without passing through take() (a step's growth
+  /// that a preemption then undid) counts toward the peak.
+  void note_in_use(int64_t used_blocks) {
+    SERVESIM_CHECK(used_blocks <= total_blocks_, "KV blocks over capacity: {} > {}", used_blocks,
+                   total_blocks_);
+    peak_blocks_ = std::max(peak_blocks_, used_blocks);
   }
   void give_back(int64_t blocks) {
     SERVESIM_CHECK(blocks >= 0 && blocks <= used_blocks_, "releasing {} blocks with {} in use",

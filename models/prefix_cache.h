@@ -107,6 +107,11 @@ class PrefixCache {
   int64_t evicted_blocks() const { return evicted_blocks_; }
   /// Preempted requests whose own KV the cache holds.
   size_t own_entries() const { return own_.size(); }
+  /// Blocks left of request `request_id`'s own entry (0: none).
+  int64_t own_blocks(uint64_t request_id) const {
+    auto it = own_.find(request_id);
+    return it == own_.end() ? 0 : it->second.blocks;
+  }
 
  private:
   struct Key {

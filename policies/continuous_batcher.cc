@@ -60,6 +60,10 @@ void ContinuousBatcher::plan_decode_set(DecodeSetContext& ctx, IterationPlan& pl
     if (need <= kv.free_blocks()) break;
     // As plan() grows each request: what the cache can give back goes before a request.
     if (kv.reclaim(need - kv.free_blocks())) continue;
+    // plan() grows the members, oldest first, until the free blocks run out (then it evicts,
+    // which keeps the blocks in use), before it preempts anyone: that is the step's peak.
+    if (!preempted)
+      kv.note_in_use(kv.used_blocks() + std::min(ctx.decode_set_growth_blocks(), kv.free_blocks()));
     ctx.preempt(running.back());
     preempted = true;
   }
@@ -71,8 +75,41 @@ void ContinuousBatcher::plan_decode_set(DecodeSetContext& ctx, IterationPlan& pl
     plan.items.push_back({tail, chunk});
     budget -= chunk;
   }
-  if (!preempted && !hold_prompts(ctx, budget, plan.decode_set_members))
+  if (preempted)
+    note_blocked_head(ctx, budget);
+  else if (!hold_prompts(ctx, budget, plan.decode_set_members))
     admit_waiting(ctx, plan, budget, /*remember_blocked=*/true);
+}
+
+bool ContinuousBatcher::head_stays_blocked(BatchContext& ctx, int64_t budget) const {
+  const Request* head = ctx.waiting().front();
+  // Cached blocks other than the head's own can be evicted for it.
+  return head == blocked_.request && budget == blocked_.budget &&
+         ctx.kv().free_blocks() + ctx.cached_kv_blocks() - ctx.kept_kv_blocks(*head) <
+             blocked_.need_blocks;
+}
+
+void ContinuousBatcher::note_blocked_head(BatchContext& ctx, int64_t budget) {
+  // After a preemption nothing joins this iteration. What the head's try in the next one will
+  // find is known now: the try takes back what the cache kept of it, and fails, changing
+  // nothing, if the rest of its chunk exceeds the free and the other cached blocks. Noting it
+  // now, as that try would, lets the decodes run on in closed form from here.
+  const KvBlockPool& kv = ctx.kv();
+  const std::deque<Request*>& waiting = ctx.waiting();
+  if (config_.reserve_full_output || config_.batch_wait_timeout_iters > 0 || waiting.empty() ||
+      budget <= 0 || static_cast<int64_t>(ctx.running().size()) >= config_.max_num_seqs)
+    return;
+  Request* head = waiting.front();
+  const int64_t kept = ctx.kept_kv_blocks(*head);
+  const int64_t bt = kv.block_tokens();
+  // resume_kept_kv keeps at most the blocks before the last prompt token, giving the rest back.
+  if (head->computed_tokens != 0 || kept > (head->prefill_target_tokens() - 1) / bt) return;
+  const int64_t remaining = head->prefill_target_tokens() - kept * bt;
+  if (!config_.chunked_prefill && remaining > budget && budget < config_.max_num_batched_tokens)
+    return;
+  const int64_t chunk = config_.chunked_prefill ? std::min(budget, remaining) : remaining;
+  const int64_t need = kv.blocks_for(kept * bt + chunk) - kept;
+  if (need > kv.free_blocks() + ctx.cached_kv_blocks() - kept) blocked_ = {head, budget, need};
 }
 
 int64_t ContinuousBatcher::admissible_tokens(BatchContext& ctx, int64_t budget) const {
@@ -140,9 +177,7 @@ int64_t ContinuousBatcher::admit_waiting(BatchContext& ctx, IterationPlan& plan,
          static_cast<int64_t>(running.size()) < config_.max_num_seqs) {
     Request* r = waiting.front();
     // Waiting requests do not change, so the same head at the same budget needs as much.
-    if (remember_blocked && r == blocked_.request && budget == blocked_.budget &&
-        kv.free_blocks() < blocked_.need_blocks)
-      break;
+    if (remember_blocked && head_stays_blocked(ctx, budget)) break;
     if (config_.reserve_full_output && reserved_blocks + full_blocks(kv, *r) > kv.total_blocks())
       break;  // waits until running requests finish and give their reservation back
     ctx.resume_kept_kv(r);
@@ -202,6 +237,11 @@ bool ContinuousBatcher::admits_none_while_decoding(BatchContext& ctx) {
   const int64_t budget = config_.max_num_batched_tokens - running;
   if (budget <= 0) return true;
   const Request* head = waiting.front();
+  // A head found blocked at this budget that still lacks the blocks: admit_waiting stops at it
+  // before touching anything, and free and cached blocks only shrink while the batch decodes.
+  if (head_stays_blocked(ctx, budget)) return true;
+  // Otherwise a try would take back what the cache kept of the head, or evict for it.
+  if (ctx.cached_kv_blocks() > 0) return false;
   const int64_t remaining = head->prefill_target_tokens() - head->computed_tokens;
   if (!config_.chunked_prefill && remaining > budget) return true;  // waits for a batch alone
   const int64_t chunk = config_.chunked_prefill ? std::min(budget, remaining) : remaining;

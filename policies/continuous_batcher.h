@@ -55,6 +55,10 @@ class ContinuousBatcher final : public Batcher {
   /// that did not fit is remembered, and not read again while it would not fit either.
   int64_t admit_waiting(BatchContext& ctx, IterationPlan& plan, int64_t budget,
                         bool remember_blocked = false);
+  /// The waiting head is the one found blocked at this budget, and still lacks the blocks.
+  bool head_stays_blocked(BatchContext& ctx, int64_t budget) const;
+  /// Notes the waiting head as blocked if its try at this budget would fail.
+  void note_blocked_head(BatchContext& ctx, int64_t budget);
   /// Prompt tokens admit_waiting would start at this budget, without starting them.
   int64_t admissible_tokens(BatchContext& ctx, int64_t budget) const;
   /// Batch waiting: true when this iteration's new prompts are held back, beside `decodes`
