@@ -409,9 +409,7 @@ void Metrics::sample() {
       link_transfer_s_[c].push_back(
           network_->stats(static_cast<int>(c / 2), c % 2 == 0).transfer_seconds);
   }
-  std::sort(window_e2el_ms_.begin(), window_e2el_ms_.end());
-  p99_e2el_ms_by_window_.push_back(
-      window_e2el_ms_.empty() ? 0.0 : percentile_sorted(window_e2el_ms_, 99));
+  p99_e2el_ms_by_window_.push_back(percentile_select(window_e2el_ms_, 99));
   window_e2el_ms_.clear();
   if (sample_times_s_.size() > kMaxSamples) thin_series();  // odd: the newest sample stays
   // Keep sampling while anything else is still to happen.

@@ -28,15 +28,64 @@ double percentile_sorted(std::span<const double> sorted, double p) {
   return sorted[r.lo] + (sorted[r.hi] - sorted[r.lo]) * r.frac;
 }
 
+void select_order_statistics(std::span<double> values, std::span<const uint64_t> ranks,
+                             std::span<double> out) {
+  // Ascending ranks: [begin, n) always holds the n - begin largest values, so each selection
+  // works on what lies above the previous one, and the rank right after it is that part's
+  // minimum. About 4n comparisons for the median and the tail percentiles, against a sort's
+  // n log2 n.
+  size_t begin = 0;
+  for (size_t i = 0; i < ranks.size(); ++i) {
+    const auto k = static_cast<size_t>(ranks[i]);
+    if (k < begin) {  // a repeated rank
+      out[i] = values[k];
+      continue;
+    }
+    if (k == begin)
+      std::iter_swap(values.begin() + static_cast<ptrdiff_t>(k),
+                     std::min_element(values.begin() + static_cast<ptrdiff_t>(k), values.end()));
+    else
+      std::nth_element(values.begin() + static_cast<ptrdiff_t>(begin),
+                       values.begin() + static_cast<ptrdiff_t>(k), values.end());
+    out[i] = values[k];
+    begin = k + 1;
+  }
+}
+
+double percentile_select(std::span<double> values, double p) {
+  if (values.empty()) return 0;
+  const PercentileRank r = percentile_rank(values.size(), p);
+  const uint64_t ranks[2] = {r.lo, r.hi};
+  double at[2];
+  select_order_statistics(values, ranks, at);
+  return at[0] + (at[1] - at[0]) * r.frac;
+}
+
 void add_latency_summary(nlohmann::ordered_json& out, const std::string& name,
                          std::span<double> values) {
-  std::sort(values.begin(), values.end());
   const double n = static_cast<double>(values.size());
   const double mean = values.empty() ? 0 : std::accumulate(values.begin(), values.end(), 0.0) / n;
   double var = 0;
   for (double v : values) var += (v - mean) * (v - mean);
-  write_latency_entries(out, name, mean, values.empty() ? 0 : std::sqrt(var / n),
-                        [&](double p) { return percentile_sorted(values, p); });
+  // The order statistics the four percentiles interpolate, selected rather than sorted.
+  constexpr double kPercentiles[] = {50, 90, 95, 99};
+  uint64_t ranks[8];
+  double at[8] = {};
+  double frac[4] = {};
+  if (!values.empty()) {
+    for (size_t i = 0; i < 4; ++i) {
+      const PercentileRank r = percentile_rank(values.size(), kPercentiles[i]);
+      ranks[2 * i] = r.lo;
+      ranks[2 * i + 1] = r.hi;
+      frac[i] = r.frac;
+    }
+    select_order_statistics(values, ranks, at);
+  }
+  write_latency_entries(out, name, mean, values.empty() ? 0 : std::sqrt(var / n), [&](double p) {
+    for (size_t i = 0; i < 4; ++i)
+      if (p == kPercentiles[i]) return at[2 * i] + (at[2 * i + 1] - at[2 * i]) * frac[i];
+    return 0.0;
+  });
 }
 
 }  // namespace servesim

@@ -29,8 +29,17 @@ void write_latency_entries(nlohmann::ordered_json& out, const std::string& name,
 /// Percentile `p` in [0, 100] of sorted `values` (numpy.percentile, method "linear").
 double percentile_sorted(std::span<const double> sorted, double p);
 
-/// Adds mean_, median_, std_, p90_, p95_, p99_ NAME entries for `values` (sorted in place).
-/// With no values the entries are 0, as benchmark_serving reports an empty set.
+/// The order statistics of `values` at `ranks` (0-based, ascending, each below the count)
+/// into `out`, as a sort would place them, without sorting: `values` is reordered.
+void select_order_statistics(std::span<double> values, std::span<const uint64_t> ranks,
+                             std::span<double> out);
+
+/// percentile_sorted of `values` as if sorted; `values` is reordered.
+double percentile_select(std::span<double> values, double p);
+
+/// Adds mean_, median_, std_, p90_, p95_, p99_ NAME entries for `values` (reordered: the
+/// percentiles' order statistics are selected in place; mean and deviation are summed in the
+/// given order). With no values the entries are 0, as benchmark_serving reports an empty set.
 void add_latency_summary(nlohmann::ordered_json& out, const std::string& name,
                          std::span<double> values);
 

@@ -179,3 +179,31 @@ TEST_CASE("a run past its exact sample count says which percentiles are approxim
     }
   CHECK(s["completed"] == exact.result["summary"]["completed"]);
 }
+
+TEST_CASE("exact percentiles by selection equal those of the sorted values", "[stats]") {
+  // Sizes around the ranks' edges (1, 2, ranks that coincide), ties, and the adversarial kinds.
+  std::mt19937_64 rng(5);
+  for (size_t n : {1, 2, 3, 7, 100, 101, 1'000, 20'001}) {
+    for (const std::string kind : {"bimodal", "heavy tail", "constant", "wide"}) {
+      INFO(n << " " << kind);
+      std::vector<double> values = adversarial(kind, n, 11);
+      // Ties: a quarter of the values repeat others.
+      for (size_t i = 0; i < n / 4; ++i) values[rng() % n] = values[rng() % n];
+      std::vector<double> sorted = values;
+      std::sort(sorted.begin(), sorted.end());
+      for (double p : kPercentiles) {
+        std::vector<double> scratch = values;
+        CHECK(percentile_select(scratch, p) == percentile_sorted(sorted, p));
+      }
+      std::vector<double> scratch = values;
+      nlohmann::ordered_json got;
+      add_latency_summary(got, "x", scratch);
+      CHECK(got["median_x"].get<double>() == percentile_sorted(sorted, 50));
+      CHECK(got["p90_x"].get<double>() == percentile_sorted(sorted, 90));
+      CHECK(got["p95_x"].get<double>() == percentile_sorted(sorted, 95));
+      CHECK(got["p99_x"].get<double>() == percentile_sorted(sorted, 99));
+      std::sort(scratch.begin(), scratch.end());
+      CHECK(scratch == sorted);  // reordered, nothing lost
+    }
+  }
+}
