@@ -7,6 +7,29 @@
 
 namespace servesim {
 
+namespace {
+constexpr size_t kMappedZerosBytes = size_t{64} << 10;
+}  // namespace
+
+void* allocate_zeroed(size_t bytes) {
+  if (bytes < kMappedZerosBytes) {
+    void* block = std::calloc(bytes == 0 ? 1 : bytes, 1);
+    if (block == nullptr) throw std::bad_alloc();
+    return block;
+  }
+  void* block = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (block == MAP_FAILED) throw std::bad_alloc();
+  return block;
+}
+
+void free_zeroed(void* block, size_t bytes) {
+  if (block == nullptr) return;
+  if (bytes < kMappedZerosBytes)
+    std::free(block);
+  else
+    munmap(block, bytes);
+}
+
 void back_heap_with_huge_pages(size_t bytes) {
   // Blocks below the threshold come from the heap; the heap grows by the pad at once.
   mallopt(M_MMAP_THRESHOLD, static_cast<int>(bytes));
@@ -17,12 +40,21 @@ void back_heap_with_huge_pages(size_t bytes) {
   if (probe == nullptr) return;
   const auto first = reinterpret_cast<uintptr_t>(probe);
   const auto end = reinterpret_cast<uintptr_t>(sbrk(0));
-  std::free(probe);
+  std::free(probe);  // the heap's top now starts where the probe did
   const uintptr_t begin = (first + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
   const uintptr_t stop = end / kHugePageBytes * kHugePageBytes;
+  if (stop <= begin) return;
 #ifdef MADV_HUGEPAGE
-  if (stop > begin) madvise(reinterpret_cast<void*>(begin), stop - begin, MADV_HUGEPAGE);
+  madvise(reinterpret_cast<void*>(begin), stop - begin, MADV_HUGEPAGE);
 #endif
+  // The heap below the first huge page boundary would take 4 KiB pages: one block that is
+  // never touched (nor freed) fills it, so that the next allocation starts at the boundary
+  // (a chunk is its 16-byte header then the memory; the filler's size rounds to 16 bytes).
+  constexpr size_t kChunkHeaderBytes = 2 * sizeof(size_t);
+  const size_t gap = begin - first;
+  if (gap >= 4 * kChunkHeaderBytes) {
+    [[maybe_unused]] static void* const filler = std::malloc(gap - sizeof(size_t));
+  }
 }
 
 }  // namespace servesim

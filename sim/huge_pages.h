@@ -32,6 +32,12 @@ inline void* allocate_huge_aware(size_t bytes) {
   return block;
 }
 
+/// `bytes` of zeros that cost nothing until touched: from 64 KiB up, fresh pages mapped from
+/// the kernel (a calloc from the heap would clear them all, touching every page); below, a
+/// calloc. Release with free_zeroed(pointer, bytes); throws std::bad_alloc when memory is short.
+void* allocate_zeroed(size_t bytes);
+void free_zeroed(void* block, size_t bytes);
+
 /// Backs the next `bytes` of the malloc heap with transparent huge pages: the heap is grown
 /// once by that much (address space only; pages are touched as malloc hands them out), the new
 /// range is advised as huge pages, and allocations up to `bytes` stay in the heap rather than

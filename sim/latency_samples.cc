@@ -48,8 +48,9 @@ void radix_sort_by_value(Run* first, Run* last, HugePageVector<Run>& scratch) {
 }  // namespace
 
 void LazyCounts::allocate() {
-  counts_.reset(static_cast<uint64_t*>(std::calloc(size_, sizeof(uint64_t))));
-  if (!counts_) throw std::bad_alloc();
+  const size_t bytes = size_ * sizeof(uint64_t);
+  counts_ = std::unique_ptr<uint64_t[], FreeZeroed>(static_cast<uint64_t*>(allocate_zeroed(bytes)),
+                                                    FreeZeroed{bytes});
 }
 
 void LazyCounts::copy_from(const LazyCounts& other) {

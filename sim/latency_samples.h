@@ -45,10 +45,16 @@
 
 namespace servesim {
 
-/// Counts at indices 0..size-1, zero until counted. The array is calloc'd, and a large calloc
-/// is fresh zero pages from the kernel: only the pages counts fall on are ever touched (each
+/// Counts at indices 0..size-1, zero until counted. A large array is fresh zero pages from
+/// the kernel (allocate_zeroed): only the pages counts fall on are ever touched (each
 /// first touch of a page is a page fault, which costs microseconds on a virtual machine). The
 /// range of indices counted into is kept, so that a scan need not read the rest.
+/// Frees what allocate_zeroed gave, knowing its size.
+struct FreeZeroed {
+  size_t bytes = 0;
+  void operator()(uint64_t* p) const { free_zeroed(p, bytes); }
+};
+
 class LazyCounts {
  public:
   LazyCounts() = default;
@@ -83,10 +89,7 @@ class LazyCounts {
 
  private:
   void allocate();
-  struct Free {
-    void operator()(uint64_t* p) const { std::free(p); }
-  };
-  std::unique_ptr<uint64_t[], Free> counts_;
+  std::unique_ptr<uint64_t[], FreeZeroed> counts_;
   size_t size_ = 0, lowest_ = 0, end_ = 0;
 };
 
