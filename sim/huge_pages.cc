@@ -9,6 +9,7 @@ namespace servesim {
 
 namespace {
 constexpr size_t kMappedZerosBytes = size_t{64} << 10;
+constexpr size_t kProbeBytes = size_t{64} << 10;  // below the mmap threshold
 }  // namespace
 
 void* allocate_zeroed(size_t bytes) {
@@ -31,12 +32,14 @@ void free_zeroed(void* block, size_t bytes) {
 }
 
 void back_heap_with_huge_pages(size_t bytes) {
-  // Blocks below the threshold come from the heap; the heap grows by the pad at once.
-  mallopt(M_MMAP_THRESHOLD, static_cast<int>(bytes));
+  // The heap grows by the pad at once, and is not trimmed back. malloc carves any block from
+  // the heap's top while the top has room, large ones too; only when it runs out does it map
+  // blocks above the mmap threshold on their own (128 KiB: setting the pad stops glibc from
+  // raising it).
   mallopt(M_TOP_PAD, static_cast<int>(bytes));
   mallopt(M_TRIM_THRESHOLD, static_cast<int>(2 * bytes));
-  // One allocation grows the heap by the pad; what lies past it is the heap's future.
-  void* probe = std::malloc(kHugePageBytes);
+  // A small allocation grows the heap by the pad; what lies past it is the heap's future.
+  void* probe = std::malloc(kProbeBytes);
   if (probe == nullptr) return;
   const auto first = reinterpret_cast<uintptr_t>(probe);
   const auto end = reinterpret_cast<uintptr_t>(sbrk(0));

@@ -39,10 +39,9 @@ void* allocate_zeroed(size_t bytes);
 void free_zeroed(void* block, size_t bytes);
 
 /// Backs the next `bytes` of the malloc heap with transparent huge pages: the heap is grown
-/// once by that much (address space only; pages are touched as malloc hands them out), the new
-/// range is advised as huge pages, and allocations up to `bytes` stay in the heap rather than
-/// in mmap'd blocks of their own, which would each fault 4 KiB at a time and be returned to
-/// the system on free. A process-wide setting, for the command-line program's start.
+/// once by that much (address space only; pages are touched as malloc hands them out) and the
+/// new range is advised as huge pages, so blocks carved from it fault 2 MiB at a time rather
+/// than 4 KiB. A process-wide setting, for the command-line program's start.
 void back_heap_with_huge_pages(size_t bytes);
 
 /// A standard allocator over allocate_huge_aware, for vectors that grow large.
