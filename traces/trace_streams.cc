@@ -76,12 +76,15 @@ std::optional<int64_t> parse_plain_timestamp_ns(std::string_view text) {
   if (year < kMinTraceYear || year > kMaxTraceYear || month < 1 || month > 12 || day < 1 ||
       day > 28 || hour > 23 || minute > 59 || second > 60)
     return std::nullopt;
-  int64_t fraction_ns = 0, scale = kNsPerS;
+  // The fraction's digits as one integer, scaled to nanoseconds once (1 to 9 digits).
+  constexpr int64_t kNsPerFractionDigits[] = {0,      100'000'000, 10'000'000, 1'000'000, 100'000,
+                                              10'000, 1'000,       100,        10,        1};
+  int64_t fraction = 0;
   for (size_t i = 20; i < text.size(); ++i) {
     if (digit(i) > 9) return std::nullopt;
-    scale /= 10;
-    fraction_ns += digit(i) * scale;
+    fraction = fraction * 10 + digit(i);
   }
+  const int64_t fraction_ns = fraction * kNsPerFractionDigits[text.size() - 20];
   // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil, what
   // std::chrono::sys_days computes), years from March so that leap days come last.
   const int64_t y = year - (month <= 2 ? 1 : 0);
