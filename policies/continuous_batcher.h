@@ -51,8 +51,9 @@ class ContinuousBatcher final : public Batcher {
 
  private:
   /// Admits waiting requests first come first served while budget, sequences and KV allow;
-  /// returns the budget left. With `remember_blocked` (no reclaimer behind the pool), a head
-  /// that did not fit is remembered, and not read again while it would not fit either.
+  /// returns the budget left. With `remember_blocked` (decode-set mode, where the cache holds
+  /// only what preempted requests kept), a head that did not fit is remembered, and not read
+  /// again while the free and the other cached blocks stay short of what it needs.
   int64_t admit_waiting(BatchContext& ctx, IterationPlan& plan, int64_t budget,
                         bool remember_blocked = false);
   /// The waiting head is the one found blocked at this budget, and still lacks the blocks.
