@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -16,6 +17,7 @@
 #include <sstream>
 
 #include "run/request_record.h"
+#include "sim/huge_pages.h"
 #include "sim/latency_samples.h"
 #include "sim/stats.h"
 #include "test_support.h"
@@ -436,4 +438,31 @@ TEST_CASE("a record's text is its JSON value as the result lays it out", "[perf]
           text);
     CHECK(text.find('\n') == std::string::npos);
   }
+}
+
+TEST_CASE("zeroed blocks read zero at every size, and free at their own size", "[perf][memory]") {
+  // Below 64 KiB a calloc, from there fresh kernel pages: both must read zero, even where the
+  // heap has just held other data.
+  for (size_t bytes :
+       {size_t{1}, size_t{4096}, (size_t{64} << 10) - 8, size_t{64} << 10, size_t{3} << 20}) {
+    INFO(bytes);
+    auto* dirty = static_cast<unsigned char*>(std::malloc(bytes));
+    REQUIRE(dirty != nullptr);
+    std::memset(dirty, 0xab, bytes);
+    std::free(dirty);
+    auto* block = static_cast<unsigned char*>(allocate_zeroed(bytes));
+    REQUIRE(block != nullptr);
+    CHECK(std::all_of(block, block + bytes, [](unsigned char c) { return c == 0; }));
+    std::memset(block, 0xcd, bytes);  // writable throughout
+    free_zeroed(block, bytes);
+  }
+  // A counts array allocated, counted into, released and counted again starts from zero.
+  LazyCounts counts(size_t{1} << 20);
+  counts.add(12345, 7);
+  CHECK(counts[12345] == 7);
+  counts.release();
+  CHECK(counts[12345] == 0);
+  counts.add(12345, 1);
+  CHECK(counts[12345] == 1);
+  CHECK(counts[999] == 0);
 }
