@@ -107,7 +107,7 @@ void ContinuousBatcher::note_blocked_head(BatchContext& ctx, int64_t budget) {
   const int64_t remaining = head->prefill_target_tokens() - kept * bt;
   if (!config_.chunked_prefill && remaining > budget && budget < config_.max_num_batched_tokens)
     return;
-  const int64_t chunk = config_.chunked_prefill ? std::min(budget, remaining) : remaining;
+  const int64_t chunk = prefill_chunk(remaining, budget);
   const int64_t need = kv.blocks_for(kept * bt + chunk) - kept;
   if (need > kv.free_blocks() + ctx.cached_kv_blocks() - kept) blocked_ = {head, budget, need};
 }
@@ -130,7 +130,7 @@ int64_t ContinuousBatcher::admissible_tokens(BatchContext& ctx, int64_t budget) 
     const int64_t remaining = r->prefill_target_tokens() - r->computed_tokens;
     if (!config_.chunked_prefill && remaining > budget && budget < config_.max_num_batched_tokens)
       break;
-    const int64_t n = config_.chunked_prefill ? std::min(budget, remaining) : remaining;
+    const int64_t n = prefill_chunk(remaining, budget);
     const int64_t need = kv.blocks_for(r->computed_tokens + n) - r->kv_blocks;
     if (need > free_blocks) break;
     free_blocks -= need;
@@ -186,7 +186,7 @@ int64_t ContinuousBatcher::admit_waiting(BatchContext& ctx, IterationPlan& plan,
       ctx.return_kept_kv(r);
       break;  // unchunked: a long prompt waits for an iteration of its own
     }
-    const int64_t n = config_.chunked_prefill ? std::min(budget, remaining) : remaining;
+    const int64_t n = prefill_chunk(remaining, budget);
     if (!kv.try_grow(r->kv_blocks, r->computed_tokens + n)) {
       if (remember_blocked)
         blocked_ = {r, budget, kv.blocks_for(r->computed_tokens + n) - r->kv_blocks};
@@ -244,7 +244,7 @@ bool ContinuousBatcher::admits_none_while_decoding(BatchContext& ctx) {
   if (ctx.cached_kv_blocks() > 0) return false;
   const int64_t remaining = head->prefill_target_tokens() - head->computed_tokens;
   if (!config_.chunked_prefill && remaining > budget) return true;  // waits for a batch alone
-  const int64_t chunk = config_.chunked_prefill ? std::min(budget, remaining) : remaining;
+  const int64_t chunk = prefill_chunk(remaining, budget);
   // Free blocks only shrink while the batch decodes, so a head that does not fit now will not.
   return ctx.kv().blocks_for(head->computed_tokens + chunk) - head->kv_blocks >
          ctx.kv().free_blocks();

@@ -4,6 +4,7 @@
 /// token budget, the sequence limit and the KV cache allow. When a running request cannot
 /// grow its KV, the most recently admitted one is preempted and later recomputed.
 
+#include <algorithm>
 #include <cstdint>
 
 #include "models/batcher.h"
@@ -60,6 +61,11 @@ class ContinuousBatcher final : public Batcher {
   bool head_stays_blocked(BatchContext& ctx, int64_t budget) const;
   /// Notes the waiting head as blocked if its try at this budget would fail.
   void note_blocked_head(BatchContext& ctx, int64_t budget);
+  /// Prompt tokens one iteration prefills of `remaining` within `budget`: all of them when
+  /// prompts are not chunked (such a prompt waits until it fits).
+  int64_t prefill_chunk(int64_t remaining, int64_t budget) const {
+    return config_.chunked_prefill ? std::min(budget, remaining) : remaining;
+  }
   /// Prompt tokens admit_waiting would start at this budget, without starting them.
   int64_t admissible_tokens(BatchContext& ctx, int64_t budget) const;
   /// Batch waiting: true when this iteration's new prompts are held back, beside `decodes`

@@ -3,7 +3,8 @@
 /// fault, which costs microseconds on a virtual machine (tests/bench/bench_memory.cc); a 2 MiB
 /// huge page takes one fault for 512 of them. Blocks of at least 2 MiB are taken in whole,
 /// aligned 2 MiB units and advised as huge pages (a hint: ignored where they are off); smaller
-/// ones come from malloc. Either kind is released with std::free.
+/// ones come from malloc. Either kind is released with std::free; allocate_zeroed's blocks with
+/// free_zeroed.
 
 #include <sys/mman.h>
 

@@ -320,7 +320,7 @@ std::pair<size_t, uint64_t> RunLengthSamples::bucket_of_rank(uint64_t rank) cons
   return {bucket, before};
 }
 
-void RunLengthSamples::prepare_percentiles(std::initializer_list<double> ps) {
+void RunLengthSamples::prepare_percentiles(std::span<const double> ps) {
   if (total_count_ == 0 || sketched_) return;
   summarize();
   std::vector<size_t> wanted;
@@ -468,7 +468,7 @@ double RunLengthSamples::percentile_ms(double p) {
   const PercentileRank rank = percentile_rank(total_count_, p);
   const double lo_ms = Time{value_at_rank(rank.lo)}.to_ms();
   const double hi_ms = rank.hi == rank.lo ? lo_ms : Time{value_at_rank(rank.hi)}.to_ms();
-  return lo_ms + (hi_ms - lo_ms) * rank.frac;
+  return rank.between(lo_ms, hi_ms);
 }
 
 double RunLengthSamples::mean_ms() {
@@ -517,7 +517,7 @@ double RunLengthSamples::std_ms() {
 
 bool add_latency_summary(nlohmann::ordered_json& out, const std::string& name,
                          RunLengthSamples& samples) {
-  samples.prepare_percentiles({50, 90, 95, 99});
+  samples.prepare_percentiles(kSummaryPercentiles);
   write_latency_entries(out, name, samples.mean_ms(), samples.std_ms(),
                         [&](double p) { return samples.percentile_ms(p); });
   return samples.exact();

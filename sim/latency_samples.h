@@ -30,9 +30,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <initializer_list>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -45,16 +45,16 @@
 
 namespace servesim {
 
-/// Counts at indices 0..size-1, zero until counted. A large array is fresh zero pages from
-/// the kernel (allocate_zeroed): only the pages counts fall on are ever touched (each
-/// first touch of a page is a page fault, which costs microseconds on a virtual machine). The
-/// range of indices counted into is kept, so that a scan need not read the rest.
 /// Frees what allocate_zeroed gave, knowing its size.
 struct FreeZeroed {
   size_t bytes = 0;
   void operator()(uint64_t* p) const { free_zeroed(p, bytes); }
 };
 
+/// Counts at indices 0..size-1, zero until counted. A large array is fresh zero pages from
+/// the kernel (allocate_zeroed): only the pages counts fall on are ever touched (each
+/// first touch of a page is a page fault, which costs microseconds on a virtual machine). The
+/// range of indices counted into is kept, so that a scan need not read the rest.
 class LazyCounts {
  public:
   LazyCounts() = default;
@@ -139,7 +139,7 @@ class RunLengthSamples {
   double percentile_ms(double p);
   /// Collects what the percentiles `ps` need in one pass over the store, so that asking for
   /// them next costs no pass of its own.
-  void prepare_percentiles(std::initializer_list<double> ps);
+  void prepare_percentiles(std::span<const double> ps);
   /// Mean and population standard deviation in milliseconds; 0 when empty.
   double mean_ms();
   double std_ms();

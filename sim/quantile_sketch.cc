@@ -92,7 +92,7 @@ double QuantileSketch::percentile(double p) const {
   };
   const double lo = estimate(rank.lo);
   const double hi = rank.hi == rank.lo ? lo : estimate(rank.hi);
-  return lo + (hi - lo) * rank.frac;
+  return rank.between(lo, hi);
 }
 
 }  // namespace servesim

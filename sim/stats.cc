@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <numeric>
+
+#include "sim/error.h"
 
 namespace servesim {
 
@@ -15,17 +18,17 @@ PercentileRank percentile_rank(uint64_t count, double p) {
 void write_latency_entries(nlohmann::ordered_json& out, const std::string& name, double mean,
                            double std, const std::function<double(double)>& percentile) {
   out["mean_" + name] = mean;
-  out["median_" + name] = percentile(50);
+  out["median_" + name] = percentile(kSummaryPercentiles[0]);
   out["std_" + name] = std;
-  out["p90_" + name] = percentile(90);
-  out["p95_" + name] = percentile(95);
-  out["p99_" + name] = percentile(99);
+  out["p90_" + name] = percentile(kSummaryPercentiles[1]);
+  out["p95_" + name] = percentile(kSummaryPercentiles[2]);
+  out["p99_" + name] = percentile(kSummaryPercentiles[3]);
 }
 
 double percentile_sorted(std::span<const double> sorted, double p) {
   if (sorted.empty()) return 0;
   const PercentileRank r = percentile_rank(sorted.size(), p);
-  return sorted[r.lo] + (sorted[r.hi] - sorted[r.lo]) * r.frac;
+  return r.between(sorted[r.lo], sorted[r.hi]);
 }
 
 void select_order_statistics(std::span<double> values, std::span<const uint64_t> ranks,
@@ -58,7 +61,7 @@ double percentile_select(std::span<double> values, double p) {
   const uint64_t ranks[2] = {r.lo, r.hi};
   double at[2];
   select_order_statistics(values, ranks, at);
-  return at[0] + (at[1] - at[0]) * r.frac;
+  return r.between(at[0], at[1]);
 }
 
 void add_latency_summary(nlohmann::ordered_json& out, const std::string& name,
@@ -67,24 +70,25 @@ void add_latency_summary(nlohmann::ordered_json& out, const std::string& name,
   const double mean = values.empty() ? 0 : std::accumulate(values.begin(), values.end(), 0.0) / n;
   double var = 0;
   for (double v : values) var += (v - mean) * (v - mean);
-  // The order statistics the four percentiles interpolate, selected rather than sorted.
-  constexpr double kPercentiles[] = {50, 90, 95, 99};
-  uint64_t ranks[8];
-  double at[8] = {};
-  double frac[4] = {};
+  // The order statistics the summary's percentiles interpolate, selected rather than sorted.
+  constexpr size_t kCount = std::size(kSummaryPercentiles);
+  PercentileRank rank[kCount] = {};
+  uint64_t ranks[2 * kCount];
+  double at[2 * kCount] = {};
   if (!values.empty()) {
-    for (size_t i = 0; i < 4; ++i) {
-      const PercentileRank r = percentile_rank(values.size(), kPercentiles[i]);
-      ranks[2 * i] = r.lo;
-      ranks[2 * i + 1] = r.hi;
-      frac[i] = r.frac;
+    for (size_t i = 0; i < kCount; ++i) {
+      rank[i] = percentile_rank(values.size(), kSummaryPercentiles[i]);
+      ranks[2 * i] = rank[i].lo;
+      ranks[2 * i + 1] = rank[i].hi;
     }
     select_order_statistics(values, ranks, at);
   }
   write_latency_entries(out, name, mean, values.empty() ? 0 : std::sqrt(var / n), [&](double p) {
-    for (size_t i = 0; i < 4; ++i)
-      if (p == kPercentiles[i]) return at[2 * i] + (at[2 * i + 1] - at[2 * i]) * frac[i];
-    return 0.0;
+    const size_t i = static_cast<size_t>(
+        std::find(std::begin(kSummaryPercentiles), std::end(kSummaryPercentiles), p) -
+        std::begin(kSummaryPercentiles));
+    SERVESIM_CHECK(i < kCount, "percentile {} is not a summary percentile", p);
+    return rank[i].between(at[2 * i], at[2 * i + 1]);
   });
 }
 

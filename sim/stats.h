@@ -18,11 +18,19 @@ struct PercentileRank {
   uint64_t lo;
   uint64_t hi;
   double frac;
+  /// The percentile from the values of order statistics `lo` and `hi`.
+  double between(double lo_value, double hi_value) const {
+    return lo_value + (hi_value - lo_value) * frac;
+  }
 };
 PercentileRank percentile_rank(uint64_t count, double p);
 
+/// The percentiles of a summary, in the order write_latency_entries writes them.
+inline constexpr double kSummaryPercentiles[] = {50, 90, 95, 99};
+
 /// The six summary entries of one metric, named as benchmark_serving names them:
-/// mean_, median_, std_, p90_, p95_, p99_ NAME. `percentile(p)` gives the p-th percentile.
+/// mean_, median_, std_, p90_, p95_, p99_ NAME. `percentile(p)` gives the p-th percentile
+/// (asked for each of kSummaryPercentiles).
 void write_latency_entries(nlohmann::ordered_json& out, const std::string& name, double mean,
                            double std, const std::function<double(double)>& percentile);
 
