@@ -16,6 +16,11 @@ void LatencyValues::CompensatedSum::add(long double x) {
   sum = t;
 }
 
+void LatencyValues::grow() {
+  constexpr size_t kFirstRoom = 256;
+  values_.reserve(std::min(std::max(kFirstRoom, 2 * values_.capacity()), exact_samples_ + 1));
+}
+
 void LatencyValues::to_sketch() {
   shift_ms_ = values_.front();
   sketched_ = true;

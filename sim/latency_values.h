@@ -27,10 +27,7 @@ class LatencyValues {
   void add(double value_ms) {
     ++count_;
     if (!sketched_) {
-      // Room for every exact sample from the start: address space, whose pages are touched only
-      // as values fill them, so growing never copies nor touches a page twice (a first touch
-      // is a page fault, microseconds on a virtual machine).
-      if (values_.capacity() == 0) values_.reserve(exact_samples_ + 1);
+      if (values_.size() == values_.capacity()) grow();
       values_.push_back(value_ms);
       if (values_.size() > exact_samples_) to_sketch();
       return;
@@ -52,6 +49,10 @@ class LatencyValues {
     void add(long double x);
     long double value() const { return sum + compensation; }
   };
+  /// Doubles the room, up to the exact sample count. Blocks under 2 MiB come packed from the
+  /// heap: reserving the whole limit up front would take a 2 MiB huge page per metric however
+  /// few the samples, and clearing it costs more than the copies that doubling makes.
+  void grow();
   void to_sketch();
   void add_to_sketch(double value_ms);
 
