@@ -38,7 +38,8 @@ void write_latency_entries(nlohmann::ordered_json& out, const std::string& name,
 double percentile_sorted(std::span<const double> sorted, double p);
 
 /// The order statistics of `values` at `ranks` (0-based, ascending, each below the count)
-/// into `out`, as a sort would place them, without sorting: `values` is reordered.
+/// into `out`, as a sort would place them, without sorting: `values` may be reordered. Values
+/// are not NaN.
 void select_order_statistics(std::span<double> values, std::span<const uint64_t> ranks,
                              std::span<double> out);
 
