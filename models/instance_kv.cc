@@ -164,10 +164,7 @@ void Instance::preempt(Request* r) {
     decode_set_.leave(*r);
     outstanding_tokens_ += outstanding_of(*r);
   }
-  // Victims are the newest: search from the back.
-  auto it = std::find(running_.rbegin(), running_.rend(), r);
-  SERVESIM_CHECK(it != running_.rend(), "preempting request {} that is not running", r->id);
-  running_.erase(std::next(it).base());
+  running_.erase(find_running(*r));  // victims are mostly the newest: a short move
   // A decoding request's KV may move to another replica rather than be recomputed; the blocks
   // are freed here at once, as the copy leaves them (the approximation of a swap-out).
   if (r->in_decode && observer_.on_migrate(*r)) {

@@ -195,7 +195,7 @@ int64_t ContinuousBatcher::admit_waiting(BatchContext& ctx, IterationPlan& plan,
     }
     waiting.pop_front();
     if (r == blocked_.request) blocked_ = {};
-    running.push_back(r);
+    ctx.admit_to_running(r);
     r->state = RequestState::kRunning;
     if (r->first_scheduled == Time::max()) r->first_scheduled = ctx.now();
     plan.items.push_back({r, n});

@@ -17,7 +17,7 @@ void StaticBatcher::plan(BatchContext& ctx, IterationPlan& plan) {
       // The whole prompt (unchunked) must fit now.
       if (!ctx.kv().try_grow(r->kv_blocks, r->prefill_target_tokens())) break;
       waiting.pop_front();
-      running.push_back(r);
+      ctx.admit_to_running(r);
       r->state = RequestState::kRunning;
       if (r->first_scheduled == Time::max()) r->first_scheduled = ctx.now();
     }
