@@ -9,6 +9,7 @@
 
 #include "models/kv_cache.h"
 #include "models/request.h"
+#include "models/running_list.h"
 #include "sim/time.h"
 
 namespace servesim {
@@ -35,11 +36,8 @@ class BatchContext {
  public:
   virtual ~BatchContext() = default;
   virtual std::deque<Request*>& waiting() = 0;
-  /// Running requests in admission order; the batcher reads and preempts through it and adds
-  /// with admit_to_running, never by pushing directly.
-  virtual std::vector<Request*>& running() = 0;
-  /// Appends `r` to the running requests (it joins the batch).
-  virtual void admit_to_running(Request* r) = 0;
+  /// Running requests in admission order (compact() before reading them by position).
+  virtual RunningList& running() = 0;
   virtual KvBlockPool& kv() = 0;
   /// Frees `r`'s KV and puts it back at the head of the waiting queue; its prompt and the
   /// tokens generated so far are prefilled again when it is next scheduled (recompute).

@@ -265,29 +265,17 @@ void Instance::report_finished(std::vector<Request*>& finished) {
 
 void Instance::remove_from_running(std::vector<Request*>& leaving) {
   if (leaving.empty()) return;
-  // Keep running_ in admission order (the batcher preempts from the back), and report in it.
-  // Each leaving request is found by a binary search; the rest close up by block moves.
+  // Report in admission order (the running list's), as the batch holds them.
   finished_at_.clear();
-  for (Request* r : leaving)
-    finished_at_.push_back(static_cast<size_t>(find_running(*r) - running_.begin()));
+  for (Request* r : leaving) finished_at_.push_back(running_.position(*r));
   std::sort(finished_at_.begin(), finished_at_.end());
-  for (size_t i = 0; i < finished_at_.size(); ++i) leaving[i] = running_[finished_at_[i]];
-  const auto at = [&](size_t i) { return running_.begin() + static_cast<ptrdiff_t>(i); };
-  auto out = at(finished_at_.front());
   for (size_t i = 0; i < finished_at_.size(); ++i) {
-    const size_t end = i + 1 < finished_at_.size() ? finished_at_[i + 1] : running_.size();
-    SERVESIM_CHECK(finished_at_[i] < end, "request {} leaves twice", running_[end]->id);
-    out = std::move(at(finished_at_[i] + 1), at(end), out);
+    SERVESIM_CHECK(i == 0 || finished_at_[i] != finished_at_[i - 1], "request {} leaves twice",
+                   leaving[i]->id);
+    leaving[i] = running_.entry(finished_at_[i]);
+    running_.remove_at(finished_at_[i]);
   }
-  running_.erase(out, running_.end());
-}
-
-std::vector<Request*>::iterator Instance::find_running(const Request& r) {
-  const auto it = std::lower_bound(
-      running_.begin(), running_.end(), r.running_seq,
-      [](const Request* member, uint64_t seq) { return member->running_seq < seq; });
-  SERVESIM_CHECK(it != running_.end() && *it == &r, "request {} is not running", r.id);
-  return it;
+  running_.settle();
 }
 
 void Instance::hand_off(std::vector<Request*>& handed) {

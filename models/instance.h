@@ -262,11 +262,7 @@ class Instance final : public DecodeSetContext, public RequestSink {
 
   // BatchContext.
   std::deque<Request*>& waiting() override { return waiting_; }
-  std::vector<Request*>& running() override { return running_; }
-  void admit_to_running(Request* r) override {
-    r->running_seq = ++admissions_;
-    running_.push_back(r);
-  }
+  RunningList& running() override { return running_; }
   KvBlockPool& kv() override { return kv_; }
   void preempt(Request* r) override;
   void resume_kept_kv(Request* r) override;
@@ -356,10 +352,7 @@ class Instance final : public DecodeSetContext, public RequestSink {
   int64_t max_context_tokens_ = 0;
 
   std::deque<Request*> waiting_;
-  std::vector<Request*> running_;  ///< in admission order: running_seq ascending
-  uint64_t admissions_ = 0;
-  /// running_'s entry for `r` (a binary search by running_seq); fails loudly when not running.
-  std::vector<Request*>::iterator find_running(const Request& r);
+  RunningList running_;
   bool decode_set_mode_ = false;
   DecodeSet decode_set_;
   std::vector<Request*> finished_scratch_;

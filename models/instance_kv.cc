@@ -164,7 +164,7 @@ void Instance::preempt(Request* r) {
     decode_set_.leave(*r);
     outstanding_tokens_ += outstanding_of(*r);
   }
-  running_.erase(find_running(*r));  // victims are mostly the newest: a short move
+  running_.remove(*r);
   // A decoding request's KV may move to another replica rather than be recomputed; the blocks
   // are freed here at once, as the copy leaves them (the approximation of a swap-out).
   if (r->in_decode && observer_.on_migrate(*r)) {

@@ -65,7 +65,7 @@ struct Request {
   bool truncated = false;
   int preemptions = 0;
   /// Its replica's count of admissions when it last joined the running requests: the running
-  /// list is in this order, so a request is found in it by a binary search.
+  /// list is in this order, so a request is found in it by a binary search (RunningList).
   uint64_t running_seq = 0;
   // While the request is in its replica's decode set (models/decode_set.h), its computed and
   // generated tokens are these offsets plus the replica's decode clock, and the fields above

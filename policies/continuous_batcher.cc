@@ -7,7 +7,8 @@ namespace servesim {
 void ContinuousBatcher::plan(BatchContext& ctx, IterationPlan& plan) {
   if (config_.prefill_priority && plan_prefill_only(ctx, plan)) return;
   KvBlockPool& kv = ctx.kv();
-  std::vector<Request*>& running = ctx.running();
+  RunningList& running = ctx.running();
+  running.compact();  // read by position below
   int64_t budget = config_.max_num_batched_tokens;
   bool preempted = false;
   int64_t decodes = 0;
@@ -44,7 +45,7 @@ void ContinuousBatcher::plan_decode_set(DecodeSetContext& ctx, IterationPlan& pl
   // prefix shrinks and the blocks behind it are freed, that keeps the longest prefix whose
   // growth fits, which is what preempting from the back until the whole growth fits keeps.
   KvBlockPool& kv = ctx.kv();
-  std::vector<Request*>& running = ctx.running();
+  RunningList& running = ctx.running();
   bool preempted = false;
   Request* tail = nullptr;  // the newest request, when it is still prefilling
   int64_t chunk = 0;
@@ -166,7 +167,7 @@ int64_t ContinuousBatcher::full_blocks(const KvBlockPool& kv, const Request& r) 
 int64_t ContinuousBatcher::admit_waiting(BatchContext& ctx, IterationPlan& plan, int64_t budget,
                                          bool remember_blocked) {
   KvBlockPool& kv = ctx.kv();
-  std::vector<Request*>& running = ctx.running();
+  RunningList& running = ctx.running();
   std::deque<Request*>& waiting = ctx.waiting();
   // No-evict admission: what the running requests will hold at their last token (read from
   // their specs, which a decode set keeps current).
@@ -195,7 +196,7 @@ int64_t ContinuousBatcher::admit_waiting(BatchContext& ctx, IterationPlan& plan,
     }
     waiting.pop_front();
     if (r == blocked_.request) blocked_ = {};
-    ctx.admit_to_running(r);
+    running.push_back(r);
     r->state = RequestState::kRunning;
     if (r->first_scheduled == Time::max()) r->first_scheduled = ctx.now();
     plan.items.push_back({r, n});
@@ -206,7 +207,7 @@ int64_t ContinuousBatcher::admit_waiting(BatchContext& ctx, IterationPlan& plan,
 }
 
 bool ContinuousBatcher::plan_prefill_only(BatchContext& ctx, IterationPlan& plan) {
-  std::vector<Request*>& running = ctx.running();
+  RunningList& running = ctx.running();
   if (ctx.waiting().empty() || static_cast<int64_t>(running.size()) >= config_.max_num_seqs)
     return false;
   // A request whose KV arrived from a prefill replica joins as a decode: nothing to prefill.

@@ -5,7 +5,8 @@
 namespace servesim {
 
 void StaticBatcher::plan(BatchContext& ctx, IterationPlan& plan) {
-  std::vector<Request*>& running = ctx.running();
+  RunningList& running = ctx.running();
+  running.compact();  // read by position below
   std::deque<Request*>& waiting = ctx.waiting();
   if (running.empty()) {
     // Form the next batch once it is full or its oldest member has waited long enough.
@@ -17,7 +18,7 @@ void StaticBatcher::plan(BatchContext& ctx, IterationPlan& plan) {
       // The whole prompt (unchunked) must fit now.
       if (!ctx.kv().try_grow(r->kv_blocks, r->prefill_target_tokens())) break;
       waiting.pop_front();
-      ctx.admit_to_running(r);
+      running.push_back(r);
       r->state = RequestState::kRunning;
       if (r->first_scheduled == Time::max()) r->first_scheduled = ctx.now();
     }
