@@ -183,7 +183,7 @@ TEST_CASE("a run past its exact sample count says which percentiles are approxim
 TEST_CASE("exact percentiles by selection equal those of the sorted values", "[stats]") {
   // Sizes around the ranks' edges (1, 2, ranks that coincide), ties, and the adversarial kinds.
   std::mt19937_64 rng(5);
-  for (size_t n : {1, 2, 3, 7, 100, 101, 1'000, 4'097, 20'001}) {
+  for (size_t n : {1, 2, 3, 7, 100, 101, 1'000, 16'385, 20'001}) {
     for (const std::string kind : {"bimodal", "heavy tail", "constant", "wide"}) {
       INFO(n << " " << kind);
       std::vector<double> values = adversarial(kind, n, 11);
@@ -209,15 +209,16 @@ TEST_CASE("exact percentiles by selection equal those of the sorted values", "[s
 }
 
 TEST_CASE("order statistics by radix select equal a sort's at every rank", "[stats]") {
-  // Above 4,096 values the selection buckets values by their leading distinct bits and recurses
+  // Above 16,384 values the selection buckets values by their leading distinct bits and recurses
   // into the buckets holding the ranks: signs, zeros, a huge outlier that widens the first
   // buckets to whole octaves, and a cluster of near-equal values that needs several rounds.
   std::mt19937_64 rng(17);
   std::normal_distribution<double> normal(0, 1);
   std::vector<double> values;
-  for (int i = 0; i < 6'000; ++i) values.push_back(normal(rng));
-  for (int i = 0; i < 2'000; ++i) values.push_back(0.0);
-  for (int i = 0; i < 6'000; ++i) values.push_back(1.0 + 1e-12 * static_cast<double>(rng() % 1000));
+  for (int i = 0; i < 20'000; ++i) values.push_back(normal(rng));
+  for (int i = 0; i < 3'000; ++i) values.push_back(0.0);
+  for (int i = 0; i < 20'000; ++i)
+    values.push_back(1.0 + 1e-12 * static_cast<double>(rng() % 1000));
   values.push_back(1e300);
   values.push_back(-1e-300);
   std::shuffle(values.begin(), values.end(), rng);
