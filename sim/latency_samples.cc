@@ -156,24 +156,41 @@ void RunLengthSamples::account_series(const StepSeries& steps, uint64_t count, i
   // Buckets are monotone in j as the steps are: from each step, the first step in another
   // bucket. The unrounded duration crosses the bucket's edge at a step found in closed form:
   // that step and its neighbour settle it but near a rounding, where a bisection does.
+  // A step leaves a bucket when its value passes the bucket's edge (values from step 1 on are
+  // at least 1 ns, above bucket 0); the search compares values, and keeps the last it read.
   const int64_t n = steps.steps;
   const size_t last_bucket = bucket_of(last);
+  const bool rising = second <= last;
+  uint64_t* const counts = series_bucket_count_.data();
+  size_t lowest_bucket = last_bucket, end_bucket = last_bucket + 1;
   int64_t j = 1;
   int64_t value = second;
+  int64_t read_step = 1, read_value = second;
+  const auto duration = [&](int64_t k) {
+    if (k != read_step) {
+      read_step = k;
+      read_value = steps.later_duration_ns(k);
+    }
+    return read_value;
+  };
   while (j < n) {
     const size_t bucket = bucket_of(value);
+    lowest_bucket = std::min(lowest_bucket, bucket);
+    end_bucket = std::max(end_bucket, bucket + 1);
     int64_t outside = n;  // the first step past j in another bucket
     if (bucket != last_bucket) {
       const auto [lowest, width] = bucket_range(bucket);
-      const int64_t edge_ns = second <= last ? lowest + width : lowest;
+      const int64_t edge_ns = rising ? lowest + width : lowest;
       outside = first_step_leaving(j, n, crossing_step(steps, edge_ns), [&](int64_t k) {
-        return bucket_of(steps.later_duration_ns(k)) != bucket;
+        return rising ? duration(k) >= edge_ns : duration(k) < edge_ns;
       });
     }
-    series_bucket_count_.add(bucket, static_cast<uint64_t>(outside - j) * count);
+    counts[bucket] += static_cast<uint64_t>(outside - j) * count;
     j = outside;
-    if (j < n) value = steps.later_duration_ns(j);
+    if (j < n) value = duration(j);
   }
+  series_bucket_count_.note(lowest_bucket);
+  series_bucket_count_.note(end_bucket - 1);
   // The same sums as the pass over the steps would take, from the planned ones.
   const auto first = static_cast<uint64_t>(steps.first_ns);
   const auto b = static_cast<Uint128>(later.base_ns);
