@@ -33,39 +33,43 @@ std::vector<uint64_t> summary_ranks(size_t n) {
   return ranks;
 }
 
-void BM_SummaryRanksRadix(benchmark::State& state) {
+/// The nth_element reference: each rank selected above the previous one.
+void select_by_partition(std::vector<double>& values, const std::vector<uint64_t>& ranks,
+                         std::vector<double>& out) {
+  size_t begin = 0;
+  for (size_t i = 0; i < ranks.size(); ++i) {
+    const auto k = static_cast<ptrdiff_t>(ranks[i]);
+    if (static_cast<size_t>(k) >= begin)
+      std::nth_element(values.begin() + static_cast<ptrdiff_t>(begin), values.begin() + k,
+                       values.end());
+    out[i] = values[static_cast<size_t>(k)];
+    begin = std::max(begin, static_cast<size_t>(k) + 1);
+  }
+}
+
+template <class Select>
+void time_summary_ranks(benchmark::State& state, Select select) {
   const auto n = static_cast<size_t>(state.range(0));
   const std::vector<double> values = lognormal_values(n);
   const std::vector<uint64_t> ranks = summary_ranks(n);
   std::vector<double> scratch, out(ranks.size());
   for (auto _ : state) {
     scratch = values;
-    select_order_statistics(scratch, ranks, out);
+    select(scratch, ranks, out);
     benchmark::DoNotOptimize(out.data());
   }
   state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(n));
 }
+
+void BM_SummaryRanksRadix(benchmark::State& state) {
+  time_summary_ranks(state,
+                     [](std::vector<double>& values, const std::vector<uint64_t>& ranks,
+                        std::vector<double>& out) { select_order_statistics(values, ranks, out); });
+}
 BENCHMARK(BM_SummaryRanksRadix)->Arg(1'200)->Arg(10'000)->Arg(20'000)->Arg(1'000'000);
 
 void BM_SummaryRanksPartition(benchmark::State& state) {
-  const auto n = static_cast<size_t>(state.range(0));
-  const std::vector<double> values = lognormal_values(n);
-  const std::vector<uint64_t> ranks = summary_ranks(n);
-  std::vector<double> scratch, out(ranks.size());
-  for (auto _ : state) {
-    scratch = values;
-    size_t begin = 0;
-    for (size_t i = 0; i < ranks.size(); ++i) {
-      const auto k = static_cast<ptrdiff_t>(ranks[i]);
-      if (static_cast<size_t>(k) >= begin)
-        std::nth_element(scratch.begin() + static_cast<ptrdiff_t>(begin), scratch.begin() + k,
-                         scratch.end());
-      out[i] = scratch[static_cast<size_t>(k)];
-      begin = std::max(begin, static_cast<size_t>(k) + 1);
-    }
-    benchmark::DoNotOptimize(out.data());
-  }
-  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(n));
+  time_summary_ranks(state, select_by_partition);
 }
 BENCHMARK(BM_SummaryRanksPartition)->Arg(1'200)->Arg(10'000)->Arg(20'000)->Arg(1'000'000);
 
