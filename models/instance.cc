@@ -270,9 +270,9 @@ void Instance::remove_from_running(std::vector<Request*>& leaving) {
   for (Request* r : leaving) finished_at_.push_back(running_.position(*r));
   std::sort(finished_at_.begin(), finished_at_.end());
   for (size_t i = 0; i < finished_at_.size(); ++i) {
-    SERVESIM_CHECK(i == 0 || finished_at_[i] != finished_at_[i - 1], "request {} leaves twice",
-                   leaving[i]->id);
-    leaving[i] = running_.entry(finished_at_[i]);
+    Request* r = running_.entry(finished_at_[i]);
+    SERVESIM_CHECK(r != nullptr, "a request leaves replica {}'s batch twice", config_.name);
+    leaving[i] = r;
     running_.remove_at(finished_at_[i]);
   }
   running_.settle();

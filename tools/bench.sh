@@ -23,7 +23,7 @@ bin=${1:-build/servesim}
 shift || true
 runs=${RUNS:-5}
 workloads=("$@")
-[ ${#workloads[@]} -gt 0 ] || workloads=(a b b100k c)
+[ ${#workloads[@]} -gt 0 ] || workloads=(a b b100k c b8 c8)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
