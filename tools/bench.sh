@@ -16,7 +16,9 @@
 #   (b10m) 10,000,000 requests of (b)'s distribution; (b10mrec) the same with records
 # Figures come from `servesim run --stats` (measured inside the process: wall time from load to
 # written result, VmHWM for peak RSS). Usage: tools/bench.sh [servesim binary] [workload...]
-# e.g. RUNS=1 tools/bench.sh build/servesim a b100k
+# e.g. RUNS=1 tools/bench.sh build/servesim a b100k. With VS=OTHER_BINARY each run of the binary
+# is followed by the same run of the other (an A/B comparison in one sitting), whose medians
+# are printed second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-build/servesim}
@@ -64,7 +66,7 @@ describe() {
 }
 
 printf '%-36s %9s %12s %12s %13s %10s\n' workload "wall_s" "sim/wall" "events" "events/s" "RSS_MiB"
-for w in "${workloads[@]}"; do : >"$tmp/$w.stats"; done
+for w in "${workloads[@]}"; do : >"$tmp/$w.stats" && : >"$tmp/$w.vs.stats"; done
 # Rounds of one run per workload, interleaved, so that a drift in the machine's speed over the
 # minutes of a benchmark weighs on every workload alike (and on the (c)/(b) ratio least).
 for ((i = 0; i < runs; i++)); do
@@ -72,10 +74,14 @@ for ((i = 0; i < runs; i++)); do
     read -r -a args <<<"$(args_for "$w")"
     "$bin" run "${args[@]}" -q -o "$tmp/result.json" --stats 2>&1 >/dev/null |
       grep '^stats:' >>"$tmp/$w.stats"
+    [ -z "${VS:-}" ] || "$VS" run "${args[@]}" -q -o "$tmp/result.json" --stats 2>&1 >/dev/null |
+      grep '^stats:' >>"$tmp/$w.vs.stats"
   done
 done
-for w in "${workloads[@]}"; do
-  # Median of each column over the runs (odd RUNS gives the middle run's figure).
+# Median of each column over the runs (odd RUNS gives the middle run's figure).
+table() {
+  local suffix=$1
+  for w in "${workloads[@]}"; do
   awk -v label="$(describe "$w")" '
     function med(col,   n, i, j, t, v) {
       n = 0
@@ -87,8 +93,10 @@ for w in "${workloads[@]}"; do
     END {
       printf "%-36s %9.3f %12.0f %12d %13.0f %10.1f\n", label, med("wall_s"), med("sim_per_wall"),
              med("events"), med("events_per_s"), med("peak_rss_mib")
-    }' "$tmp/$w.stats"
-done
+    }' "$tmp/$w$suffix.stats"
+  done
+}
+table ""
 # The target for (c): at most 1.5x the time of the same 100k requests without x10; and the
 # same ratio at ten times the batch, (c8) over (b8).
 ratio() {
@@ -103,3 +111,7 @@ ratio() {
 ratio b100k c "(c) / (b) first 100k"
 ratio b8 c8 "(c8) / (b8), batches to 2,560"
 echo "medians of $runs runs; $(nproc) CPUs; $bin"
+if [ -n "${VS:-}" ]; then
+  echo "against $VS, run after it in the same rounds:"
+  table .vs
+fi
