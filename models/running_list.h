@@ -19,12 +19,12 @@
 namespace servesim {
 
 class RunningList {
- public:
   struct Entry {
     Request* request;  ///< nullptr: a hole, kept for its admission number
     uint64_t seq;
   };
 
+ public:
   /// Forward iteration over the requests, in admission order, skipping holes.
   class Iterator {
    public:

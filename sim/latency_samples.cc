@@ -154,10 +154,10 @@ void RunLengthSamples::account_series(const StepSeries& steps, uint64_t count, i
   }
   series_bucket_count_.add(bucket_of(steps.first_ns), count);
   // Buckets are monotone in j as the steps are: from each step, the first step in another
-  // bucket. The unrounded duration crosses the bucket's edge at a step found in closed form:
-  // that step and its neighbour settle it but near a rounding, where a bisection does.
-  // A step leaves a bucket when its value passes the bucket's edge (values from step 1 on are
-  // at least 1 ns, above bucket 0); the search compares values, and keeps the last it read.
+  // bucket, the first whose value passes the bucket's edge (values from step 1 on are at least
+  // 1 ns, above bucket 0). The unrounded duration crosses the edge at a step found in closed
+  // form: that step and its neighbour settle it but near a rounding, where a bisection does;
+  // the search keeps the last value it read, often the next bucket's first.
   const int64_t n = steps.steps;
   const size_t last_bucket = bucket_of(last);
   const bool rising = second <= last;

@@ -82,7 +82,7 @@ done
 table() {
   local suffix=$1
   for w in "${workloads[@]}"; do
-  awk -v label="$(describe "$w")" '
+    awk -v label="$(describe "$w")" '
     function med(col,   n, i, j, t, v) {
       n = 0
       for (i = 1; i <= NR; i++) { v[++n] = val[i, col] }
@@ -98,20 +98,25 @@ table() {
 }
 table ""
 # The target for (c): at most 1.5x the time of the same 100k requests without x10; and the
-# same ratio at ten times the batch, (c8) over (b8).
-ratio() {
-  local base=$1 x10=$2 label=$3
-  [ -s "$tmp/$base.stats" ] && [ -s "$tmp/$x10.stats" ] || return 0
-  awk '{ split($2, kv, "="); print kv[2] }' "$tmp/$base.stats" | sort -g >"$tmp/base.w"
-  awk '{ split($2, kv, "="); print kv[2] }' "$tmp/$x10.stats" | sort -g >"$tmp/x10.w"
-  awk -v label="$label" 'NR == FNR { b[FNR] = $1; nb = FNR; next } { c[FNR] = $1; nc = FNR }
-       END { printf "%s, median wall: %.2fx\n", label, c[int((nc + 1) / 2)] / b[int((nb + 1) / 2)] }' \
-    "$tmp/base.w" "$tmp/x10.w"
+# same ratio at ten times the batch, (c8) over (b8). Medians as in the table.
+median_wall() {
+  awk '{ split($2, kv, "="); print kv[2] }' "$1" | sort -g |
+    awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-ratio b100k c "(c) / (b) first 100k"
-ratio b8 c8 "(c8) / (b8), batches to 2,560"
+ratio() {
+  local base=$1 x10=$2 label=$3 suffix=$4
+  [ -s "$tmp/$base$suffix.stats" ] && [ -s "$tmp/$x10$suffix.stats" ] || return 0
+  awk -v label="$label" -v b="$(median_wall "$tmp/$base$suffix.stats")" \
+    -v c="$(median_wall "$tmp/$x10$suffix.stats")" 'BEGIN { printf "%s, median wall: %.2fx\n", label, c / b }'
+}
+ratios() {
+  ratio b100k c "(c) / (b) first 100k" "$1"
+  ratio b8 c8 "(c8) / (b8), batches to 2,560" "$1"
+}
+ratios ""
 echo "medians of $runs runs; $(nproc) CPUs; $bin"
 if [ -n "${VS:-}" ]; then
   echo "against $VS, run after it in the same rounds:"
   table .vs
+  ratios .vs
 fi
