@@ -16,6 +16,18 @@
 
 namespace servesim {
 
+/// How an engine sizes its KV cache out of a GPU's memory by default.
+enum class KvSizing : uint8_t {
+  /// KV = memory x (1 - reserve_fraction) - weights - reserve_bytes.
+  kFraction,
+  /// vLLM: as kFraction, less the activation peak of the profiling pass it runs before sizing
+  /// the cache (a forward over the token budget, then the sampler over max_num_seqs rows).
+  kProfiledActivation,
+  /// SGLang's mem_fraction_static rule: a reserve sized by the chunked-prefill size, the
+  /// CUDA-graph batch and the GPUs per replica (on 60-160 GiB GPUs; a fraction elsewhere).
+  kSglangReserve,
+};
+
 struct EnginePreset {
   std::string_view name;   ///< versioned: `vllm@0.12`
   std::string_view alias;  ///< the bare name when this is that engine's default version
@@ -52,6 +64,7 @@ struct EnginePreset {
   /// (activation workspace, CUDA graphs, allocator slack).
   double reserve_fraction;
   double reserve_bytes;
+  KvSizing kv_sizing;
   /// Automatic prefix caching on by default (`/policies/kv/prefix_caching` overrides).
   bool prefix_caching;
   /// What of a preempted request's KV its cache keeps for its return (any workload, prefix
@@ -74,6 +87,19 @@ EnginePreset load_engine(const std::optional<JsonValue>& value,
                          const std::optional<JsonValue>& overrides, const nlohmann::json& doc);
 /// The continuous batcher's settings under this engine (before `/policies/batcher`).
 nlohmann::json engine_batcher_defaults(const EnginePreset& e);
+/// Memory per GPU an engine keeps out of weights and KV by default, as a fraction of the GPU's
+/// memory plus bytes, for a replica of `tp` x `pp` GPUs with the given token budget and
+/// sequence cap.
+struct KvReserve {
+  double fraction = 0;
+  double bytes = 0;
+};
+KvReserve engine_kv_reserve(const EnginePreset& e, const ModelSpec& model, int tp, int pp,
+                            double gpu_memory_bytes, int64_t budget_tokens, int64_t max_num_seqs);
+/// Bytes per GPU at the activation peak of vLLM's profiling pass.
+double profiled_activation_bytes(const ModelSpec& model, int64_t budget_tokens,
+                                 int64_t max_num_seqs);
+
 /// The engine's host-time and CUDA-graph terms on a replica's cost model.
 void apply_engine_costs(const EnginePreset& e, CostModelConfig& cost);
 

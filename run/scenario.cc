@@ -177,10 +177,6 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
   if (!kv_policy.maybe("prefix_caching")) kv_config.prefix_caching = engine.prefix_caching;
   kv_config.preempted_kv = engine.preempted_kv;
   kv_policies.allow_all_keys(kv_policy);
-  auto loads =
-      load_instances(root.at("instances"), *cluster, s.model, s.precision, kv_policy, engine);
-  kv_policy.finish();
-
   // Every replica gets the same batcher configuration; building it once checks it.
   const ConfigObject batcher = batcher_config(policies.maybe("batcher"), engine);
   {
@@ -193,6 +189,13 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
     batchers.allow_all_keys(bo);
     bo.finish();
   }
+  // The engine sizes its memory reserve for the budget and sequence cap the batcher runs with
+  // (checked above).
+  auto loads =
+      load_instances(root.at("instances"), *cluster, s.model, s.precision, kv_policy, engine,
+                     batcher.json.value("max_num_batched_tokens", engine.max_num_batched_tokens),
+                     batcher.json.value("max_num_seqs", engine.max_num_seqs));
+  kv_policy.finish();
   // Disaggregated serving: prefill replicas hand each request on to a decode replica.
   std::vector<std::string> names, entry_names, decode_names;
   for (const InstanceLoad& load : loads) {

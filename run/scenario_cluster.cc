@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <limits>
 #include <map>
 
 #include "models/gpu.h"
@@ -244,9 +246,13 @@ std::unique_ptr<Cluster> load_cluster(const JsonValue& v) {
 
 std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& cluster,
                                          const ModelSpec& model, const Precision& precision,
-                                         JsonObject& kv_policy, const EnginePreset& engine) {
+                                         JsonObject& kv_policy, const EnginePreset& engine,
+                                         int64_t budget_tokens, int64_t max_num_seqs) {
   const int64_t block_tokens =
       kv_policy.maybe("block_tokens") ? kv_policy.at("block_tokens").int_in_range(1, 1 << 16) : 16;
+  // A reserve given in the scenario replaces the engine's own sizing of it.
+  const bool reserve_given =
+      kv_policy.maybe("reserve_fraction") || kv_policy.maybe("reserve_bytes");
   const double reserve_fraction = kv_policy.maybe("reserve_fraction")
                                       ? kv_policy.at("reserve_fraction").fraction()
                                       : engine.reserve_fraction;
@@ -337,6 +343,15 @@ std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& clus
                             attention_group, model.num_heads));
     if (c.pp > model.num_layers)
       o.at("pp").fail(fmt::format("pp {} exceeds the model's {} layers", c.pp, model.num_layers));
+    if (!reserve_given) {
+      double gpu_memory_bytes = std::numeric_limits<double>::infinity();
+      for (int g : c.gpus)
+        gpu_memory_bytes = std::min(gpu_memory_bytes, cluster.gpus().at(g).spec.memory_bytes);
+      const KvReserve reserve = engine_kv_reserve(engine, model, c.tp, c.pp, gpu_memory_bytes,
+                                                  budget_tokens, max_num_seqs);
+      c.reserve_fraction = reserve.fraction;
+      c.reserve_bytes = reserve.bytes;
+    }
     const MemoryPlan plan = plan_memory(c, cluster, model, precision);
     if (plan.shortfall_bytes > 0)
       o.fail(fmt::format(

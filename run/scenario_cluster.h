@@ -27,13 +27,16 @@ struct InstanceLoad {
 };
 
 /// /instances, placed on `cluster`; block size and memory reserve come from /policies/kv (keys
-/// read here) or the engine preset. Each replica must hold the model and at least one KV block.
+/// read here) or the engine preset, which sizes the reserve for each replica's TP and PP and
+/// the batcher's token budget and sequence cap (engine_kv_reserve). Each replica must hold the
+/// model and at least one KV block.
 /// /instances is a list, or {"template": {...}, "count": N}: N replicas named NAME0..NAME{N-1}
 /// (NAME the template's name, default "replica"), each placed where the template says or, with
 /// neither "node" nor "gpus", on the first node with tp x pp free GPUs.
 std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& cluster,
                                          const ModelSpec& model, const Precision& precision,
-                                         JsonObject& kv_policy, const EnginePreset& engine);
+                                         JsonObject& kv_policy, const EnginePreset& engine,
+                                         int64_t budget_tokens, int64_t max_num_seqs);
 
 /// What a replica's cost model is given: its (slowest) GPU type and kernel fit, the model, and
 /// the slowest hop of its TP ring and PP chain, found on the cluster graph, and the engine's
