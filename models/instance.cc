@@ -27,12 +27,16 @@ std::string_view instance_role_name(InstanceRole role) {
   return "?";
 }
 
+double smallest_gpu_memory_bytes(const InstanceConfig& config, const Cluster& cluster) {
+  double bytes = std::numeric_limits<double>::infinity();
+  for (int g : config.gpus) bytes = std::min(bytes, cluster.gpus().at(g).spec.memory_bytes);
+  return bytes;
+}
+
 MemoryPlan plan_memory(const InstanceConfig& config, const Cluster& cluster, const ModelSpec& model,
                        const Precision& precision) {
   MemoryPlan plan;
-  plan.gpu_memory_bytes = std::numeric_limits<double>::infinity();
-  for (int g : config.gpus)
-    plan.gpu_memory_bytes = std::min(plan.gpu_memory_bytes, cluster.gpus().at(g).spec.memory_bytes);
+  plan.gpu_memory_bytes = smallest_gpu_memory_bytes(config, cluster);
   plan.weight_bytes = weight_bytes_per_gpu(model, precision.weights, config.tp, config.pp,
                                            config.moe, precision.experts);
   plan.reserve_bytes = plan.gpu_memory_bytes * config.reserve_fraction + config.reserve_bytes;

@@ -138,6 +138,8 @@ struct InstanceConfig {
   double host_kv_bytes = 0;
 };
 
+/// Memory of the smallest GPU among the replica's: every GPU holds the same share.
+double smallest_gpu_memory_bytes(const InstanceConfig& config, const Cluster& cluster);
 MemoryPlan plan_memory(const InstanceConfig& config, const Cluster& cluster, const ModelSpec& model,
                        const Precision& precision);
 

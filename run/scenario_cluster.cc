@@ -2,8 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
-#include <limits>
 #include <map>
 
 #include "models/gpu.h"
@@ -344,11 +342,9 @@ std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& clus
     if (c.pp > model.num_layers)
       o.at("pp").fail(fmt::format("pp {} exceeds the model's {} layers", c.pp, model.num_layers));
     if (!reserve_given) {
-      double gpu_memory_bytes = std::numeric_limits<double>::infinity();
-      for (int g : c.gpus)
-        gpu_memory_bytes = std::min(gpu_memory_bytes, cluster.gpus().at(g).spec.memory_bytes);
-      const KvReserve reserve = engine_kv_reserve(engine, model, c.tp, c.pp, gpu_memory_bytes,
-                                                  budget_tokens, max_num_seqs);
+      const KvReserve reserve =
+          engine_kv_reserve(engine, model, c.tp, c.pp, smallest_gpu_memory_bytes(c, cluster),
+                            budget_tokens, max_num_seqs);
       c.reserve_fraction = reserve.fraction;
       c.reserve_bytes = reserve.bytes;
     }
