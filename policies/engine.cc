@@ -123,7 +123,7 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .cuda_graph_max_batch = 512,
         .reserve_fraction = 0.10,
         .reserve_bytes = 0.0,
-        .kv_sizing = KvSizing::kFraction,
+        .kv_sizing = KvSizing::kFractionOfFree,
         .prefix_caching = true,
         .preempted_kv = PreemptedKv::kNone,
         .fp8_kv_with_fp8_weights = true,
@@ -296,7 +296,8 @@ double profiled_activation_bytes(const ModelSpec& model, int64_t budget_tokens,
 }
 
 KvReserve engine_kv_reserve(const EnginePreset& e, const ModelSpec& model, int tp, int pp,
-                            double gpu_memory_bytes, int64_t budget_tokens, int64_t max_num_seqs) {
+                            double gpu_memory_bytes, double weight_bytes, int64_t budget_tokens,
+                            int64_t max_num_seqs) {
   constexpr double kMiB = 1024.0 * 1024.0;
   switch (e.kv_sizing) {
     case KvSizing::kFraction:
@@ -304,6 +305,16 @@ KvReserve engine_kv_reserve(const EnginePreset& e, const ModelSpec& model, int t
     case KvSizing::kProfiledActivation:
       return {e.reserve_fraction,
               e.reserve_bytes + profiled_activation_bytes(model, budget_tokens, max_num_seqs)};
+    case KvSizing::kFractionOfFree: {
+      // tensorrt_llm/_torch/pyexecutor/_util.py (KvCacheCreator.estimate_max_tokens): after a
+      // profiling pass of context requests over max_num_tokens, the KV cache takes
+      // free_gpu_memory_fraction of what is free. The pass's peak is priced as vLLM's forward
+      // (its logits are one row per request, left out); the NCCL and CUDA-graph memory it
+      // also counts are not.
+      const double activation = profiled_activation_bytes(model, budget_tokens, 1);
+      const double free = std::max(0.0, gpu_memory_bytes - weight_bytes - activation);
+      return {0.0, e.reserve_bytes + activation + e.reserve_fraction * free};
+    }
     case KvSizing::kSglangReserve: {
       // sgl-project/sglang python/sglang/srt/server_args.py (PR 10975, 0.5.4 on), GPUs of
       // 60-160 GiB: chunked_prefill_size 8,192, cuda_graph_max_bs 256 below TP 4 and 512 from

@@ -26,6 +26,9 @@ enum class KvSizing : uint8_t {
   /// SGLang's mem_fraction_static rule: a reserve sized by the chunked-prefill size, the
   /// CUDA-graph batch and the GPUs per replica (on 60-160 GiB GPUs; a fraction elsewhere).
   kSglangReserve,
+  /// TensorRT-LLM: KV takes 1 - reserve_fraction of the memory left after the weights and
+  /// the activation peak of a profiling pass over the token budget.
+  kFractionOfFree,
 };
 
 struct EnginePreset {
@@ -95,8 +98,10 @@ struct KvReserve {
   double bytes = 0;
 };
 KvReserve engine_kv_reserve(const EnginePreset& e, const ModelSpec& model, int tp, int pp,
-                            double gpu_memory_bytes, int64_t budget_tokens, int64_t max_num_seqs);
-/// Bytes per GPU at the activation peak of vLLM's profiling pass.
+                            double gpu_memory_bytes, double weight_bytes, int64_t budget_tokens,
+                            int64_t max_num_seqs);
+/// Bytes per GPU at the activation peak of vLLM's profiling pass (a forward over the budget,
+/// then the sampler over one row per sequence).
 double profiled_activation_bytes(const ModelSpec& model, int64_t budget_tokens,
                                  int64_t max_num_seqs);
 

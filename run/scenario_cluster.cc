@@ -342,9 +342,10 @@ std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& clus
     if (c.pp > model.num_layers)
       o.at("pp").fail(fmt::format("pp {} exceeds the model's {} layers", c.pp, model.num_layers));
     if (!reserve_given) {
-      const KvReserve reserve =
-          engine_kv_reserve(engine, model, c.tp, c.pp, smallest_gpu_memory_bytes(c, cluster),
-                            budget_tokens, max_num_seqs);
+      const KvReserve reserve = engine_kv_reserve(
+          engine, model, c.tp, c.pp, smallest_gpu_memory_bytes(c, cluster),
+          weight_bytes_per_gpu(model, precision.weights, c.tp, c.pp, c.moe, precision.experts),
+          budget_tokens, max_num_seqs);
       c.reserve_fraction = reserve.fraction;
       c.reserve_bytes = reserve.bytes;
     }
