@@ -101,10 +101,10 @@ TEST_CASE("result JSON carries the summary keys of benchmark_serving", "[scenari
 TEST_CASE("routing on multi-turn traffic: cache-aware routing reuses more prefix and queues more",
           "[scenario][routing]") {
   // The Mooncake conversation trace on eight H100 replicas with prefix caching. SGLang's
-  // cache-aware policy sends a turn where its history is cached: reuse measured 15.0% of prompt
-  // tokens against 6.1% under least-loaded routing (2x asserted). At this load (replicas busy
-  // 84-88% of the time) the affinity concentrates work: p99 queueing 5.2 s against 0.22 s and
-  // mean TTFT 695 ms against 507 ms, so least-loaded wins on latency here (asserted in
+  // cache-aware policy sends a turn where its history is cached: reuse measured 14.9% of prompt
+  // tokens against 5.8% under least-loaded routing (2x asserted). At this load (replicas busy
+  // 82-90% of the time) the affinity concentrates work: p99 queueing 4.75 s against 0.22 s and
+  // mean TTFT 682 ms against 508 ms, so least-loaded wins on latency here (asserted in
   // direction, with 5x on the queue tail that moves most).
   const json base = load_scenario("mooncake_routing_8xh100.json");
   const RunOutput least = run_doc(base);
