@@ -63,8 +63,9 @@ struct EnginePreset {
   /// Largest decode batch replayed from a captured CUDA graph (batches are padded to the next
   /// captured size); larger batches and iterations with prefill run eagerly. 0: always eager.
   int64_t cuda_graph_max_batch;
-  /// Memory left out of weights + KV: a fraction of the GPU's memory plus fixed bytes
-  /// (activation workspace, CUDA graphs, allocator slack).
+  /// Memory left out of weights + KV (activation workspace, CUDA graphs, allocator slack): a
+  /// fraction and fixed bytes, which `kv_sizing` applies as the engine does (of the whole GPU,
+  /// or of what the weights and activations leave) and adds its own terms to.
   double reserve_fraction;
   double reserve_bytes;
   KvSizing kv_sizing;
@@ -90,13 +91,13 @@ EnginePreset load_engine(const std::optional<JsonValue>& value,
                          const std::optional<JsonValue>& overrides, const nlohmann::json& doc);
 /// The continuous batcher's settings under this engine (before `/policies/batcher`).
 nlohmann::json engine_batcher_defaults(const EnginePreset& e);
-/// Memory per GPU an engine keeps out of weights and KV by default, as a fraction of the GPU's
-/// memory plus bytes, for a replica of `tp` x `pp` GPUs with the given token budget and
-/// sequence cap.
+/// Memory per GPU kept out of weights and KV: a fraction of the GPU's memory plus bytes.
 struct KvReserve {
   double fraction = 0;
   double bytes = 0;
 };
+/// The reserve the engine's start-up leaves (its `kv_sizing`) on a replica of `tp` x `pp` GPUs
+/// holding `weight_bytes` each, with the batcher's token budget and sequence cap.
 KvReserve engine_kv_reserve(const EnginePreset& e, const ModelSpec& model, int tp, int pp,
                             double gpu_memory_bytes, double weight_bytes, int64_t budget_tokens,
                             int64_t max_num_seqs);
