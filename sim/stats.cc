@@ -44,6 +44,8 @@ uint64_t order_key(double value) {
   return bits >> 63 ? ~bits : bits | (uint64_t{1} << 63);
 }
 
+}  // namespace
+
 void select_by_partition(std::span<double> values, std::span<const uint64_t> ranks,
                          std::span<double> out) {
   // Ascending ranks: [begin, n) always holds the n - begin largest values, so each selection
@@ -66,8 +68,6 @@ void select_by_partition(std::span<double> values, std::span<const uint64_t> ran
     begin = k + 1;
   }
 }
-
-}  // namespace
 
 void select_order_statistics(std::span<double> values, std::span<const uint64_t> ranks,
                              std::span<double> out) {
