@@ -39,6 +39,10 @@ struct Request {
   int64_t predicted_output_tokens = 0;
 
   RequestState state = RequestState::kQueued;
+  /// The prefix cache was consulted since the request last (re)joined the waiting queue.
+  bool prefix_looked_up = false;
+  /// Preempted with some of its KV left in its replica's cache, not yet looked up.
+  bool preempted_kv_cached = false;
   int instance = -1;
   /// Tokens whose KV is in the cache (prompt prefilled so far plus generated tokens kept).
   int64_t computed_tokens = 0;
@@ -48,10 +52,6 @@ struct Request {
   int64_t kv_blocks = 0;
   int64_t shared_prefix_blocks = 0;  ///< leading blocks pinned in the prefix cache
   int64_t host_blocks = 0;           ///< blocks after the shared prefix that live in host DRAM
-  /// The prefix cache was consulted since the request last (re)joined the waiting queue.
-  bool prefix_looked_up = false;
-  /// Preempted with some of its KV left in its replica's cache, not yet looked up.
-  bool preempted_kv_cached = false;
   /// Blocks it took back from that cache while it waits (given back if the pool needs them).
   int64_t resumed_blocks = 0;
   /// The size-class router put it in a class its true length does not belong to.
