@@ -14,6 +14,7 @@
 #   (c8)   (b8) with every output length x10, as (c) is to (b100k): batches of 2,560
 #   (brec) (b) with the per-request records in the result (/output/requests true)
 #   (b10m) 10,000,000 requests of (b)'s distribution; (b10mrec) the same with records
+#   (b100m) 100,000,000 requests of (b)'s distribution, records off (about 5 minutes a run)
 # Figures come from `servesim run --stats` (measured inside the process: wall time from load to
 # written result, VmHWM for peak RSS). Usage: tools/bench.sh [servesim binary] [workload...]
 # e.g. RUNS=1 tools/bench.sh build/servesim a b100k. With VS=OTHER_BINARY each run of the binary
@@ -46,7 +47,8 @@ args_for() {
     brec) echo "$poisson --set /output/requests=true" ;;
     b10m) echo "$poisson --set /workload/requests=10000000" ;;
     b10mrec) echo "$poisson --set /workload/requests=10000000 --set /output/requests=true" ;;
-    *) echo "unknown workload '$1' (a, azure8, disagg, b, b100k, c, b8, c8, brec, b10m, b10mrec)" >&2; exit 2 ;;
+    b100m) echo "$poisson --set /workload/requests=100000000" ;;
+    *) echo "unknown workload '$1' (a, azure8, disagg, b, b100k, c, b8, c8, brec, b10m, b10mrec, b100m)" >&2; exit 2 ;;
   esac
 }
 describe() {
@@ -62,6 +64,7 @@ describe() {
     brec) echo "(b) 1M req, records on" ;;
     b10m) echo "(b) 10M req" ;;
     b10mrec) echo "(b) 10M req, records on" ;;
+    b100m) echo "(b) 100M req" ;;
   esac
 }
 
