@@ -51,6 +51,7 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .prefill_priority = false,
         .reserve_full_output = false,
         .cuda_graph_max_batch = 512,
+        .cuda_graph_batch_doubles_from_tp4 = false,
         .reserve_fraction = 0.10,
         .reserve_bytes = 0.0,
         .kv_sizing = KvSizing::kProfiledActivation,
@@ -86,6 +87,7 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .prefill_priority = false,
         .reserve_full_output = false,
         .cuda_graph_max_batch = 256,
+        .cuda_graph_batch_doubles_from_tp4 = true,
         .reserve_fraction = 0.12,
         .reserve_bytes = 0.0,
         .kv_sizing = KvSizing::kSglangReserve,
@@ -98,7 +100,8 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
             "GB-class "
             "GPUs, mem_fraction_static from a reserve of 512 MiB + 1.5 MiB per chunked-prefill "
             "token + 2 MiB per CUDA-graph batch + 128 MiB per GPU, at least 10 GiB, on 60-160 "
-            "GiB GPUs, cuda_graph_max_bs 256, radix cache on unless "
+            "GiB GPUs, cuda_graph_max_bs 256 below TP 4 and 512 from it there, radix cache on "
+            "unless "
             "disable_radix_cache), python/sglang/srt/managers/schedule_batch.py (retract_decode "
             "frees the decoded tail, the prompt stays in the radix tree), "
             "python/sglang/srt/managers/scheduler.py (get_next_batch_to_run: a new prefill batch "
@@ -121,6 +124,7 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .prefill_priority = false,
         .reserve_full_output = true,
         .cuda_graph_max_batch = 512,
+        .cuda_graph_batch_doubles_from_tp4 = false,
         .reserve_fraction = 0.10,
         .reserve_bytes = 0.0,
         .kv_sizing = KvSizing::kFractionOfFree,
@@ -155,6 +159,7 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .prefill_priority = false,
         .reserve_full_output = false,
         .cuda_graph_max_batch = -1,
+        .cuda_graph_batch_doubles_from_tp4 = false,
         .reserve_fraction = 0.10,
         .reserve_bytes = 0.0,
         .kv_sizing = KvSizing::kFraction,
@@ -245,8 +250,10 @@ EnginePreset load_engine(const std::optional<JsonValue>& value,
     if (auto x = o.maybe("host_per_sequence_s")) e.host_per_sequence_s = host_s(*x, 1);
     if (auto x = o.maybe("host_per_prefill_token_s")) e.host_per_prefill_token_s = host_s(*x, 1);
     if (auto x = o.maybe("frontend_latency_s")) e.frontend_latency_s = host_s(*x, 10);
-    if (auto x = o.maybe("cuda_graph_max_batch"))
+    if (auto x = o.maybe("cuda_graph_max_batch")) {
       e.cuda_graph_max_batch = x->int_in_range(0, 1 << 20);
+      e.cuda_graph_batch_doubles_from_tp4 = false;
+    }
     if (auto x = o.maybe("prefix_caching")) e.prefix_caching = x->as_bool();
     if (auto x = o.maybe("preempted_kv")) {
       const std::string v = x->as_string();
@@ -295,6 +302,14 @@ double profiled_activation_bytes(const ModelSpec& model, int64_t budget_tokens,
          4.0 * rows * static_cast<double>(model.vocab_size);
 }
 
+namespace {
+/// The GPU sizes (60-160 GiB) whose SGLang defaults the reserve and graph rules describe.
+bool sglang_reserve_tier(double gpu_memory_bytes) {
+  const double gpu_gib = gpu_memory_bytes / (1024.0 * 1024.0 * 1024.0);
+  return gpu_gib >= 60 && gpu_gib <= 160;
+}
+}  // namespace
+
 KvReserve engine_kv_reserve(const EnginePreset& e, const ModelSpec& model, int tp, int pp,
                             double gpu_memory_bytes, double weight_bytes, int64_t budget_tokens,
                             int64_t max_num_seqs) {
@@ -321,9 +336,9 @@ KvReserve engine_kv_reserve(const EnginePreset& e, const ModelSpec& model, int t
       // it, and mem_fraction_static = 1 - reserve / memory with reserve (MiB) = 512 + 1.5 x
       // chunked_prefill_size + 2 x cuda_graph_max_bs + tp x pp / 8 x 1024, at least 10 GiB.
       // Other GPU sizes have other tiers, not modelled: they keep the preset's fraction.
-      const double gpu_gib = gpu_memory_bytes / (1024.0 * kMiB);
-      if (gpu_gib < 60 || gpu_gib > 160) break;
-      const double graph_batch = tp < 4 ? 256 : 512;
+      if (!sglang_reserve_tier(gpu_memory_bytes)) break;
+      const auto graph_batch = static_cast<double>(
+          std::max<int64_t>(0, engine_cuda_graph_max_batch(e, tp, gpu_memory_bytes)));
       const double reserve_mib = std::max(
           512 + 1.5 * 8192 + 2 * graph_batch + static_cast<double>(tp * pp) / 8 * 1024, 10240.0);
       return {0.0, reserve_mib * kMiB};
@@ -332,11 +347,21 @@ KvReserve engine_kv_reserve(const EnginePreset& e, const ModelSpec& model, int t
   return {e.reserve_fraction, e.reserve_bytes};
 }
 
-void apply_engine_costs(const EnginePreset& e, CostModelConfig& cost) {
+int64_t engine_cuda_graph_max_batch(const EnginePreset& e, int tp, double gpu_memory_bytes) {
+  // sgl-project/sglang python/sglang/srt/server_args.py (0.5): cuda_graph_max_bs 256 below
+  // TP 4 and 512 from it on GPUs of 60-160 GiB.
+  if (e.cuda_graph_batch_doubles_from_tp4 && e.cuda_graph_max_batch > 0 && tp >= 4 &&
+      sglang_reserve_tier(gpu_memory_bytes))
+    return 2 * e.cuda_graph_max_batch;
+  return e.cuda_graph_max_batch;
+}
+
+void apply_engine_costs(const EnginePreset& e, int tp, double gpu_memory_bytes,
+                        CostModelConfig& cost) {
   cost.iteration_overhead_s = e.iteration_overhead_s;
   cost.host_per_sequence_s = e.host_per_sequence_s;
   cost.host_per_prefill_token_s = e.host_per_prefill_token_s;
-  cost.cuda_graph_max_batch = e.cuda_graph_max_batch;
+  cost.cuda_graph_max_batch = engine_cuda_graph_max_batch(e, tp, gpu_memory_bytes);
   cost.engine_fp8_gemm = e.fp8_gemm;
 }
 

@@ -62,7 +62,11 @@ struct EnginePreset {
   bool reserve_full_output;
   /// Largest decode batch replayed from a captured CUDA graph (batches are padded to the next
   /// captured size); larger batches and iterations with prefill run eagerly. 0: always eager.
+  /// See engine_cuda_graph_max_batch for the value a replica uses.
   int64_t cuda_graph_max_batch;
+  /// The engine doubles cuda_graph_max_batch from TP 4 on 60-160 GiB GPUs (SGLang); an
+  /// override of cuda_graph_max_batch turns this off.
+  bool cuda_graph_batch_doubles_from_tp4;
   /// Memory left out of weights + KV (activation workspace, CUDA graphs, allocator slack): a
   /// fraction and fixed bytes, which `kv_sizing` applies as the engine does (of the whole GPU,
   /// or of what the weights and activations leave) and adds its own terms to.
@@ -106,7 +110,13 @@ KvReserve engine_kv_reserve(const EnginePreset& e, const ModelSpec& model, int t
 double profiled_activation_bytes(const ModelSpec& model, int64_t budget_tokens,
                                  int64_t max_num_seqs);
 
-/// The engine's host-time and CUDA-graph terms on a replica's cost model.
-void apply_engine_costs(const EnginePreset& e, CostModelConfig& cost);
+/// The largest CUDA-graph decode batch on a replica of `tp` GPUs of `gpu_memory_bytes` each: the
+/// same value sizes the engine's memory reserve and prices its iterations.
+int64_t engine_cuda_graph_max_batch(const EnginePreset& e, int tp, double gpu_memory_bytes);
+
+/// The engine's host-time and CUDA-graph terms on the cost model of a replica of `tp` GPUs of
+/// `gpu_memory_bytes` each.
+void apply_engine_costs(const EnginePreset& e, int tp, double gpu_memory_bytes,
+                        CostModelConfig& cost);
 
 }  // namespace servesim

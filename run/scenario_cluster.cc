@@ -430,7 +430,7 @@ CostModelConfig cost_model_inputs(const InstanceConfig& config, const Cluster& c
         slowest = l.spec.bandwidth_bytes_per_s;
     }
   }
-  apply_engine_costs(engine, cost);
+  apply_engine_costs(engine, config.tp, smallest_gpu_memory_bytes(config, cluster), cost);
   // The slowest hop of each TP ring and of the PP chain sets the pace.
   cost.tp_on_nvlink = config.tp > 1;
   for (int s = 0; s < config.pp; ++s)

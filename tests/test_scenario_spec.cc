@@ -153,6 +153,34 @@ TEST_CASE("each engine sizes its memory reserve as its own start-up does", "[sce
   CHECK(reserve_of("sglang", 1, {"/policies/kv={\"reserve_bytes\": 1e9}"}) == std::pair{0.12, 1e9});
 }
 
+TEST_CASE("SGLang's CUDA-graph batch follows TP in its reserve and its iteration cost alike",
+          "[scenario][engine]") {
+  const auto instance_of = [](int tp, std::vector<std::string> extra) {
+    ScenarioOptions options;
+    options.overrides = {"/model=Qwen3-32B", "/engine=sglang",
+                         "/instances/0/tp=" + std::to_string(tp)};
+    for (auto& o : extra) options.overrides.push_back(o);
+    return parse_scenario_file(source_path("scenarios/closed_loop_h100.json"), options)
+        .instances[0];
+  };
+  // server_args.py on an 80 GiB GPU: cuda_graph_max_bs 256 below TP 4, 512 from it.
+  CHECK(instance_of(2, {}).cost.cuda_graph_max_batch == 256);
+  CHECK(instance_of(4, {}).cost.cuda_graph_max_batch == 512);
+  CHECK(instance_of(8, {}).cost.cuda_graph_max_batch == 512);
+  // An override holds at every TP, and the reserve's 2 MiB per graph batch follows it:
+  // 384 instead of 512 at TP 4 is 256 MiB less.
+  const double mib = 1024.0 * 1024.0;
+  const InstanceSpec given = instance_of(4, {"/engine_overrides/cuda_graph_max_batch=384"});
+  CHECK(given.cost.cuda_graph_max_batch == 384);
+  CHECK(given.config.reserve_bytes == Approx(instance_of(4, {}).config.reserve_bytes - 256 * mib));
+  // Other engines keep one value at every TP.
+  ScenarioOptions vllm;
+  vllm.overrides = {"/model=Qwen3-32B", "/engine=vllm", "/instances/0/tp=8"};
+  CHECK(parse_scenario_file(source_path("scenarios/closed_loop_h100.json"), vllm)
+            .instances[0]
+            .cost.cuda_graph_max_batch == 512);
+}
+
 TEST_CASE("the activation estimate reproduces vLLM's logged profiling peaks", "[engine]") {
   // Llama-3-8B, 8,192 batched tokens, 256 sequences: 1.26 GiB logged (vllm-project/vllm PR
   // 10511). Within 10%: the constant is fitted to this and one other log, so no closer is
