@@ -649,6 +649,11 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b, Gem
   const double prefill_tokens = tokens - static_cast<double>(b.decode_sequences);
   cost.overhead_s = c.iteration_overhead_s + c.host_per_sequence_s * rows +
                     c.host_per_prefill_token_s * prefill_tokens / adp;
+  if (c.host_overlapped) {
+    const double gpu_s = cost.gemm_s + cost.attention_s + cost.elementwise_s + cost.lm_head_s +
+                         cost.tp_comm_s + cost.pp_comm_s + cost.ep_comm_s;
+    cost.overhead_s = std::max(0.0, cost.overhead_s - gpu_s);
+  }
   // Eagerly run iterations cannot finish before the host has launched every kernel.
   if (c.cuda_graph_max_batch >= 0 && !graphed) {
     const double gpu_s = cost.gemm_s + cost.attention_s + cost.elementwise_s + cost.lm_head_s +

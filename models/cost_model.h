@@ -147,6 +147,9 @@ struct CostModelConfig {
   /// mappings built).
   double host_per_sequence_s = 0;
   double host_per_prefill_token_s = 0;
+  /// The engine prepares the next iteration while the GPU runs this one (an overlap
+  /// scheduler): host time only shows where it exceeds the GPU's.
+  bool host_overlapped = false;
   EngineGemmAdjustment engine_fp8_gemm;
   /// Largest decode-only batch replayed from a CUDA graph: smaller ones are padded to the next
   /// captured size; larger ones, and iterations with prefill, launch every kernel from the host

@@ -43,6 +43,7 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .host_per_sequence_s = 1.0e-5,
         .host_per_prefill_token_s = 5.0e-7,
         .frontend_latency_s = 0.0,
+        .host_overlapped = false,  // host terms fitted as added to the GPU time
         .max_num_seqs = 1024,
         .max_num_batched_tokens = 8192,
         .budget_margin_tokens = 1500,
@@ -79,6 +80,7 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .host_per_sequence_s = 2.0e-5,
         .host_per_prefill_token_s = 2.0e-6,
         .frontend_latency_s = 0.0,
+        .host_overlapped = false,  // host terms fitted as added to the GPU time
         .max_num_seqs = 1024,
         .max_num_batched_tokens = 8192,
         .budget_margin_tokens = 1500,
@@ -116,6 +118,7 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .host_per_sequence_s = 0.0,
         .host_per_prefill_token_s = 0.0,
         .frontend_latency_s = 0.0,
+        .host_overlapped = true,
         .max_num_seqs = 2048,
         .max_num_batched_tokens = 8192,
         .budget_margin_tokens = 500,
@@ -134,7 +137,8 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .fp8_gemm = {.memory_efficiency = 0.92, .m_half_factor = 0.5},
         .source =
             "TensorRT-LLM 1.0 PyTorch backend: tensorrt_llm/llmapi/llm_args.py (max_batch_size "
-            "2048, "
+            "2048, disable_overlap_scheduler False: the next iteration is scheduled while the GPU "
+            "runs this one, "
             "max_num_tokens 8192, enable_chunked_prefill False, KvCacheConfig "
             "free_gpu_memory_fraction 0.9, enable_block_reuse True, CUDA graphs with padding), "
             "tensorrt_llm/_torch/pyexecutor/scheduler.py (in-flight batching: whole context phases "
@@ -151,6 +155,7 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .host_per_sequence_s = 0.0,
         .host_per_prefill_token_s = 0.0,
         .frontend_latency_s = 0.0,
+        .host_overlapped = false,
         .max_num_seqs = 256,
         .max_num_batched_tokens = 8192,
         .budget_margin_tokens = -1,
@@ -255,6 +260,7 @@ EnginePreset load_engine(const std::optional<JsonValue>& value,
       e.cuda_graph_batch_doubles_from_tp4 = false;
     }
     if (auto x = o.maybe("prefix_caching")) e.prefix_caching = x->as_bool();
+    if (auto x = o.maybe("host_overlapped")) e.host_overlapped = x->as_bool();
     if (auto x = o.maybe("preempted_kv")) {
       const std::string v = x->as_string();
       if (v == "none")
@@ -361,6 +367,7 @@ void apply_engine_costs(const EnginePreset& e, int tp, double gpu_memory_bytes,
   cost.iteration_overhead_s = e.iteration_overhead_s;
   cost.host_per_sequence_s = e.host_per_sequence_s;
   cost.host_per_prefill_token_s = e.host_per_prefill_token_s;
+  cost.host_overlapped = e.host_overlapped;
   cost.cuda_graph_max_batch = engine_cuda_graph_max_batch(e, tp, gpu_memory_bytes);
   cost.engine_fp8_gemm = e.fp8_gemm;
 }

@@ -44,6 +44,9 @@ struct EnginePreset {
   /// process, and the first token's way back. The request reaches the router this long after
   /// it is sent, so it counts once in TTFT and E2E and not in TPOT.
   double frontend_latency_s;
+  /// An overlap scheduler prepares the next iteration while the GPU runs this one: host time
+  /// shows only where it exceeds the GPU's.
+  bool host_overlapped;
   int64_t max_num_seqs;
   /// Fixed token budget per iteration, used unless the budget is sized to the workload.
   int64_t max_num_batched_tokens;

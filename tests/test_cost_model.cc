@@ -112,3 +112,24 @@ TEST_CASE("memory plan: weights, reserve and whole KV blocks", "[cost]") {
   // still holds one: 2 x 32 x 1 x 128 x 2 = 16,384 B.
   CHECK(kv_bytes_per_token_per_gpu(*find_model("Llama-3.1-8B"), DType::kBf16, 16, 1) == 16'384.0);
 }
+
+TEST_CASE("an overlap scheduler's host time shows only where it exceeds the GPU's", "[cost]") {
+  CostModelConfig c = toy_config();
+  BatchShape batch;
+  for (int i = 0; i < 8; ++i) batch.add_decode(1000);
+  c.iteration_overhead_s = 1e-3;
+  c.host_per_sequence_s = 1e-4;  // host time 1.8 ms for 8 sequences
+  const IterationCost added = price_iteration(c, batch);
+  CHECK(added.overhead_s == Approx(1.8e-3));
+  const double gpu_s = added.total_s - added.overhead_s;
+  REQUIRE(gpu_s > 1.8e-3);  // a 7B decode step on a 1 TB/s GPU: about 14 ms of weights
+  c.host_overlapped = true;
+  // Hidden behind the GPU's step: the iteration takes the GPU's time alone.
+  const IterationCost hidden = price_iteration(c, batch);
+  CHECK(hidden.overhead_s == 0.0);
+  CHECK(hidden.total_s == Approx(gpu_s).epsilon(1e-12));
+  // Host time longer than the step: the iteration takes the host's time, max(GPU, host).
+  c.iteration_overhead_s = gpu_s + 5e-3;
+  const IterationCost exposed = price_iteration(c, batch);
+  CHECK(exposed.total_s == Approx(gpu_s + 5e-3 + 8 * 1e-4).epsilon(1e-12));
+}
