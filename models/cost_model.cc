@@ -647,17 +647,14 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b, Gem
     cost.pp_comm_s = (c.pp - 1) * c.pp_path.transfer_time_s(bytes);
   }
   const double prefill_tokens = tokens - static_cast<double>(b.decode_sequences);
-  cost.overhead_s = c.iteration_overhead_s + c.host_per_sequence_s * rows +
-                    c.host_per_prefill_token_s * prefill_tokens / adp;
-  if (c.host_overlapped) {
-    const double gpu_s = cost.gemm_s + cost.attention_s + cost.elementwise_s + cost.lm_head_s +
-                         cost.tp_comm_s + cost.pp_comm_s + cost.ep_comm_s;
-    cost.overhead_s = std::max(0.0, cost.overhead_s - gpu_s);
-  }
+  const double gpu_s = cost.gemm_s + cost.attention_s + cost.elementwise_s + cost.lm_head_s +
+                       cost.tp_comm_s + cost.pp_comm_s + cost.ep_comm_s;
+  const double host_s = c.iteration_overhead_s + c.host_per_sequence_s * rows +
+                        c.host_per_prefill_token_s * prefill_tokens / adp;
+  // An overlap scheduler prepares this iteration while the GPU runs the previous one.
+  cost.overhead_s = c.host_overlapped ? std::max(0.0, host_s - gpu_s) : host_s;
   // Eagerly run iterations cannot finish before the host has launched every kernel.
   if (c.cuda_graph_max_batch >= 0 && !graphed) {
-    const double gpu_s = cost.gemm_s + cost.attention_s + cost.elementwise_s + cost.lm_head_s +
-                         cost.tp_comm_s + cost.pp_comm_s + cost.ep_comm_s;
     const double launch_s =
         layers * DefaultEfficiency::kEagerKernelsPerLayer * DefaultEfficiency::kEagerLaunchS;
     cost.overhead_s += std::max(0.0, launch_s - gpu_s);
