@@ -651,14 +651,16 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b, Gem
                        cost.tp_comm_s + cost.pp_comm_s + cost.ep_comm_s;
   const double host_s = c.iteration_overhead_s + c.host_per_sequence_s * rows +
                         c.host_per_prefill_token_s * prefill_tokens / adp;
-  // An overlap scheduler prepares this iteration while the GPU runs the previous one.
-  cost.overhead_s = c.host_overlapped ? std::max(0.0, host_s - gpu_s) : host_s;
   // Eagerly run iterations cannot finish before the host has launched every kernel.
-  if (c.cuda_graph_max_batch >= 0 && !graphed) {
-    const double launch_s =
-        layers * DefaultEfficiency::kEagerKernelsPerLayer * DefaultEfficiency::kEagerLaunchS;
-    cost.overhead_s += std::max(0.0, launch_s - gpu_s);
-  }
+  const double launch_s =
+      c.cuda_graph_max_batch >= 0 && !graphed
+          ? layers * DefaultEfficiency::kEagerKernelsPerLayer * DefaultEfficiency::kEagerLaunchS
+          : 0.0;
+  // Without overlap the host prepares the iteration, then launches it as the GPU runs:
+  // host + max(GPU, launches). An overlap scheduler prepares the next iteration while this one
+  // runs, so its one host thread needs host + launches per iteration: max(GPU, host + launches).
+  cost.overhead_s = c.host_overlapped ? std::max(0.0, host_s + launch_s - gpu_s)
+                                      : host_s + std::max(0.0, launch_s - gpu_s);
 
   // Offloaded KV crosses each GPU's own PCIe link (its shard: KV heads over TP, layers over
   // PP); PP stages run one after another, so their transfers add up.

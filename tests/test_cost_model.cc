@@ -133,3 +133,23 @@ TEST_CASE("an overlap scheduler's host time shows only where it exceeds the GPU'
   const IterationCost exposed = price_iteration(c, batch);
   CHECK(exposed.total_s == Approx(gpu_s + 5e-3 + 8 * 1e-4).epsilon(1e-12));
 }
+
+TEST_CASE("an overlapped host launching an eager iteration needs host and launch time together",
+          "[cost]") {
+  CostModelConfig c = toy_config();
+  c.cuda_graph_max_batch = 0;  // every iteration runs eagerly
+  BatchShape batch;
+  batch.add_decode(1000);
+  const double launch_s = 32 * E::kEagerKernelsPerLayer * E::kEagerLaunchS;  // 32 layers
+  const IterationCost bare = price_iteration(c, batch);
+  const double gpu_s = bare.total_s - bare.overhead_s;
+  REQUIRE(gpu_s > launch_s);  // about 14 ms of weights against 1.9 ms of launches
+  // Host preparation and launches each shorter than the GPU's step, together longer: one host
+  // thread cannot hide both behind it.
+  c.iteration_overhead_s = gpu_s - launch_s / 2;
+  c.host_overlapped = true;
+  CHECK(price_iteration(c, batch).total_s == Approx(gpu_s + launch_s / 2).epsilon(1e-12));
+  // Without overlap the preparation comes first and the launches hide behind the GPU.
+  c.host_overlapped = false;
+  CHECK(price_iteration(c, batch).total_s == Approx(2 * gpu_s - launch_s / 2).epsilon(1e-12));
+}
