@@ -52,7 +52,7 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .prefill_priority = false,
         .reserve_full_output = false,
         .cuda_graph_max_batch = 512,
-        .cuda_graph_batch_doubles_from_tp4 = false,
+        .cuda_graph_max_batch_from_tp4 = -1,
         .reserve_fraction = 0.10,
         .reserve_bytes = 0.0,
         .kv_sizing = KvSizing::kProfiledActivation,
@@ -89,7 +89,7 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .prefill_priority = false,
         .reserve_full_output = false,
         .cuda_graph_max_batch = 256,
-        .cuda_graph_batch_doubles_from_tp4 = true,
+        .cuda_graph_max_batch_from_tp4 = 512,
         .reserve_fraction = 0.12,
         .reserve_bytes = 0.0,
         .kv_sizing = KvSizing::kSglangReserve,
@@ -127,7 +127,7 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .prefill_priority = false,
         .reserve_full_output = true,
         .cuda_graph_max_batch = 512,
-        .cuda_graph_batch_doubles_from_tp4 = false,
+        .cuda_graph_max_batch_from_tp4 = -1,
         .reserve_fraction = 0.10,
         .reserve_bytes = 0.0,
         .kv_sizing = KvSizing::kFractionOfFree,
@@ -164,7 +164,7 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .prefill_priority = false,
         .reserve_full_output = false,
         .cuda_graph_max_batch = -1,
-        .cuda_graph_batch_doubles_from_tp4 = false,
+        .cuda_graph_max_batch_from_tp4 = -1,
         .reserve_fraction = 0.10,
         .reserve_bytes = 0.0,
         .kv_sizing = KvSizing::kFraction,
@@ -257,7 +257,7 @@ EnginePreset load_engine(const std::optional<JsonValue>& value,
     if (auto x = o.maybe("frontend_latency_s")) e.frontend_latency_s = host_s(*x, 10);
     if (auto x = o.maybe("cuda_graph_max_batch")) {
       e.cuda_graph_max_batch = x->int_in_range(0, 1 << 20);
-      e.cuda_graph_batch_doubles_from_tp4 = false;
+      e.cuda_graph_max_batch_from_tp4 = -1;
     }
     if (auto x = o.maybe("prefix_caching")) e.prefix_caching = x->as_bool();
     if (auto x = o.maybe("host_overlapped")) e.host_overlapped = x->as_bool();
@@ -356,9 +356,8 @@ KvReserve engine_kv_reserve(const EnginePreset& e, const ModelSpec& model, int t
 int64_t engine_cuda_graph_max_batch(const EnginePreset& e, int tp, double gpu_memory_bytes) {
   // sgl-project/sglang python/sglang/srt/server_args.py (0.5): cuda_graph_max_bs 256 below
   // TP 4 and 512 from it on GPUs of 60-160 GiB.
-  if (e.cuda_graph_batch_doubles_from_tp4 && e.cuda_graph_max_batch > 0 && tp >= 4 &&
-      sglang_reserve_tier(gpu_memory_bytes))
-    return 2 * e.cuda_graph_max_batch;
+  if (e.cuda_graph_max_batch_from_tp4 >= 0 && tp >= 4 && sglang_reserve_tier(gpu_memory_bytes))
+    return e.cuda_graph_max_batch_from_tp4;
   return e.cuda_graph_max_batch;
 }
 

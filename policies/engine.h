@@ -67,9 +67,10 @@ struct EnginePreset {
   /// captured size); larger batches and iterations with prefill run eagerly. 0: always eager.
   /// See engine_cuda_graph_max_batch for the value a replica uses.
   int64_t cuda_graph_max_batch;
-  /// The engine doubles cuda_graph_max_batch from TP 4 on 60-160 GiB GPUs (SGLang); an
-  /// override of cuda_graph_max_batch turns this off.
-  bool cuda_graph_batch_doubles_from_tp4;
+  /// The graph batch from TP 4 on, on 60-160 GiB GPUs, where the engine's defaults differ
+  /// there (SGLang); -1: cuda_graph_max_batch everywhere. An override of cuda_graph_max_batch
+  /// applies at every TP.
+  int64_t cuda_graph_max_batch_from_tp4;
   /// Memory left out of weights + KV (activation workspace, CUDA graphs, allocator slack): a
   /// fraction and fixed bytes, which `kv_sizing` applies as the engine does (of the whole GPU,
   /// or of what the weights and activations leave) and adds its own terms to.

@@ -181,6 +181,22 @@ TEST_CASE("SGLang's CUDA-graph batch follows TP in its reserve and its iteration
             .cost.cuda_graph_max_batch == 512);
 }
 
+TEST_CASE("TensorRT-LLM's overlap scheduler reaches its cost model, and an override turns it off",
+          "[scenario][engine]") {
+  const auto overlapped = [](const std::string& engine, std::vector<std::string> extra) {
+    ScenarioOptions options;
+    options.overrides = {"/engine=" + engine};
+    for (auto& o : extra) options.overrides.push_back(o);
+    return parse_scenario_file(source_path("scenarios/closed_loop_h100.json"), options)
+        .instances[0]
+        .cost.host_overlapped;
+  };
+  CHECK(overlapped("trtllm", {}));
+  CHECK_FALSE(overlapped("vllm", {}));
+  CHECK_FALSE(overlapped("trtllm", {"/engine_overrides/host_overlapped=false"}));
+  CHECK(overlapped("vllm", {"/engine_overrides/host_overlapped=true"}));
+}
+
 TEST_CASE("the activation estimate reproduces vLLM's logged profiling peaks", "[engine]") {
   // Llama-3-8B, 8,192 batched tokens, 256 sequences: 1.26 GiB logged (vllm-project/vllm PR
   // 10511). Within 10%: the constant is fitted to this and one other log, so no closer is
