@@ -271,7 +271,7 @@ class Instance final : public DecodeSetContext, public RequestSink {
   void return_kept_kv(Request* r) override;
   int64_t cached_kv_blocks() const override { return prefix_cache_.blocks(); }
   int64_t kept_kv_blocks(const Request& r) const override {
-    return r.preempted_kv_cached ? prefix_cache_.own_blocks(r.id) : 0;
+    return prefix_cache_.own_blocks(r.kept_kv_handle, r.id);
   }
   Time now() const override { return sim_.now(); }
 
@@ -324,6 +324,9 @@ class Instance final : public DecodeSetContext, public RequestSink {
   static int64_t outstanding_of(const Request& r, int64_t steps_ahead = 0);
   /// Pins the cached prefix of a request that is (again) waiting to start.
   void lookup_prefix(Request* r);
+  /// Hands `blocks` leading blocks of a request's context, taken from the pool, to the cache
+  /// as its own entry, evictable from its end, which the request finds again when it resumes.
+  void keep_own_kv(Request* r, int64_t blocks);
 
   /// Returns all of a request's KV: shared blocks unpinned, its full prompt blocks handed to
   /// the prefix cache (when enabled), host blocks freed, the rest back to the pool.

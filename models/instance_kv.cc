@@ -38,23 +38,28 @@ void Instance::lookup_prefix(Request* r) {
   prefix_hit_tokens_ += r->computed_tokens;
 }
 
+void Instance::keep_own_kv(Request* r, int64_t blocks) {
+  SERVESIM_CHECK(prefix_cache_.own_blocks(r->kept_kv_handle, r->id) == 0,
+                 "request {} cached its own KV twice", r->id);
+  r->kept_kv_handle = prefix_cache_.insert_own(r->id, blocks);
+}
+
 void Instance::return_kept_kv(Request* r) {
   if (r->resumed_blocks == 0) return;
   SERVESIM_CHECK(r->kv_blocks == r->resumed_blocks, "request {} grew past its kept KV in waiting",
                  r->id);
   // Back to the cache, evictable again from its end.
-  prefix_cache_.insert_own(r->id, r->kv_blocks);
+  keep_own_kv(r, r->kv_blocks);
   preempted_kv_reused_tokens_ -= r->computed_tokens;
   outstanding_tokens_ -= outstanding_of(*r);
   r->computed_tokens = r->kv_blocks = r->resumed_blocks = 0;
   outstanding_tokens_ += outstanding_of(*r);
-  r->preempted_kv_cached = true;
 }
 
 void Instance::resume_kept_kv(Request* r) {
-  if (!r->preempted_kv_cached) return;
-  r->preempted_kv_cached = false;
-  const int64_t blocks = prefix_cache_.take_own(r->id);
+  if (r->kept_kv_handle < 0) return;
+  const int64_t blocks = prefix_cache_.take_own(r->kept_kv_handle, r->id);
+  r->kept_kv_handle = -1;
   if (blocks == 0) return;
   SERVESIM_CHECK(r->computed_tokens == 0 && r->kv_blocks == 0,
                  "request {} found its preempted KV while holding KV", r->id);
@@ -188,8 +193,7 @@ void Instance::preempt(Request* r) {
   release_kv(r);
   if (cached_blocks > 0) {
     kv_.take(cached_blocks);
-    prefix_cache_.insert_own(r->id, cached_blocks);
-    r->preempted_kv_cached = true;
+    keep_own_kv(r, cached_blocks);
   }
   r->resumed_blocks = 0;
   r->prefix_looked_up = false;
@@ -252,7 +256,7 @@ int64_t Instance::fail(std::vector<Request*>& evicted) {
     r->computed_tokens = r->kv_blocks = r->shared_prefix_blocks = r->host_blocks = 0;
     r->in_decode = false;
     r->prefix_looked_up = false;
-    r->preempted_kv_cached = false;
+    r->kept_kv_handle = -1;
     r->resumed_blocks = 0;
     evicted.push_back(r);
   };

@@ -41,8 +41,6 @@ struct Request {
   RequestState state = RequestState::kQueued;
   /// The prefix cache was consulted since the request last (re)joined the waiting queue.
   bool prefix_looked_up = false;
-  /// Preempted with some of its KV left in its replica's cache, not yet looked up.
-  bool preempted_kv_cached = false;
   int instance = -1;
   /// Tokens whose KV is in the cache (prompt prefilled so far plus generated tokens kept).
   int64_t computed_tokens = 0;
@@ -79,6 +77,9 @@ struct Request {
   /// Place in the set's heaps, -1 when not in them; a member is always in the finish heap.
   int32_t decode_finish_slot = -1;
   int32_t decode_predicted_slot = -1;
+  /// Preempted with some of its KV left in its replica's cache, not yet looked up: the
+  /// handle of that entry (PrefixCache::insert_own), else -1.
+  int32_t kept_kv_handle = -1;
   Time first_scheduled = Time::max();
   Time first_token = Time::max();
   Time last_token = Time::max();

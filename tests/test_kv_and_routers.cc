@@ -1,5 +1,11 @@
 // KV block accounting, the continuous batcher's preemption, and each router's choice.
 
+#include <algorithm>
+#include <map>
+#include <random>
+#include <utility>
+#include <vector>
+
 #include <catch2/catch.hpp>
 
 #include "models/instance.h"
@@ -341,17 +347,90 @@ TEST_CASE("a preempted request resumes from the KV its cache kept, prefilling on
 TEST_CASE("a preempted request's own KV is evicted from its end, after older entries", "[kv]") {
   PrefixCache cache;
   CHECK(cache.insert(7, 4));  // a prompt block's entry, oldest
-  cache.insert_own(100, 10);  // request 100's context
-  cache.insert_own(101, 6);   // request 101's, newest
+  const int32_t own_100 = cache.insert_own(100, 10);  // request 100's context
+  const int32_t own_101 = cache.insert_own(101, 6);   // request 101's, newest
   CHECK(cache.blocks() == 20);
   CHECK(cache.own_entries() == 2);
+  CHECK(cache.own_blocks(own_100, 100) == 10);
+  CHECK(cache.own_blocks(own_100, 101) == 0);  // a handle names one request's entry only
   CHECK(cache.evict(2) == 4);   // the prompt entry goes whole
   CHECK(cache.evict(3) == 3);   // then request 100's last three blocks
+  CHECK(cache.own_blocks(own_100, 100) == 7);
   CHECK(cache.evict(20) == 7);  // then the rest of it, no more than it holds
   CHECK(cache.own_entries() == 1);
-  CHECK(cache.take_own(100) == 0);  // nothing left of it
-  CHECK(cache.take_own(101) == 6);  // request 101 gets its six blocks back
+  // Its slot is free and taken by the next entry: request 100's stale handle finds nothing.
+  const int32_t own_102 = cache.insert_own(102, 5);
+  CHECK(own_102 == own_100);
+  CHECK(cache.take_own(own_100, 100) == 0);  // nothing left of it
+  CHECK(cache.own_blocks(own_102, 102) == 5);
+  CHECK(cache.take_own(own_101, 101) == 6);  // request 101 gets its six blocks back
+  CHECK(cache.take_own(own_101, 101) == 0);  // once
+  CHECK(cache.evict(100) == 5);              // request 102's, the only entry left
   CHECK(cache.blocks() == 0);
+  CHECK(cache.own_entries() == 0);
   CHECK(cache.evict(1) == 0);  // nothing evictable
-  CHECK(cache.evicted_blocks() == 14);
+  CHECK(cache.evicted_blocks() == 19);
+}
+
+TEST_CASE("the prefix cache evicts in least-recently-used order through pins and reuse",
+          "[kv]") {
+  // Against a plain list of keys, through random inserts, pins, unpins, own entries and
+  // evictions: the slab's links and free slots must keep exactly the order a list keeps.
+  PrefixCache cache;
+  std::vector<std::pair<uint64_t, bool>> order;  // evictable entries, oldest first
+  std::vector<std::pair<uint64_t, int32_t>> own;  // live own entries: request id, handle
+  std::map<uint64_t, int64_t> pins;               // prompt blocks cached, by hash
+  std::mt19937_64 rng(7);
+  uint64_t next_request = 1000;
+  for (int step = 0; step < 20000; ++step) {
+    const int op = static_cast<int>(rng() % 5);
+    if (op == 0) {
+      const uint64_t hash = rng() % 64;
+      if (cache.insert(hash, 1)) {
+        pins[hash] = 0;
+        order.emplace_back(hash, false);
+      }
+    } else if (op == 1 && !pins.empty()) {
+      auto it = std::next(pins.begin(), static_cast<long>(rng() % pins.size()));
+      const std::vector<uint64_t> one{it->first};
+      if (it->second++ == 0) std::erase(order, std::pair<uint64_t, bool>{it->first, false});
+      cache.pin(one, 1);
+      if (rng() % 2 == 0) {
+        cache.unpin(one, 1);
+        if (--it->second == 0) order.emplace_back(it->first, false);
+      }
+    } else if (op == 2) {
+      const uint64_t id = next_request++;
+      own.emplace_back(id, cache.insert_own(id, 1));
+      order.emplace_back(id, true);
+    } else if (op == 3 && !own.empty()) {
+      const size_t i = rng() % own.size();
+      const bool live = std::find(order.begin(), order.end(),
+                                  std::pair<uint64_t, bool>{own[i].first, true}) != order.end();
+      CHECK(cache.take_own(own[i].second, own[i].first) == (live ? 1 : 0));
+      std::erase(order, std::pair<uint64_t, bool>{own[i].first, true});
+      own.erase(own.begin() + static_cast<long>(i));
+    } else if (op == 4) {
+      const int64_t freed = cache.evict(1);
+      REQUIRE(freed == (order.empty() ? 0 : 1));
+      if (!order.empty()) {
+        // The oldest evictable entry is the one gone.
+        const auto [key, is_own] = order.front();
+        if (is_own) {
+          auto it = std::find_if(own.begin(), own.end(),
+                                 [&](const auto& o) { return o.first == key; });
+          REQUIRE(it != own.end());
+          CHECK(cache.own_blocks(it->second, key) == 0);
+        } else {
+          CHECK(cache.match({key}) == 0);
+          pins.erase(key);
+        }
+        order.erase(order.begin());
+      }
+    }
+    REQUIRE(cache.own_entries() ==
+            static_cast<size_t>(std::count_if(order.begin(), order.end(),
+                                              [](const auto& e) { return e.second; })));
+  }
+  CHECK(cache.blocks() == static_cast<int64_t>(pins.size() + cache.own_entries()));
 }
