@@ -120,8 +120,8 @@ class PrefixCache {
   /// An evictable entry's place in the LRU order, in a slab whose free slots are reused, so
   /// that preemption and eviction allocate nothing once the slab has grown.
   struct Node {
-    uint64_t key = 0;     ///< a block hash, or a request id when `own`
-    int64_t blocks = 0;   ///< an own entry's blocks (a prompt entry's are in `entries_`)
+    uint64_t key = 0;    ///< a block hash, or a request id when `own`
+    int64_t blocks = 0;  ///< an own entry's blocks (a prompt entry's are in `entries_`)
     int32_t prev = kNone;
     int32_t next = kNone;  ///< the next newer entry, or the next free slot
     bool own = false;

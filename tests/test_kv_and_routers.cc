@@ -1,12 +1,11 @@
 // KV block accounting, the continuous batcher's preemption, and each router's choice.
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <map>
 #include <random>
 #include <utility>
 #include <vector>
-
-#include <catch2/catch.hpp>
 
 #include "models/instance.h"
 #include "models/prefix_cache.h"
@@ -346,15 +345,15 @@ TEST_CASE("a preempted request resumes from the KV its cache kept, prefilling on
 
 TEST_CASE("a preempted request's own KV is evicted from its end, after older entries", "[kv]") {
   PrefixCache cache;
-  CHECK(cache.insert(7, 4));  // a prompt block's entry, oldest
+  CHECK(cache.insert(7, 4));                          // a prompt block's entry, oldest
   const int32_t own_100 = cache.insert_own(100, 10);  // request 100's context
   const int32_t own_101 = cache.insert_own(101, 6);   // request 101's, newest
   CHECK(cache.blocks() == 20);
   CHECK(cache.own_entries() == 2);
   CHECK(cache.own_blocks(own_100, 100) == 10);
   CHECK(cache.own_blocks(own_100, 101) == 0);  // a handle names one request's entry only
-  CHECK(cache.evict(2) == 4);   // the prompt entry goes whole
-  CHECK(cache.evict(3) == 3);   // then request 100's last three blocks
+  CHECK(cache.evict(2) == 4);                  // the prompt entry goes whole
+  CHECK(cache.evict(3) == 3);                  // then request 100's last three blocks
   CHECK(cache.own_blocks(own_100, 100) == 7);
   CHECK(cache.evict(20) == 7);  // then the rest of it, no more than it holds
   CHECK(cache.own_entries() == 1);
@@ -372,12 +371,11 @@ TEST_CASE("a preempted request's own KV is evicted from its end, after older ent
   CHECK(cache.evicted_blocks() == 19);
 }
 
-TEST_CASE("the prefix cache evicts in least-recently-used order through pins and reuse",
-          "[kv]") {
+TEST_CASE("the prefix cache evicts in least-recently-used order through pins and reuse", "[kv]") {
   // Against a plain list of keys, through random inserts, pins, unpins, own entries and
   // evictions: the slab's links and free slots must keep exactly the order a list keeps.
   PrefixCache cache;
-  std::vector<std::pair<uint64_t, bool>> order;  // evictable entries, oldest first
+  std::vector<std::pair<uint64_t, bool>> order;   // evictable entries, oldest first
   std::vector<std::pair<uint64_t, int32_t>> own;  // live own entries: request id, handle
   std::map<uint64_t, int64_t> pins;               // prompt blocks cached, by hash
   std::mt19937_64 rng(7);
@@ -417,8 +415,8 @@ TEST_CASE("the prefix cache evicts in least-recently-used order through pins and
         // The oldest evictable entry is the one gone.
         const auto [key, is_own] = order.front();
         if (is_own) {
-          auto it = std::find_if(own.begin(), own.end(),
-                                 [&](const auto& o) { return o.first == key; });
+          auto it =
+              std::find_if(own.begin(), own.end(), [&](const auto& o) { return o.first == key; });
           REQUIRE(it != own.end());
           CHECK(cache.own_blocks(it->second, key) == 0);
         } else {
@@ -429,8 +427,8 @@ TEST_CASE("the prefix cache evicts in least-recently-used order through pins and
       }
     }
     REQUIRE(cache.own_entries() ==
-            static_cast<size_t>(std::count_if(order.begin(), order.end(),
-                                              [](const auto& e) { return e.second; })));
+            static_cast<size_t>(
+                std::count_if(order.begin(), order.end(), [](const auto& e) { return e.second; })));
   }
   CHECK(cache.blocks() == static_cast<int64_t>(pins.size() + cache.own_entries()));
 }
