@@ -62,9 +62,8 @@ struct Request {
   /// Output was cut at the replica's maximum context (as vLLM does at max_model_len).
   bool truncated = false;
   int preemptions = 0;
-  /// Its replica's count of admissions when it last joined the running requests: the running
-  /// list is in this order, so a request is found in it by a binary search (RunningList).
-  uint64_t running_seq = 0;
+  /// Its place in its replica's running list, holes counted (RunningList), while it runs.
+  uint64_t running_index = 0;
   // While the request is in its replica's decode set (models/decode_set.h), its computed and
   // generated tokens are these offsets plus the replica's decode clock, and the fields above
   // lag until it leaves.

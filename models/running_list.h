@@ -1,15 +1,15 @@
 #pragma once
-/// The running requests of one replica, in admission order, at O(log batch) a change.
+/// The running requests of one replica, in admission order, at O(1) a change.
 ///
 /// Batchers add at the back and preempt from the back; requests finish from anywhere. A request
-/// carries its admission number (Request::running_seq), which ascends along the list, so it is
-/// found by a binary search, and leaving from the middle leaves a hole rather than moving the
-/// requests behind it. Holes are closed all at once when they outnumber the requests (amortised
-/// O(1) a leave), or when a batcher that reads the list by position asks (compact()). The back
-/// is never a hole, so back(), size() and iteration need no compaction.
+/// carries its place in the list (Request::running_index), so it is found without a search, and
+/// leaving from the middle leaves a hole rather than moving the requests behind it. Holes are
+/// closed all at once when they outnumber the requests (amortised O(1) a leave: only the
+/// requests behind the first hole move, and each is told its new place), or when a batcher that
+/// reads the list by position asks (compact()). The back is never a hole, so back(), size() and
+/// iteration need no compaction.
 
-#include <algorithm>
-#include <cstdint>
+#include <cstddef>
 #include <iterator>
 #include <vector>
 
@@ -19,10 +19,8 @@
 namespace servesim {
 
 class RunningList {
-  struct Entry {
-    Request* request;  ///< nullptr: a hole, kept for its admission number
-    uint64_t seq;
-  };
+  /// A running request, or nullptr for a hole.
+  using Entry = Request*;
 
  public:
   /// Forward iteration over the requests, in admission order, skipping holes.
@@ -35,7 +33,7 @@ class RunningList {
     using reference = Request* const&;
     Iterator() = default;
     Iterator(const Entry* at, const Entry* end) : at_(at), end_(end) { skip_holes(); }
-    reference operator*() const { return at_->request; }
+    reference operator*() const { return *at_; }
     Iterator& operator++() {
       ++at_;
       skip_holes();
@@ -50,7 +48,7 @@ class RunningList {
 
    private:
     void skip_holes() {
-      while (at_ != end_ && at_->request == nullptr) ++at_;
+      while (at_ != end_ && *at_ == nullptr) ++at_;
     }
     const Entry* at_ = nullptr;
     const Entry* end_ = nullptr;
@@ -60,7 +58,7 @@ class RunningList {
   /// Holes not yet closed: at most size() after any removal.
   size_t holes() const { return entries_.size() - live_; }
   bool empty() const { return live_ == 0; }
-  Request* back() const { return entries_.back().request; }
+  Request* back() const { return entries_.back(); }
   Iterator begin() const { return {entries_.data(), entries_.data() + entries_.size()}; }
   Iterator end() const {
     const Entry* last = entries_.data() + entries_.size();
@@ -71,36 +69,36 @@ class RunningList {
   Request* operator[](size_t index) const {
     SERVESIM_CHECK(live_ == entries_.size(), "running list read by position with {} holes",
                    entries_.size() - live_);
-    return entries_[index].request;
+    return entries_[index];
   }
 
   /// The request at `pos` (from position(); nullptr for a hole).
-  Request* entry(size_t pos) const { return entries_[pos].request; }
+  Request* entry(size_t pos) const { return entries_[pos]; }
 
-  /// Appends `r`, numbering its admission.
+  /// Appends `r`, noting its place in it.
   void push_back(Request* r) {
-    r->running_seq = ++admissions_;
-    entries_.push_back({r, r->running_seq});
+    r->running_index = entries_.size();
+    entries_.push_back(r);
     ++live_;
   }
 
   /// Where `r` is (holes counted); fails loudly when it is not running here.
   size_t position(const Request& r) const {
-    const auto it = std::lower_bound(entries_.begin(), entries_.end(), r.running_seq,
-                                     [](const Entry& e, uint64_t seq) { return e.seq < seq; });
-    SERVESIM_CHECK(it != entries_.end() && it->request == &r, "request {} is not running", r.id);
-    return static_cast<size_t>(it - entries_.begin());
+    const size_t pos = r.running_index;
+    SERVESIM_CHECK(pos < entries_.size() && entries_[pos] == &r, "request {} is not running",
+                   r.id);
+    return pos;
   }
 
   /// Removes the request at `pos` (from position()), leaving a hole: positions stay valid
   /// until settle().
   void remove_at(size_t pos) {
-    entries_[pos].request = nullptr;
+    entries_[pos] = nullptr;
     --live_;
   }
   /// Drops the holes at the back, and closes all holes once they outnumber the requests.
   void settle() {
-    while (!entries_.empty() && entries_.back().request == nullptr) entries_.pop_back();
+    while (!entries_.empty() && entries_.back() == nullptr) entries_.pop_back();
     if (entries_.size() - live_ > live_) compact();
   }
   void remove(const Request& r) {
@@ -111,7 +109,14 @@ class RunningList {
   /// Closes the holes: positions are then the requests' places in admission order.
   void compact() {
     if (live_ == entries_.size()) return;
-    std::erase_if(entries_, [](const Entry& e) { return e.request == nullptr; });
+    size_t kept = 0;
+    while (entries_[kept] != nullptr) ++kept;  // those before the first hole stay put
+    for (size_t i = kept + 1; i < entries_.size(); ++i) {
+      if (entries_[i] == nullptr) continue;
+      entries_[i]->running_index = kept;
+      entries_[kept++] = entries_[i];
+    }
+    entries_.resize(kept);
   }
 
   void clear() {
@@ -122,7 +127,6 @@ class RunningList {
  private:
   std::vector<Entry> entries_;
   size_t live_ = 0;
-  uint64_t admissions_ = 0;
 };
 
 }  // namespace servesim
