@@ -85,8 +85,7 @@ class RunningList {
   /// Where `r` is (holes counted); fails loudly when it is not running here.
   size_t position(const Request& r) const {
     const size_t pos = r.running_index;
-    SERVESIM_CHECK(pos < entries_.size() && entries_[pos] == &r, "request {} is not running",
-                   r.id);
+    SERVESIM_CHECK(pos < entries_.size() && entries_[pos] == &r, "request {} is not running", r.id);
     return pos;
   }
 
