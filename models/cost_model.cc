@@ -44,14 +44,15 @@ double memory_efficiency(const CostModelConfig& c) {
 }
 
 /// All-reduce over `n` GPUs of the replica's TP ring (n = tp, or an attention group's size).
-double allreduce_time(const CostModelConfig& c, double bytes, int n) {
+double allreduce_time(const CostModelConfig& c, double bytes, int n,
+                      AllReduceSegmentLogs* memo = nullptr) {
   if (n <= 1) return 0;
   if (c.kernel_db && c.tp_on_nvlink && c.kernel_db->has_allreduce(n))
     return c.kernel_db->allreduce_time_s(n, bytes);
   if (c.fit && c.tp_on_nvlink) {
     const int index = n == 2 ? 1 : n == 4 ? 2 : n == 8 ? 3 : 0;
     if (index > 0 && c.fit->allreduce[index].bus_bandwidth_bytes_per_s > 0)
-      return allreduce_time_s(c.fit->allreduce[index], bytes);
+      return allreduce_time_s(c.fit->allreduce[index], bytes, memo);
   }
   // Ring all-reduce: reduce-scatter then all-gather, 2(n-1) steps of bytes/n each.
   const double steps = 2.0 * (n - 1);
@@ -587,7 +588,9 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b, Gem
   };
   cost.lm_head_s =
       small_kernel_s(rows_per_group * hidden * act_bytes) + head_gemm_s() +
-      (attn_group > 1 && rows > 0 ? allreduce_time(c, rows * vocab * act_bytes, attn_group) / 2
+      (attn_group > 1 && rows > 0 ? allreduce_time(c, rows * vocab * act_bytes, attn_group,
+                                                   cache ? &cache->head_allreduce : nullptr) /
+                                        2
                                   : 0) +
       (rows > 0 ? DefaultEfficiency::kSamplingPasses * small_kernel_s(rows * vocab * 4) : 0);
   cost.head_flops = 2 * rows * vocab / tp * hidden;
@@ -599,10 +602,13 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b, Gem
   if (attn_group > 1) {
     // Dense layers: after attention and after the MLP; MoE layers: after attention.
     const double bytes = rows_per_group * hidden * act_bytes;
-    cost.tp_comm_s = 2 * dense_layers * allreduce_time(c, bytes, attn_group);
+    cost.tp_comm_s =
+        2 * dense_layers *
+        allreduce_time(c, bytes, attn_group, cache ? &cache->layer_allreduce : nullptr);
     cost.tp_bytes_per_gpu = 2 * dense_layers * 2.0 * (attn_tp - 1) / attn_tp * bytes;
     if (m.moe()) {
-      cost.tp_comm_s += moe_layers * allreduce_time(c, bytes, attn_group);
+      cost.tp_comm_s += moe_layers * allreduce_time(c, bytes, attn_group,
+                                                    cache ? &cache->layer_allreduce : nullptr);
       cost.tp_bytes_per_gpu += moe_layers * 2.0 * (attn_tp - 1) / attn_tp * bytes;
     }
   }

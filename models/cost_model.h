@@ -263,6 +263,10 @@ struct GemmTimeCache {
   int newest = 0;  ///< layers[newest] was used last
   double head_rows = -1;
   double head_gemm_s = 0;
+  /// The all-reduce segments last used by the layers and by the logits' gather (message sizes
+  /// far apart, so each keeps its own).
+  AllReduceSegmentLogs layer_allreduce;
+  AllReduceSegmentLogs head_allreduce;
 };
 IterationCost price_iteration(const CostModelConfig& c, const BatchShape& batch,
                               GemmTimeCache* cache = nullptr);

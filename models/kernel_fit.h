@@ -73,9 +73,19 @@ double gemm_time_s(const GemmFit& fit, double peak_flops_per_s, double hbm_bytes
 double decode_attention_time_s(const AttentionFit& fit, double hbm_bytes_per_s, double batch,
                                double kv_bytes_read);
 double prefill_attention_time_s(const AttentionFit& fit, double peak_flops_per_s, double flops);
+/// The logs of the measured segment an all-reduce time was last interpolated on, so that the
+/// next time on the same segment takes one logarithm instead of four (same arithmetic, same
+/// result).
+struct AllReduceSegmentLogs {
+  const AllReducePoint* lower = nullptr;  ///< the segment's first point; null = none yet
+  double log_bytes_ratio = 0;             ///< log(upper bytes / lower bytes)
+  double log_lower_seconds = 0;
+  double log_upper_seconds = 0;
+};
 /// The measured curve when there is one, else the line; latency_s alone when neither (not
-/// fitted for this n).
-double allreduce_time_s(const AllReduceFit& fit, double bytes);
+/// fitted for this n). `memo`, when given, keeps the logs of the segment used.
+double allreduce_time_s(const AllReduceFit& fit, double bytes,
+                        AllReduceSegmentLogs* memo = nullptr);
 
 /// The fitted models for a catalogue GPU, or nullptr when none was fitted (the cost model then
 /// uses the plain roofline with default efficiencies).

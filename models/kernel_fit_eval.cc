@@ -32,7 +32,7 @@ double prefill_attention_time_s(const AttentionFit& fit, double peak_flops_per_s
   return fit.prefill_overhead_s + flops / (peak_flops_per_s * fit.prefill_compute_efficiency);
 }
 
-double allreduce_time_s(const AllReduceFit& fit, double bytes) {
+double allreduce_time_s(const AllReduceFit& fit, double bytes, AllReduceSegmentLogs* memo) {
   if (bytes <= 0) return 0;
   if (fit.measured_points >= 2) {
     const AllReducePoint* p = fit.measured;
@@ -45,8 +45,14 @@ double allreduce_time_s(const AllReduceFit& fit, double bytes) {
     }
     int i = 1;
     while (p[i].bytes < bytes) ++i;
-    const double w = std::log(bytes / p[i - 1].bytes) / std::log(p[i].bytes / p[i - 1].bytes);
-    return std::exp((1 - w) * std::log(p[i - 1].seconds) + w * std::log(p[i].seconds));
+    AllReduceSegmentLogs local;
+    AllReduceSegmentLogs& logs = memo ? *memo : local;
+    if (logs.lower != &p[i - 1]) {
+      logs = {&p[i - 1], std::log(p[i].bytes / p[i - 1].bytes), std::log(p[i - 1].seconds),
+              std::log(p[i].seconds)};
+    }
+    const double w = std::log(bytes / p[i - 1].bytes) / logs.log_bytes_ratio;
+    return std::exp((1 - w) * logs.log_lower_seconds + w * logs.log_upper_seconds);
   }
   if (fit.bus_bandwidth_bytes_per_s <= 0) return fit.latency_s;
   return fit.latency_s + bytes / fit.bus_bandwidth_bytes_per_s;

@@ -3,6 +3,7 @@
 #include <string_view>
 
 #include "models/kernel_fit.h"
+#include "sim/rng.h"
 
 namespace servesim {
 namespace {
@@ -174,6 +175,25 @@ TEST_CASE("all-reduce time grows with bytes and with the GPU count", "[kernel_fi
   CHECK(allreduce_time_s(AllReduceFit{3e-6, 0}, 1e9) == 3e-6);
   CHECK(allreduce_time_s(AllReduceFit{3e-6, 1e11}, 1e9) == 3e-6 + 1e-2);
   CHECK(allreduce_time_s(ar8, 0) == 0.0);
+}
+
+TEST_CASE("a remembered all-reduce segment gives the same times to the last bit",
+          "[kernel_fit]") {
+  // Sizes walk up and down across segments, stay within one, and leave the curve at both ends,
+  // with the memo shared between two GPU counts: each time must equal the one computed afresh.
+  const GpuKernelFit& f = *find_kernel_fit("H100-SXM");
+  AllReduceSegmentLogs memo;
+  Rng rng(11, "all-reduce memo");
+  int reused = 0;
+  for (int i = 0; i < 5000; ++i) {
+    const AllReduceFit& fit = f.allreduce[i % 7 == 0 ? 2 : 3];
+    const double bytes = std::exp(std::log(256.0) + rng.uniform() * std::log(4e9 / 256.0));
+    const AllReducePoint* before = memo.lower;
+    const double remembered = allreduce_time_s(fit, bytes, &memo);
+    if (memo.lower == before && before != nullptr) ++reused;
+    REQUIRE(remembered == allreduce_time_s(fit, bytes));
+  }
+  CHECK(reused > 100);  // the memo was used, not only refilled
 }
 
 TEST_CASE("evaluation follows the documented GEMM form", "[kernel_fit]") {
