@@ -177,8 +177,7 @@ TEST_CASE("all-reduce time grows with bytes and with the GPU count", "[kernel_fi
   CHECK(allreduce_time_s(ar8, 0) == 0.0);
 }
 
-TEST_CASE("a remembered all-reduce segment gives the same times to the last bit",
-          "[kernel_fit]") {
+TEST_CASE("a remembered all-reduce segment gives the same times to the last bit", "[kernel_fit]") {
   // Sizes walk up and down across segments, stay within one, and leave the curve at both ends,
   // with the memo shared between two GPU counts: each time must equal the one computed afresh.
   const GpuKernelFit& f = *find_kernel_fit("H100-SXM");
