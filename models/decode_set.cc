@@ -49,8 +49,50 @@ void MemberHeap::sift_down(size_t i) {
   place(i, e);
 }
 
-DecodeSet::DecodeSet(int64_t block_tokens)
-    : bt_(block_tokens), residue_at_least_(static_cast<size_t>(block_tokens) + 1, 0) {}
+void FinishHeap::push(int64_t at, Request* r) {
+  size_t i = entries_.size();
+  entries_.push_back({at, r});
+  while (i > 0) {
+    const size_t parent = (i - 1) / 2;
+    if (entries_[parent].at <= at) break;
+    entries_[i] = entries_[parent];
+    i = parent;
+  }
+  entries_[i] = {at, r};
+}
+
+void FinishHeap::pop() {
+  entries_.front() = entries_.back();
+  entries_.pop_back();
+  if (!entries_.empty()) sift_down(0);
+}
+
+void FinishHeap::drop_stale(int64_t members) {
+  if (static_cast<int64_t>(entries_.size()) > members + members / 4 + 32) {
+    std::erase_if(entries_, [&](const Entry& e) { return stale(e); });
+    for (size_t i = entries_.size() / 2; i-- > 0;) sift_down(i);
+  }
+  while (!entries_.empty() && stale(entries_.front())) pop();
+}
+
+void FinishHeap::sift_down(size_t i) {
+  const Entry e = entries_[i];
+  const size_t n = entries_.size();
+  for (;;) {
+    size_t child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && entries_[child + 1].at < entries_[child].at) ++child;
+    if (e.at <= entries_[child].at) break;
+    entries_[i] = entries_[child];
+    i = child;
+  }
+  entries_[i] = e;
+}
+
+DecodeSet::DecodeSet(int64_t block_tokens, int owner)
+    : bt_(block_tokens),
+      residue_at_least_(static_cast<size_t>(block_tokens) + 1, 0),
+      finish_(owner) {}
 
 void DecodeSet::count_residue(int64_t residue, int64_t delta) {
   for (int64_t s = 0; s <= residue; ++s) residue_at_least_[static_cast<size_t>(s)] += delta;
@@ -86,7 +128,8 @@ void DecodeSet::join(Request& r, int64_t steps_left, bool recorded) {
     if (r.decode_predicted_end < clock_ + steps_left)
       predicted_end_.push(r.decode_predicted_end, &r);
   }
-  finish_.push(clock_ + steps_left, &r);
+  r.decode_finish_at = clock_ + steps_left;
+  finish_.push(r.decode_finish_at, &r);
 }
 
 void DecodeSet::remove_aggregates(Request& r) {
@@ -103,7 +146,9 @@ void DecodeSet::remove_aggregates(Request& r) {
     predicted_end_sum_ -= r.decode_predicted_end;
     if (predicted_end_.contains(r)) predicted_end_.remove(&r);
   }
-  if (finish_.contains(r)) finish_.remove(&r);
+  // Its entry in the finish heap goes stale; those at the top are dropped.
+  r.decode_finish_at = -1;
+  finish_.drop_stale(size_);
   // Bring the request's own fields to the clock. Its blocks are those of its computed tokens:
   // members leave between steps, when no growth for the next step has been taken.
   r.computed_tokens = computed(r);
@@ -133,6 +178,7 @@ void DecodeSet::take_finished(std::vector<Request*>& out) {
   while (!finish_.empty() && finish_.top().at <= clock_) {
     Request* r = finish_.top().request;
     SERVESIM_CHECK(finish_.top().at == clock_, "request {} overran its last decode step", r->id);
+    finish_.pop();
     remove_aggregates(*r);
     out.push_back(r);
   }

@@ -49,9 +49,44 @@ class MemberHeap {
   std::vector<Entry> entries_;
 };
 
+/// Members ordered by the decode clock of their last step. A member that leaves before it
+/// finishes (preemption, a fault) is not taken out: its entry stays until it comes to the top,
+/// where it is recognised as stale, since the request is no longer a member of this replica's set
+/// finishing then, and dropped. Sifting so never writes into the requests (an indexed heap
+/// writes each moved request's slot, a cache miss per level), and the top is always a member's.
+/// Stale entries are swept out all at once when they outnumber the members.
+class FinishHeap {
+ public:
+  struct Entry {
+    int64_t at;
+    Request* request;
+  };
+  explicit FinishHeap(int owner) : owner_(owner) {}
+  bool empty() const { return entries_.empty(); }
+  const Entry& top() const { return entries_.front(); }
+  size_t size() const { return entries_.size(); }
+  /// Adds member `r`, whose decode_finish_at is `at`.
+  void push(int64_t at, Request* r);
+  /// Removes the top, then any stale entries that come to the top.
+  void pop();
+  /// Drops stale entries from the top, and sweeps them all out once there are more of them than
+  /// `members`.
+  void drop_stale(int64_t members);
+
+ private:
+  bool stale(const Entry& e) const {
+    return e.request->instance != owner_ || e.request->decode_finish_at != e.at;
+  }
+  void sift_down(size_t i);
+
+  int owner_;  ///< the replica (Request::instance) whose set this is
+  std::vector<Entry> entries_;
+};
+
 class DecodeSet {
  public:
-  explicit DecodeSet(int64_t block_tokens);
+  /// The decode set of replica `owner` (its requests' Request::instance).
+  explicit DecodeSet(int64_t block_tokens, int owner = -1);
 
   int64_t size() const { return size_; }
   /// Members whose tokens the observer records (warm-up requests are not).
@@ -62,7 +97,7 @@ class DecodeSet {
   void join(Request& r, int64_t steps_left, bool recorded);
   /// Brings `r`'s counters up to the clock and removes it.
   void leave(Request& r);
-  static bool is_member(const Request& r) { return r.decode_finish_slot >= 0; }
+  static bool is_member(const Request& r) { return r.decode_finish_at >= 0; }
 
   /// A member's computed and generated tokens `ahead` steps after the clock.
   int64_t computed(const Request& r, int64_t ahead = 0) const {
@@ -123,7 +158,7 @@ class DecodeSet {
   int64_t predicted_active_ = 0;
   int64_t predicted_end_sum_ = 0;
   MemberHeap predicted_end_{&Request::decode_predicted_slot};
-  MemberHeap finish_{&Request::decode_finish_slot};
+  FinishHeap finish_;
 };
 
 }  // namespace servesim

@@ -78,7 +78,7 @@ Instance::Instance(int index, InstanceConfig config, CostModelConfig cost, const
                     std::floor(0x1p50 / static_cast<double>(config_.block_tokens))))
               : 0,
           config_.block_tokens),
-      decode_set_(config_.block_tokens) {
+      decode_set_(config_.block_tokens, index_) {
   SERVESIM_CHECK(memory_.shortfall_bytes <= 0, "instance {} does not fit (loader must reject)",
                  config_.name);
   // Only a prefix cache or a host tier can give blocks back; without them a short pool is short.

@@ -41,6 +41,8 @@ struct Request {
   RequestState state = RequestState::kQueued;
   /// The prefix cache was consulted since the request last (re)joined the waiting queue.
   bool prefix_looked_up = false;
+  bool decode_recorded = false;          ///< in the decode set: its tokens count in the statistics
+  bool decode_predicted_active = false;  ///< in the decode set: its predicted decode left is > 0
   int instance = -1;
   /// Tokens whose KV is in the cache (prompt prefilled so far plus generated tokens kept).
   int64_t computed_tokens = 0;
@@ -69,12 +71,11 @@ struct Request {
   // lag until it leaves.
   int64_t decode_computed_offset = 0;
   int64_t decode_generated_offset = 0;
-  int64_t decode_joined_at = 0;          ///< decode clock at joining
-  int64_t decode_predicted_end = 0;      ///< decode clock at which its predicted output runs out
-  bool decode_recorded = false;          ///< its tokens count in the latency statistics
-  bool decode_predicted_active = false;  ///< its predicted decode left is still above zero
-  /// Place in the set's heaps, -1 when not in them; a member is always in the finish heap.
-  int32_t decode_finish_slot = -1;
+  int64_t decode_joined_at = 0;      ///< decode clock at joining
+  int64_t decode_predicted_end = 0;  ///< decode clock at which its predicted output runs out
+  /// Decode clock at which it takes its last step while a member, else -1 (not a member).
+  int64_t decode_finish_at = -1;
+  /// Place in the set's heap of predicted ends, -1 when not in it.
   int32_t decode_predicted_slot = -1;
   /// Preempted with some of its KV left in its replica's cache, not yet looked up: the
   /// handle of that entry (PrefixCache::insert_own), else -1.

@@ -38,8 +38,23 @@ TEST_CASE("decode set sums equal per-request sums through joins, leaves and adva
     for (int op = 0; op < 4'000; ++op) {
       const double dice = rng.uniform();
       if (dice < 0.4 || members.empty()) {  // a prefill completes: join
-        Request& r = pool.emplace_back();
-        r.id = pool.size();
+        // Often a request that left (preempted, its stale finish entry possibly still in the
+        // heap) or a freed request's slot reused (reset, as the gateway does) joins again.
+        Request* slot = nullptr;
+        if (rng.uniform() < 0.5 && !pool.empty()) {
+          Request& old =
+              pool[static_cast<size_t>(rng.uniform_int(0, static_cast<int64_t>(pool.size()) - 1))];
+          if (!DecodeSet::is_member(old)) slot = &old;
+        }
+        if (slot == nullptr) {
+          slot = &pool.emplace_back();
+          slot->id = pool.size();
+        } else if (rng.uniform() < 0.5) {
+          const uint64_t id = slot->id;
+          *slot = Request{};
+          slot->id = id;
+        }
+        Request& r = *slot;
         r.in_decode = true;
         r.generated_tokens = rng.uniform_int(1, 50);
         r.computed_tokens = rng.uniform_int(1, 3'000) + r.generated_tokens;
@@ -104,6 +119,33 @@ TEST_CASE("decode set sums equal per-request sums through joins, leaves and adva
     }
     CHECK(checks == 3 * 4'000);
   }
+}
+
+TEST_CASE("the finish heap sweeps out stale entries once they outnumber the members",
+          "[decode_set]") {
+  std::deque<Request> pool;
+  FinishHeap heap(/*owner=*/3);
+  for (int i = 0; i < 1000; ++i) {
+    Request& r = pool.emplace_back();
+    r.instance = 3;
+    r.decode_finish_at = 1000 - i;
+    heap.push(r.decode_finish_at, &r);
+  }
+  // 900 leave early, and one of the 100 left moves to another replica: 99 members remain,
+  // the first finishing at step 1 (i = 999).
+  for (int i = 0; i < 900; ++i) pool[static_cast<size_t>(i)].decode_finish_at = -1;
+  pool[950].instance = 4;  // moved to another replica: stale here too
+  heap.drop_stale(99);
+  CHECK(heap.size() == 99);
+  CHECK(heap.top().at == 1);
+  // Below the sweep's threshold stale entries stay, except at the top.
+  pool[999].decode_finish_at = -1;  // the top
+  pool[998].decode_finish_at = -1;  // the next
+  pool[900].decode_finish_at = -1;  // deep in the heap, finishing at 100
+  heap.drop_stale(96);
+  CHECK(heap.size() == 97);
+  CHECK(heap.top().at == 3);
+  CHECK(heap.top().request == &pool[997]);
 }
 
 TEST_CASE("replicas keep decoding requests in aggregate only where the aggregates hold",
