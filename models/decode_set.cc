@@ -7,10 +7,43 @@
 
 namespace servesim {
 
+namespace {
+
+/// Moves the entry at `i` up to its place in a heap of `entries` ordered by `at`; `place(j, e)`
+/// puts entry e at j (and may note where it went).
+template <typename Place>
+void sift_up(std::vector<ClockEntry>& entries, size_t i, Place place) {
+  const ClockEntry e = entries[i];
+  while (i > 0) {
+    const size_t parent = (i - 1) / 2;
+    if (entries[parent].at <= e.at) break;
+    place(i, entries[parent]);
+    i = parent;
+  }
+  place(i, e);
+}
+
+/// Moves the entry at `i` down to its place, as sift_up does up.
+template <typename Place>
+void sift_down(std::vector<ClockEntry>& entries, size_t i, Place place) {
+  const ClockEntry e = entries[i];
+  const size_t n = entries.size();
+  for (;;) {
+    size_t child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && entries[child + 1].at < entries[child].at) ++child;
+    if (e.at <= entries[child].at) break;
+    place(i, entries[child]);
+    i = child;
+  }
+  place(i, e);
+}
+
+}  // namespace
+
 void MemberHeap::push(int64_t at, Request* r) {
   entries_.push_back({at, r});
-  place(entries_.size() - 1, entries_.back());
-  sift_up(entries_.size() - 1);
+  sift_up(entries_, entries_.size() - 1, [this](size_t i, Entry e) { place(i, e); });
 }
 
 void MemberHeap::remove(Request* r) {
@@ -19,74 +52,30 @@ void MemberHeap::remove(Request* r) {
   const Entry last = entries_.back();
   entries_.pop_back();
   if (i == entries_.size()) return;
-  place(i, last);
-  sift_down(i);
-  sift_up(i);
-}
-
-void MemberHeap::sift_up(size_t i) {
-  const Entry e = entries_[i];
-  while (i > 0) {
-    const size_t parent = (i - 1) / 2;
-    if (entries_[parent].at <= e.at) break;
-    place(i, entries_[parent]);
-    i = parent;
-  }
-  place(i, e);
-}
-
-void MemberHeap::sift_down(size_t i) {
-  const Entry e = entries_[i];
-  const size_t n = entries_.size();
-  for (;;) {
-    size_t child = 2 * i + 1;
-    if (child >= n) break;
-    if (child + 1 < n && entries_[child + 1].at < entries_[child].at) ++child;
-    if (e.at <= entries_[child].at) break;
-    place(i, entries_[child]);
-    i = child;
-  }
-  place(i, e);
+  const auto put = [this](size_t j, Entry e) { place(j, e); };
+  put(i, last);
+  sift_down(entries_, i, put);
+  sift_up(entries_, i, put);
 }
 
 void FinishHeap::push(int64_t at, Request* r) {
-  size_t i = entries_.size();
   entries_.push_back({at, r});
-  while (i > 0) {
-    const size_t parent = (i - 1) / 2;
-    if (entries_[parent].at <= at) break;
-    entries_[i] = entries_[parent];
-    i = parent;
-  }
-  entries_[i] = {at, r};
+  sift_up(entries_, entries_.size() - 1, [this](size_t i, Entry e) { entries_[i] = e; });
 }
 
 void FinishHeap::pop() {
   entries_.front() = entries_.back();
   entries_.pop_back();
-  if (!entries_.empty()) sift_down(0);
+  if (!entries_.empty()) sift_down(entries_, 0, [this](size_t i, Entry e) { entries_[i] = e; });
 }
 
 void FinishHeap::drop_stale(int64_t members) {
   if (static_cast<int64_t>(entries_.size()) > members + members / 4 + 32) {
     std::erase_if(entries_, [&](const Entry& e) { return stale(e); });
-    for (size_t i = entries_.size() / 2; i-- > 0;) sift_down(i);
+    for (size_t i = entries_.size() / 2; i-- > 0;)
+      sift_down(entries_, i, [this](size_t j, Entry e) { entries_[j] = e; });
   }
   while (!entries_.empty() && stale(entries_.front())) pop();
-}
-
-void FinishHeap::sift_down(size_t i) {
-  const Entry e = entries_[i];
-  const size_t n = entries_.size();
-  for (;;) {
-    size_t child = 2 * i + 1;
-    if (child >= n) break;
-    if (child + 1 < n && entries_[child + 1].at < entries_[child].at) ++child;
-    if (e.at <= entries_[child].at) break;
-    entries_[i] = entries_[child];
-    i = child;
-  }
-  entries_[i] = e;
 }
 
 DecodeSet::DecodeSet(int64_t block_tokens, int owner)

@@ -20,15 +20,18 @@
 
 namespace servesim {
 
+/// A member of a decode set in a heap ordered by a decode clock value.
+struct ClockEntry {
+  int64_t at;
+  Request* request;
+};
+
 /// Members ordered by a decode clock value, each knowing its place in the heap (a field of
 /// Request), so that a member leaving early is removed in O(log n).
 class MemberHeap {
  public:
   using Slot = int32_t Request::*;
-  struct Entry {
-    int64_t at;
-    Request* request;
-  };
+  using Entry = ClockEntry;
   explicit MemberHeap(Slot slot) : slot_(slot) {}
   bool empty() const { return entries_.empty(); }
   const Entry& top() const { return entries_.front(); }
@@ -42,8 +45,6 @@ class MemberHeap {
     entries_[i] = e;
     e.request->*slot_ = static_cast<int32_t>(i);
   }
-  void sift_up(size_t i);
-  void sift_down(size_t i);
 
   Slot slot_;
   std::vector<Entry> entries_;
@@ -54,13 +55,10 @@ class MemberHeap {
 /// where it is recognised as stale, since the request is no longer a member of this replica's set
 /// finishing then, and dropped. Sifting so never writes into the requests (an indexed heap
 /// writes each moved request's slot, a cache miss per level), and the top is always a member's.
-/// Stale entries are swept out all at once when they outnumber the members.
+/// Stale entries are swept out all at once when they pass a quarter of the members.
 class FinishHeap {
  public:
-  struct Entry {
-    int64_t at;
-    Request* request;
-  };
+  using Entry = ClockEntry;
   explicit FinishHeap(int owner) : owner_(owner) {}
   bool empty() const { return entries_.empty(); }
   const Entry& top() const { return entries_.front(); }
@@ -70,14 +68,13 @@ class FinishHeap {
   /// Removes the top, then any stale entries that come to the top.
   void pop();
   /// Drops stale entries from the top, and sweeps them all out once there are more of them than
-  /// `members`.
+  /// a quarter of `members` (the members left) and a few.
   void drop_stale(int64_t members);
 
  private:
   bool stale(const Entry& e) const {
     return e.request->instance != owner_ || e.request->decode_finish_at != e.at;
   }
-  void sift_down(size_t i);
 
   int owner_;  ///< the replica (Request::instance) whose set this is
   std::vector<Entry> entries_;
