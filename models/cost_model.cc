@@ -586,12 +586,13 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b, Gem
     }
     return cache->head_gemm_s;
   };
+  AllReduceSegmentLogs* head_allreduce = cache ? &cache->head_allreduce : nullptr;
+  AllReduceSegmentLogs* layer_allreduce = cache ? &cache->layer_allreduce : nullptr;
   cost.lm_head_s =
       small_kernel_s(rows_per_group * hidden * act_bytes) + head_gemm_s() +
-      (attn_group > 1 && rows > 0 ? allreduce_time(c, rows * vocab * act_bytes, attn_group,
-                                                   cache ? &cache->head_allreduce : nullptr) /
-                                        2
-                                  : 0) +
+      (attn_group > 1 && rows > 0
+           ? allreduce_time(c, rows * vocab * act_bytes, attn_group, head_allreduce) / 2
+           : 0) +
       (rows > 0 ? DefaultEfficiency::kSamplingPasses * small_kernel_s(rows * vocab * 4) : 0);
   cost.head_flops = 2 * rows * vocab / tp * hidden;
   cost.head_hbm_bytes = gemm_rows * hidden * act_bytes +
@@ -602,13 +603,10 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b, Gem
   if (attn_group > 1) {
     // Dense layers: after attention and after the MLP; MoE layers: after attention.
     const double bytes = rows_per_group * hidden * act_bytes;
-    cost.tp_comm_s =
-        2 * dense_layers *
-        allreduce_time(c, bytes, attn_group, cache ? &cache->layer_allreduce : nullptr);
+    cost.tp_comm_s = 2 * dense_layers * allreduce_time(c, bytes, attn_group, layer_allreduce);
     cost.tp_bytes_per_gpu = 2 * dense_layers * 2.0 * (attn_tp - 1) / attn_tp * bytes;
     if (m.moe()) {
-      cost.tp_comm_s += moe_layers * allreduce_time(c, bytes, attn_group,
-                                                    cache ? &cache->layer_allreduce : nullptr);
+      cost.tp_comm_s += moe_layers * allreduce_time(c, bytes, attn_group, layer_allreduce);
       cost.tp_bytes_per_gpu += moe_layers * 2.0 * (attn_tp - 1) / attn_tp * bytes;
     }
   }

@@ -55,7 +55,11 @@ class MemberHeap {
 /// where it is recognised as stale, since the request is no longer a member of this replica's set
 /// finishing then, and dropped. Sifting so never writes into the requests (an indexed heap
 /// writes each moved request's slot, a cache miss per level), and the top is always a member's.
-/// Stale entries are swept out all at once when they pass a quarter of the members.
+/// Stale entries are swept out all at once when they pass a quarter of the members. An entry
+/// may outlive its request (finished and its slot reset by the gateway, Request{}): it is stale
+/// unless the slot's new request is a member here finishing at the same step, and then it
+/// stands for that member's own entry (the first of the two popped finishes it; the other is
+/// then stale).
 class FinishHeap {
  public:
   using Entry = ClockEntry;
