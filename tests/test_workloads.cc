@@ -235,6 +235,71 @@ TEST_CASE("a closed loop's output spread keeps the mean and stays in its band", 
                     Catch::Contains("/output_spread") && Catch::Contains("0.5"));
 }
 
+TEST_CASE("a closed loop draws pooled prompts as aiperf's samplers do", "[traces]") {
+  // The prompt id a request carries: its blocks' prefix hashes are (prompt + 1) << 40 | block.
+  auto prompts_of = [](const std::string& order) {
+    auto workload = build(R"({"kind": "closed_loop", "concurrency": 3, "requests": 400,
+                              "input_tokens": 64, "output_tokens": 1, "distinct_prompts": 10)" +
+                          order + "}");
+    Simulator sim;
+    std::vector<uint64_t> prompts;
+    workload->start(sim, [&](const RequestSpec& spec) {
+      REQUIRE(spec.prefix_block_hashes.size() == 4);  // 64 tokens in blocks of 16
+      prompts.push_back((spec.prefix_block_hashes[0] >> 40) - 1);
+      sim.schedule_in(Time::from_s(1), Phase::kIterationDone,
+                      [&, client = spec.client_id] { workload->on_request_done(sim, client); });
+    });
+    sim.run();
+    REQUIRE(prompts.size() == 400);
+    return prompts;
+  };
+  const auto pass = [](const std::vector<uint64_t>& prompts, size_t k) {
+    return std::vector<uint64_t>(prompts.begin() + static_cast<std::ptrdiff_t>(10 * k),
+                                 prompts.begin() + static_cast<std::ptrdiff_t>(10 * k + 10));
+  };
+  const std::vector<uint64_t> in_turn = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+
+  // sequential: prompt k mod P.
+  const auto sequential = prompts_of(R"(, "prompt_order": "sequential")");
+  for (size_t k = 0; k < 40; ++k) CHECK(pass(sequential, k) == in_turn);
+
+  // shuffle (the default): every pass of P requests is a permutation of the pool, reshuffled
+  // each pass. Of 40 passes of 10, the chance that two neighbours repeat an order is 39/10!
+  // (1e-5), that one is in turn 40/10!.
+  const auto shuffled = prompts_of("");
+  CHECK(prompts_of(R"(, "prompt_order": "shuffle")") == shuffled);  // the default, same seed
+  for (size_t k = 0; k < 40; ++k) {
+    auto sorted = pass(shuffled, k);
+    CHECK(sorted != in_turn);
+    std::sort(sorted.begin(), sorted.end());
+    CHECK(sorted == in_turn);
+    if (k > 0) CHECK(pass(shuffled, k) != pass(shuffled, k - 1));
+  }
+
+  // random: with replacement, so passes repeat prompts (a pass of 10 without a repeat has
+  // probability 10!/10^10 = 3.6e-4), and each prompt is drawn 40 times on average (binomial
+  // sd 6: within 25 of it with margin).
+  const auto drawn = prompts_of(R"(, "prompt_order": "random")");
+  std::vector<int64_t> counts(10, 0);
+  for (uint64_t p : drawn) ++counts[static_cast<size_t>(p)];
+  CHECK(*std::min_element(counts.begin(), counts.end()) > 15);
+  CHECK(*std::max_element(counts.begin(), counts.end()) < 65);
+  int64_t passes_with_repeats = 0;
+  for (size_t k = 0; k < 40; ++k) {
+    auto sorted = pass(drawn, k);
+    std::sort(sorted.begin(), sorted.end());
+    if (sorted != in_turn) ++passes_with_repeats;
+  }
+  CHECK(passes_with_repeats >= 38);
+
+  CHECK_THROWS_WITH(build(R"({"kind": "closed_loop", "concurrency": 1, "input_tokens": 16,
+                              "output_tokens": 1, "prompt_order": "random"})"),
+                    Catch::Contains("/prompt_order") && Catch::Contains("distinct_prompts"));
+  CHECK_THROWS_WITH(build(R"({"kind": "closed_loop", "concurrency": 1, "input_tokens": 16,
+                              "output_tokens": 1, "distinct_prompts": 5, "prompt_order": "lru"})"),
+                    Catch::Contains("/prompt_order") && Catch::Contains("\"lru\""));
+}
+
 TEST_CASE("sessions carry their context and share prefixes turn to turn", "[traces]") {
   const auto workload = build(R"({"kind": "sessions", "sessions": 50, "turns": 4,
       "rate_per_s": 2, "think_time_s": 30, "input_tokens": 100, "output_tokens": 50})");

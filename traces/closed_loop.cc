@@ -14,7 +14,8 @@ namespace servesim {
 ClosedLoopWorkload::ClosedLoopWorkload(int64_t concurrency, int64_t requests, Time think_time,
                                        int64_t warmup_requests, LengthSampler lengths,
                                        bool warmup_barrier, int64_t distinct_prompts,
-                                       std::string where, double output_spread, uint64_t seed)
+                                       std::string where, double output_spread, uint64_t seed,
+                                       PromptOrder prompt_order)
     : concurrency_(concurrency),
       requests_(requests),
       think_time_(think_time),
@@ -24,6 +25,8 @@ ClosedLoopWorkload::ClosedLoopWorkload(int64_t concurrency, int64_t requests, Ti
       distinct_prompts_(distinct_prompts),
       output_spread_(output_spread),
       spread_rng_(seed, "output_spread"),
+      prompt_order_(prompt_order),
+      prompt_rng_(seed, "prompt_order"),
       where_(std::move(where)) {}
 
 void ClosedLoopWorkload::start(Simulator& sim, SubmitFn submit) {
@@ -36,6 +39,30 @@ void ClosedLoopWorkload::burst(Simulator& sim) {
       warmup_barrier_ && sent_ < warmup_requests_ ? warmup_requests_ : requests_;
   for (int64_t client = 0; client < concurrency_ && sent_ < phase_end; ++client)
     send_after(sim, client, Time{});
+}
+
+uint64_t ClosedLoopWorkload::next_prompt() {
+  const auto pool = static_cast<uint64_t>(distinct_prompts_);
+  const auto index = static_cast<uint64_t>(sent_);
+  switch (prompt_order_) {
+    case PromptOrder::kSequential:
+      return index % pool;
+    case PromptOrder::kRandom:
+      return static_cast<uint64_t>(prompt_rng_.uniform_int(0, distinct_prompts_ - 1));
+    case PromptOrder::kShuffle:
+      break;
+  }
+  if (index % pool == 0) {
+    // A new pass: a Fisher-Yates shuffle of the pool, as aiperf reshuffles its dataset.
+    if (prompt_pass_.empty()) {
+      prompt_pass_.resize(pool);
+      for (uint64_t p = 0; p < pool; ++p) prompt_pass_[p] = p;
+    }
+    for (int64_t i = distinct_prompts_ - 1; i > 0; --i)
+      std::swap(prompt_pass_[static_cast<size_t>(i)],
+                prompt_pass_[static_cast<size_t>(prompt_rng_.uniform_int(0, i))]);
+  }
+  return prompt_pass_[index % pool];
 }
 
 void ClosedLoopWorkload::on_request_done(Simulator& sim, int64_t client_id) {
@@ -57,8 +84,10 @@ void ClosedLoopWorkload::send_after(Simulator& sim, int64_t client_id, Time dela
         fmt::format("{}: requests at think_time_s pass {:g} s of simulated time "
                     "(about 31 years)",
                     where_, kMaxInputSeconds));
-  const int64_t index = sent_++;
-  sim.schedule_in(delay, Phase::kArrival, [this, &sim, client_id, index] {
+  // Drawn as the request is counted, so the order follows the sending order.
+  const uint64_t prompt = distinct_prompts_ > 0 ? next_prompt() : 0;
+  ++sent_;
+  sim.schedule_in(delay, Phase::kArrival, [this, &sim, client_id, prompt] {
     const auto draw = lengths_.draw();
     RequestSpec spec;
     spec.arrival = sim.now();
@@ -74,7 +103,6 @@ void ClosedLoopWorkload::send_after(Simulator& sim, int64_t client_id, Time dela
     if (distinct_prompts_ > 0) {
       // Equal prompt ids are equal texts; a pooled prompt keeps its first draw's length only
       // when lengths are fixed, which is how the benchmarks that reuse prompts run.
-      const auto prompt = static_cast<uint64_t>(index % distinct_prompts_);
       spec.prefix_block_tokens = kPromptBlockTokens;
       const int64_t blocks = spec.prompt_tokens / kPromptBlockTokens;
       spec.prefix_block_hashes.reserve(static_cast<size_t>(blocks));

@@ -11,9 +11,15 @@
 /// one of them has finished, and the measured phase then opens with all clients sending at
 /// once, so its first burst is inside the measured TTFT.
 ///
-/// With `distinct_prompts` P > 0, request k sends prompt k mod P again (aiperf's dataset of 100
-/// prompts reused): its blocks carry prefix hashes, so an engine with a prefix cache finds
-/// every repeat. 0: every prompt is new (genai-perf's dataset of one entry per request).
+/// With `distinct_prompts` P > 0, requests draw from a pool of P prompts (aiperf's dataset of 100
+/// prompts reused) in `prompt_order`, aiperf's `--dataset-sampling-strategy`: kShuffle, its
+/// default, goes through the pool in a random order, reshuffled on each pass (aiperf's
+/// ShuffleSampler); kSequential sends prompt k mod P; kRandom draws each with replacement. A
+/// pooled prompt's blocks carry prefix hashes, so an engine with a prefix cache finds a repeat
+/// that is still cached. The order matters once the cache holds fewer than P prompts: in turn,
+/// a least-recently-used cache then misses every repeat; shuffled, the repeats that come back
+/// within fewer distinct prompts than it holds still hit. 0: every prompt is new (genai-perf's
+/// dataset of one entry per request).
 ///
 /// With `output_spread` s > 0, each request's output length is its drawn length times a
 /// uniform factor in [1 - s, 1 + s] (rounded, at least 1; its own random stream), so the mean
@@ -24,6 +30,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "sim/rng.h"
 #include "sim/time.h"
@@ -32,12 +39,16 @@
 
 namespace servesim {
 
+/// How a closed loop's requests pick their prompt from a pool of `distinct_prompts`.
+enum class PromptOrder { kShuffle, kSequential, kRandom };
+
 class ClosedLoopWorkload : public Workload {
  public:
   ClosedLoopWorkload(int64_t concurrency, int64_t requests, Time think_time,
                      int64_t warmup_requests, LengthSampler lengths, bool warmup_barrier = false,
                      int64_t distinct_prompts = 0, std::string where = "workload",
-                     double output_spread = 0, uint64_t seed = 0);
+                     double output_spread = 0, uint64_t seed = 0,
+                     PromptOrder prompt_order = PromptOrder::kShuffle);
   /// Prefix-hash block size of pooled prompts (a multiple of the usual KV block sizes).
   static constexpr int64_t kPromptBlockTokens = 16;
   void start(Simulator& sim, SubmitFn submit) override;
@@ -51,6 +62,8 @@ class ClosedLoopWorkload : public Workload {
   void send_after(Simulator& sim, int64_t client_id, Time delay);
   /// Every client sends at once (the opening burst of a phase).
   void burst(Simulator& sim);
+  /// The pooled prompt of the next request sent (distinct_prompts_ > 0).
+  uint64_t next_prompt();
 
   int64_t concurrency_;
   int64_t requests_;
@@ -61,6 +74,9 @@ class ClosedLoopWorkload : public Workload {
   int64_t distinct_prompts_;
   double output_spread_;
   Rng spread_rng_;
+  PromptOrder prompt_order_;
+  Rng prompt_rng_;
+  std::vector<uint64_t> prompt_pass_;  ///< kShuffle: this pass's order of the pool
   SubmitFn submit_;
   int64_t sent_ = 0;
   int64_t done_ = 0;

@@ -134,6 +134,19 @@ std::unique_ptr<Workload> make_closed_loop(JsonObject& w, const std::string& bas
   int64_t distinct_prompts = 0;
   if (auto v = w.maybe("distinct_prompts"))
     distinct_prompts = v->int_in_range(0, kMaxWorkloadRequests);
+  // aiperf's --dataset-sampling-strategy, and its default (InputDefaults in
+  // aiperf/common/config/config_defaults.py: DATASET_SAMPLING_STRATEGY = SHUFFLE).
+  PromptOrder prompt_order = PromptOrder::kShuffle;
+  if (auto v = w.maybe("prompt_order")) {
+    const std::string order = v->as_string();
+    if (order == "sequential")
+      prompt_order = PromptOrder::kSequential;
+    else if (order == "random")
+      prompt_order = PromptOrder::kRandom;
+    else if (order != "shuffle")
+      v->fail(fmt::format(R"(expected "shuffle", "sequential" or "random", got "{}")", order));
+    if (distinct_prompts == 0) v->fail("needs distinct_prompts > 0 (a pool to draw from)");
+  }
   LengthDist input = parse_length_dist(w.at("input_tokens"), base_dir);
   LengthDist output = parse_length_dist(w.at("output_tokens"), base_dir);
   Time think_time{};
@@ -144,7 +157,8 @@ std::unique_ptr<Workload> make_closed_loop(JsonObject& w, const std::string& bas
   return std::make_unique<ClosedLoopWorkload>(
       concurrency, requests, think_time, warmup,
       LengthSampler(std::move(input), std::move(output), seed), barrier, distinct_prompts,
-      fmt::format("{}: {}", w.value().file(), w.value().pointer()), output_spread, seed);
+      fmt::format("{}: {}", w.value().file(), w.value().pointer()), output_spread, seed,
+      prompt_order);
 }
 
 std::unique_ptr<Workload> make_sessions(JsonObject& w, const std::string& base_dir, uint64_t seed) {
