@@ -58,7 +58,12 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .kv_sizing = KvSizing::kProfiledActivation,
         .prefix_caching = true,
         .preempted_kv = PreemptedKv::kAll,
-        .fp8_kv_with_fp8_weights = true,
+        // kv_cache_dtype "auto" is the model's activation dtype in 0.12 (vllm/utils/
+        // torch_utils.py kv_cache_dtype_str_to_dtype), even for a checkpoint that declares an
+        // FP8 KV cache: vllm-project/vllm PR 29980, which reads it from hf_quant_config.json,
+        // was opened on 3 December 2025 and merged after 0.12.0. FP8 KV takes
+        // --kv-cache-dtype fp8, i.e. /precision/kv.
+        .fp8_kv_with_fp8_weights = false,
         .fp8_gemm = {},
         .source = "vLLM 0.12 V1 engine: vllm/engine/arg_utils.py (usage-context defaults for "
                   "the API server on >= 70 GiB GPUs: max_num_seqs 1024, max_num_batched_tokens "
@@ -70,7 +75,9 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
                   "gpu_worker.py (KV = utilization x memory - weights - the activation peak "
                   "of a profiling pass over the budget and the sampler), vllm/v1/core/"
                   "kv_cache_manager.py (a preempted request's blocks freed last first, still "
-                  "hashed: found again unless evicted); budget as "
+                  "hashed: found again unless evicted), vllm/utils/torch_utils.py "
+                  "(kv_cache_dtype auto: KV in the activation dtype, BF16 beside FP8 "
+                  "weights); budget as "
                   "aiconfigurator deploys it: concurrency + prompt + 1500",
     },
     {

@@ -197,6 +197,27 @@ TEST_CASE("TensorRT-LLM's overlap scheduler reaches its cost model, and an overr
   CHECK(overlapped("vllm", {"/engine_overrides/host_overlapped=true"}));
 }
 
+TEST_CASE("FP8 weights bring FP8 KV where the engine's default does, /precision/kv wins",
+          "[scenario][engine]") {
+  const auto kv_of = [](const std::string& engine, std::vector<std::string> extra) {
+    ScenarioOptions options;
+    options.overrides = {"/model=Qwen3-32B", "/engine=" + engine, "/precision/weights=fp8"};
+    for (auto& o : extra) options.overrides.push_back(o);
+    return parse_scenario_file(source_path("scenarios/closed_loop_h100.json"), options)
+        .precision.kv;
+  };
+  // TensorRT-LLM and SGLang store the KV of an FP8 checkpoint in FP8; vLLM 0.12's
+  // kv_cache_dtype "auto" is the activation dtype (policies/engine.cc).
+  CHECK(kv_of("trtllm", {}) == DType::kFp8);
+  CHECK(kv_of("sglang", {}) == DType::kFp8);
+  CHECK(kv_of("vllm", {}) == DType::kBf16);
+  CHECK(kv_of("vllm@0.12", {}) == DType::kBf16);
+  // --kv-cache-dtype fp8, or an engine that would choose FP8 told otherwise.
+  CHECK(kv_of("vllm", {"/precision/kv=fp8"}) == DType::kFp8);
+  CHECK(kv_of("trtllm", {"/precision/kv=bf16"}) == DType::kBf16);
+  CHECK(kv_of("vllm", {"/engine_overrides/fp8_kv_with_fp8_weights=true"}) == DType::kFp8);
+}
+
 TEST_CASE("the activation estimate reproduces vLLM's logged profiling peaks", "[engine]") {
   // Llama-3-8B, 8,192 batched tokens, 256 sequences: 1.26 GiB logged (vllm-project/vllm PR
   // 10511). Within 10%: the constant is fitted to this and one other log, so no closer is

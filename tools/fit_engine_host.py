@@ -73,6 +73,9 @@ def run_row(servesim, r, host):
         # The SGLang rows of the same source need no hits and fit far worse with them.
         args += ["--set", "/workload/requests_per_client=20",
                  "--set", "/workload/distinct_prompts=100"]
+    if r["backend"] == "vllm" and r["model"] == "Llama-3.1-70B":
+        # InferenceMAX's launch script sets kv-cache-dtype fp8 (tools/validate.cc).
+        args += ["--set", "/precision/kv=fp8"]
     if (r["backend"] == "trtllm" and r["model"] == "Llama-3.1-70B" and r["isl"] == "1024"
             and r["osl"] == "1024" and int(r["tp_size"]) < 8):
         # InferenceMAX's launch script turns batch waiting on for these rows (tools/validate.cc).

@@ -423,6 +423,11 @@ std::vector<ValidationTable> silicon_tables(const std::string& data_dir) {
       scenario["policies"]["batcher"] = {{"batch_wait_timeout_iters", 20},
                                          {"batch_wait_max_tokens_ratio", 0.9},
                                          {"max_num_batched_tokens", 16384}};
+    // The vLLM Llama-3.1-70B rows (InferenceMAX, measured October 2025) ran with
+    // `kv-cache-dtype: fp8` in the launch script's config (SemiAnalysisAI/InferenceX
+    // @6ebc882, benchmarks/70b_fp8_h200_slurm.sh); the vLLM preset keeps the engine's own
+    // default, BF16 KV beside FP8 weights (policies/engine.cc).
+    if (engine == "vllm" && model->second == "Llama-3.1-70B") scenario["precision"]["kv"] = "fp8";
     if (moe) {
       scenario["instances"][0]["ep"] = ep;
       scenario["instances"][0]["attention_dp"] = tp / attention_tp;
