@@ -357,7 +357,7 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b, Gem
     const auto weights_gemm_s = [&](double n, double k) {
       return gemm_time_with(c, params, rows_per_group, n, k, c.precision.weights);
     };
-    GemmTimeCache::Layers times{rows_per_group, 0, 0};
+    GemmTimeCache::Layers times{rows_per_group, 0, 0, 0};
     if (m.mla()) {
       times.attention_gemm_s =
           (q_lora > 0 ? weights_gemm_s(q_lora, hidden) + weights_gemm_s(q / attn_tp, q_lora)
@@ -372,19 +372,19 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b, Gem
     times.per_layer_gemm_s = times.attention_gemm_s +
                              weights_gemm_s((m.gated_mlp ? 2 : 1) * ffn / attn_tp, hidden) +
                              weights_gemm_s(hidden, ffn / attn_tp);
+    // Dense layers all-reduce after attention and after the MLP, MoE layers after attention.
+    if (attn_group > 1)
+      times.allreduce_s = allreduce_time(c, rows_per_group * hidden * act_bytes, attn_group,
+                                         cache ? &cache->layer_allreduce : nullptr);
     return times;
   };
   GemmTimeCache::Layers gemms;
   if (cache == nullptr) {
     gemms = layer_gemms();
-  } else if (cache->layers[cache->newest].rows == rows_per_group) {
-    gemms = cache->layers[cache->newest];
-  } else if (cache->layers[1 - cache->newest].rows == rows_per_group) {
-    cache->newest = 1 - cache->newest;
-    gemms = cache->layers[cache->newest];
   } else {
-    cache->newest = 1 - cache->newest;  // replaces the one used longer ago
-    gemms = cache->layers[cache->newest] = layer_gemms();
+    GemmTimeCache::Layers& slot = cache->layers[GemmTimeCache::slot(rows_per_group)];
+    if (slot.rows != rows_per_group) slot = layer_gemms();
+    gemms = slot;
   }
   const double attention_gemm_s = gemms.attention_gemm_s;
   const double per_layer_gemm = gemms.per_layer_gemm_s;
@@ -578,21 +578,23 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b, Gem
   // sampling over the fp32 logits of every row that emits a token.
   const double rows = static_cast<double>(b.logit_rows) / adp;
   const double vocab = static_cast<double>(m.vocab_size);
-  const auto head_gemm_s = [&] {
-    if (cache == nullptr) return gemm_time(c, rows, vocab / attn_tp, hidden);
-    if (cache->head_rows != rows) {
-      cache->head_rows = rows;
-      cache->head_gemm_s = gemm_time(c, rows, vocab / attn_tp, hidden);
-    }
-    return cache->head_gemm_s;
+  const auto head_times = [&] {
+    GemmTimeCache::Head times{rows, gemm_time(c, rows, vocab / attn_tp, hidden), 0};
+    if (attn_group > 1 && rows > 0)
+      times.allreduce_s = allreduce_time(c, rows * vocab * act_bytes, attn_group,
+                                         cache ? &cache->head_allreduce : nullptr);
+    return times;
   };
-  AllReduceSegmentLogs* head_allreduce = cache ? &cache->head_allreduce : nullptr;
-  AllReduceSegmentLogs* layer_allreduce = cache ? &cache->layer_allreduce : nullptr;
+  GemmTimeCache::Head head;
+  if (cache == nullptr) {
+    head = head_times();
+  } else {
+    GemmTimeCache::Head& slot = cache->heads[GemmTimeCache::slot(rows)];
+    if (slot.rows != rows) slot = head_times();
+    head = slot;
+  }
   cost.lm_head_s =
-      small_kernel_s(rows_per_group * hidden * act_bytes) + head_gemm_s() +
-      (attn_group > 1 && rows > 0
-           ? allreduce_time(c, rows * vocab * act_bytes, attn_group, head_allreduce) / 2
-           : 0) +
+      small_kernel_s(rows_per_group * hidden * act_bytes) + head.gemm_s + head.allreduce_s / 2 +
       (rows > 0 ? DefaultEfficiency::kSamplingPasses * small_kernel_s(rows * vocab * 4) : 0);
   cost.head_flops = 2 * rows * vocab / tp * hidden;
   cost.head_hbm_bytes = gemm_rows * hidden * act_bytes +
@@ -603,10 +605,10 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b, Gem
   if (attn_group > 1) {
     // Dense layers: after attention and after the MLP; MoE layers: after attention.
     const double bytes = rows_per_group * hidden * act_bytes;
-    cost.tp_comm_s = 2 * dense_layers * allreduce_time(c, bytes, attn_group, layer_allreduce);
+    cost.tp_comm_s = 2 * dense_layers * gemms.allreduce_s;
     cost.tp_bytes_per_gpu = 2 * dense_layers * 2.0 * (attn_tp - 1) / attn_tp * bytes;
     if (m.moe()) {
-      cost.tp_comm_s += moe_layers * allreduce_time(c, bytes, attn_group, layer_allreduce);
+      cost.tp_comm_s += moe_layers * gemms.allreduce_s;
       cost.tp_bytes_per_gpu += moe_layers * 2.0 * (attn_tp - 1) / attn_tp * bytes;
     }
   }

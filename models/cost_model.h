@@ -25,6 +25,7 @@
 /// decode runs in the absorbed form (per head: scores over latent + rope, output in the latent),
 /// prefill in the expanded form (per head: qk of head_dim + rope, v of v_head_dim).
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -249,24 +250,33 @@ double mfu_peak_flops_per_s(const CostModelConfig& c);
 int64_t cuda_graph_padded_batch(int64_t batch);
 /// The cost of one GEMM of shape (m x k) . (k x n) on this configuration.
 double gemm_time(const CostModelConfig& c, double m, double n, double k);
-/// GEMM times price_iteration may reuse between calls on one configuration (the caller
-/// clears it when the configuration changes): those of the layers for the last two row counts
-/// (a decode batch's rows repeat from step to step, between prefills), and the LM head's for
-/// the last one (mostly one row).
+/// Times price_iteration may reuse between calls on one configuration (the caller clears it
+/// when the configuration changes). They depend on a row count alone: the layers' GEMMs and
+/// all-reduce on the token rows through an attention group, the LM head's GEMM and logits'
+/// gather on the rows that emit a token. Each is kept in a slot chosen by its row count (a
+/// direct-mapped table), so the row counts a replica keeps coming back to (its decode batches
+/// as they grow and shrink, with and without a prefill chunk) are priced once.
 struct GemmTimeCache {
+  static constexpr size_t kSlots = 256;
   struct Layers {
-    double rows = -1;
+    double rows = -1;  ///< -1: empty
     double attention_gemm_s = 0;
     double per_layer_gemm_s = 0;
+    double allreduce_s = 0;  ///< one all-reduce of the rows' hidden states (0 without TP)
   };
-  Layers layers[2];
-  int newest = 0;  ///< layers[newest] was used last
-  double head_rows = -1;
-  double head_gemm_s = 0;
-  /// The all-reduce segments last used by the layers and by the logits' gather (message sizes
-  /// far apart, so each keeps its own).
+  struct Head {
+    double rows = -1;  ///< -1: empty
+    double gemm_s = 0;
+    double allreduce_s = 0;  ///< the logits' gather, before halving (0 without TP)
+  };
+  std::array<Layers, kSlots> layers;
+  std::array<Head, kSlots> heads;
+  /// The all-reduce segments last interpolated when a slot is filled, one for the layers and
+  /// one for the logits' gather (message sizes far apart, so each keeps its own).
   AllReduceSegmentLogs layer_allreduce;
   AllReduceSegmentLogs head_allreduce;
+
+  static size_t slot(double rows) { return static_cast<size_t>(rows) % kSlots; }
 };
 IterationCost price_iteration(const CostModelConfig& c, const BatchShape& batch,
                               GemmTimeCache* cache = nullptr);

@@ -1,10 +1,12 @@
 // A scenario read into specs without simulating: what the wiring will be given.
 #include <catch2/catch.hpp>
 
+#include "models/cost_model.h"
 #include "models/llm.h"
 #include "policies/engine.h"
 #include "run/scenario.h"
 #include "sim/error.h"
+#include "sim/rng.h"
 #include "test_support.h"
 
 using namespace servesim;
@@ -216,6 +218,54 @@ TEST_CASE("FP8 weights bring FP8 KV where the engine's default does, /precision/
   CHECK(kv_of("vllm", {"/precision/kv=fp8"}) == DType::kFp8);
   CHECK(kv_of("trtllm", {"/precision/kv=bf16"}) == DType::kBf16);
   CHECK(kv_of("vllm", {"/engine_overrides/fp8_kv_with_fp8_weights=true"}) == DType::kFp8);
+}
+
+TEST_CASE("the cost model's remembered times give every iteration's cost to the last bit",
+          "[cost]") {
+  // Dense TP 8 (layer and logits all-reduces) and a MoE replica with attention DP (rows per
+  // group, fractional head rows), each priced through one cache across random shapes whose
+  // row counts repeat and collide in the table's slots, against the same shapes priced afresh.
+  const auto cost_of = [](std::vector<std::string> overrides) {
+    ScenarioOptions options;
+    options.overrides = std::move(overrides);
+    return parse_scenario_file(source_path("scenarios/closed_loop_h100.json"), options)
+        .instances[0]
+        .cost;
+  };
+  const CostModelConfig dense =
+      cost_of({"/model=Llama-3.1-70B", "/instances/0/tp=8", "/precision/weights=fp8",
+               "/cluster/nodes/0/gpus/type=H200"});
+  const CostModelConfig moe = cost_of(
+      {"/model=Qwen3-235B-A22B", "/instances/0/tp=8", "/instances/0/ep=8",
+       "/instances/0/attention_dp=2", "/precision/weights=fp8", "/cluster/nodes/0/gpus/type=H200"});
+  for (const CostModelConfig* c : {&dense, &moe}) {
+    GemmTimeCache cache;
+    Rng rng(5, "gemm cache");
+    int64_t slot_hits = 0;
+    for (int i = 0; i < 4000; ++i) {
+      BatchShape b;
+      // Decode batches of 1-600 (CUDA-graph padded below 512), sometimes beside a prefill chunk
+      // of up to 3 x 256 + 7 tokens: counts 256 apart share a slot.
+      const int64_t decodes = rng.uniform_int(1, 600);
+      for (int64_t d = 0; d < decodes; ++d) b.add_decode(rng.uniform_int(100, 4000));
+      if (rng.uniform() < 0.4)
+        b.add_prefill(rng.uniform_int(0, 2000), 256 * rng.uniform_int(0, 3) + rng.uniform_int(1, 7),
+                      rng.uniform() < 0.5);
+      std::array<double, GemmTimeCache::kSlots> rows_before{};
+      for (size_t k = 0; k < GemmTimeCache::kSlots; ++k) rows_before[k] = cache.layers[k].rows;
+      const IterationCost remembered = price_iteration(*c, b, &cache);
+      const IterationCost afresh = price_iteration(*c, b);
+      bool filled = false;
+      for (size_t k = 0; k < GemmTimeCache::kSlots; ++k)
+        filled = filled || rows_before[k] != cache.layers[k].rows;
+      if (!filled) ++slot_hits;
+      REQUIRE(remembered.total_s == afresh.total_s);
+      REQUIRE(remembered.gemm_s == afresh.gemm_s);
+      REQUIRE(remembered.lm_head_s == afresh.lm_head_s);
+      REQUIRE(remembered.tp_comm_s == afresh.tp_comm_s);
+    }
+    CHECK(slot_hits > 500);  // the table was read, not only refilled
+  }
 }
 
 TEST_CASE("the activation estimate reproduces vLLM's logged profiling peaks", "[engine]") {
