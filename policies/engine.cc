@@ -121,8 +121,17 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
     {
         .name = "trtllm@1.0",
         .alias = "trtllm",
-        .iteration_overhead_s = 0.0,
-        .host_per_sequence_s = 0.0,
+        // The PyTorch executor's own host time per iteration, hidden behind the GPU's by its
+        // overlap scheduler (host_overlapped): 2.8 ms + 29 us a running request, from
+        // NVIDIA/TensorRT-LLM's reports: 45 ms an iteration at 1,536 requests a rank (PR 10273,
+        // GB200: 29 us a request) and 4.64 ms a step for Llama-3.1-8B-FP8 at 64 clients with
+        // the host as the bound (issue 13957, B200: 13,806 output tokens/s; 4.64 ms - 64 x 29
+        // us = 2.8 ms). It shows where a small model's step is shorter: Llama-3.1-8B at TP 4-8.
+        // An older release was slower still: trtllm-bench of an FP8 Llama-3.1-8B-architecture
+        // model on one H100 (PRs 4407, 5066, mid-2025) ran ~6.0 ms a step at one client, the
+        // same as BF16, where the GPU needs ~3.9 ms (tools/validate.cc, trtllm_pytorch_8b_h100).
+        .iteration_overhead_s = 2.8e-3,
+        .host_per_sequence_s = 2.9e-5,
         .host_per_prefill_token_s = 0.0,
         .frontend_latency_s = 0.0,
         .host_overlapped = true,
@@ -151,7 +160,8 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
             "tensorrt_llm/_torch/pyexecutor/scheduler.py (in-flight batching: whole context phases "
             "beside generation; capacity scheduler GUARANTEED_NO_EVICT by default: a request "
             "starts only "
-            "when the KV of its whole output is free); aiconfigurator deploys max_num_tokens = "
+            "when the KV of its whole output is free); host time 2.8 ms + 29 us a request "
+            "(NVIDIA/TensorRT-LLM PR 10273, issue 13957); aiconfigurator deploys max_num_tokens = "
             "ceil32(concurrency + prompt "
             "+ 500), CUDA-graph batches up to 512",
     },

@@ -268,6 +268,35 @@ TEST_CASE("the cost model's remembered times give every iteration's cost to the 
   }
 }
 
+TEST_CASE("TensorRT-LLM's host time shows only where a small model's step is shorter",
+          "[engine][cli]") {
+  // trtllm@1.0: 2.8 ms + 29 us a running request, overlapped with the GPU's step
+  // (policies/engine.cc). 8 clients of 1,024/1,024 on H100s.
+  const auto tpot_ms = [](const std::string& model, int tp, bool host) {
+    const std::string out = tmp_path("trt_host.json");
+    std::string cmd = "run " + source_path("scenarios/closed_loop_h100.json") + " -q -o " + out +
+                      " --set /model=" + model +
+                      " --set /engine=trtllm --set /instances/0/tp=" + std::to_string(tp) +
+                      " --set /workload/concurrency=8" +
+                      " --set /workload/input_tokens=1024 --set /workload/output_tokens=1024";
+    if (!host)
+      cmd +=
+          " --set /engine_overrides/iteration_overhead_s=0"
+          " --set /engine_overrides/host_per_sequence_s=0";
+    REQUIRE(run_cli(cmd) == 0);
+    return nlohmann::json::parse(read_text(out))["summary"]["mean_tpot_ms"].get<double>();
+  };
+  // Llama-3.1-8B at TP 8: the GPU's step (~2.3 ms) is shorter than the host's 2.8 ms + 8 x 29
+  // us = 3.03 ms, which then sets the pace (3.06 ms with the odd prefill step).
+  const double small_tp8 = tpot_ms("Llama-3.1-8B", 8, true);
+  CHECK(tpot_ms("Llama-3.1-8B", 8, false) < 2.6);
+  CHECK(small_tp8 > 3.03);
+  CHECK(small_tp8 < 3.2);
+  // At TP 1 (a 7 ms step) and for Llama-3.1-70B at TP 8 (11 ms) the host hides entirely.
+  CHECK(tpot_ms("Llama-3.1-8B", 1, true) == tpot_ms("Llama-3.1-8B", 1, false));
+  CHECK(tpot_ms("Llama-3.1-70B", 8, true) == tpot_ms("Llama-3.1-70B", 8, false));
+}
+
 TEST_CASE("the activation estimate reproduces vLLM's logged profiling peaks", "[engine]") {
   // Llama-3-8B, 8,192 batched tokens, 256 sequences: 1.26 GiB logged (vllm-project/vllm PR
   // 10511). Within 10%: the constant is fitted to this and one other log, so no closer is

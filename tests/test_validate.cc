@@ -27,7 +27,7 @@ const ValidationTable& table(const std::vector<ValidationTable>& tables, const s
 
 TEST_CASE("validate reproduces the open tables within justified MAPE ceilings", "[validate]") {
   const auto tables = run_validation(std::string(SERVESIM_SHARED_DIR) + "/data");
-  REQUIRE(tables.size() == 34);
+  REQUIRE(tables.size() == 35);
 
   // TensorRT-LLM v0.5 batch-1 first-token latency, 20 rows: 13.3% today. Single prefills are
   // GEMM-bound and the GEMM fits are within ~10% on the kernels themselves.
@@ -54,6 +54,13 @@ TEST_CASE("validate reproduces the open tables within justified MAPE ceilings", 
   // fitted on the H200 rows, were applied to this vLLM 0.6 run); E2E and duration within 25%. TTFT
   // is under-predicted by ~60% under that burst of 80 prompts at t=0 (vLLM 0.6 ran prefills in
   // eager mode with large host overheads not modelled here).
+  // TensorRT-LLM's PyTorch backend on one H100 at one client, Llama-3.1-8B's architecture
+  // (PRs 4407 and 5066, mid-2025): BF16 within 16% (-15% to +12%), FP8 36% fast at every
+  // length: that release spent ~6 ms a step on the host where the preset's 2.8 ms (its later
+  // figure) hides behind the 3.9 ms the GPU needs. 22.3% in all; ceiling 26%.
+  const auto& trt_pytorch = table(tables, "trtllm_pytorch_8b_h100");
+  CHECK(trt_pytorch.rows.size() == 8);
+  CHECK(trt_pytorch.mape_pct() < 26.0);
   const auto& vllm = table(tables, "vllm_llama3_8b_h100");
   for (const auto& r : vllm.rows) {
     if (r.label.find("tpot") != std::string::npos) CHECK(r.abs_pct_error() < 7.0);
@@ -176,7 +183,7 @@ TEST_CASE("validate writes its rows as JSON and fails cleanly on a missing data 
   std::filesystem::remove(out);
   REQUIRE(run_cli("validate --data " + std::string(SERVESIM_SHARED_DIR) + "/data -o " + out) == 0);
   const auto j = nlohmann::json::parse(read_text(out));
-  CHECK(j["tables"].size() == 34);
+  CHECK(j["tables"].size() == 35);
   CHECK(j["tables"][0]["predictions"].size() == 20);
   std::string err;
   CHECK(run_cli("validate --data /nonexistent", &err) == 2);
