@@ -378,14 +378,15 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b, Gem
                                          cache ? &cache->layer_allreduce : nullptr);
     return times;
   };
-  GemmTimeCache::Layers gemms;
-  if (cache == nullptr) {
-    gemms = layer_gemms();
-  } else {
-    GemmTimeCache::Layers& slot = cache->layers[GemmTimeCache::slot(rows_per_group)];
-    if (slot.rows != rows_per_group) slot = layer_gemms();
-    gemms = slot;
-  }
+  // A table's entry for `rows`, computed when its slot holds another row count.
+  const auto remembered = [](auto* table, double rows, auto compute) {
+    if (table == nullptr) return compute();
+    auto& slot = (*table)[GemmTimeCache::slot(rows)];
+    if (slot.rows != rows) slot = compute();
+    return slot;
+  };
+  const GemmTimeCache::Layers gemms =
+      remembered(cache ? &cache->layers : nullptr, rows_per_group, layer_gemms);
   const double attention_gemm_s = gemms.attention_gemm_s;
   const double per_layer_gemm = gemms.per_layer_gemm_s;
   cost.gemm_s = dense_layers * per_layer_gemm;
@@ -585,14 +586,7 @@ IterationCost price_iteration(const CostModelConfig& c, const BatchShape& b, Gem
                                          cache ? &cache->head_allreduce : nullptr);
     return times;
   };
-  GemmTimeCache::Head head;
-  if (cache == nullptr) {
-    head = head_times();
-  } else {
-    GemmTimeCache::Head& slot = cache->heads[GemmTimeCache::slot(rows)];
-    if (slot.rows != rows) slot = head_times();
-    head = slot;
-  }
+  const GemmTimeCache::Head head = remembered(cache ? &cache->heads : nullptr, rows, head_times);
   cost.lm_head_s =
       small_kernel_s(rows_per_group * hidden * act_bytes) + head.gemm_s + head.allreduce_s / 2 +
       (rows > 0 ? DefaultEfficiency::kSamplingPasses * small_kernel_s(rows * vocab * 4) : 0);

@@ -23,6 +23,16 @@ const ValidationTable& table(const std::vector<ValidationTable>& tables, const s
   return tables.front();
 }
 
+/// Runs scenarios/closed_loop_h100.json, the benchmark's command form, with `sets` (--set
+/// arguments and flags) and returns its result.
+nlohmann::json run_benchmark(const std::string& sets) {
+  const std::string out = tmp_path("benchmark.json");
+  std::filesystem::remove(out);
+  REQUIRE(run_cli(fmt::format("run {} -q -o {} {}", source_path("scenarios/closed_loop_h100.json"),
+                              out, sets)) == 0);
+  return nlohmann::json::parse(read_text(out));
+}
+
 }  // namespace
 
 TEST_CASE("validate reproduces the open tables within justified MAPE ceilings", "[validate]") {
@@ -196,16 +206,14 @@ TEST_CASE("the benchmark's output spread breaks the clients' lockstep", "[valida
   // Llama-3.1-70B FP8 on one H200, 8,192-token prompts, 1,024-token outputs: one prompt fills
   // an iteration, so a prompt that arrives during another's prefill waits all of it.
   auto mean_ttft_ms = [](int concurrency, double spread) {
-    const std::string out = tmp_path("lockstep.json");
-    std::filesystem::remove(out);
-    REQUIRE(run_cli(fmt::format(
-                "run {} -q -o {} --set /model=Llama-3.1-70B --set /engine=vllm "
-                "--set /instances/0/tp=1 --set /precision/weights=fp8 "
-                "--set /cluster/nodes/0/gpus/type=H200 --set /workload/concurrency={} "
-                "--set /workload/input_tokens=8192 --set /workload/output_tokens=1024 "
-                "--set /workload/output_spread={}",
-                source_path("scenarios/closed_loop_h100.json"), out, concurrency, spread)) == 0);
-    return nlohmann::json::parse(read_text(out))["summary"]["mean_ttft_ms"].get<double>();
+    return run_benchmark(
+               fmt::format("--set /model=Llama-3.1-70B --set /engine=vllm "
+                           "--set /instances/0/tp=1 --set /precision/weights=fp8 "
+                           "--set /cluster/nodes/0/gpus/type=H200 "
+                           "--set /workload/concurrency={} --set /workload/input_tokens=8192 "
+                           "--set /workload/output_tokens=1024 --set /workload/output_spread={}",
+                           concurrency, spread))["summary"]["mean_ttft_ms"]
+        .get<double>();
   };
   const auto scenario =
       nlohmann::json::parse(read_text(source_path("scenarios/closed_loop_h100.json")));
@@ -230,16 +238,12 @@ TEST_CASE("a pool of prompts larger than the prefix cache hits by the order it i
   // Llama-3.1-8B BF16 on one H100, 4 clients, 2,048-token prompts from a pool of 100, 4 passes.
   // With 60% of the GPU reserved the KV holds 139,600 tokens, 68 prompts: fewer than the pool.
   auto run = [](const std::string& order, double reserve) {
-    const std::string out = tmp_path("prompt_order.json");
-    std::filesystem::remove(out);
-    REQUIRE(run_cli(fmt::format(
-                "run {} -q -o {} --set /model=Llama-3.1-8B --set /engine=vllm "
-                "--set /workload/concurrency=4 --set /workload/input_tokens=2048 "
-                "--set /workload/output_tokens=16 --set /workload/distinct_prompts=100 "
-                "--set /workload/requests_per_client=100 --set /workload/prompt_order={} "
-                "--set '/policies/kv={{\"reserve_fraction\": {}}}'",
-                source_path("scenarios/closed_loop_h100.json"), out, order, reserve)) == 0);
-    return nlohmann::json::parse(read_text(out));
+    return run_benchmark(fmt::format(
+        "--set /model=Llama-3.1-8B --set /engine=vllm --set /workload/concurrency=4 "
+        "--set /workload/input_tokens=2048 --set /workload/output_tokens=16 "
+        "--set /workload/distinct_prompts=100 --set /workload/requests_per_client=100 "
+        "--set /workload/prompt_order={} --set '/policies/kv={{\"reserve_fraction\": {}}}'",
+        order, reserve));
   };
   const auto hits = [](const nlohmann::json& r) {
     return r["summary"]["prefix_reuse_fraction"].get<double>();
@@ -279,16 +283,13 @@ TEST_CASE("TensorRT-LLM's batch waiting holds each prompt back 20 decode steps",
   // TP 8 (tools/validate.cc). Measured on H200 at TP 1 with 4 clients: 562 ms TTFT at 1k/1k
   // against 176 ms at 1k/8k, 19 decode steps (20.1 ms) apart.
   auto run = [](const std::string& batcher, const std::string& extra = "") {
-    const std::string out = tmp_path("batch_wait.json");
-    std::filesystem::remove(out);
-    REQUIRE(run_cli(fmt::format(
-                "run {} -q -o {} --set /model=Llama-3.1-70B --set /engine=trtllm "
-                "--set /instances/0/tp=1 --set /precision/weights=fp8 "
-                "--set /cluster/nodes/0/gpus/type=H200 --set /workload/concurrency=4 "
-                "--set /workload/input_tokens=1024 --set /workload/output_tokens=1024 "
-                "--set '/policies/batcher={}' {}",
-                source_path("scenarios/closed_loop_h100.json"), out, batcher, extra)) == 0);
-    return nlohmann::json::parse(read_text(out))["summary"];
+    return run_benchmark(
+        fmt::format("--set /model=Llama-3.1-70B --set /engine=trtllm "
+                    "--set /instances/0/tp=1 --set /precision/weights=fp8 "
+                    "--set /cluster/nodes/0/gpus/type=H200 "
+                    "--set /workload/concurrency=4 --set /workload/input_tokens=1024 "
+                    "--set /workload/output_tokens=1024 --set '/policies/batcher={}' {}",
+                    batcher, extra))["summary"];
   };
   const auto off = run(R"({"max_num_batched_tokens": 16384})");
   const std::string waiting =
@@ -323,15 +324,11 @@ TEST_CASE("TensorRT-LLM's batch waiting holds each prompt back 20 decode steps",
 TEST_CASE("the closed-loop H100 benchmark runs in the documented command form", "[validate][cli]") {
   // The exact form of the accuracy check: model, engine, TP, concurrency and lengths by --set.
   auto run = [](const std::string& model, const std::string& engine, int tp, int concurrency) {
-    const std::string out = tmp_path("closed_loop.json");
-    std::filesystem::remove(out);
-    const std::string args = fmt::format(
-        "run {} -q -o {} --set /model={} --set /engine={} --set /instances/0/tp={} "
-        "--set /workload/concurrency={} --set /workload/input_tokens=2048 "
-        "--set /workload/output_tokens=256",
-        source_path("scenarios/closed_loop_h100.json"), out, model, engine, tp, concurrency);
-    REQUIRE(run_cli(args) == 0);
-    return nlohmann::json::parse(read_text(out));
+    return run_benchmark(
+        fmt::format("--set /model={} --set /engine={} --set /instances/0/tp={} "
+                    "--set /workload/concurrency={} --set /workload/input_tokens=2048 "
+                    "--set /workload/output_tokens=256",
+                    model, engine, tp, concurrency));
   };
   const auto base = run("Qwen3-32B", "vllm", 4, 32);
   const auto& s = base["summary"];
