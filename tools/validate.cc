@@ -186,9 +186,6 @@ ValidationTable trtllm_static_throughput(const std::string& data_dir) {
   return t;
 }
 
-/// Simulates the published benchmark_serving run end to end: its 80 requests arrive at t=0
-/// with their own prompt and output lengths, on vLLM 0.6 (September 2024) defaults: no chunked
-/// prefill, prefills scheduled first, max_num_batched_tokens = max(max_model_len, 2048).
 /// trtllm-bench runs of TensorRT-LLM's PyTorch backend on one H100 at one client (8 requests),
 /// published in NVIDIA/TensorRT-LLM PR 4407 (16 May 2025: BF16) and PR 5066 (10 June 2025:
 /// FP8 pre-quantized), with max_batch_size 512 and, for 5,000- and 20,000-token prompts,
@@ -239,6 +236,9 @@ ValidationTable trtllm_pytorch_8b_h100() {
   return t;
 }
 
+/// Simulates the published benchmark_serving run end to end: its 80 requests arrive at t=0
+/// with their own prompt and output lengths, on vLLM 0.6 (September 2024) defaults: no chunked
+/// prefill, prefills scheduled first, max_num_batched_tokens = max(max_model_len, 2048).
 ValidationTable vllm_llama3_8b(const std::string& data_dir) {
   ValidationTable t{
       "vllm_llama3_8b_h100",

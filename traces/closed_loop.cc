@@ -52,17 +52,21 @@ uint64_t ClosedLoopWorkload::next_prompt() {
     case PromptOrder::kShuffle:
       break;
   }
-  if (index % pool == 0) {
-    // A new pass: a Fisher-Yates shuffle of the pool, as aiperf reshuffles its dataset.
-    if (prompt_pass_.empty()) {
-      prompt_pass_.resize(pool);
-      for (uint64_t p = 0; p < pool; ++p) prompt_pass_[p] = p;
-    }
-    for (int64_t i = distinct_prompts_ - 1; i > 0; --i)
-      std::swap(prompt_pass_[static_cast<size_t>(i)],
-                prompt_pass_[static_cast<size_t>(prompt_rng_.uniform_int(0, i))]);
-  }
-  return prompt_pass_[index % pool];
+  // A pass's order is drawn as it is used: a Fisher-Yates shuffle run forward (the k-th prompt
+  // of a pass is drawn uniformly from those the pass has not sent yet), as aiperf reshuffles
+  // its dataset each pass. Only the positions the shuffle moved are kept, so a pool far larger
+  // than the run costs no memory.
+  const uint64_t k = index % pool;
+  if (k == 0) pass_moved_.clear();
+  const auto at = [this](uint64_t position) {
+    const auto it = pass_moved_.find(position);
+    return it == pass_moved_.end() ? position : it->second;
+  };
+  const auto j =
+      k + static_cast<uint64_t>(prompt_rng_.uniform_int(0, static_cast<int64_t>(pool - 1 - k)));
+  const uint64_t chosen = at(j);
+  pass_moved_[j] = at(k);
+  return chosen;
 }
 
 void ClosedLoopWorkload::on_request_done(Simulator& sim, int64_t client_id) {

@@ -30,7 +30,7 @@
 
 #include <cstdint>
 #include <string>
-#include <vector>
+#include <unordered_map>
 
 #include "sim/rng.h"
 #include "sim/time.h"
@@ -76,7 +76,8 @@ class ClosedLoopWorkload : public Workload {
   Rng spread_rng_;
   PromptOrder prompt_order_;
   Rng prompt_rng_;
-  std::vector<uint64_t> prompt_pass_;  ///< kShuffle: this pass's order of the pool
+  /// kShuffle: the positions of this pass's order that the shuffle moved, and what they hold.
+  std::unordered_map<uint64_t, uint64_t> pass_moved_;
   SubmitFn submit_;
   int64_t sent_ = 0;
   int64_t done_ = 0;
