@@ -120,7 +120,7 @@ TEST_CASE("validate reproduces the open tables within justified MAPE ceilings", 
       // vLLM 0.12, Llama-3.1-8B (aiperf's 100 reused prompts, drawn shuffled): TPOT 18.5%
       // (median -0.2%), TTFT 64% (-62%: predicted low at every row); at 100-token outputs TPOT
       // hangs on how much prefill the prefix cache saves. With FP8 KV (which vLLM 0.12 does not
-      // choose for this checkpoint: policies/engine.cc) the whole pool stays cached: 25.4%, 68%.
+      // choose for this checkpoint: policies/engine.cc) the whole pool stays cached: 25.2%, 68%.
       {"silicon vllm Llama-3.1-8B H200 tpot", 21, 22.0},
       {"silicon vllm Llama-3.1-8B H200 ttft", 21, 68.0},
       // SGLang 0.5.6, Llama-3.1-8B: TPOT 14% (~30 ms measured at every TP, host-bound), TTFT 44%
