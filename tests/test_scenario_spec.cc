@@ -273,18 +273,15 @@ TEST_CASE("TensorRT-LLM's host time shows only where a small model's step is sho
   // trtllm@1.0: 2.8 ms + 29 us a running request, overlapped with the GPU's step
   // (policies/engine.cc). 8 clients of 1,024/1,024 on H100s.
   const auto tpot_ms = [](const std::string& model, int tp, bool host) {
-    const std::string out = tmp_path("trt_host.json");
-    std::string cmd = "run " + source_path("scenarios/closed_loop_h100.json") + " -q -o " + out +
-                      " --set /model=" + model +
-                      " --set /engine=trtllm --set /instances/0/tp=" + std::to_string(tp) +
-                      " --set /workload/concurrency=8" +
-                      " --set /workload/input_tokens=1024 --set /workload/output_tokens=1024";
-    if (!host)
-      cmd +=
-          " --set /engine_overrides/iteration_overhead_s=0"
-          " --set /engine_overrides/host_per_sequence_s=0";
-    REQUIRE(run_cli(cmd) == 0);
-    return nlohmann::json::parse(read_text(out))["summary"]["mean_tpot_ms"].get<double>();
+    return run_benchmark(
+               "--set /model=" + model +
+               " --set /engine=trtllm --set /instances/0/tp=" + std::to_string(tp) +
+               " --set /workload/concurrency=8 --set /workload/input_tokens=1024"
+               " --set /workload/output_tokens=1024" +
+               (host ? ""
+                     : " --set /engine_overrides/iteration_overhead_s=0"
+                       " --set /engine_overrides/host_per_sequence_s=0"))["summary"]["mean_tpot_ms"]
+        .get<double>();
   };
   // Llama-3.1-8B at TP 8: the GPU's step (~2.3 ms) is shorter than the host's 2.8 ms + 8 x 29
   // us = 3.03 ms, which then sets the pace (3.06 ms with the odd prefill step).

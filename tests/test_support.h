@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 
 #include "run/run.h"
@@ -50,6 +51,20 @@ inline int run_cli(const std::string& args, std::string* err = nullptr) {
   const int status = std::system(cmd.c_str());
   if (err) *err = read_text(err_file);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/// Runs scenarios/closed_loop_h100.json, the held-out benchmark's command form, with `sets`
+/// (--set arguments and flags) and returns its result; throws with servesim's error line when
+/// the run fails. The result file is named by process: ctest -j runs cases in parallel.
+inline nlohmann::json run_benchmark(const std::string& sets) {
+  const std::string out = tmp_path("benchmark_" + std::to_string(getpid()) + ".json");
+  std::filesystem::remove(out);
+  std::string err;
+  if (run_cli(
+          "run " + source_path("scenarios/closed_loop_h100.json") + " -q -o " + out + " " + sets,
+          &err) != 0)
+    throw std::runtime_error("servesim run " + sets + ": " + err);
+  return nlohmann::json::parse(read_text(out));
 }
 
 }  // namespace servesim::testing
