@@ -90,6 +90,9 @@ class Batcher {
   virtual void plan_decode_set(DecodeSetContext& ctx, IterationPlan& plan) {
     (void)ctx, (void)plan;
   }
+  /// True when a prompt is prefilled in one iteration, so that all of its KV is in VRAM at
+  /// once: a prompt longer than the VRAM pool can then never run, host tier or not.
+  virtual bool prefills_whole_prompts() const { return true; }
   /// When an idle replica must look again even if nothing arrives (a fill timeout).
   virtual Time next_wakeup(BatchContext& ctx) {
     (void)ctx;

@@ -103,11 +103,18 @@ void Instance::enqueue(Request* r) {
   r->instance = index_;
   r->state = RequestState::kQueued;
   ++requests_seen_;
-  // A prompt must fit with room for at least its first generated token.
+  // A prompt must fit with room for at least its first generated token; prefilled whole, it
+  // must fit VRAM alone, whatever a host tier could hold later.
   if (r->spec.prompt_tokens + 1 > max_context_tokens_) {
     observer_.on_drop(*r, fmt::format("prompt of {} tokens exceeds the {}-token context of "
                                       "instance '{}'",
                                       r->spec.prompt_tokens, max_context_tokens_, config_.name));
+    return;
+  }
+  if (batcher_->prefills_whole_prompts() && r->spec.prompt_tokens > kv_.capacity_tokens()) {
+    observer_.on_drop(*r, fmt::format("prompt of {} tokens exceeds the {} tokens of VRAM KV a "
+                                      "whole-prompt prefill needs at once on instance '{}'",
+                                      r->spec.prompt_tokens, kv_.capacity_tokens(), config_.name));
     return;
   }
   waiting_.push_back(r);

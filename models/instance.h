@@ -334,7 +334,9 @@ class Instance final : public DecodeSetContext, public RequestSink {
   /// The pool's reclaimer: evict cached prefixes, then offload cold KV to host. `growing` is
   /// the holding being grown (a request's kv_blocks), whose pins stay.
   bool reclaim(int64_t missing_blocks, const int64_t* growing);
-  bool offload(int64_t missing_blocks);
+  /// Moves the coldest holding's full private blocks to host: a running request's, or that of
+  /// `growing` when it is the waiting head's.
+  bool offload(int64_t missing_blocks, const int64_t* growing);
   /// KV blocks per prefix hash for this request (0: its hashes cannot be cached here).
   int64_t blocks_per_hash(const Request& r) const;
   double block_bytes_per_gpu() const;

@@ -48,8 +48,16 @@ void Instance::return_kept_kv(Request* r) {
   if (r->resumed_blocks == 0) return;
   SERVESIM_CHECK(r->kv_blocks == r->resumed_blocks, "request {} grew past its kept KV in waiting",
                  r->id);
-  // Back to the cache, evictable again from its end.
-  keep_own_kv(r, r->kv_blocks);
+  if (r->host_blocks > 0) {
+    // Its oldest blocks went to host for a growth that still failed: without them the rest is
+    // no prefix, so it all goes and the prompt is computed again.
+    host_kv_.give_back(r->host_blocks);
+    kv_.give_back(r->kv_blocks - r->host_blocks);
+    r->host_blocks = 0;
+  } else {
+    // Back to the cache, evictable again from its end.
+    keep_own_kv(r, r->kv_blocks);
+  }
   preempted_kv_reused_tokens_ -= r->computed_tokens;
   outstanding_tokens_ -= outstanding_of(*r);
   r->computed_tokens = r->kv_blocks = r->resumed_blocks = 0;
@@ -114,7 +122,7 @@ bool Instance::reclaim(int64_t missing_blocks, const int64_t* growing) {
   }
   if (freed > 0) return true;
   if (!config_.kv_policy.prefix_caching)  // nothing is pinned: skip the scan of the queue
-    return config_.kv_policy.mode == KvMode::kHostOffload && offload(missing_blocks);
+    return config_.kv_policy.mode == KvMode::kHostOffload && offload(missing_blocks, growing);
   // Cached prefixes pinned by requests still waiting give way, the newest first: they are
   // looked up again when those requests come up. Only the request being admitted keeps its
   // pins. Without this, waiting requests could pin the pool and nothing could run; sparing
@@ -131,10 +139,10 @@ bool Instance::reclaim(int64_t missing_blocks, const int64_t* growing) {
     w->prefix_looked_up = false;
     return true;  // now evictable: the caller asks again
   }
-  return config_.kv_policy.mode == KvMode::kHostOffload && offload(missing_blocks);
+  return config_.kv_policy.mode == KvMode::kHostOffload && offload(missing_blocks, growing);
 }
 
-bool Instance::offload(int64_t missing_blocks) {
+bool Instance::offload(int64_t missing_blocks, const int64_t* growing) {
   (void)missing_blocks;  // a whole request's cold KV moves at once, as a vLLM swap does
   const int64_t bt = kv_.block_tokens();
   const int64_t window_blocks = config_.kv_policy.fetch == OffloadFetch::kHotWindow
@@ -148,6 +156,12 @@ bool Instance::offload(int64_t missing_blocks) {
   Request* victim = nullptr;
   for (Request* q : running_)
     if (cold(q) > 0 && (!victim || cold(q) > cold(victim))) victim = q;
+  // The waiting head being admitted may hold KV itself (what it kept when preempted): its own
+  // cold blocks go to host too, or a prompt longer than VRAM could never resume.
+  if (!waiting_.empty() && &waiting_.front()->kv_blocks == growing) {
+    Request* head = waiting_.front();
+    if (cold(head) > 0 && (!victim || cold(head) > cold(victim))) victim = head;
+  }
   if (!victim) return false;
   const int64_t n = std::min(cold(victim), host_kv_.free_blocks());
   if (n <= 0) return false;

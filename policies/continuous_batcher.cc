@@ -16,8 +16,10 @@ void ContinuousBatcher::plan(BatchContext& ctx, IterationPlan& plan) {
   // Running requests first, oldest first: they already hold KV.
   for (size_t i = 0; i < running.size() && budget > 0; ++i) {
     Request* r = running[i];
-    const int64_t n =
-        r->in_decode ? 1 : std::min(budget, r->prefill_target_tokens() - r->computed_tokens);
+    const int64_t n = r->in_decode
+                          ? 1
+                          : std::min({budget, r->prefill_target_tokens() - r->computed_tokens,
+                                      vram_chunk_cap(kv, r->computed_tokens)});
     bool scheduled = true;
     while (!kv.try_grow(r->kv_blocks, r->computed_tokens + n)) {
       Request* victim = running.back();
@@ -108,7 +110,7 @@ void ContinuousBatcher::note_blocked_head(BatchContext& ctx, int64_t budget) {
   const int64_t remaining = head->prefill_target_tokens() - kept * bt;
   if (!config_.chunked_prefill && remaining > budget && budget < config_.max_num_batched_tokens)
     return;
-  const int64_t chunk = prefill_chunk(remaining, budget);
+  const int64_t chunk = prefill_chunk(kv, kept * bt, remaining, budget);
   const int64_t need = kv.blocks_for(kept * bt + chunk) - kept;
   if (need > kv.free_blocks() + ctx.cached_kv_blocks() - kept) blocked_ = {head, budget, need};
 }
@@ -131,7 +133,7 @@ int64_t ContinuousBatcher::admissible_tokens(BatchContext& ctx, int64_t budget) 
     const int64_t remaining = r->prefill_target_tokens() - r->computed_tokens;
     if (!config_.chunked_prefill && remaining > budget && budget < config_.max_num_batched_tokens)
       break;
-    const int64_t n = prefill_chunk(remaining, budget);
+    const int64_t n = prefill_chunk(kv, r->computed_tokens, remaining, budget);
     const int64_t need = kv.blocks_for(r->computed_tokens + n) - r->kv_blocks;
     if (need > free_blocks) break;
     free_blocks -= need;
@@ -187,7 +189,7 @@ int64_t ContinuousBatcher::admit_waiting(BatchContext& ctx, IterationPlan& plan,
       ctx.return_kept_kv(r);
       break;  // unchunked: a long prompt waits for an iteration of its own
     }
-    const int64_t n = prefill_chunk(remaining, budget);
+    const int64_t n = prefill_chunk(kv, r->computed_tokens, remaining, budget);
     if (!kv.try_grow(r->kv_blocks, r->computed_tokens + n)) {
       if (remember_blocked)
         blocked_ = {r, budget, kv.blocks_for(r->computed_tokens + n) - r->kv_blocks};
@@ -216,7 +218,8 @@ bool ContinuousBatcher::plan_prefill_only(BatchContext& ctx, IterationPlan& plan
   // Unfinished chunked prefills continue first; they already hold their earlier chunks' KV.
   for (Request* r : running) {
     if (r->in_decode || budget <= 0) continue;
-    const int64_t n = std::min(budget, r->prefill_target_tokens() - r->computed_tokens);
+    const int64_t n = std::min({budget, r->prefill_target_tokens() - r->computed_tokens,
+                                vram_chunk_cap(ctx.kv(), r->computed_tokens)});
     if (!ctx.kv().try_grow(r->kv_blocks, r->computed_tokens + n)) continue;
     plan.items.push_back({r, n});
     budget -= n;
@@ -245,7 +248,7 @@ bool ContinuousBatcher::admits_none_while_decoding(BatchContext& ctx) {
   if (ctx.cached_kv_blocks() > 0) return false;
   const int64_t remaining = head->prefill_target_tokens() - head->computed_tokens;
   if (!config_.chunked_prefill && remaining > budget) return true;  // waits for a batch alone
-  const int64_t chunk = prefill_chunk(remaining, budget);
+  const int64_t chunk = prefill_chunk(ctx.kv(), head->computed_tokens, remaining, budget);
   // Free blocks only shrink while the batch decodes, so a head that does not fit now will not.
   return ctx.kv().blocks_for(head->computed_tokens + chunk) - head->kv_blocks >
          ctx.kv().free_blocks();

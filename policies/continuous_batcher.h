@@ -49,6 +49,7 @@ class ContinuousBatcher final : public Batcher {
     return !config_.prefill_priority && config_.max_num_batched_tokens > config_.max_num_seqs;
   }
   void plan_decode_set(DecodeSetContext& ctx, IterationPlan& plan) override;
+  bool prefills_whole_prompts() const override { return !config_.chunked_prefill; }
 
  private:
   /// Admits waiting requests first come first served while budget, sequences and KV allow;
@@ -61,10 +62,17 @@ class ContinuousBatcher final : public Batcher {
   bool head_stays_blocked(BatchContext& ctx, int64_t budget) const;
   /// Notes the waiting head as blocked if its try at this budget would fail.
   void note_blocked_head(BatchContext& ctx, int64_t budget);
-  /// Prompt tokens one iteration prefills of `remaining` within `budget`: all of them when
-  /// prompts are not chunked (such a prompt waits until it fits).
-  int64_t prefill_chunk(int64_t remaining, int64_t budget) const {
-    return config_.chunked_prefill ? std::min(budget, remaining) : remaining;
+  /// Prompt tokens one iteration prefills of `remaining`, `done` being computed already: all
+  /// of them when prompts are not chunked (such a prompt waits until it fits), else what fits
+  /// the budget and the VRAM pool at once (a host tier takes earlier blocks, not the chunk's).
+  int64_t prefill_chunk(const KvBlockPool& kv, int64_t done, int64_t remaining,
+                        int64_t budget) const {
+    return config_.chunked_prefill ? std::min({budget, remaining, vram_chunk_cap(kv, done)})
+                                   : remaining;
+  }
+  /// The longest chunk whose blocks the whole VRAM pool holds, after `done` tokens.
+  static int64_t vram_chunk_cap(const KvBlockPool& kv, int64_t done) {
+    return kv.total_blocks() * kv.block_tokens() - done % kv.block_tokens();
   }
   /// Prompt tokens admit_waiting would start at this budget, without starting them.
   int64_t admissible_tokens(BatchContext& ctx, int64_t budget) const;

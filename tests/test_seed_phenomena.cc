@@ -186,6 +186,19 @@ TEST_CASE(
   // over the compute (plus one layer) remains. Measured: about a third of naive's.
   CHECK(prefetch_added <= 0.5 * naive_added);
   CHECK(summary(naive, "preemptions") == 0);
+
+  // Prefilled whole, the same prompt needs all of its 8,000 tokens of KV in VRAM at once, where
+  // 1,024 fit: the host tier cannot help, so it is dropped with its reason at arrival instead
+  // of waiting for blocks that never come (the run would then fail its conservation check).
+  json whole = doc;
+  whole["policies"]["batcher"]["chunked_prefill"] = false;
+  whole["output"]["requests"] = true;
+  const RunOutput unchunked = run_doc(whole, "q10.json");
+  CHECK(summary(unchunked, "dropped") == 1);
+  REQUIRE(unchunked.result["requests"].size() == 1);
+  CHECK(unchunked.result["requests"][0]["status"] == "dropped");
+  CHECK_THAT(unchunked.result["requests"][0]["reason"].get<std::string>(),
+             Catch::Contains("8000 tokens exceeds the 1024 tokens of VRAM KV"));
 }
 
 TEST_CASE("Q2: int8 weights on a memory-tight GPU raise the concurrent batch and throughput",
