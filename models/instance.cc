@@ -27,10 +27,16 @@ std::string_view instance_role_name(InstanceRole role) {
   return "?";
 }
 
+const GpuSpec& smallest_gpu(const InstanceConfig& config, const Cluster& cluster) {
+  const GpuSpec* smallest = &cluster.gpus().at(config.gpus.at(0)).spec;
+  for (int g : config.gpus)
+    if (cluster.gpus().at(g).spec.memory_bytes < smallest->memory_bytes)
+      smallest = &cluster.gpus().at(g).spec;
+  return *smallest;
+}
+
 double smallest_gpu_memory_bytes(const InstanceConfig& config, const Cluster& cluster) {
-  double bytes = std::numeric_limits<double>::infinity();
-  for (int g : config.gpus) bytes = std::min(bytes, cluster.gpus().at(g).spec.memory_bytes);
-  return bytes;
+  return smallest_gpu(config, cluster).memory_bytes;
 }
 
 MemoryPlan plan_memory(const InstanceConfig& config, const Cluster& cluster, const ModelSpec& model,

@@ -138,7 +138,9 @@ struct InstanceConfig {
   double host_kv_bytes = 0;
 };
 
-/// Memory of the smallest GPU among the replica's: every GPU holds the same share.
+/// The replica's GPU with the least memory (the first such): every GPU holds the same share.
+const GpuSpec& smallest_gpu(const InstanceConfig& config, const Cluster& cluster);
+/// Memory of the smallest GPU among the replica's.
 double smallest_gpu_memory_bytes(const InstanceConfig& config, const Cluster& cluster);
 MemoryPlan plan_memory(const InstanceConfig& config, const Cluster& cluster, const ModelSpec& model,
                        const Precision& precision);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <vector>
 
 namespace servesim {
@@ -48,6 +49,8 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .max_num_batched_tokens = 8192,
         .budget_margin_tokens = 1500,
         .budget_round_tokens = 1,
+        .small_gpu_max_num_seqs = 256,
+        .small_gpu_max_num_batched_tokens = 2048,
         .chunked_prefill = true,
         .prefill_priority = false,
         .reserve_full_output = false,
@@ -66,8 +69,9 @@ constexpr std::array<EnginePreset, 4> kPresets = {{
         .fp8_kv_with_fp8_weights = false,
         .fp8_gemm = {},
         .source = "vLLM 0.12 V1 engine: vllm/engine/arg_utils.py (usage-context defaults for "
-                  "the API server on >= 70 GiB GPUs: max_num_seqs 1024, max_num_batched_tokens "
-                  "8192, chunked prefill on), vllm/v1/core/sched/scheduler.py (running "
+                  "the API server on >= 70 GiB GPUs other than the A100: max_num_seqs 1024, "
+                  "max_num_batched_tokens 8192; 256 and 2048 on the others; chunked prefill "
+                  "on), vllm/v1/core/sched/scheduler.py (running "
                   "requests first, then waiting ones chunked into the remaining budget), "
                   "vllm/config/compilation.py (CUDA-graph sizes 1, 2, 4, multiples of 8 to "
                   "256, of 16 to min(2 x max_num_seqs, 512)), vllm/config/cache.py "
@@ -246,9 +250,11 @@ EnginePreset load_engine(const std::optional<JsonValue>& value,
     const int64_t prompt = count("input_tokens", int64_t{1} << 24);
     // SGLang's max_prefill_tokens counts prefill tokens only; the budget here also holds the
     // running decodes, so all three come to concurrency + prompt + margin.
-    if (concurrency > 0 && prompt > 0)
+    if (concurrency > 0 && prompt > 0) {
       e.max_num_batched_tokens =
           round_up(concurrency + prompt + e.budget_margin_tokens, e.budget_round_tokens);
+      e.budget_from_workload = true;
+    }
   }
   // A workload without prefix information (Poisson or closed-loop synthetic prompts, Azure
   // traces) cannot hit a prefix cache; leaving it off gives the same result and keeps the
@@ -306,6 +312,26 @@ nlohmann::json engine_batcher_defaults(const EnginePreset& e) {
           {"chunked_prefill", e.chunked_prefill},
           {"prefill_priority", e.prefill_priority},
           {"reserve_full_output", e.reserve_full_output}};
+}
+
+bool engine_small_gpu(const EnginePreset& e, const GpuSpec& gpu) {
+  if (e.small_gpu_max_num_seqs < 0 && e.small_gpu_max_num_batched_tokens < 0) return false;
+  // vllm/engine/arg_utils.py (EngineArgs._set_default_args): the larger defaults need
+  // device_memory >= 70 GiB and "a100" not in the device name (tests/engine/test_arg_utils.py
+  // test_defaults_with_usage_context checks both tiers).
+  std::string name = gpu.name;
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  return gpu.memory_bytes < 70.0 * 1024 * 1024 * 1024 || name.find("a100") != std::string::npos;
+}
+
+EnginePreset engine_on_gpu(const EnginePreset& e, const GpuSpec& gpu) {
+  EnginePreset on = e;
+  if (!engine_small_gpu(e, gpu)) return on;
+  if (e.small_gpu_max_num_seqs >= 0) on.max_num_seqs = e.small_gpu_max_num_seqs;
+  if (e.small_gpu_max_num_batched_tokens >= 0 && !e.budget_from_workload)
+    on.max_num_batched_tokens = e.small_gpu_max_num_batched_tokens;
+  return on;
 }
 
 double profiled_activation_bytes(const ModelSpec& model, int64_t budget_tokens,

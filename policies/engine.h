@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "models/cost_model.h"
+#include "models/gpu.h"
 #include "models/kv_cache.h"
 #include "sim/json_reader.h"
 
@@ -56,6 +57,12 @@ struct EnginePreset {
   /// length; -1 keeps the fixed budget.
   int64_t budget_margin_tokens;
   int64_t budget_round_tokens;
+  /// The defaults on GPUs the engine counts as small (engine_small_gpu): -1 keeps the ones
+  /// above. A budget sized to the workload stays.
+  int64_t small_gpu_max_num_seqs = -1;
+  int64_t small_gpu_max_num_batched_tokens = -1;
+  /// Set by load_engine when the budget was sized to the workload (budget_margin_tokens).
+  bool budget_from_workload = false;
   bool chunked_prefill;
   /// Prefill-only iterations before decodes (SGLang) rather than prefill chunks riding along
   /// with the running decodes (vLLM V1, TensorRT-LLM).
@@ -99,6 +106,11 @@ EnginePreset load_engine(const std::optional<JsonValue>& value,
                          const std::optional<JsonValue>& overrides, const nlohmann::json& doc);
 /// The continuous batcher's settings under this engine (before `/policies/batcher`).
 nlohmann::json engine_batcher_defaults(const EnginePreset& e);
+/// Whether the engine gives a replica on `gpu` its small-GPU defaults: vLLM's larger sequence
+/// cap and budget are for GPUs of at least 70 GiB other than the A100.
+bool engine_small_gpu(const EnginePreset& e, const GpuSpec& gpu);
+/// The preset as it runs on `gpu`: the small-GPU defaults where they apply.
+EnginePreset engine_on_gpu(const EnginePreset& e, const GpuSpec& gpu);
 /// Memory per GPU kept out of weights and KV: a fraction of the GPU's memory plus bytes.
 struct KvReserve {
   double fraction = 0;

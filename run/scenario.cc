@@ -177,8 +177,10 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
   if (!kv_policy.maybe("prefix_caching")) kv_config.prefix_caching = engine.prefix_caching;
   kv_config.preempted_kv = engine.preempted_kv;
   kv_policies.allow_all_keys(kv_policy);
-  // Every replica gets the same batcher configuration; building it once checks it.
-  const ConfigObject batcher = batcher_config(policies.maybe("batcher"), engine);
+  // Every replica gets the same batcher configuration but for the engine's defaults on its GPU
+  // (engine_on_gpu); building it once checks it.
+  const std::optional<JsonValue> batcher_value = policies.maybe("batcher");
+  const ConfigObject batcher = batcher_config(batcher_value, engine);
   {
     BatcherRegistry batchers("batcher");
     register_builtin_batchers(batchers);
@@ -189,12 +191,8 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
     batchers.allow_all_keys(bo);
     bo.finish();
   }
-  // The engine sizes its memory reserve for the budget and sequence cap the batcher runs with
-  // (checked above).
-  auto loads =
-      load_instances(root.at("instances"), *cluster, s.model, s.precision, kv_policy, engine,
-                     batcher.json.value("max_num_batched_tokens", engine.max_num_batched_tokens),
-                     batcher.json.value("max_num_seqs", engine.max_num_seqs));
+  auto loads = load_instances(root.at("instances"), *cluster, s.model, s.precision, kv_policy,
+                              engine, batcher_value ? batcher_value->raw() : kEmptyObject);
   kv_policy.finish();
   // Disaggregated serving: prefill replicas hand each request on to a decode replica.
   std::vector<std::string> names, entry_names, decode_names;
@@ -232,7 +230,8 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
     spec.cost =
         cost_model_inputs(spec.config, *cluster, s.model, s.precision, kv_config, nullptr, engine);
     spec.cost.kernel_db = s.kernel_tables->for_gpu(spec.cost.gpu, spec.config.name);
-    spec.batcher = batcher;
+    spec.batcher =
+        batcher_config(batcher_value, engine_on_gpu(engine, smallest_gpu(spec.config, *cluster)));
     names.push_back(spec.config.name);
     s.instances.push_back(std::move(spec));
   }

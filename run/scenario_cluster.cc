@@ -245,7 +245,7 @@ std::unique_ptr<Cluster> load_cluster(const JsonValue& v) {
 std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& cluster,
                                          const ModelSpec& model, const Precision& precision,
                                          JsonObject& kv_policy, const EnginePreset& engine,
-                                         int64_t budget_tokens, int64_t max_num_seqs) {
+                                         const nlohmann::json& batcher_given) {
   const int64_t block_tokens =
       kv_policy.maybe("block_tokens") ? kv_policy.at("block_tokens").int_in_range(1, 1 << 16) : 16;
   // A reserve given in the scenario replaces the engine's own sizing of it.
@@ -342,10 +342,13 @@ std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& clus
     if (c.pp > model.num_layers)
       o.at("pp").fail(fmt::format("pp {} exceeds the model's {} layers", c.pp, model.num_layers));
     if (!reserve_given) {
+      // The engine sizes its reserve for the budget and sequence cap its batcher runs with.
+      const EnginePreset on_gpu = engine_on_gpu(engine, smallest_gpu(c, cluster));
       const KvReserve reserve = engine_kv_reserve(
-          engine, model, c.tp, c.pp, smallest_gpu_memory_bytes(c, cluster),
+          on_gpu, model, c.tp, c.pp, smallest_gpu_memory_bytes(c, cluster),
           weight_bytes_per_gpu(model, precision.weights, c.tp, c.pp, c.moe, precision.experts),
-          budget_tokens, max_num_seqs);
+          batcher_given.value("max_num_batched_tokens", on_gpu.max_num_batched_tokens),
+          batcher_given.value("max_num_seqs", on_gpu.max_num_seqs));
       c.reserve_fraction = reserve.fraction;
       c.reserve_bytes = reserve.bytes;
     }

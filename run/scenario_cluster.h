@@ -36,7 +36,7 @@ struct InstanceLoad {
 std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& cluster,
                                          const ModelSpec& model, const Precision& precision,
                                          JsonObject& kv_policy, const EnginePreset& engine,
-                                         int64_t budget_tokens, int64_t max_num_seqs);
+                                         const nlohmann::json& batcher_given);
 
 /// What a replica's cost model is given: its (slowest) GPU type and kernel fit, the model, and
 /// the slowest hop of its TP ring and PP chain, found on the cluster graph, and the engine's

@@ -155,6 +155,57 @@ TEST_CASE("each engine sizes its memory reserve as its own start-up does", "[sce
   CHECK(reserve_of("sglang", 1, {"/policies/kv={\"reserve_bytes\": 1e9}"}) == std::pair{0.12, 1e9});
 }
 
+TEST_CASE("vLLM's sequence cap and token budget follow each replica's GPU as its defaults do",
+          "[scenario][engine]") {
+  // vllm/engine/arg_utils.py: the API server takes 1,024 sequences and 8,192 tokens on GPUs of
+  // at least 70 GiB other than the A100, 256 and 2,048 on the others.
+  const std::string poisson =
+      R"(/workload={"kind": "poisson", "rate_per_s": 1, "requests": 10, "input_tokens": 100,
+                    "output_tokens": 10})";
+  const std::string two_nodes =
+      R"(/cluster={"nodes": [{"name": "a", "gpus": {"type": "A100-SXM-80", "count": 1}},
+                             {"name": "h", "gpus": {"type": "H100-SXM", "count": 1}},
+                             {"name": "l", "gpus": {"type": "L40S", "count": 1}}],
+                  "network": {"bandwidth_bytes_per_s": 1.25e10, "latency_s": 1e-5}})";
+  const std::string three_replicas =
+      R"(/instances=[{"name": "a100", "node": "a"}, {"name": "h100", "node": "h"},
+                     {"name": "l40s", "node": "l"}])";
+  const auto read = [&](std::vector<std::string> extra) {
+    ScenarioOptions options;
+    options.overrides = {two_nodes, three_replicas, poisson};
+    for (auto& o : extra) options.overrides.push_back(o);
+    return parse_scenario_file(source_path("scenarios/closed_loop_h100.json"), options);
+  };
+  const auto limits = [](const InstanceSpec& i) {
+    return std::pair{i.batcher.json.at("max_num_seqs").get<int64_t>(),
+                     i.batcher.json.at("max_num_batched_tokens").get<int64_t>()};
+  };
+  const Scenario s = read({});
+  CHECK(limits(s.instances[0]) == std::pair<int64_t, int64_t>{256, 2048});
+  CHECK(limits(s.instances[1]) == std::pair<int64_t, int64_t>{1024, 8192});
+  CHECK(limits(s.instances[2]) == std::pair<int64_t, int64_t>{256, 2048});
+  // Each replica's memory reserve is sized for the budget and cap it runs with: the activation
+  // peak of a profiling pass over 2,048 tokens and 256 sampler rows on the A100.
+  const ModelSpec llama = *find_model("Llama-3.1-8B");
+  CHECK(s.instances[0].config.reserve_bytes == profiled_activation_bytes(llama, 2048, 256));
+  CHECK(s.instances[1].config.reserve_bytes == profiled_activation_bytes(llama, 8192, 1024));
+  // /policies/batcher wins on every GPU, key by key.
+  const Scenario given = read({R"(/policies/batcher={"max_num_seqs": 64})"});
+  CHECK(limits(given.instances[0]) == std::pair<int64_t, int64_t>{64, 2048});
+  CHECK(limits(given.instances[1]) == std::pair<int64_t, int64_t>{64, 8192});
+  CHECK(given.instances[0].config.reserve_bytes == profiled_activation_bytes(llama, 2048, 64));
+  // A closed loop's budget, sized as the benchmark deploys it, stays on the A100; the cap does
+  // not: 600 clients run 256 at a time there.
+  ScenarioOptions closed;
+  closed.overrides = {"/cluster/nodes/0/gpus/type=A100-SXM-80", "/workload/concurrency=600",
+                      "/workload/input_tokens=128"};
+  const Scenario loop = parse_scenario_file(source_path("scenarios/closed_loop_h100.json"), closed);
+  CHECK(limits(loop.instances[0]) == std::pair<int64_t, int64_t>{256, 600 + 128 + 1500});
+  // The other engines keep their defaults on every GPU.
+  const Scenario trt = read({"/engine=trtllm"});
+  CHECK(limits(trt.instances[0]) == limits(trt.instances[1]));
+}
+
 TEST_CASE("SGLang's CUDA-graph batch follows TP in its reserve and its iteration cost alike",
           "[scenario][engine]") {
   const auto instance_of = [](int tp, std::vector<std::string> extra) {
