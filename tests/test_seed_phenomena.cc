@@ -201,6 +201,39 @@ TEST_CASE(
              Catch::Contains("8000 tokens exceeds the 1024 tokens of VRAM KV"));
 }
 
+TEST_CASE("with a host tier, a preempted prompt longer than VRAM resumes: its kept KV goes to host",
+          "[scenario][seed][q10]") {
+  // Q10's sessions with prefill-first chunks of 2,048 tokens: contexts outgrow the T4's VRAM
+  // (2,992 tokens of KV) and requests are preempted. A preempted request keeps its blocks;
+  // when it comes back as the head with nothing running, only its own kept blocks can make room
+  // for its next chunk. Before they could go to host, such a head waited for ever and the run
+  // failed its conservation check with requests neither finished nor dropped.
+  json doc = load_scenario("seed_q10_kv_offload.json");
+  doc["seed"] = 9028;
+  doc["policies"]["batcher"] = {{"name", "continuous"},
+                                {"max_num_seqs", 16},
+                                {"max_num_batched_tokens", 2048},
+                                {"chunked_prefill", true},
+                                {"prefill_priority", true}};
+  doc["policies"]["kv"] = {{"name", "host_offload"},      {"fetch", "prefetch"},
+                           {"host_memory_fraction", 0.1}, {"prefix_caching", false},
+                           {"block_tokens", 8},           {"reserve_fraction", 0.05}};
+  doc["workload"]["sessions"] = 8;
+  doc["workload"]["turns"] = 10;
+  doc["workload"]["rate_per_s"] = 0.2798934782338966;
+  doc["output"]["requests"] = true;
+  const RunOutput out = run_doc(doc, "q10.json");
+  const json& instance = out.result["instances"][0];
+  int64_t longest_prompt = 0;
+  for (const auto& r : out.result["requests"])
+    longest_prompt = std::max(longest_prompt, r["prompt_tokens"].get<int64_t>());
+  // The case at hand: prompts longer than VRAM holds, and preemptions.
+  REQUIRE(longest_prompt > instance["kv_capacity_tokens"].get<int64_t>());
+  REQUIRE(summary(out, "preemptions") > 0);
+  CHECK(summary(out, "completed") == 80);
+  CHECK(summary(out, "dropped") == 0);
+}
+
 TEST_CASE("Q2: int8 weights on a memory-tight GPU raise the concurrent batch and throughput",
           "[scenario][seed][q2]") {
   const json doc = load_scenario("seed_q2_quantization.json");

@@ -27,7 +27,7 @@ const ValidationTable& table(const std::vector<ValidationTable>& tables, const s
 
 TEST_CASE("validate reproduces the open tables within justified MAPE ceilings", "[validate]") {
   const auto tables = run_validation(std::string(SERVESIM_SHARED_DIR) + "/data");
-  REQUIRE(tables.size() == 35);
+  REQUIRE(tables.size() == 36);
 
   // TensorRT-LLM v0.5 batch-1 first-token latency, 20 rows: 13.3% today. Single prefills are
   // GEMM-bound and the GEMM fits are within ~10% on the kernels themselves.
@@ -56,6 +56,24 @@ TEST_CASE("validate reproduces the open tables within justified MAPE ceilings", 
   const auto& trt_pytorch = table(tables, "trtllm_pytorch_8b_h100");
   CHECK(trt_pytorch.rows.size() == 8);
   CHECK(trt_pytorch.mape_pct() < 26.0);
+
+  // Qwen3-32B BF16 on one A100 80GB, every request sent at once (gpustack performance lab:
+  // vLLM 0.11, TensorRT-LLM 1.2.0rc1), where 61 GiB of weights leave KV for one 32k prompt or a
+  // dozen 4k ones: 9.7% over 24 rows today; ceiling 13%. The 2k and 4k runs' durations, the
+  // pace KV sets, are within 6% for both engines (checked within 8%). TensorRT-LLM decoded each
+  // 32k request alone (47 ms TPOT: its no-evict admission found no KV for a second one), which
+  // holds only if its cache is under two requests' 64,158 tokens: it is (61.9k tokens) when the
+  // GPU's memory is what CUDA reports (79.15 GiB) and not the marketed 80 GiB (65.0k, 259 ms).
+  // Left: vLLM's 1,000 short prompts at once run 27% fast (TTFT 41% low): the measured run
+  // took 30% more iterations of the same length than its 2,048-token budget needs.
+  const auto& gpustack = table(tables, "gpustack_qwen3_32b_a100");
+  CHECK(gpustack.rows.size() == 24);
+  CHECK(gpustack.mape_pct() < 13.0);
+  for (const auto& r : gpustack.rows) {
+    if (r.label.find("96/") != std::string::npos && r.label.find("duration_s") != std::string::npos)
+      CHECK(r.abs_pct_error() < 8.0);
+    if (r.label == "trtllm 32000/79 x100 mean_tpot_ms") CHECK(r.abs_pct_error() < 15.0);
+  }
 
   // The vLLM benchmark_serving run, simulated end to end: TPOT within 7% (mean +3.7%, median
   // +6.1% today; it was 3% before the vLLM 0.12 host terms per sequence and per prefill token,
@@ -184,7 +202,7 @@ TEST_CASE("validate writes its rows as JSON and fails cleanly on a missing data 
   std::filesystem::remove(out);
   REQUIRE(run_cli("validate --data " + std::string(SERVESIM_SHARED_DIR) + "/data -o " + out) == 0);
   const auto j = nlohmann::json::parse(read_text(out));
-  CHECK(j["tables"].size() == 35);
+  CHECK(j["tables"].size() == 36);
   CHECK(j["tables"][0]["predictions"].size() == 20);
   std::string err;
   CHECK(run_cli("validate --data /nonexistent", &err) == 2);

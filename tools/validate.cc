@@ -236,6 +236,74 @@ ValidationTable trtllm_pytorch_8b_h100() {
   return t;
 }
 
+/// Qwen3-32B in BF16 on one 80 GB A100, every request sent at once (`vllm bench serve --backend
+/// openai-chat --dataset-name random`, request rate inf), published in gpustack/gpustack
+/// docs/performance-lab/qwen3-32b/a100.md (@10e9444, late 2025): vLLM 0.11.0 as `vllm serve
+/// Qwen/Qwen3-32B` (its A100 defaults: 256 sequences, 2,048 tokens an iteration, chunked
+/// prefill) and TensorRT-LLM 1.2.0rc1 as `trtllm-serve Qwen/Qwen3-32B --max_seq_len=40960
+/// --enable_chunked_prefill`. 61 GiB of weights leave the KV cache room for one 32k prompt or a
+/// dozen 4k ones, so these runs test the engines where KV, not compute, sets the pace. Lengths
+/// are the runs' own means (outputs not forced: the 32k runs stopped at 77 and 79 tokens on
+/// average); the chat template's few tokens are left out. The same page's H100 runs are not
+/// used: a lone 32k request decoded at 43 ms a step there, twice the 22 ms its weights and KV
+/// take to read at an H100 SXM's bandwidth, so the GPU was not the SXM part the catalogue has.
+ValidationTable gpustack_qwen3_32b_a100() {
+  ValidationTable t{"gpustack_qwen3_32b_a100",
+                    "gpustack/gpustack docs/performance-lab/qwen3-32b/a100.md (published "
+                    "vllm bench serve results)",
+                    "s, ms",
+                    {}};
+  struct Published {
+    const char* engine;
+    int64_t requests, isl, osl;
+    double duration_s, mean_ttft_ms, mean_tpot_ms;
+  };
+  const Published runs[] = {
+      {"vllm", 100, 32000, 77, 1783.59, 890711.38, 67.87},
+      {"vllm", 500, 3996, 200, 1141.94, 566579.70, 96.19},
+      {"vllm", 500, 1996, 100, 415.71, 208397.03, 143.23},
+      {"vllm", 1000, 128, 4, 49.57, 31177.64, 528.57},
+      {"trtllm", 100, 32000, 79, 2029.84, 1040855.88, 47.37},
+      {"trtllm", 500, 3996, 200, 1029.52, 509693.25, 100.09},
+      {"trtllm", 500, 1996, 100, 385.94, 189776.20, 145.49},
+      {"trtllm", 1000, 128, 4, 37.25, 19761.77, 1885.18},
+  };
+  for (const Published& r : runs) {
+    const bool trtllm = std::string_view(r.engine) == "trtllm";
+    // Arrivals a nanosecond apart: the benchmark's burst, with the engine's own budget (a
+    // closed loop would size it as aiconfigurator deploys).
+    const nlohmann::json scenario = {
+        {"name", "validate_gpustack_qwen3_32b"},
+        {"seed", 1},
+        {"model", "Qwen3-32B"},
+        {"engine", r.engine},
+        {"cluster",
+         {{"nodes", {{{"name", "n"}, {"gpus", {{"type", "A100-SXM-80"}, {"count", 1}}}}}}}},
+        {"instances", {{{"name", "replica"}, {"node", "n"}, {"max_model_len", 40960}}}},
+        {"policies",
+         {{"router", {{"name", "round_robin"}}},
+          {"batcher",
+           trtllm ? nlohmann::json{{"chunked_prefill", true}} : nlohmann::json::object()}}},
+        {"workload",
+         {{"kind", "poisson"},
+          {"rate_per_s", 1e9},
+          {"requests", r.requests},
+          {"input_tokens", r.isl},
+          {"output_tokens", r.osl}}},
+        {"output", {{"requests", false}}}};
+    const nlohmann::json summary =
+        run_scenario(scenario, "validate", ".", RunOptions{}).result["summary"];
+    const std::string run = fmt::format("{} {}/{} x{}", r.engine, r.isl, r.osl, r.requests);
+    t.rows.push_back(
+        {t.name, run + " duration_s", r.duration_s, summary.at("duration_s").get<double>()});
+    t.rows.push_back(
+        {t.name, run + " mean_ttft_ms", r.mean_ttft_ms, summary.at("mean_ttft_ms").get<double>()});
+    t.rows.push_back(
+        {t.name, run + " mean_tpot_ms", r.mean_tpot_ms, summary.at("mean_tpot_ms").get<double>()});
+  }
+  return t;
+}
+
 /// Simulates the published benchmark_serving run end to end: its 80 requests arrive at t=0
 /// with their own prompt and output lengths, on vLLM 0.6 (September 2024) defaults: no chunked
 /// prefill, prefills scheduled first, max_num_batched_tokens = max(max_model_len, 2048).
@@ -530,6 +598,7 @@ std::vector<ValidationTable> run_validation(const std::string& data_dir) {
   tables.push_back(trtllm_static_throughput(data_dir));
   tables.push_back(vllm_llama3_8b(data_dir));
   tables.push_back(trtllm_pytorch_8b_h100());
+  tables.push_back(gpustack_qwen3_32b_a100());
   ValidationTable prompt{"splitwise_prompt", "profiles/splitwise/perf_model.csv", "ms", {}};
   ValidationTable token{"splitwise_token", "profiles/splitwise/perf_model.csv", "ms", {}};
   splitwise(data_dir, prompt, token);
