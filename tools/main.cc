@@ -85,7 +85,7 @@ int list(const std::string& what) {
     fmt::print("{:<14}{:>10}{:>12}{:>12}{:>12}{:>12}\n", "name", "mem_GiB", "HBM_GB/s",
                "bf16_TFLOPS", "fp8_TFLOPS", "NVLink_GB/s");
     for (const auto& g : gpu_catalogue())
-      fmt::print("{:<14}{:>10.0f}{:>12.0f}{:>12.1f}{:>12.1f}{:>12.0f}\n", g.name,
+      fmt::print("{:<14}{:>10.2f}{:>12.0f}{:>12.1f}{:>12.1f}{:>12.0f}\n", g.name,
                  g.memory_bytes / (1024.0 * 1024 * 1024), g.hbm_bandwidth_bytes_per_s / 1e9,
                  g.bf16_flops_per_s / 1e12, g.fp8_flops_per_s / 1e12,
                  g.nvlink_bandwidth_bytes_per_s / 1e9);
