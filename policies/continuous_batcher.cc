@@ -16,10 +16,7 @@ void ContinuousBatcher::plan(BatchContext& ctx, IterationPlan& plan) {
   // Running requests first, oldest first: they already hold KV.
   for (size_t i = 0; i < running.size() && budget > 0; ++i) {
     Request* r = running[i];
-    const int64_t n = r->in_decode
-                          ? 1
-                          : std::min({budget, r->prefill_target_tokens() - r->computed_tokens,
-                                      vram_chunk_cap(kv, r->computed_tokens)});
+    const int64_t n = r->in_decode ? 1 : continuing_chunk(kv, *r, budget);
     bool scheduled = true;
     while (!kv.try_grow(r->kv_blocks, r->computed_tokens + n)) {
       Request* victim = running.back();
@@ -218,8 +215,7 @@ bool ContinuousBatcher::plan_prefill_only(BatchContext& ctx, IterationPlan& plan
   // Unfinished chunked prefills continue first; they already hold their earlier chunks' KV.
   for (Request* r : running) {
     if (r->in_decode || budget <= 0) continue;
-    const int64_t n = std::min({budget, r->prefill_target_tokens() - r->computed_tokens,
-                                vram_chunk_cap(ctx.kv(), r->computed_tokens)});
+    const int64_t n = continuing_chunk(ctx.kv(), *r, budget);
     if (!ctx.kv().try_grow(r->kv_blocks, r->computed_tokens + n)) continue;
     plan.items.push_back({r, n});
     budget -= n;

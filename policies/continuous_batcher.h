@@ -70,6 +70,11 @@ class ContinuousBatcher final : public Batcher {
     return config_.chunked_prefill ? std::min({budget, remaining, vram_chunk_cap(kv, done)})
                                    : remaining;
   }
+  /// A running request's next prompt chunk: within the budget and what VRAM holds at once.
+  static int64_t continuing_chunk(const KvBlockPool& kv, const Request& r, int64_t budget) {
+    return std::min({budget, r.prefill_target_tokens() - r.computed_tokens,
+                     vram_chunk_cap(kv, r.computed_tokens)});
+  }
   /// The longest chunk whose blocks the whole VRAM pool holds, after `done` tokens.
   static int64_t vram_chunk_cap(const KvBlockPool& kv, int64_t done) {
     return kv.total_blocks() * kv.block_tokens() - done % kv.block_tokens();

@@ -230,8 +230,7 @@ Scenario parse_scenario(nlohmann::json doc, const std::string& file_label,
     spec.cost =
         cost_model_inputs(spec.config, *cluster, s.model, s.precision, kv_config, nullptr, engine);
     spec.cost.kernel_db = s.kernel_tables->for_gpu(spec.cost.gpu, spec.config.name);
-    spec.batcher =
-        batcher_config(batcher_value, engine_on_gpu(engine, smallest_gpu(spec.config, *cluster)));
+    spec.batcher = batcher_config(batcher_value, load.engine);
     names.push_back(spec.config.name);
     s.instances.push_back(std::move(spec));
   }

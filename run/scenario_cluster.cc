@@ -341,14 +341,14 @@ std::vector<InstanceLoad> load_instances(const JsonValue& v, const Cluster& clus
                             attention_group, model.num_heads));
     if (c.pp > model.num_layers)
       o.at("pp").fail(fmt::format("pp {} exceeds the model's {} layers", c.pp, model.num_layers));
+    load.engine = engine_on_gpu(engine, smallest_gpu(c, cluster));
     if (!reserve_given) {
       // The engine sizes its reserve for the budget and sequence cap its batcher runs with.
-      const EnginePreset on_gpu = engine_on_gpu(engine, smallest_gpu(c, cluster));
       const KvReserve reserve = engine_kv_reserve(
-          on_gpu, model, c.tp, c.pp, smallest_gpu_memory_bytes(c, cluster),
+          load.engine, model, c.tp, c.pp, smallest_gpu_memory_bytes(c, cluster),
           weight_bytes_per_gpu(model, precision.weights, c.tp, c.pp, c.moe, precision.experts),
-          batcher_given.value("max_num_batched_tokens", on_gpu.max_num_batched_tokens),
-          batcher_given.value("max_num_seqs", on_gpu.max_num_seqs));
+          batcher_given.value("max_num_batched_tokens", load.engine.max_num_batched_tokens),
+          batcher_given.value("max_num_seqs", load.engine.max_num_seqs));
       c.reserve_fraction = reserve.fraction;
       c.reserve_bytes = reserve.bytes;
     }

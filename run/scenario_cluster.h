@@ -24,6 +24,8 @@ std::unique_ptr<Cluster> load_cluster(const JsonValue& v);
 struct InstanceLoad {
   InstanceConfig config;
   std::string pointer;
+  /// The engine preset as it runs on this replica's GPU (engine_on_gpu).
+  EnginePreset engine;
 };
 
 /// /instances, placed on `cluster`; block size and memory reserve come from /policies/kv (keys

@@ -294,12 +294,12 @@ ValidationTable gpustack_qwen3_32b_a100() {
     const nlohmann::json summary =
         run_scenario(scenario, "validate", ".", RunOptions{}).result["summary"];
     const std::string run = fmt::format("{} {}/{} x{}", r.engine, r.isl, r.osl, r.requests);
-    t.rows.push_back(
-        {t.name, run + " duration_s", r.duration_s, summary.at("duration_s").get<double>()});
-    t.rows.push_back(
-        {t.name, run + " mean_ttft_ms", r.mean_ttft_ms, summary.at("mean_ttft_ms").get<double>()});
-    t.rows.push_back(
-        {t.name, run + " mean_tpot_ms", r.mean_tpot_ms, summary.at("mean_tpot_ms").get<double>()});
+    const std::pair<const char*, double> metrics[] = {{"duration_s", r.duration_s},
+                                                      {"mean_ttft_ms", r.mean_ttft_ms},
+                                                      {"mean_tpot_ms", r.mean_tpot_ms}};
+    for (const auto& [metric, measured] : metrics)
+      t.rows.push_back(
+          {t.name, fmt::format("{} {}", run, metric), measured, summary.at(metric).get<double>()});
   }
   return t;
 }
